@@ -1,0 +1,15 @@
+"""bioglom: GLOM (Hinton 2023) with the biologically plausible learning of its section 12.
+
+Public API (DESIGN.md 10)::
+
+    from bioglom import GlomConfig, Glom
+    model = Glom(GlomConfig(levels=4, dim=32, image_size=32, patch_size=4, channels=1))
+    traj = model.settle(images, steps=8)
+"""
+
+from .config import ConfigError, GlomConfig
+from .model import Glom, Trajectory
+
+__version__ = "0.1.0"
+
+__all__ = ["GlomConfig", "Glom", "Trajectory", "ConfigError", "__version__"]

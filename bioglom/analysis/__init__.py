@@ -1,0 +1,9 @@
+"""Analysis of results: islands, metrics, the xarray recorder and figures (DESIGN.md 8)."""
+
+from .islands import adjusted_rand_index, extract_islands, island_counts, island_scores, island_sizes
+from .recorder import Claim, claims_dataset, format_claims, run_attrs, write_netcdf
+
+__all__ = [
+    "adjusted_rand_index", "extract_islands", "island_counts", "island_scores", "island_sizes",
+    "Claim", "claims_dataset", "format_claims", "run_attrs", "write_netcdf",
+]

@@ -1,0 +1,99 @@
+"""Islands: groups of near-identical embeddings at one level (the nodes of the parse, paper 1).
+
+Islands need not be spatially connected: two columns are in the same island when their
+vectors agree, wherever they are.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["extract_islands", "adjusted_rand_index", "island_sizes", "island_counts", "island_scores"]
+
+
+def extract_islands(state: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
+    """Greedy cosine-threshold islands, per sample and level, all at once.
+
+    For ``state [..., N, D]``, repeatedly take the first column (in row-major order) not yet
+    in an island as a seed and put every unassigned column whose cosine similarity to the
+    seed is at least ``threshold`` into the seed's island. Returns ``[..., N]`` int64
+    island ids ``0, 1, ...`` in order of their seeds. Deterministic: no random projection.
+    """
+    unit = torch.nn.functional.normalize(state.detach().double(), dim=-1, eps=1e-12)
+    n = unit.shape[-2]
+    labels = torch.full(unit.shape[:-1], -1, dtype=torch.long, device=unit.device)
+    sims = unit @ unit.transpose(-1, -2)  # ... n m
+    for k in range(n):  # one island per pass, for every sample and level in parallel; at most N passes
+        free = labels < 0
+        if not free.any():
+            break
+        seed = free.float().argmax(-1, keepdim=True)  # ... 1: first unassigned column
+        sim_to_seed = torch.gather(sims, -2, seed[..., None].expand(*seed.shape, n)).squeeze(-2)  # ... m
+        join = free & (sim_to_seed >= threshold) & free.any(-1, keepdim=True)
+        join.scatter_(-1, seed, free.gather(-1, seed))  # the seed joins even if its own similarity rounds below
+        labels = torch.where(join, torch.full_like(labels, k), labels)
+    # renumber so that ids are 0..count-1 within each sample and level
+    return _renumber(labels)
+
+
+def _renumber(labels: torch.Tensor) -> torch.Tensor:
+    flat = labels.reshape(-1, labels.shape[-1])
+    present = torch.zeros(flat.shape[0], int(flat.max()) + 1, dtype=torch.long, device=flat.device)
+    present.scatter_(1, flat, 1)
+    rank = present.cumsum(1) - 1
+    return rank.gather(1, flat).reshape(labels.shape)
+
+
+def adjusted_rand_index(truth: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+    """Adjusted Rand index (Hubert & Arabie 1985) of two labelings ``[..., N]``, per leading index.
+
+    ``ARI = (sum_ij C(n_ij, 2) - E) / ((sum_i C(a_i, 2) + sum_j C(b_j, 2)) / 2 - E)`` with
+    ``E = sum_i C(a_i, 2) sum_j C(b_j, 2) / C(N, 2)``, ``n_ij`` the contingency table and
+    ``a, b`` its margins. Two single-cluster labelings score 1 (as scikit-learn does).
+    """
+    t = truth.reshape(-1, truth.shape[-1]).long()
+    p = pred.reshape(-1, pred.shape[-1]).long()
+    m, n = t.shape
+    kt, kp = int(t.max()) + 1, int(p.max()) + 1
+    cont = torch.zeros(m, kt * kp, dtype=torch.float64, device=t.device)
+    cont.scatter_add_(1, t * kp + p, torch.ones_like(t, dtype=torch.float64))
+    cont = cont.view(m, kt, kp)
+
+    def comb2(x):
+        return x * (x - 1) / 2
+
+    index = comb2(cont).sum((1, 2))
+    a, b = comb2(cont.sum(2)).sum(1), comb2(cont.sum(1)).sum(1)
+    expected = a * b / comb2(torch.tensor(float(n), dtype=torch.float64))
+    max_index = (a + b) / 2
+    denom = max_index - expected
+    ari = torch.where(denom == 0, torch.ones_like(denom), (index - expected) / torch.where(denom == 0, 1.0, denom))
+    return ari.reshape(truth.shape[:-1])
+
+
+def island_counts(labels: torch.Tensor) -> torch.Tensor:
+    """Number of islands per leading index of ``labels [..., N]`` (ids 0..k-1)."""
+    return labels.amax(-1) + 1
+
+
+def island_sizes(labels: torch.Tensor) -> torch.Tensor:
+    """Mean island size in columns, ``N / count``, per leading index."""
+    return labels.shape[-1] / island_counts(labels).double()
+
+
+def island_scores(states: torch.Tensor, truth: torch.Tensor, threshold: float = 0.9):
+    """Islands of every state in a trajectory scored against ground truth.
+
+    Parameters
+    ----------
+    states : ``[S+1, B, L, N, D]`` (``Trajectory.states``).
+    truth : ``[B, L, N]`` ground-truth segment ids per level.
+    threshold : cosine threshold of :func:`extract_islands`.
+
+    Returns
+    -------
+    islands ``[S+1, B, L, N]``, ari ``[S+1, B, L]`` and island counts ``[S+1, B, L]``.
+    """
+    islands = extract_islands(states, threshold)
+    ari = adjusted_rand_index(truth.expand(islands.shape[0], *truth.shape).to(islands.device), islands)
+    return islands, ari, island_counts(islands)

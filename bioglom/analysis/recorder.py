@@ -1,0 +1,83 @@
+"""Results as xarray Datasets, written to NetCDF atomically (DESIGN.md 8 and 10)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["Claim", "claims_dataset", "write_netcdf", "run_attrs", "atomic_write_bytes", "format_claims"]
+
+
+class Claim(NamedTuple):
+    """One paper claim as measured: id (``I1``), the measured value, whether it held, and
+    the human-readable criterion."""
+
+    id: str
+    value: float
+    held: bool
+    criterion: str
+
+
+def claims_dataset(claims: list[Claim]) -> xr.Dataset:
+    """``claim_value`` (float) and ``claim_held`` (bool) over a ``claim`` dim, with the
+    criterion as the coordinate ``claim_criterion`` (DESIGN.md 10)."""
+    return xr.Dataset(
+        {
+            "claim_value": ("claim", np.array([float(c.value) for c in claims]), {"long_name": "measured value"}),
+            "claim_held": ("claim", np.array([bool(c.held) for c in claims]), {"long_name": "criterion met"}),
+        },
+        coords={"claim": [c.id for c in claims], "claim_criterion": ("claim", [c.criterion for c in claims])},
+    )
+
+
+def run_attrs(config: dict, seed: int, **extra) -> dict:
+    """Attributes every result carries: the config as JSON, seed, bioglom version, command line."""
+    from .. import __version__
+
+    attrs = {"config": json.dumps(config, sort_keys=True, default=str), "seed": int(seed),
+             "bioglom_version": __version__, "command": " ".join(sys.argv)}
+    for k, v in extra.items():
+        attrs[k] = v if isinstance(v, (str, int, float, np.ndarray)) and not isinstance(v, bool) else json.dumps(v)
+    return attrs
+
+
+def _atomic(path: Path, write) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def write_netcdf(ds: xr.Dataset, path) -> Path:
+    """Write ``ds`` to ``path`` as netCDF4 (h5netcdf), via a temporary file and a rename,
+    so a killed run never leaves a half-written file under ``path``."""
+    return _atomic(Path(path), lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write bytes to ``path`` via a temporary file and a rename."""
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(data)
+    return _atomic(Path(path), write)
+
+
+def format_claims(claims: list[Claim]) -> str:
+    """The summary table of a simulation: one row per claim with value, verdict and criterion."""
+    rows = [("claim", "value", "verdict", "criterion")]
+    rows += [(c.id, f"{c.value:.4g}", "held" if c.held else "not held", c.criterion) for c in claims]
+    w = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:<{w[2]}}  {r[3]}" for r in rows)

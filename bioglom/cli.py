@@ -1,0 +1,137 @@
+"""Options of simulation scripts: a dataclass whose field docs become ``--help`` (DESIGN.md 11).
+
+Values come, lowest priority first, from the dataclass defaults, a preset (``--quick``,
+``--preset gpu``), a TOML file (``--config FILE``) and the command line. Every value is
+checked before any work starts; a bad one stops the script with one line that names the
+option, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tomllib
+import typing
+from pathlib import Path
+
+import torch
+
+from .config import ConfigError
+
+__all__ = ["option", "parse_options", "resolve_device", "fail"]
+
+
+def option(default, help: str, choices=None):
+    """A dataclass field with its ``--help`` text (and allowed values)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+
+
+def _base_type(tp):
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _base_type(args[0])
+    if origin in (tuple, list):
+        inner = typing.get_args(tp)[0] if typing.get_args(tp) else str
+        return ("seq", inner)
+    return tp
+
+
+def _convert(name: str, raw, tp):
+    """Convert a command-line string or TOML value to the field's type, or raise ConfigError."""
+    base = _base_type(tp)
+    try:
+        if isinstance(base, tuple):
+            items = raw if isinstance(raw, (list, tuple)) else [s for s in str(raw).split(",") if s.strip()]
+            return tuple(_convert(name, v, base[1]) for v in items)
+        if base is bool:
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("true", "1", "yes"):
+                return True
+            if str(raw).lower() in ("false", "0", "no"):
+                return False
+            raise ValueError
+        if base is int and isinstance(raw, float):
+            raise ValueError
+        return base(raw)
+    except (TypeError, ValueError):
+        tname = f"a comma-separated list of {base[1].__name__}" if isinstance(base, tuple) else base.__name__
+        raise ConfigError(f"{name}={raw!r} is not allowed; it must be {tname}") from None
+
+
+def fail(message: str, code: int = 2):
+    """Print one error line and exit before any work."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def parse_options(cls, argv=None, *, description: str = "", presets: dict[str, dict] | None = None):
+    """Build ``cls`` (an options dataclass with a ``validate()`` method) from the command line.
+
+    Common options: ``--config FILE`` (TOML, keys are field names), ``--quick`` (the
+    ``quick`` preset) and ``--preset NAME``. Exits with one clear line on a bad value.
+    """
+    presets = presets or {}
+    hints = typing.get_type_hints(cls)
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--config", type=Path, default=None, help="TOML file of option values (keys: option names with _)")
+    if "quick" in presets:
+        parser.add_argument("--quick", action="store_true", help="tiny sizes that finish in seconds (tests, smoke runs)")
+    others = sorted(k for k in presets if k != "quick")
+    if others:
+        parser.add_argument("--preset", choices=others, default=None,
+                            help="a named set of sizes: " + "; ".join(f"{k}: {presets[k]}" for k in others))
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        help_ = f.metadata.get("help", "") + f" (default: {f.default!r})"
+        if _base_type(hints[f.name]) is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        else:
+            parser.add_argument(flag, default=None, metavar=f.name.upper(), help=help_)
+    args = parser.parse_args(argv)
+
+    values = {}
+    if getattr(args, "quick", False):
+        values.update(presets["quick"])
+    if getattr(args, "preset", None):
+        values.update(presets[args.preset])
+    try:
+        if args.config is not None:
+            if not args.config.is_file():
+                raise ConfigError(f"config={str(args.config)!r} is not a file")
+            try:
+                table = tomllib.loads(args.config.read_text())
+            except tomllib.TOMLDecodeError as e:
+                raise ConfigError(f"config={str(args.config)!r} is not valid TOML: {e}") from None
+            names = {f.name for f in dataclasses.fields(cls)}
+            for k in table:
+                if k not in names:
+                    raise ConfigError(f"config file key {k!r} is not an option; allowed are {sorted(names)}")
+            values.update(table)
+        for f in dataclasses.fields(cls):
+            raw = getattr(args, f.name)
+            if raw is not None:
+                values[f.name] = raw
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name in values:
+                kwargs[f.name] = _convert(f.name, values[f.name], hints[f.name])
+                choices = f.metadata.get("choices")
+                if choices and kwargs[f.name] not in choices:
+                    raise ConfigError(f"{f.name}={kwargs[f.name]!r} is not allowed; choose one of {list(choices)}")
+        opts = cls(**kwargs)
+        opts.validate()
+    except ConfigError as e:
+        fail(str(e))
+    return opts
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA where there is a GPU, else the CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' is not allowed here: torch sees no CUDA GPU; use cpu or auto")
+    return torch.device(name)

@@ -1,0 +1,158 @@
+"""Column nets: the bottom-up and top-down MLPs of every level, shared or one per column.
+
+DESIGN.md section 4. Weights of unshared columns are stacked with a leading ``(level,
+column)`` axis and applied as one batched matrix product over ``(l n)``; there is no
+Python loop over columns. Shared columns hold one net per level, ``[L, d_in, d_out]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .config import GlomConfig
+from .location import grid_coordinates, sinusoidal_encoding
+
+__all__ = ["StackedMLP", "ColumnNets", "activation_fn"]
+
+
+def activation_fn(name: str, w0: float):
+    """The hidden nonlinearity chosen by name; ``sine`` is SIREN's ``sin(w0 x)``."""
+    if name == "sine":
+        return lambda x: torch.sin(w0 * x)
+    return {"gelu": torch.nn.functional.gelu, "relu": torch.relu, "tanh": torch.tanh}[name]
+
+
+class StackedMLP(nn.Module):
+    """``G`` one-hidden-layer MLPs per column group, applied to ``x [b, g, n, d_in]``.
+
+    ``y = W2 act(W1 x + U loc_n + b1) + b2`` with, for ``columns=None`` (shared), weights
+    ``W1 [g, d_in, h]``, and for ``columns=N`` (unshared), ``W1 [g, n, d_in, h]``. ``U`` is
+    the location weight, present when ``location_dim > 0``: the location enters the first
+    layer as an added term, which equals concatenating it to the input.
+
+    Parameters
+    ----------
+    groups : int
+        Number of nets per column (one per level).
+    columns : int or None
+        ``None`` for shared nets; the number of columns ``N`` for one net per column.
+    d_in, hidden, d_out : int
+        Layer sizes.
+    location_dim : int
+        Size of the location encoding fed to the first layer (0: none).
+    activation : str
+        ``gelu``, ``relu``, ``tanh`` or ``sine``.
+    identical : bool
+        Unshared nets start as copies of one net (else independent draws).
+    generator : torch.Generator
+        Source of the initial weights.
+    """
+
+    def __init__(self, groups, columns, d_in, hidden, d_out, *, location_dim=0, activation="gelu",
+                 sine_w0=30.0, identical=True, generator=None):
+        super().__init__()
+        self.groups, self.columns, self.location_dim = groups, columns, location_dim
+        self.act = activation_fn(activation, sine_w0)
+        n_draw = 1 if (columns is None or identical) else columns
+
+        def draw(shape, bound):
+            w = (torch.rand((groups, n_draw, *shape), generator=generator) * 2 - 1) * bound
+            if columns is None:
+                return w[:, 0]  # g i o
+            return w.expand(groups, columns, *shape).clone()  # g n i o
+
+        fan1 = d_in + location_dim
+        if activation == "sine":  # SIREN initialisation (Sitzmann et al. 2020)
+            b1_bound, w1_bound, w2_bound = 1 / fan1, 1 / fan1, math.sqrt(6 / hidden) / sine_w0
+        else:  # torch.nn.Linear's default
+            b1_bound = w1_bound = 1 / math.sqrt(fan1)
+            w2_bound = 1 / math.sqrt(hidden)
+        self.w1 = nn.Parameter(draw((d_in, hidden), w1_bound))
+        self.b1 = nn.Parameter(draw((hidden,), b1_bound))
+        self.w2 = nn.Parameter(draw((hidden, d_out), w2_bound))
+        self.b2 = nn.Parameter(draw((d_out,), 1 / math.sqrt(hidden)))
+        self.u = nn.Parameter(draw((location_dim, hidden), w1_bound)) if location_dim else None
+
+    @property
+    def shared(self) -> bool:
+        return self.columns is None
+
+    def hidden_pre(self, x: torch.Tensor, loc: torch.Tensor | None, g: slice) -> torch.Tensor:
+        """First-layer pre-activation, laid out ``[g, n, b, h]`` (unshared) or ``[g, b, n, h]`` (shared)."""
+        b, G, n, d = x.shape
+        w1, b1 = self.w1[g], self.b1[g]
+        if self.shared:
+            xs = x.transpose(0, 1).reshape(G, b * n, d)  # g (b n) i
+            h = torch.baddbmm(b1[:, None, :], xs, w1).view(G, b, n, -1)  # g b n h
+            if self.u is not None:
+                h = h + (loc @ self.u[g])[:, None]  # (n p @ g p h) -> g 1 n h
+        else:
+            xs = x.permute(1, 2, 0, 3).reshape(G * n, b, d)  # (g n) b i
+            h = torch.baddbmm(b1.reshape(G * n, 1, -1), xs, w1.reshape(G * n, d, -1)).view(G, n, b, -1)  # g n b h
+            if self.u is not None:
+                h = h + torch.einsum("np,gnph->gnh", loc, self.u[g])[:, :, None]  # g n 1 h
+        return h
+
+    def forward(self, x: torch.Tensor, loc: torch.Tensor | None = None, g: slice = slice(None)) -> torch.Tensor:
+        """Apply nets ``g`` to ``x [b, g, n, d_in]``; returns ``[b, g, n, d_out]``."""
+        h = self.act(self.hidden_pre(x, loc, g))
+        w2, b2 = self.w2[g], self.b2[g]
+        G = w2.shape[0]
+        if self.shared:
+            _, b, n, hd = h.shape
+            y = torch.baddbmm(b2[:, None, :], h.reshape(G, b * n, hd), w2).view(G, b, n, -1)  # g b n o
+            return y.transpose(0, 1)  # b g n o
+        _, n, b, hd = h.shape
+        y = torch.baddbmm(b2.reshape(G * n, 1, -1), h.reshape(G * n, b, hd), w2.reshape(G * n, hd, -1))
+        return y.view(G, n, b, -1).permute(2, 0, 1, 3)  # b g n o
+
+    @torch.no_grad()
+    def load_shared(self, other: "StackedMLP") -> None:
+        """Make every column's net a copy of the shared net ``other`` (for unshared nets)."""
+        for name in ("w1", "b1", "w2", "b2", "u"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine is None:
+                continue
+            mine.copy_(theirs[:, None].expand_as(mine) if not self.shared else theirs)
+
+
+class ColumnNets(nn.Module):
+    """Bottom-up nets of every level and top-down nets of every level but the top.
+
+    ``bottom_up(src)``: ``src [b, L, n, D]`` holds the input of each level's net (level 0:
+    the front end's output; level l: the state of level l-1). ``top_down(src)``: ``src [b,
+    L-1, n, D]`` holds the state of levels 1..L-1. Each returns ``(mean, log_precision)``
+    of shape ``[b, G, n, D]``; ``log_precision`` is ``None`` unless
+    ``consensus="precision"``.
+    """
+
+    def __init__(self, cfg: GlomConfig, generator: torch.Generator | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.precision = cfg.consensus == "precision"
+        d_out = cfg.dim * (2 if self.precision else 1)
+        columns = None if cfg.columns == "shared" else cfg.n_columns
+        common = dict(activation=cfg.activation, sine_w0=cfg.sine_w0,
+                      identical=cfg.column_init == "identical", generator=generator)
+        loc_dim = 4 * cfg.location_frequencies if cfg.uses_location else 0
+        self.bu = StackedMLP(cfg.levels, columns, cfg.dim, cfg.hidden, d_out, **common)
+        self.td = StackedMLP(cfg.levels - 1, columns, cfg.dim, cfg.hidden, d_out, location_dim=loc_dim, **common)
+        self.register_buffer(
+            "location", sinusoidal_encoding(grid_coordinates(*cfg.grid), cfg.location_frequencies), persistent=False
+        )
+
+    def _split(self, y):
+        if not self.precision:
+            return y, None
+        mean, logp = y.chunk(2, dim=-1)
+        return mean, logp.clamp(-10.0, 10.0)  # keeps exp(logp) finite in float32
+
+    def bottom_up(self, src: torch.Tensor, levels: slice = slice(None)):
+        return self._split(self.bu(src, g=levels))
+
+    def top_down(self, src: torch.Tensor, levels: slice = slice(None)):
+        loc = self.location if self.td.u is not None else None
+        return self._split(self.td(src, loc, g=levels))

@@ -1,0 +1,263 @@
+"""The model's configuration: one dataclass, validated field by field before any work.
+
+Every choice that DESIGN.md names is a field chosen by name (``columns="unshared"``,
+``neighbourhood="gaussian"``, ``consensus="precision"``); each name is mapped once, in the
+module that implements it, to the code that implements it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["GlomConfig", "ConfigError", "check_choice", "check_positive"]
+
+
+class ConfigError(ValueError):
+    """A configuration or input value that is not allowed.
+
+    The message always names the field, the value and what is allowed.
+    """
+
+
+def check_choice(name: str, value: Any, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not allowed; choose one of {sorted(allowed)}")
+
+
+def check_positive(name: str, value, *, strict: bool = True, integer: bool = False) -> None:
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type or not math.isfinite(value):
+        kind = "an integer" if integer else "a finite number"
+        raise ConfigError(f"{name}={value!r} is not allowed; it must be {kind}")
+    if (strict and value <= 0) or (not strict and value < 0):
+        raise ConfigError(f"{name}={value!r} is not allowed; it must be {'> 0' if strict else '>= 0'}")
+
+
+def _per_level(name: str, value, levels: int) -> tuple:
+    """A scalar applies to every level; a sequence must give one value per level."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != levels:
+            raise ConfigError(f"{name}={tuple(value)!r} is not allowed; it must give one value per level ({levels})")
+        return tuple(value)
+    return (value,) * levels
+
+
+NEIGHBOURHOODS = ("full", "window", "gaussian")
+SIMILARITIES = ("cosine", "dot")
+CONSENSUS = ("mean", "precision")
+NORMS = ("layer", "l2", "none")
+FRONTENDS = ("linear", "conv")
+ACTIVATIONS = ("gelu", "relu", "tanh", "sine")
+COLUMNS = ("shared", "unshared")
+COLUMN_INITS = ("identical", "independent")
+INIT_STATES = ("bottom_up", "zeros", "previous")
+
+
+@dataclass(frozen=True)
+class GlomConfig:
+    """Configuration of a GLOM model (DESIGN.md sections 2-4).
+
+    Parameters
+    ----------
+    levels : int
+        Number of levels ``L`` of the part-whole hierarchy (>= 2); level 0 is nearest the pixels.
+    dim : int
+        Embedding size ``D`` at every level.
+    image_size : int or (int, int)
+        Image height and width in pixels.
+    patch_size : int
+        Pixels per column side; the grid is ``(H_img / p, W_img / p)``.
+    channels : int
+        Image channels ``C``.
+    columns : {"shared", "unshared"}
+        One bottom-up and top-down net per level used by every column, or one per column.
+    column_init : {"identical", "independent"}
+        Unshared nets start as copies of one net, or drawn independently.
+    hidden : int
+        Hidden units of each column MLP (one hidden layer).
+    activation : {"gelu", "relu", "tanh", "sine"}
+        Hidden activation of the column nets; ``sine`` is SIREN's ``sin(w0 x)``.
+    sine_w0 : float
+        Frequency factor of the sine activation (SIREN uses 30 on the first layer).
+    td_location : bool or None
+        Whether top-down nets take a sinusoidal location encoding. ``None`` means: on for
+        shared columns (a neural field, paper 2.3), off for unshared (paper 12.1).
+    location_frequencies : int
+        Frequencies per axis of the location encoding (encoding size ``4 * F``).
+    neighbourhood : {"full", "window", "gaussian"}
+        Which columns a column attends to at each level (paper 6).
+    radius : int or tuple
+        Chebyshev radius per level for ``window``; default grows with level.
+    gaussian_k : int or tuple
+        Columns sampled (besides the column itself) per level for ``gaussian``.
+    gaussian_sigma : float or tuple
+        Width, in columns, of the sampling Gaussian per level; default grows with level.
+    gaussian_resample : bool
+        Sample the neighbourhood afresh at every settling step instead of once.
+    similarity : {"cosine", "dot"}
+        Attention similarity: cosine, or ``dot / sqrt(D)``.
+    beta_start, beta_end : float
+        Inverse temperature of attention, linear over settling steps (paper 3.4).
+    consensus : {"mean", "precision"}
+        Weighted mean of the contributions, or precision-weighted mean where the nets also
+        output a per-dimension log-precision (paper 9.1).
+    weights_start, weights_end : tuple of 4 floats
+        Consensus weights ``(bottom_up, top_down, previous, lateral)`` at the first and
+        last settling step, linear in between (paper 9.1: bottom-up most reliable first).
+    norm : {"layer", "l2", "none"}
+        Normalisation of each embedding vector after the consensus. ``layer`` has no
+        learned affine (column locality); ``l2`` scales to norm ``sqrt(D)``.
+    frontend : {"linear", "conv"}
+        Patch embedding: a linear map of each patch, or a small convolutional net.
+    decoder_hidden : int
+        Hidden units of the neural-field decoder.
+    init_state : {"bottom_up", "zeros", "previous"}
+        Initial state: one bottom-up pass, zeros, or (video) the last state of the
+        previous frame, with a bottom-up pass for the first frame.
+    seed : int
+        Seed of the initial weights and of a fixed Gaussian neighbourhood.
+    """
+
+    levels: int = 3
+    dim: int = 32
+    image_size: int | tuple[int, int] = 16
+    patch_size: int = 2
+    channels: int = 3
+    columns: str = "shared"
+    column_init: str = "identical"
+    hidden: int = 64
+    activation: str = "gelu"
+    sine_w0: float = 30.0
+    td_location: bool | None = None
+    location_frequencies: int = 4
+    neighbourhood: str = "window"
+    radius: int | tuple[int, ...] | None = None
+    gaussian_k: int | tuple[int, ...] = 8
+    gaussian_sigma: float | tuple[float, ...] | None = None
+    gaussian_resample: bool = False
+    similarity: str = "cosine"
+    beta_start: float = 2.0
+    beta_end: float = 12.0
+    consensus: str = "mean"
+    weights_start: tuple[float, float, float, float] = (1.0, 0.2, 1.0, 0.5)
+    weights_end: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    norm: str = "layer"
+    frontend: str = "linear"
+    decoder_hidden: int = 64
+    init_state: str = "bottom_up"
+    seed: int = 0
+
+    def __post_init__(self):
+        self.validate()
+
+    # ---- derived quantities -------------------------------------------------------
+    @property
+    def image_hw(self) -> tuple[int, int]:
+        s = self.image_size
+        return (s, s) if isinstance(s, int) else tuple(s)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        h, w = self.image_hw
+        return (h // self.patch_size, w // self.patch_size)
+
+    @property
+    def n_columns(self) -> int:
+        h, w = self.grid
+        return h * w
+
+    @property
+    def uses_location(self) -> bool:
+        return self.columns == "shared" if self.td_location is None else bool(self.td_location)
+
+    @property
+    def radii(self) -> tuple[int, ...]:
+        if self.radius is None:
+            side = max(self.grid) - 1
+            return tuple(min(2**l, side) for l in range(self.levels))
+        return _per_level("radius", self.radius, self.levels)
+
+    @property
+    def gaussian_ks(self) -> tuple[int, ...]:
+        return _per_level("gaussian_k", self.gaussian_k, self.levels)
+
+    @property
+    def gaussian_sigmas(self) -> tuple[float, ...]:
+        if self.gaussian_sigma is None:
+            return tuple(float(2**l) for l in range(self.levels))
+        return _per_level("gaussian_sigma", self.gaussian_sigma, self.levels)
+
+    # ---- validation ----------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first field whose value is not allowed."""
+        for name in ("levels", "dim", "patch_size", "channels", "hidden", "location_frequencies", "decoder_hidden"):
+            check_positive(name, getattr(self, name), integer=True)
+        if self.levels < 2:
+            raise ConfigError(f"levels={self.levels!r} is not allowed; GLOM needs at least 2 levels")
+        hw = self.image_size if isinstance(self.image_size, (list, tuple)) else (self.image_size,)
+        if len(hw) not in (1, 2):
+            raise ConfigError(f"image_size={self.image_size!r} is not allowed; give an int or (height, width)")
+        for v in hw:
+            check_positive("image_size", v, integer=True)
+        for side in self.image_hw:
+            if side % self.patch_size:
+                raise ConfigError(
+                    f"patch_size={self.patch_size!r} is not allowed; it must divide image_size={self.image_size!r}"
+                )
+        check_choice("columns", self.columns, COLUMNS)
+        check_choice("column_init", self.column_init, COLUMN_INITS)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("neighbourhood", self.neighbourhood, NEIGHBOURHOODS)
+        check_choice("similarity", self.similarity, SIMILARITIES)
+        check_choice("consensus", self.consensus, CONSENSUS)
+        check_choice("norm", self.norm, NORMS)
+        check_choice("frontend", self.frontend, FRONTENDS)
+        check_choice("init_state", self.init_state, INIT_STATES)
+        check_positive("sine_w0", self.sine_w0)
+        check_positive("beta_start", self.beta_start, strict=False)
+        check_positive("beta_end", self.beta_end, strict=False)
+        for name in ("weights_start", "weights_end"):
+            w = getattr(self, name)
+            if not isinstance(w, (list, tuple)) or len(w) != 4:
+                raise ConfigError(f"{name}={w!r} is not allowed; give 4 weights (bottom_up, top_down, previous, lateral)")
+            for v in w:
+                check_positive(name, v, strict=False)
+            if w[0] + w[2] + w[3] <= 0:
+                raise ConfigError(f"{name}={tuple(w)!r} is not allowed; the top level needs a non-zero bottom-up, previous or lateral weight")
+        n, side = self.n_columns, max(self.grid) - 1
+        for r in self.radii if self.neighbourhood == "window" else ():
+            if isinstance(r, bool) or not isinstance(r, int) or r < 0 or r > max(side, 0):
+                raise ConfigError(
+                    f"radius={self.radius!r} is not allowed; each radius must be an integer from 0 to {side} (grid {self.grid})"
+                )
+        for k in self.gaussian_ks if self.neighbourhood == "gaussian" else ():
+            if isinstance(k, bool) or not isinstance(k, int) or k < 0 or k > n - 1:
+                raise ConfigError(
+                    f"gaussian_k={self.gaussian_k!r} is not allowed; each K must be an integer from 0 to {n - 1} (grid {self.grid})"
+                )
+        for s in self.gaussian_sigmas if self.neighbourhood == "gaussian" else ():
+            check_positive("gaussian_sigma", s)
+
+    # ---- serialisation -------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GlomConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown config field {unknown[0]!r}; allowed fields are {sorted(names)}")
+        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**d)
+
+    def replace(self, **changes) -> "GlomConfig":
+        return dataclasses.replace(self, **changes)

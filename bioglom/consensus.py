@@ -1,0 +1,72 @@
+"""The consensus: how the four contributions to an embedding are combined (DESIGN.md 3).
+
+``s_{t+1}[l] = sum_i a_i(t) pi_i c_i / sum_i a_i(t) pi_i`` over the contributions
+``c = (bottom_up, top_down, previous, lateral)`` present at level ``l``. With
+``consensus="mean"`` every precision ``pi_i`` is 1. With ``consensus="precision"`` the
+bottom-up and top-down nets also output a per-dimension log-precision, and the previous
+and lateral terms have precision 1: the result is the mean of the weighted geometric mean
+of the Gaussians ``N(c_i, 1 / pi_i)`` with exponents ``a_i`` (paper 9.1), which is a
+Gaussian with precision ``sum_i a_i pi_i`` and the mean above.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .config import GlomConfig
+
+__all__ = ["CONTRIBUTIONS", "consensus_weights", "combine", "normalise"]
+
+CONTRIBUTIONS = ("bottom_up", "top_down", "previous", "lateral")
+
+
+def consensus_weights(cfg: GlomConfig, step: int, steps: int) -> torch.Tensor:
+    """Weights ``a_i`` at settling step ``step`` of ``steps``, per level: ``[4, L]``.
+
+    Linear from ``cfg.weights_start`` to ``cfg.weights_end`` over the steps (paper 9.1:
+    bottom-up most reliable at first, top-down and lateral later). The top level has no
+    top-down contribution, so its top-down weight is 0.
+    """
+    frac = step / (steps - 1) if steps > 1 else 1.0
+    start = torch.tensor(cfg.weights_start, dtype=torch.float32)
+    end = torch.tensor(cfg.weights_end, dtype=torch.float32)
+    a = (start + (end - start) * frac)[:, None].repeat(1, cfg.levels)  # i l
+    a[1, -1] = 0.0
+    return a
+
+
+def combine(contributions: torch.Tensor, weights: torch.Tensor, precisions: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted (and optionally precision-weighted) mean of the contributions.
+
+    Parameters
+    ----------
+    contributions : Tensor ``[i, b, l, n, d]``
+        The ``i`` contributions, in the order of :data:`CONTRIBUTIONS`.
+    weights : Tensor ``[i, l]``
+        Non-negative weights ``a_i`` per level; an absent contribution has weight 0.
+    precisions : Tensor broadcastable to ``[i, b, l, n, d]``, optional
+        Precisions ``pi_i > 0``; ``None`` means all 1.
+
+    Returns
+    -------
+    Tensor ``[b, l, n, d]``: ``sum_i a_i pi_i c_i / sum_i a_i pi_i``.
+    """
+    w = weights.to(contributions)[:, None, :, None, None]  # i 1 l 1 1
+    if precisions is not None:
+        w = w * precisions
+    # an absent contribution is 0 with weight 0; where() keeps a NaN there from leaking in
+    weighted = torch.where(w > 0, w * contributions, torch.zeros_like(contributions))
+    return weighted.sum(0) / w.sum(0)
+
+
+def normalise(x: torch.Tensor, kind: str, eps: float = 1e-5) -> torch.Tensor:
+    """Normalise each embedding vector (last axis) without learned parameters.
+
+    ``layer``: ``(x - mean) / sqrt(var + eps)``; ``l2``: ``sqrt(D) x / |x|`` (the same
+    scale as ``layer``); ``none``: ``x``. Per vector, so columns stay independent.
+    """
+    if kind == "layer":
+        return torch.nn.functional.layer_norm(x, x.shape[-1:], eps=eps)
+    if kind == "l2":
+        return torch.nn.functional.normalize(x, dim=-1, eps=eps) * x.shape[-1] ** 0.5
+    return x

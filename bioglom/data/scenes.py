@@ -1,0 +1,123 @@
+"""Procedural part-whole scenes with a ground-truth label for every column at every level.
+
+A scene holds a few non-overlapping objects on a black background. Each object is one
+of a few kinds, made of two coloured rectangular parts in a fixed arrangement, at a
+random position, scale and colour. The parse tree is scene -> objects -> parts, so:
+
+- level 0 of GLOM is compared with the **parts** (one segment per part, plus background);
+- levels >= 1 with the **objects** (one segment per object, plus background).
+
+A column takes the part that covers most of its patch, and the object of that part, so
+column labels nest across levels by construction. Everything is reproducible from the
+seed: scene ``i`` of a call depends only on ``(seed, i)``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from ..config import ConfigError, check_positive
+
+__all__ = ["KINDS", "Scenes", "make_scenes", "column_labels", "MAX_PARTS"]
+
+# parts of each kind as (y0, x0, y1, x1) in the object's unit box
+KINDS: dict[str, tuple[tuple[float, float, float, float], ...]] = {
+    "stack": ((0.0, 0.0, 0.5, 1.0), (0.5, 0.0, 1.0, 1.0)),
+    "tee": ((0.0, 0.0, 0.45, 1.0), (0.45, 0.25, 1.0, 0.75)),
+    "ell": ((0.0, 0.0, 1.0, 0.5), (0.55, 0.5, 1.0, 1.0)),
+}
+MAX_PARTS = 3  # part ids are 1 + MAX_PARTS * object_index + part_index; 0 is background
+
+
+class Scenes(NamedTuple):
+    """A batch of scenes: ``images [B, C, H, W]`` in [0, 1]; ``parts`` and ``objects``
+    ``[B, H, W]`` int64 pixel labels (0 background); ``kinds [B, max_objects]`` kind index
+    per object (-1 where absent)."""
+
+    images: torch.Tensor
+    parts: torch.Tensor
+    objects: torch.Tensor
+    kinds: torch.Tensor
+
+
+def _one_scene(rng: np.random.Generator, size, channels, n_objects, scale):
+    h, w = size
+    img = np.zeros((channels, h, w), np.float32)
+    parts = np.zeros((h, w), np.int64)
+    kinds = []
+    boxes = []
+    names = list(KINDS)
+    for obj in range(n_objects):
+        for _ in range(100):  # rejection sampling for a box that overlaps no earlier one
+            bh = int(round(rng.uniform(*scale) * h))
+            bw = int(round(rng.uniform(*scale) * w))
+            y0 = int(rng.integers(0, h - bh + 1))
+            x0 = int(rng.integers(0, w - bw + 1))
+            if all(y0 >= b[2] or b[0] >= y0 + bh or x0 >= b[3] or b[1] >= x0 + bw for b in boxes):
+                break
+        else:
+            continue  # no room: the scene has fewer objects
+        boxes.append((y0, x0, y0 + bh, x0 + bw))
+        kind = int(rng.integers(len(names)))
+        kinds.append(kind)
+        for k, (a, b, c, d) in enumerate(KINDS[names[kind]]):
+            ys = slice(y0 + int(round(a * bh)), y0 + int(round(c * bh)))
+            xs = slice(x0 + int(round(b * bw)), x0 + int(round(d * bw)))
+            img[:, ys, xs] = rng.uniform(0.25, 1.0, size=(channels, 1, 1))
+            parts[ys, xs] = 1 + MAX_PARTS * len(boxes[:-1]) + k
+    return img, parts, kinds
+
+
+def make_scenes(n: int, *, image_size: int = 16, channels: int = 3, objects: tuple[int, int] = (2, 3),
+                scale: tuple[float, float] = (0.3, 0.5), seed: int = 0, start: int = 0) -> Scenes:
+    """Generate scenes ``start .. start + n - 1`` of the stream that ``seed`` names.
+
+    Parameters
+    ----------
+    n : number of scenes.
+    image_size : side of the square image in pixels.
+    channels : colour channels (parts get independent random colours).
+    objects : (min, max) objects per scene.
+    scale : (min, max) object side as a fraction of the image side.
+    seed, start : scene ``i`` is drawn from ``numpy.random.default_rng([seed, i])``.
+    """
+    check_positive("n", n, integer=True)
+    check_positive("image_size", image_size, integer=True)
+    check_positive("channels", channels, integer=True)
+    lo, hi = objects
+    if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
+        raise ConfigError(f"objects={objects!r} is not allowed; give (min, max) integers with 1 <= min <= max")
+    if not (0 < scale[0] <= scale[1] <= 1) or scale[0] * image_size < 2:
+        raise ConfigError(f"scale={scale!r} is not allowed; need 0 < min <= max <= 1 and objects of at least 2 pixels")
+    size = (image_size, image_size)
+    imgs, parts, kinds = [], [], []
+    for i in range(start, start + n):  # scenes are independent draws, each from its own stream
+        rng = np.random.default_rng([seed, i])
+        img, part, kind = _one_scene(rng, size, channels, int(rng.integers(lo, hi + 1)), scale)
+        imgs.append(img)
+        parts.append(part)
+        kinds.append(kind + [-1] * (hi - len(kind)))
+    parts = torch.from_numpy(np.stack(parts))
+    objects_ = torch.where(parts > 0, (parts - 1) // MAX_PARTS + 1, 0)
+    return Scenes(torch.from_numpy(np.stack(imgs)), parts, objects_, torch.tensor(kinds))
+
+
+def column_labels(scenes: Scenes, patch_size: int, levels: int) -> torch.Tensor:
+    """Ground-truth label of every column at every level: ``[B, levels, N]`` int64.
+
+    Level 0: the part covering most of the column's patch (ties: the lower id). Levels
+    >= 1: the object of that part. Labels therefore nest: columns that share a part
+    share an object.
+    """
+    b, h, w = scenes.parts.shape
+    p = patch_size
+    if h % p or w % p:
+        raise ConfigError(f"patch_size={p!r} is not allowed; it must divide the image size {h}x{w}")
+    patches = scenes.parts.reshape(b, h // p, p, w // p, p).permute(0, 1, 3, 2, 4).reshape(b, -1, p * p)  # b n k
+    counts = torch.nn.functional.one_hot(patches, int(scenes.parts.max()) + 1).sum(2)  # b n label
+    part = counts.argmax(-1)  # b n
+    obj = torch.where(part > 0, (part - 1) // MAX_PARTS + 1, 0)
+    return torch.stack([part] + [obj] * (levels - 1), dim=1)

@@ -1,0 +1,78 @@
+"""The ``backprop`` rule: denoising through the whole settling process (BPTT), plus the
+agreement regularisers of paper section 7. The non-plausible baseline of DESIGN.md 5.
+
+    loss = recon + agreement_weight * agree + negative_weight * separate
+
+- ``recon``: mean squared error between the decoded last level-0 state and the clean
+  image, from an input with regions removed (paper 7: the denoising objective).
+- ``agree``: every bottom-up and top-down prediction at every step regresses toward the
+  detached consensus it contributed to, ``||f(x_t) - sg(s_{t+1})||^2 / D`` (paper 7:
+  "encouraging each of them to predict the consensus opinion").
+- ``separate``: a hinge that pushes each prediction away from the consensus of an
+  unrelated context, the same column and level of another image in the batch,
+  ``max(0, margin - ||f(x_t) - sg(s'_{t+1})||^2 / D)``; zero once the two are separated
+  by the margin (footnote 24: separation, not distance). Without it agreement collapses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from ..config import check_positive
+from ..model import Glom, Trajectory
+from .base import Batch, RuleOutput, register_rule
+
+__all__ = ["BackpropRule", "agreement_terms"]
+
+
+def agreement_terms(traj: Trajectory, margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean positive agreement and negative hinge over steps, levels, columns and both directions.
+
+    Positive: ``||f - sg(s_{t+1})||^2 / D``; negative: ``relu(margin - ||f - sg(roll_b(s_{t+1}))||^2 / D)``
+    where ``roll_b`` pairs each sample with the next one in the batch. The top level has no
+    top-down prediction and is left out of the top-down terms.
+    """
+    target = traj.states[1:].detach()  # s b l n d
+    other = target.roll(1, dims=1)  # another image's consensus, same column and level
+    d = target.shape[-1]
+    preds = [traj.bottom_up, traj.top_down[:, :, :-1]]
+    targets = [(target, other), (target[:, :, :-1], other[:, :, :-1])]
+    pos, neg = [], []
+    for f, (t, o) in zip(preds, targets):  # two directions, not columns
+        pos.append(((f - t) ** 2).sum(-1).flatten() / d)
+        neg.append(torch.relu(margin - ((f - o) ** 2).sum(-1) / d).flatten())
+    return torch.cat(pos).mean(), torch.cat(neg).mean()
+
+
+@register_rule("backprop")
+@dataclass
+class BackpropRule:
+    """Options: ``steps`` settling steps; ``agreement_weight`` and ``negative_weight`` of
+    the regularisers; ``margin`` of the negative hinge (squared distance per dimension;
+    two independent layer-normed vectors are about 2 apart)."""
+
+    steps: int = 6
+    agreement_weight: float = 0.1
+    negative_weight: float = 0.1
+    margin: float = 1.0
+
+    def __post_init__(self):
+        check_positive("steps", self.steps, integer=True)
+        check_positive("agreement_weight", self.agreement_weight, strict=False)
+        check_positive("negative_weight", self.negative_weight, strict=False)
+        check_positive("margin", self.margin, strict=False)
+
+    def options(self) -> dict:
+        return asdict(self)
+
+    def loss(self, model: Glom, batch: Batch, generator: torch.Generator | None = None) -> RuleOutput:
+        traj = model.settle(batch.corrupted, self.steps, generator=generator)
+        recon = model.decode(traj.final[:, 0])
+        clean = batch.clean if batch.clean.dim() == 4 else batch.clean[:, -1]
+        recon_loss = ((recon - clean) ** 2).mean()
+        agree, separate = agreement_terms(traj, self.margin)
+        loss = recon_loss + self.agreement_weight * agree + self.negative_weight * separate
+        metrics = {"loss": loss.item(), "recon": recon_loss.item(), "agree": agree.item(), "separate": separate.item()}
+        return RuleOutput(loss, metrics, traj)

@@ -1,0 +1,63 @@
+"""What every learning rule looks like to the trainer.
+
+A rule turns one :class:`Batch` into a scalar ``loss`` whose gradient is the rule's
+parameter update (for local rules, a surrogate whose gradient equals the local update),
+plus metrics and the trajectory it settled. Rules are chosen by name from a registry.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Protocol
+
+import torch
+
+from ..config import ConfigError
+from ..model import Glom, Trajectory
+
+__all__ = ["Batch", "RuleOutput", "LearningRule", "RULES", "register_rule", "build_rule"]
+
+
+class Batch(NamedTuple):
+    """One training batch: ``clean`` images (the target), the ``corrupted`` input the
+    model sees, and the ``keep`` mask (1 where the input was kept). Static ``[B, C, H, W]``
+    or video ``[B, T, C, H, W]``."""
+
+    clean: torch.Tensor
+    corrupted: torch.Tensor
+    keep: torch.Tensor
+
+    def to(self, device) -> "Batch":
+        return Batch(*(t.to(device) for t in self))
+
+
+class RuleOutput(NamedTuple):
+    loss: torch.Tensor
+    metrics: dict
+    trajectory: Trajectory
+
+
+class LearningRule(Protocol):
+    name: str
+
+    def loss(self, model: Glom, batch: Batch, generator: torch.Generator | None = None) -> RuleOutput: ...
+
+    def options(self) -> dict: ...
+
+
+RULES: dict[str, Callable[..., LearningRule]] = {}
+
+
+def register_rule(name: str):
+    """Class decorator: make a rule available to :func:`build_rule` under ``name``."""
+    def deco(cls):
+        RULES[name] = cls
+        cls.name = name
+        return cls
+    return deco
+
+
+def build_rule(name: str, **options) -> LearningRule:
+    """The rule called ``name``, built with ``options`` (each checked by the rule)."""
+    if name not in RULES:
+        raise ConfigError(f"rule={name!r} is not allowed; choose one of {sorted(RULES)}")
+    return RULES[name](**options)

@@ -1,0 +1,223 @@
+"""GLOM: columns of per-level embeddings that settle into islands (DESIGN.md sections 1-4).
+
+One settling step, for every level ``l`` and column ``n`` at once:
+
+    bu  = f_bu[l](s_t[l-1])                  (level 0: the front end's output)
+    td  = f_td[l](s_t[l+1], pos_n)           (absent at the top level)
+    lat = sum_m w_nm s_t[l, m]               (lateral attention, paper 3.4)
+    s_{t+1}[l] = norm(consensus(bu, td, s_t[l], lat))
+
+The model never imports learning, spiking, analysis or simulations.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .attention import beta_schedule, gaussian_mask, lateral_attention, neighbourhood_mask
+from .columns import ColumnNets
+from .config import ConfigError, GlomConfig
+from .consensus import CONTRIBUTIONS, combine, consensus_weights, normalise
+from .decoder import FieldDecoder
+from .frontend import build_frontend
+
+__all__ = ["Glom", "Trajectory", "settle_step", "check_images"]
+
+
+class Trajectory(NamedTuple):
+    """What :meth:`Glom.settle` returns.
+
+    states : ``[S+1, b, L, N, D]``, ``states[0]`` the initial state.
+    bottom_up, top_down, previous, lateral : ``[S, b, L, N, D]``, the contributions that
+        produced ``states[t+1]``; ``top_down`` of the top level is 0.
+    frame : ``[S]`` int, the video frame each step saw (all 0 for a static image).
+    grid : ``(H, W)`` of the columns.
+    bu_log_precision, td_log_precision : ``[S, b, L, N, D]`` or None (precision consensus).
+    """
+
+    states: torch.Tensor
+    bottom_up: torch.Tensor
+    top_down: torch.Tensor
+    previous: torch.Tensor
+    lateral: torch.Tensor
+    frame: torch.Tensor
+    grid: tuple
+    bu_log_precision: torch.Tensor | None = None
+    td_log_precision: torch.Tensor | None = None
+
+    @property
+    def final(self) -> torch.Tensor:
+        """The last state, ``[b, L, N, D]``."""
+        return self.states[-1]
+
+    def to_xarray(self, attrs: dict | None = None):
+        """An ``xarray.Dataset`` with dims ``step, sample, level, y, x, dim`` (DESIGN.md 8).
+
+        Contributions are placed at the step of the state they produced; step 0 has none
+        and holds NaN there.
+        """
+        import numpy as np
+        import xarray as xr
+
+        s1, b, L, n, d = self.states.shape
+        h, w = self.grid
+        dims = ("step", "sample", "level", "y", "x", "dim")
+
+        def arr(t):
+            return t.detach().to("cpu", torch.float64).numpy().reshape(t.shape[0], b, L, h, w, d)
+
+        data = {"state": (dims, arr(self.states), {"long_name": "embedding after each settling step"})}
+        pad = np.full((1, b, L, h, w, d), np.nan)
+        for name in CONTRIBUTIONS:
+            data[name] = (dims, np.concatenate([pad, arr(getattr(self, name))]),
+                          {"long_name": f"{name.replace('_', '-')} contribution that produced this step's state"})
+        frame = np.concatenate([[0], self.frame.cpu().numpy()])
+        coords = {"step": np.arange(s1), "sample": np.arange(b), "level": np.arange(L), "y": np.arange(h),
+                  "x": np.arange(w), "dim": np.arange(d), "frame": ("step", frame)}
+        return xr.Dataset(data, coords=coords, attrs=dict(attrs or {}))
+
+
+def check_images(images, cfg: GlomConfig) -> torch.Tensor:
+    """Raise :class:`ConfigError` naming ``images`` unless it fits ``cfg``; return it as a video ``[b, T, C, H, W]``."""
+    if not isinstance(images, torch.Tensor):
+        raise ConfigError(f"images is a {type(images).__name__}; it must be a torch.Tensor")
+    if images.dim() not in (4, 5):
+        raise ConfigError(
+            f"images has shape {tuple(images.shape)}; allowed are [B, C, H, W] (static) or [B, T, C, H, W] (video)"
+        )
+    video = images if images.dim() == 5 else images[:, None]
+    c, hh, ww = video.shape[2:]
+    if c != cfg.channels:
+        raise ConfigError(f"images has {c} channels (shape {tuple(images.shape)}); the config has channels={cfg.channels}")
+    if (hh, ww) != cfg.image_hw:
+        raise ConfigError(f"images is {hh}x{ww} pixels (shape {tuple(images.shape)}); the config has image_size={cfg.image_size}")
+    if not torch.is_floating_point(video):
+        raise ConfigError(f"images has dtype {video.dtype}; it must be a floating-point tensor")
+    if not torch.isfinite(video).all():
+        bad = (~torch.isfinite(video)).nonzero()[0].tolist()
+        raise ConfigError(f"images holds a non-finite value at index {bad}; all pixels must be finite")
+    return video
+
+
+def settle_step(nets: ColumnNets, state, inputs, mask, beta, weights, cfg: GlomConfig):
+    """One settling step (DESIGN.md 3); returns ``(new_state, contributions [4, b, L, N, D], log_precisions)``.
+
+    Pure: reads ``state [b, L, N, D]`` and ``inputs [b, N, D]``, modifies neither.
+    """
+    bu_src = torch.cat([inputs[:, None], state[:, :-1]], dim=1)  # b l n d: level l reads level l-1
+    bu, bu_lp = nets.bottom_up(bu_src)
+    td, td_lp = nets.top_down(state[:, 1:])  # b (l-1) n d: level l reads level l+1
+    top = torch.zeros_like(state[:, :1])
+    td = torch.cat([td, top], dim=1)  # the top level has no top-down contribution
+    lat, _ = lateral_attention(state, mask, beta, cfg.similarity)
+    contributions = torch.stack([bu, td, state, lat])  # i b l n d
+    precisions, lps = None, (None, None)
+    if bu_lp is not None:
+        td_lp = torch.cat([td_lp, top], dim=1)
+        ones = torch.ones_like(state)
+        precisions = torch.stack([bu_lp.exp(), td_lp.exp(), ones, ones])
+        lps = (bu_lp, td_lp)
+    new = normalise(combine(contributions, weights, precisions), cfg.norm)
+    return new, contributions, lps
+
+
+class Glom(nn.Module):
+    """GLOM with shared or unshared column nets (DESIGN.md 10).
+
+    Examples
+    --------
+    >>> cfg = GlomConfig(levels=3, dim=16, image_size=8, patch_size=2, channels=1)
+    >>> traj = Glom(cfg).settle(torch.rand(2, 1, 8, 8), steps=4)
+    >>> tuple(traj.states.shape)
+    (5, 2, 3, 16, 16)
+    """
+
+    def __init__(self, cfg: GlomConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        gen = torch.Generator().manual_seed(cfg.seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)  # the front end and decoder use torch's default initialisers
+            self.frontend = build_frontend(cfg)
+            self.decoder = FieldDecoder(cfg)
+        self.nets = ColumnNets(cfg, generator=gen)
+        self.register_buffer("mask", neighbourhood_mask(cfg, gen), persistent=True)
+
+    @property
+    def device(self):
+        return self.mask.device
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Front end: ``[b, C, H, W] -> inputs [b, N, D]``."""
+        return self.frontend(images)
+
+    def decode(self, level0: torch.Tensor) -> torch.Tensor:
+        """Decoder: level-0 embeddings ``[b, N, D] -> [b, C, H, W]``."""
+        return self.decoder(level0)
+
+    def bottom_up_pass(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Initial state from one pass up the hierarchy: ``s[0] = f_bu[0](inputs)``, ``s[l] = f_bu[l](s[l-1])``."""
+        level, states = inputs, []
+        for l in range(self.cfg.levels):  # sequential by nature: each level reads the one below
+            level = normalise(self.nets.bottom_up(level[:, None], slice(l, l + 1))[0][:, 0], self.cfg.norm)
+            states.append(level)
+        return torch.stack(states, dim=1)  # b l n d
+
+    def initial_state(self, inputs: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
+        kind = self.cfg.init_state
+        if kind == "previous" and previous is not None:
+            return previous
+        if kind == "zeros":
+            b, n, d = inputs.shape
+            return inputs.new_zeros(b, self.cfg.levels, n, d)
+        return self.bottom_up_pass(inputs)
+
+    def settle(self, images: torch.Tensor, steps: int = 8, *, generator: torch.Generator | None = None,
+               detach: bool = False) -> Trajectory:
+        """Settle ``images`` for ``steps`` steps (per frame, for a video).
+
+        Parameters
+        ----------
+        images : ``[b, C, H, W]`` or ``[b, T, C, H, W]``
+        steps : settling steps per frame (>= 1). Schedules (beta, consensus weights)
+            restart at every frame.
+        generator : source of randomness for a Gaussian neighbourhood resampled each step.
+        detach : cut the autograd graph between steps (local learning rules: memory does not
+            grow with the number of steps).
+        """
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ConfigError(f"steps={steps!r} is not allowed; it must be an integer >= 1")
+        video = check_images(images, self.cfg)
+        cfg = self.cfg
+        states, contributions, lps, frames = [], [], [], []
+        state = None
+        for f in range(video.shape[1]):  # frames arrive in time order
+            inputs = self.encode(video[:, f])
+            state = self.initial_state(inputs, state)
+            if not states:
+                states.append(state)
+            for t in range(steps):  # settling is sequential in time
+                if detach:
+                    state = state.detach()
+                mask = self.mask
+                if cfg.neighbourhood == "gaussian" and cfg.gaussian_resample:
+                    mask = gaussian_mask(cfg.grid, cfg.gaussian_ks, cfg.gaussian_sigmas, generator).to(self.device)
+                weights = consensus_weights(cfg, t, steps).to(self.device)
+                state, contrib, lp = settle_step(self.nets, state, inputs, mask, beta_schedule(cfg, t, steps), weights, cfg)
+                states.append(state)
+                contributions.append(contrib)
+                lps.append(lp)
+                frames.append(f)
+        c = torch.stack(contributions, dim=1)  # i s b l n d
+        bu_lp = td_lp = None
+        if lps[0][0] is not None:
+            bu_lp = torch.stack([p[0] for p in lps])
+            td_lp = torch.stack([p[1] for p in lps])
+        return Trajectory(torch.stack(states), c[0], c[1], c[2], c[3], torch.tensor(frames), cfg.grid, bu_lp, td_lp)
+
+    def forward(self, images, steps: int = 8, **kw) -> Trajectory:
+        return self.settle(images, steps, **kw)

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from sklearn.metrics import adjusted_rand_score
+
+from bioglom.analysis import Claim, adjusted_rand_index, claims_dataset, extract_islands, island_sizes, write_netcdf
+from bioglom.analysis.recorder import format_claims
+
+
+def test_ari_matches_scikit_learn():
+    gen = torch.Generator().manual_seed(0)
+    truth = torch.randint(0, 4, (20, 50), generator=gen)
+    pred = torch.where(torch.rand(20, 50, generator=gen) < 0.7, truth, torch.randint(0, 6, (20, 50), generator=gen))
+    ours = adjusted_rand_index(truth, pred)
+    ref = [adjusted_rand_score(t, p) for t, p in zip(truth.numpy(), pred.numpy())]
+    np.testing.assert_allclose(ours.numpy(), ref, rtol=0, atol=1e-12)
+    perm = torch.tensor([3, 0, 2, 1])
+    assert (adjusted_rand_index(truth, perm[truth]) == 1).all()  # invariant to renaming
+
+
+def test_islands_recover_constructed_clusters_even_when_disconnected():
+    gen = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 16, generator=gen)
+    truth = torch.tensor([0, 1, 0, 2, 2, 1, 0, 0, 1, 2])  # clusters interleaved: islands need not be connected
+    state = centres[truth] + 0.01 * torch.randn(10, 16, generator=gen)
+    labels = extract_islands(state[None, None], threshold=0.95)[0, 0]
+    assert adjusted_rand_index(truth, labels).item() == 1.0
+    assert labels.tolist()[:4] == [0, 1, 0, 2]  # ids in order of their seeds
+    torch.testing.assert_close(island_sizes(labels), torch.tensor(10 / 3, dtype=torch.float64))
+    # identical vectors: one island; a threshold above every similarity: one island per column
+    assert extract_islands(torch.ones(1, 5, 4), 0.99).max() == 0
+    assert extract_islands(torch.eye(5)[None], 0.5)[0].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_claims_netcdf_round_trip(tmp_path):
+    ds = claims_dataset([Claim("I1", 0.61, True, "ARI >= 0.5"), Claim("I2", 0.9, False, "sizes rise")])
+    ds.attrs.update(config='{"a": 1}', seed=0)
+    path = write_netcdf(ds, tmp_path / "c.nc")
+    with xr.open_dataset(path, engine="h5netcdf") as back:
+        back = back.load()
+    xr.testing.assert_identical(back, ds)
+    assert back.claim_held.dtype == bool
+    assert "not held" in format_claims([Claim("I2", 0.9, False, "sizes rise")])
+
+
+def test_killed_write_leaves_no_partial_file(tmp_path):
+    class Boom(xr.Dataset):
+        __slots__ = ()
+
+        def to_netcdf(self, path, **kw):
+            with open(path, "wb") as f:
+                f.write(b"half")
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_netcdf(Boom({"a": ("x", [1.0])}), tmp_path / "r.nc")
+    assert list(tmp_path.iterdir()) == []

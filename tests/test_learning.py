@@ -1,0 +1,67 @@
+import pytest
+import torch
+
+from bioglom import ConfigError, Glom, GlomConfig
+from bioglom.data import make_scenes, mask_regions
+from bioglom.learning import Batch, NonFiniteError, Trainer, build_rule
+
+
+def tiny_cfg(**kw):
+    return GlomConfig(levels=2, dim=8, image_size=8, patch_size=2, channels=3, hidden=16, radius=(1, 3), **kw)
+
+
+def batches(u):
+    scenes = make_scenes(4, image_size=8, objects=(1, 2), scale=(0.3, 0.5), seed=0, start=4 * u)
+    corrupted, keep = mask_regions(scenes.images, 1, 2, 3, torch.Generator().manual_seed(u))
+    return Batch(scenes.images, corrupted, keep)
+
+
+def test_unknown_rule_and_bad_options():
+    with pytest.raises(ConfigError, match="rule='hebb'"):
+        build_rule("hebb")
+    with pytest.raises(ConfigError, match="margin=-1"):
+        build_rule("backprop", margin=-1.0)
+
+
+@pytest.mark.parametrize("neighbourhood", ["window", "gaussian"])
+def test_resume_continues_exactly(tmp_path, neighbourhood):
+    cfg = tiny_cfg(neighbourhood=neighbourhood, gaussian_k=3, gaussian_resample=True)
+    rule = build_rule("backprop", steps=2)
+    straight = Trainer(Glom(cfg), rule, batches, updates=6, seed=3, progress=False)
+    straight.run()
+
+    ckpt = tmp_path / "ckpt.pt"
+    first = Trainer(Glom(cfg), rule, batches, updates=6, seed=3, checkpoint=ckpt, checkpoint_every=2, progress=False)
+    first.run(stop_after=3)  # "killed" after 3 updates; the checkpoint is at 3 (end of the partial run)
+    second = Trainer(Glom(cfg), rule, batches, updates=6, seed=3, checkpoint=ckpt, progress=False)
+    second.run(resume=True)
+    assert second.update == 6 and len(second.history) == 6
+    for (name, a), b in zip(straight.model.state_dict().items(), second.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert [h["loss"] for h in straight.history] == [h["loss"] for h in second.history]
+
+
+def test_non_finite_stops_with_step_and_level(tmp_path):
+    model = Glom(tiny_cfg(norm="none"))
+    ckpt = tmp_path / "c.pt"
+    trainer = Trainer(model, build_rule("backprop", steps=3), batches, updates=4, checkpoint=ckpt,
+                      checkpoint_every=1, progress=False)
+    trainer.run(stop_after=1)
+    with torch.no_grad():
+        model.nets.td.b2[0] = float("inf")  # level 0's top-down net breaks
+    with pytest.raises(NonFiniteError, match=r"update 1, settling step 1, level 0"):
+        trainer.run()
+    assert torch.load(ckpt, weights_only=False)["update"] == 1  # the last good checkpoint stays
+
+
+def test_backprop_lowers_its_loss():
+    torch.manual_seed(0)
+    model = Glom(tiny_cfg())
+    rule = build_rule("backprop", steps=2)
+    fixed = batches(0)
+    with torch.no_grad():
+        start = rule.loss(model, fixed).loss.item()
+    Trainer(model, rule, lambda u: fixed, updates=60, lr=3e-3, progress=False).run()
+    with torch.no_grad():
+        end = rule.loss(model, fixed).loss.item()
+    assert end < 0.5 * start

@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from bioglom import ConfigError, Glom, GlomConfig
+from bioglom.analysis import write_netcdf
+
+
+def test_shapes_and_top_level_has_no_top_down(small_cfg):
+    traj = Glom(small_cfg).settle(torch.rand(2, 1, 8, 8), steps=5)
+    assert traj.states.shape == (6, 2, 3, 16, 8)
+    for name in ("bottom_up", "top_down", "previous", "lateral"):
+        assert getattr(traj, name).shape == (5, 2, 3, 16, 8)
+    assert (traj.top_down[:, :, -1] == 0).all()
+    assert traj.top_down[:, :, 0].abs().sum() > 0
+    torch.testing.assert_close(traj.previous, traj.states[:-1])
+
+
+def test_step_is_the_normalised_consensus(small_cfg):
+    """States follow DESIGN.md 3 exactly: layer norm of the weighted mean of the contributions."""
+    from bioglom.consensus import consensus_weights
+
+    traj = Glom(small_cfg).double().settle(torch.rand(2, 1, 8, 8, dtype=torch.float64), steps=3)
+    for t in range(3):
+        a = consensus_weights(small_cfg, t, 3).double()
+        c = torch.stack([traj.bottom_up[t], traj.top_down[t], traj.previous[t], traj.lateral[t]])
+        mean = (a[:, None, :, None, None] * c).sum(0) / a.sum(0)[None, :, None, None]
+        expected = torch.nn.functional.layer_norm(mean, (8,), eps=1e-5)
+        torch.testing.assert_close(traj.states[t + 1], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_same_seed_same_trajectory_other_seed_differs(small_cfg):
+    images = torch.rand(2, 1, 8, 8)
+    a = Glom(small_cfg).settle(images, 3).states
+    b = Glom(small_cfg).settle(images, 3).states
+    c = Glom(small_cfg.replace(seed=1)).settle(images, 3).states
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)
+
+
+def test_resampled_gaussian_neighbourhood_follows_generator(small_cfg):
+    cfg = small_cfg.replace(neighbourhood="gaussian", gaussian_k=3, gaussian_resample=True)
+    model = Glom(cfg)
+    images = torch.rand(2, 1, 8, 8)
+    run = lambda s: model.settle(images, 3, generator=torch.Generator().manual_seed(s)).states
+    assert torch.equal(run(0), run(0))
+    assert not torch.equal(run(0), run(1))
+
+
+def test_settle_leaves_input_unmodified(small_cfg):
+    images = torch.rand(2, 1, 8, 8)
+    copy = images.clone()
+    Glom(small_cfg).settle(images, 2)
+    assert torch.equal(images, copy)
+
+
+@pytest.mark.parametrize(
+    "images, match",
+    [
+        (torch.rand(1, 8, 8), r"images has shape \(1, 8, 8\)"),
+        (torch.rand(1, 3, 8, 8), "images has 3 channels"),
+        (torch.rand(1, 1, 8, 10), "images is 8x10 pixels"),
+        (torch.zeros(1, 1, 8, 8, dtype=torch.long), "dtype"),
+        (torch.full((1, 1, 8, 8), float("nan")), "non-finite"),
+    ],
+)
+def test_bad_images_rejected_before_work(small_cfg, images, match):
+    with pytest.raises(ConfigError, match=match):
+        Glom(small_cfg).settle(images, 2)
+
+
+def test_bad_steps(small_cfg):
+    with pytest.raises(ConfigError, match="steps=0"):
+        Glom(small_cfg).settle(torch.rand(1, 1, 8, 8), 0)
+
+
+def test_video_frames_and_previous_state(small_cfg):
+    cfg = small_cfg.replace(init_state="previous")
+    model = Glom(cfg)
+    video = torch.rand(2, 3, 1, 8, 8)
+    traj = model.settle(video, steps=2)
+    assert traj.states.shape[0] == 7
+    assert traj.frame.tolist() == [0, 0, 1, 1, 2, 2]
+    # frame 1 starts from the last state of frame 0
+    torch.testing.assert_close(traj.previous[2], traj.states[2])
+    # a static image is a video of identical frames with one frame
+    static = model.settle(video[:, 0], steps=2)
+    torch.testing.assert_close(static.states, traj.states[:3])
+
+
+@pytest.mark.parametrize("frontend", ["linear", "conv"])
+def test_frontend_and_decoder_shapes(small_cfg, frontend):
+    model = Glom(small_cfg.replace(frontend=frontend, channels=3))
+    images = torch.rand(2, 3, 8, 8)
+    assert model.encode(images).shape == (2, 16, 8)
+    assert model.decode(torch.randn(2, 16, 8)).shape == (2, 3, 8, 8)
+
+
+def test_trajectory_to_xarray_round_trip(small_cfg, tmp_path):
+    traj = Glom(small_cfg).settle(torch.rand(2, 1, 8, 8), steps=2)
+    ds = traj.to_xarray(attrs={"config": small_cfg.to_json()})
+    assert ds.state.dims == ("step", "sample", "level", "y", "x", "dim")
+    assert ds.state.shape == (3, 2, 3, 4, 4, 8)
+    np.testing.assert_allclose(ds.state.isel(step=1, level=0).values.reshape(2, 16, 8), traj.states[1, :, 0].detach().numpy(), rtol=1e-6)
+    assert np.isnan(ds.bottom_up.isel(step=0)).all()
+    path = write_netcdf(ds, tmp_path / "traj.nc")
+    with xr.open_dataset(path, engine="h5netcdf") as back:
+        xr.testing.assert_identical(back.load(), ds)
