@@ -2,6 +2,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import xarray as xr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -12,9 +13,16 @@ def run(*args, **kw):
                           capture_output=True, text=True, cwd=ROOT, timeout=600, **kw)
 
 
-def test_quick_run_writes_netcdf_with_claims(tmp_path):
-    res = run("--quick", "--no-progress", "--out", str(tmp_path), "--device", "cpu")
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("islands")
+    res = run("--quick", "--no-progress", "--out", str(out), "--device", "cpu")
     assert res.returncode == 0, res.stderr
+    return out, res
+
+
+def test_quick_run_writes_netcdf_with_claims(quick_run):
+    tmp_path, res = quick_run
     with xr.open_dataset(tmp_path / "islands.nc", engine="h5netcdf") as ds:
         assert list(ds.claim.values) == ["I1", "I2", "I3"]
         assert ds.claim_held.dtype == bool
@@ -35,3 +43,17 @@ def test_bad_option_stops_before_work(tmp_path):
     assert res.returncode == 2 and "neighbourhood='ring'" in res.stderr
     res = run("--radius", "1,2,99", "--out", str(tmp_path / "o"))
     assert res.returncode == 2 and "radius=(1, 2, 99)" in res.stderr
+
+
+def test_notebook_runs_on_quick_output(quick_run, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    out, _ = quick_run
+    monkeypatch.setenv("BIOGLOM_ISLANDS_NC", str(out / "islands.nc"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.read(ROOT / "analysis" / "islands.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "analysis")}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("I1" in str(o.get("data", {})) for o in outputs)
