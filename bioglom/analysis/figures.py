@@ -74,7 +74,7 @@ def save_figure(fig, path) -> None:
 
     import matplotlib.pyplot as plt
 
-    from .recorder import atomic_write_bytes
+    from ..atomic import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)

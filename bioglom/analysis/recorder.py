@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import xarray as xr
 
-__all__ = ["Claim", "claims_dataset", "write_netcdf", "run_attrs", "atomic_write_bytes", "format_claims"]
+from ..atomic import atomic_write
+
+__all__ = ["Claim", "claims_dataset", "write_netcdf", "run_attrs", "format_claims"]
 
 
 class Claim(NamedTuple):
@@ -48,31 +48,10 @@ def run_attrs(config: dict, seed: int, **extra) -> dict:
     return attrs
 
 
-def _atomic(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
 def write_netcdf(ds: xr.Dataset, path) -> Path:
     """Write ``ds`` to ``path`` as netCDF4 (h5netcdf), via a temporary file and a rename,
     so a killed run never leaves a half-written file under ``path``."""
-    return _atomic(Path(path), lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
-
-
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write bytes to ``path`` via a temporary file and a rename."""
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            f.write(data)
-    return _atomic(Path(path), write)
+    return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
 
 
 def format_claims(claims: list[Claim]) -> str:

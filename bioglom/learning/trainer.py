@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-from ..analysis.recorder import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 from ..config import check_positive
 from ..model import Glom, Trajectory
 from .base import Batch, LearningRule
