@@ -15,7 +15,6 @@ def test_scene_labels_nest_across_levels():
     for l in range(3):
         lower, upper = labels[:, l], labels[:, l + 1]
         # every lower-level segment lies inside exactly one upper-level segment
-        key = lower * 1000 + upper
         for b in range(64):
             pairs = set(zip(lower[b].tolist(), upper[b].tolist()))
             assert len(pairs) == len({p[0] for p in pairs})
