@@ -20,7 +20,9 @@ def test_scene_labels_nest_across_levels():
             assert len(pairs) == len({p[0] for p in pairs})
     # pixel labels nest too: every part pixel lies in an object, background in none
     assert ((scenes.parts > 0) == (scenes.objects > 0)).all()
-    assert labels[:, 0].unique().numel() > labels[:, 1].unique().numel() - 1
+    # level 0 is strictly finer than level 1 in nearly every scene (objects have two parts)
+    finer = [len(set(labels[b, 0].tolist())) > len(set(labels[b, 1].tolist())) for b in range(64)]
+    assert sum(finer) >= 0.9 * 64
 
 
 def test_scenes_reproducible_and_vary():
