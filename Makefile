@@ -34,6 +34,7 @@ test-slow: $(STAMP)
 benchmark: $(STAMP)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[benchmark]"
 	$(BIN)/python benchmarks/columns.py $(ARGS)
+	$(BIN)/python benchmarks/learning.py
 
 clean:
 	rm -rf $(VENV) results

@@ -96,9 +96,12 @@ class StackedMLP(nn.Module):
                 h = h + torch.einsum("np,gnph->gnh", loc, self.u[g])[:, :, None]  # g n 1 h
         return h
 
-    def forward(self, x: torch.Tensor, loc: torch.Tensor | None = None, g: slice = slice(None)) -> torch.Tensor:
-        """Apply nets ``g`` to ``x [b, g, n, d_in]``; returns ``[b, g, n, d_out]``."""
-        h = self.act(self.hidden_pre(x, loc, g))
+    def hidden(self, x: torch.Tensor, loc: torch.Tensor | None = None, g: slice = slice(None)) -> torch.Tensor:
+        """Hidden activity ``act(W1 x + U loc + b1)``, in the layout of :meth:`hidden_pre`."""
+        return self.act(self.hidden_pre(x, loc, g))
+
+    def output(self, h: torch.Tensor, g: slice = slice(None)) -> torch.Tensor:
+        """Output layer ``W2 h + b2`` on hidden activity in the layout of :meth:`hidden_pre`; returns ``[b, g, n, d_out]``."""
         w2, b2 = self.w2[g], self.b2[g]
         G = w2.shape[0]
         if self.shared:
@@ -108,6 +111,14 @@ class StackedMLP(nn.Module):
         _, n, b, hd = h.shape
         y = torch.baddbmm(b2.reshape(G * n, 1, -1), h.reshape(G * n, b, hd), w2.reshape(G * n, hd, -1))
         return y.view(G, n, b, -1).permute(2, 0, 1, 3)  # b g n o
+
+    def to_hidden_layout(self, y: torch.Tensor) -> torch.Tensor:
+        """``[b, g, n, d]`` -> the layout of :meth:`hidden_pre` (``g b n d`` shared, ``g n b d`` unshared)."""
+        return y.transpose(0, 1) if self.shared else y.permute(1, 2, 0, 3)
+
+    def forward(self, x: torch.Tensor, loc: torch.Tensor | None = None, g: slice = slice(None)) -> torch.Tensor:
+        """Apply nets ``g`` to ``x [b, g, n, d_in]``; returns ``[b, g, n, d_out]``."""
+        return self.output(self.hidden(x, loc, g), g)
 
     @torch.no_grad()
     def load_shared(self, other: "StackedMLP") -> None:

@@ -24,7 +24,25 @@ from .consensus import CONTRIBUTIONS, combine, consensus_weights, normalise
 from .decoder import FieldDecoder
 from .frontend import build_frontend
 
-__all__ = ["Glom", "Trajectory", "settle_step", "check_images"]
+__all__ = ["Glom", "Trajectory", "StepRecord", "settle_step", "check_images"]
+
+
+class StepRecord(NamedTuple):
+    """One settling step as :meth:`Glom.settle` hands it to an ``on_step`` callback.
+
+    step : settling step within the frame; frame : the video frame; state ``[b, L, N, D]``
+    the state at ``t``; inputs ``[b, N, D]`` the front end's output; new ``[b, L, N, D]``
+    the state at ``t+1``; contributions ``[4, b, L, N, D]`` (order of
+    ``consensus.CONTRIBUTIONS``); weights ``[4, L]`` the consensus weights used.
+    """
+
+    step: int
+    frame: int
+    state: torch.Tensor
+    inputs: torch.Tensor
+    new: torch.Tensor
+    contributions: torch.Tensor
+    weights: torch.Tensor
 
 
 class Trajectory(NamedTuple):
@@ -177,7 +195,7 @@ class Glom(nn.Module):
         return self.bottom_up_pass(inputs)
 
     def settle(self, images: torch.Tensor, steps: int = 8, *, generator: torch.Generator | None = None,
-               detach: bool = False) -> Trajectory:
+               detach: bool = False, on_step=None, record: bool = True) -> Trajectory:
         """Settle ``images`` for ``steps`` steps (per frame, for a video).
 
         Parameters
@@ -186,8 +204,14 @@ class Glom(nn.Module):
         steps : settling steps per frame (>= 1). Schedules (beta, consensus weights)
             restart at every frame.
         generator : source of randomness for a Gaussian neighbourhood resampled each step.
-        detach : cut the autograd graph between steps (local learning rules: memory does not
-            grow with the number of steps).
+        detach : cut the autograd graph between steps and from the front end (local
+            learning rules: no gradient crosses a step, and memory does not grow with the
+            number of steps).
+        on_step : called with a :class:`StepRecord` after every step (local learning rules
+            compute their updates there, one step at a time).
+        record : keep every step in the trajectory (default). With ``record=False`` the
+            trajectory holds only the initial and the last state (``states [2, ...]``) and the
+            contributions of the last step, so memory does not grow with the steps.
         """
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ConfigError(f"steps={steps!r} is not allowed; it must be an integer >= 1")
@@ -197,6 +221,8 @@ class Glom(nn.Module):
         state = None
         for f in range(video.shape[1]):  # frames arrive in time order
             inputs = self.encode(video[:, f])
+            if detach:
+                inputs = inputs.detach()
             state = self.initial_state(inputs, state)
             if not states:
                 states.append(state)
@@ -207,7 +233,12 @@ class Glom(nn.Module):
                 if cfg.neighbourhood == "gaussian" and cfg.gaussian_resample:
                     mask = gaussian_mask(cfg.grid, cfg.gaussian_ks, cfg.gaussian_sigmas, generator).to(self.device)
                 weights = consensus_weights(cfg, t, steps).to(self.device)
-                state, contrib, lp = settle_step(self.nets, state, inputs, mask, beta_schedule(cfg, t, steps), weights, cfg)
+                new, contrib, lp = settle_step(self.nets, state, inputs, mask, beta_schedule(cfg, t, steps), weights, cfg)
+                if on_step is not None:
+                    on_step(StepRecord(t, f, state, inputs, new, contrib, weights))
+                state = new
+                if not record:
+                    states, contributions, lps, frames = states[:1], [], [], []
                 states.append(state)
                 contributions.append(contrib)
                 lps.append(lp)

@@ -23,7 +23,7 @@ import torch
 import xarray as xr
 
 from bioglom import Glom, GlomConfig
-from bioglom.analysis import Claim, claims_dataset, format_claims, island_scores, run_attrs, write_netcdf
+from bioglom.analysis import Claim, claims_dataset, format_claims, history_dataset, island_scores, run_attrs, write_netcdf
 from bioglom.analysis.figures import island_figure, save_figure
 from bioglom.cli import fail, option, parse_options, resolve_device
 from bioglom.config import ConfigError, check_positive
@@ -151,10 +151,7 @@ def main(argv=None) -> int:
         status = f"stopped: {e}"
         print(f"error: {e}", file=sys.stderr)
 
-    history = xr.Dataset(
-        {k: ("update", np.array([h[k] for h in trainer.history], float)) for k in (trainer.history[0] if trainer.history else {}) if k != "update"},
-        coords={"update": np.arange(len(trainer.history))},
-    )
+    history = history_dataset(trainer.history)
     if status != "complete":
         write_netcdf(history.assign_attrs(attrs, status=status), out / "islands.nc")
         return 1

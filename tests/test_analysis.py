@@ -56,3 +56,23 @@ def test_killed_write_leaves_no_partial_file(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         write_netcdf(Boom({"a": ("x", [1.0])}), tmp_path / "r.nc")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_linear_probe_scores_one_on_separable_toy_set():
+    from bioglom.analysis import linear_probe
+
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(4, 6, generator=g) * 5
+    y = torch.arange(200) % 4
+    x = centres[y] + 0.1 * torch.randn(200, 6, generator=g)
+    assert linear_probe(x[:120], y[:120], x[120:], y[120:]) == 1.0
+    shuffled = y[torch.randperm(200, generator=g)]  # labels unrelated to the features: near chance
+    assert linear_probe(x[:120], shuffled[:120], x[120:], shuffled[120:]) < 0.6
+
+
+def test_history_dataset_keeps_numbers_and_phase():
+    from bioglom.analysis import history_dataset
+
+    ds = history_dataset([{"update": 0, "phase": "both", "loss": 1.0, "alignment": torch.zeros(2)},
+                          {"update": 1, "phase": "negative", "loss": 0.5, "alignment": torch.zeros(2)}])
+    assert list(ds.data_vars) == ["loss"] and list(ds.phase.values) == ["both", "negative"]

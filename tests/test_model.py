@@ -107,3 +107,27 @@ def test_trajectory_to_xarray_round_trip(small_cfg, tmp_path):
     path = write_netcdf(ds, tmp_path / "traj.nc")
     with xr.open_dataset(path, engine="h5netcdf") as back:
         xr.testing.assert_identical(back.load(), ds)
+
+
+def test_on_step_sees_every_step_and_record_false_keeps_ends(small_cfg):
+    model = Glom(small_cfg)
+    video = torch.rand(2, 3, 1, 8, 8)
+    full = model.settle(video, 4)
+    seen = []
+    short = model.settle(video, 4, on_step=lambda rec: seen.append((rec.frame, rec.step, rec.new.clone())),
+                         record=False)
+    assert [(f, s) for f, s, _ in seen] == [(f, s) for f in range(3) for s in range(4)]
+    for k, (_, _, new) in enumerate(seen):
+        torch.testing.assert_close(new, full.states[k + 1])
+    assert short.states.shape[0] == 2
+    torch.testing.assert_close(short.states[0], full.states[0])
+    torch.testing.assert_close(short.final, full.final)
+    torch.testing.assert_close(short.lateral[0], full.lateral[-1])
+
+
+def test_detach_cuts_graph_from_front_end_and_between_steps(small_cfg):
+    model = Glom(small_cfg)
+    traj = model.settle(torch.rand(2, 1, 8, 8), 3, detach=True)
+    traj.states[-1].sum().backward()
+    assert all(p.grad is None for p in model.frontend.parameters())
+    assert model.nets.bu.w2.grad is not None

@@ -1,9 +1,10 @@
 """Analysis of results: islands, metrics, the xarray recorder and figures (DESIGN.md 8)."""
 
 from .islands import adjusted_rand_index, extract_islands, island_counts, island_scores, island_sizes
-from .recorder import Claim, claims_dataset, format_claims, run_attrs, write_netcdf
+from .metrics import accuracy_stderr, linear_probe
+from .recorder import Claim, claims_dataset, format_claims, history_dataset, run_attrs, write_netcdf
 
 __all__ = [
     "adjusted_rand_index", "extract_islands", "island_counts", "island_scores", "island_sizes",
-    "Claim", "claims_dataset", "format_claims", "run_attrs", "write_netcdf",
+    "accuracy_stderr", "linear_probe", "Claim", "claims_dataset", "history_dataset", "format_claims", "run_attrs", "write_netcdf",
 ]

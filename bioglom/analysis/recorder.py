@@ -12,7 +12,7 @@ import xarray as xr
 
 from ..atomic import atomic_write
 
-__all__ = ["Claim", "claims_dataset", "write_netcdf", "run_attrs", "format_claims"]
+__all__ = ["Claim", "claims_dataset", "history_dataset", "write_netcdf", "run_attrs", "format_claims"]
 
 
 class Claim(NamedTuple):
@@ -35,6 +35,21 @@ def claims_dataset(claims: list[Claim]) -> xr.Dataset:
         },
         coords={"claim": [c.id for c in claims], "claim_criterion": ("claim", [c.criterion for c in claims])},
     )
+
+
+def history_dataset(history: list[dict]) -> xr.Dataset:
+    """A trainer's metrics history as a Dataset over ``update``: numbers become float
+    variables, strings (the phase) coordinates along ``update``; anything else (tensors
+    of per-step measurements) is left out."""
+    keys = [k for k in (history[0] if history else {}) if k != "update"]
+    data, coords = {}, {"update": np.array([h.get("update", i) for i, h in enumerate(history)], int)}
+    for k in keys:
+        values = [h[k] for h in history]
+        if all(isinstance(v, str) for v in values):
+            coords[k] = ("update", np.array(values, dtype=str))
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            data[k] = ("update", np.array(values, float))
+    return xr.Dataset(data, coords=coords)
 
 
 def run_attrs(config: dict, seed: int, **extra) -> dict:

@@ -23,6 +23,7 @@ import torch
 from ..config import check_positive
 from ..model import Glom, Trajectory
 from .base import Batch, RuleOutput, register_rule
+from .contrastive import check_phase, hinge, other_image
 
 __all__ = ["BackpropRule", "agreement_terms"]
 
@@ -35,14 +36,14 @@ def agreement_terms(traj: Trajectory, margin: float) -> tuple[torch.Tensor, torc
     top-down prediction and is left out of the top-down terms.
     """
     target = traj.states[1:].detach()  # s b l n d
-    other = target.roll(1, dims=1)  # another image's consensus, same column and level
+    other = other_image(target, dim=1)  # another image's consensus, same column and level
     d = target.shape[-1]
     preds = [traj.bottom_up, traj.top_down[:, :, :-1]]
     targets = [(target, other), (target[:, :, :-1], other[:, :, :-1])]
     pos, neg = [], []
     for f, (t, o) in zip(preds, targets):  # two directions, not columns
         pos.append(((f - t) ** 2).sum(-1).flatten() / d)
-        neg.append(torch.relu(margin - ((f - o) ** 2).sum(-1) / d).flatten())
+        neg.append(hinge(f, o, margin).flatten())
     return torch.cat(pos).mean(), torch.cat(neg).mean()
 
 
@@ -67,12 +68,29 @@ class BackpropRule:
     def options(self) -> dict:
         return asdict(self)
 
-    def loss(self, model: Glom, batch: Batch, generator: torch.Generator | None = None) -> RuleOutput:
+    def loss(self, model: Glom, batch: Batch, generator: torch.Generator | None = None,
+             phase: str = "both") -> RuleOutput:
+        """The loss (with its autograd graph through every settling step). ``phase``
+        "positive" keeps ``recon + agreement_weight * agree``, "negative" keeps
+        ``negative_weight * separate``, "both" their sum."""
+        check_phase(phase)
         traj = model.settle(batch.corrupted, self.steps, generator=generator)
         recon = model.decode(traj.final[:, 0])
         clean = batch.clean if batch.clean.dim() == 4 else batch.clean[:, -1]
         recon_loss = ((recon - clean) ** 2).mean()
         agree, separate = agreement_terms(traj, self.margin)
-        loss = recon_loss + self.agreement_weight * agree + self.negative_weight * separate
+        loss = torch.zeros((), device=recon.device)
+        if phase != "negative":
+            loss = loss + recon_loss + self.agreement_weight * agree
+        if phase != "positive":
+            loss = loss + self.negative_weight * separate
         metrics = {"loss": loss.item(), "recon": recon_loss.item(), "agree": agree.item(), "separate": separate.item()}
         return RuleOutput(loss, metrics, traj)
+
+    def accumulate(self, model: Glom, batch: Batch, generator: torch.Generator | None = None,
+                   phase: str = "both") -> RuleOutput:
+        """Backpropagate :meth:`loss` through the whole settling process into ``.grad``."""
+        out = self.loss(model, batch, generator, phase)
+        if torch.isfinite(out.loss):
+            out.loss.backward()
+        return RuleOutput(out.loss.detach(), out.metrics, out.trajectory)

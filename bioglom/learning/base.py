@@ -14,7 +14,11 @@ import torch
 from ..config import ConfigError
 from ..model import Glom, Trajectory
 
-__all__ = ["Batch", "RuleOutput", "LearningRule", "RULES", "register_rule", "build_rule"]
+__all__ = ["Batch", "RuleOutput", "LearningRule", "NonFiniteError", "RULES", "register_rule", "build_rule"]
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced a non-finite value; the message names the update, step, level and net."""
 
 
 class Batch(NamedTuple):
@@ -37,9 +41,17 @@ class RuleOutput(NamedTuple):
 
 
 class LearningRule(Protocol):
+    """What the trainer calls. ``accumulate`` adds the rule's parameter update, as a
+    gradient to descend, to every parameter's ``.grad`` (a local rule one settling step at
+    a time; ``backprop`` by one backward pass) and returns the rule's loss and metrics.
+    ``phase`` is ``"positive"`` (pull toward the own context), ``"negative"`` (push away
+    from an unrelated one) or ``"both"``: the wake/sleep scheduler chooses it per update.
+    A rule modifies neither the batch nor the weights."""
+
     name: str
 
-    def loss(self, model: Glom, batch: Batch, generator: torch.Generator | None = None) -> RuleOutput: ...
+    def accumulate(self, model: Glom, batch: Batch, generator: torch.Generator | None = None,
+                   phase: str = "both") -> RuleOutput: ...
 
     def options(self) -> dict: ...
 

@@ -19,13 +19,13 @@ import torch
 from ..atomic import atomic_write_bytes
 from ..config import check_positive
 from ..model import Glom, Trajectory
-from .base import Batch, LearningRule
+from ..config import check_choice
+from .base import Batch, LearningRule, NonFiniteError
+from .contrastive import check_phase
 
-__all__ = ["Trainer", "NonFiniteError", "first_non_finite", "update_generator"]
+__all__ = ["Trainer", "NonFiniteError", "first_non_finite", "first_non_finite_grad", "update_generator", "OPTIMIZERS"]
 
-
-class NonFiniteError(FloatingPointError):
-    """Training produced a non-finite value; the message names the update, step and level."""
+OPTIMIZERS = ("adam", "sgd")
 
 
 def first_non_finite(traj: Trajectory) -> tuple[int, int] | None:
@@ -35,6 +35,21 @@ def first_non_finite(traj: Trajectory) -> tuple[int, int] | None:
         return None
     step, level = bad.nonzero()[0].tolist()
     return step, level
+
+
+def first_non_finite_grad(model: torch.nn.Module) -> str | None:
+    """Where the first non-finite gradient is, as ``"net nets.bu.w2, level 1"``, or None.
+
+    Column-net parameters carry the level as their first axis."""
+    for name, p in model.named_parameters():
+        if p.grad is None or torch.isfinite(p.grad).all():
+            continue
+        if name.startswith("nets."):
+            level = int((~torch.isfinite(p.grad)).flatten(1).any(1).nonzero()[0])
+            direction = "bottom-up" if ".bu." in name else "top-down"
+            return f"{direction} net ({name}), level {level}"
+        return f"parameter {name}"
+    return None
 
 
 def update_generator(seed: int, update: int) -> torch.Generator:
@@ -55,19 +70,26 @@ class Trainer:
     checkpoint : path of the checkpoint file, or None for none.
     checkpoint_every : updates between checkpoints.
     progress : show a tqdm progress bar.
+    phase : callable from update index to the phase passed to the rule ("both",
+        "positive" or "negative"); None: "both" every update.
+    optimizer : ``adam`` or ``sgd`` (plain ``w -= lr * update``: the rule's update as it is).
     """
 
     def __init__(self, model: Glom, rule: LearningRule, batches: Callable[[int], Batch], *, updates: int,
                  lr: float = 1e-3, seed: int = 0, checkpoint: str | os.PathLike | None = None,
-                 checkpoint_every: int = 100, progress: bool = True):
+                 checkpoint_every: int = 100, progress: bool = True,
+                 phase: Callable[[int], str] | None = None, optimizer: str = "adam"):
         check_positive("updates", updates, strict=False, integer=True)
         check_positive("lr", lr)
         check_positive("checkpoint_every", checkpoint_every, integer=True)
+        check_choice("optimizer", optimizer, OPTIMIZERS)
         self.model, self.rule, self.batches = model, rule, batches
         self.updates, self.seed, self.progress = updates, seed, progress
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.checkpoint_every = checkpoint_every
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        self.phase = phase or (lambda u: "both")
+        opt = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
+        self.optimizer = opt(model.parameters(), lr=lr)
         self.update = 0
         self.history: list[dict] = []
 
@@ -96,20 +118,28 @@ class Trainer:
 
     # ---- the loop ------------------------------------------------------------------
     def step(self, u: int) -> dict:
-        """One update: settle, compute the rule's loss, check it is finite, apply it."""
+        """One update: settle, let the rule accumulate its update, check it is finite, apply it.
+
+        Nothing is applied when a value is non-finite: :class:`NonFiniteError` names the
+        update and where (settling step and level, or net and level)."""
         batch = self.batches(u).to(self.model.device)
+        phase = check_phase(self.phase(u))
         self.optimizer.zero_grad(set_to_none=True)
-        out = self.rule.loss(self.model, batch, update_generator(self.seed, u))
+        last_good = self.checkpoint if self.checkpoint else "(none: no checkpoint path given)"
+        try:
+            out = self.rule.accumulate(self.model, batch, update_generator(self.seed, u), phase)
+        except NonFiniteError as e:
+            raise NonFiniteError(f"non-finite value at update {u}, {e}; the last good checkpoint is {last_good}") from e
         where = first_non_finite(out.trajectory)
-        if where is not None or not torch.isfinite(out.loss):
-            place = f"settling step {where[0]}, level {where[1]}" if where else "the loss"
-            raise NonFiniteError(
-                f"non-finite value at update {u}, {place}; the last good checkpoint is "
-                f"{self.checkpoint if self.checkpoint else '(none: no checkpoint path given)'}"
-            )
-        out.loss.backward()
+        place = f"settling step {where[0]}, level {where[1]}" if where else None
+        if place is None and not torch.isfinite(out.loss):
+            place = "the loss"
+        if place is None:
+            place = first_non_finite_grad(self.model)
+        if place is not None:
+            raise NonFiniteError(f"non-finite value at update {u}, {place}; the last good checkpoint is {last_good}")
         self.optimizer.step()
-        return {"update": u, **out.metrics}
+        return {"update": u, "phase": phase, **out.metrics}
 
     def run(self, resume: bool = False, stop_after: int | None = None) -> list[dict]:
         """Train up to ``updates`` (or ``stop_after`` more updates); return the metrics history."""

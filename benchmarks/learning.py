@@ -1,0 +1,57 @@
+"""Benchmark (not a test): time per training update and peak memory against the number of
+settling steps, for every rule, shared and unshared columns, in one run with ratios.
+
+Each (rule, columns, steps) is measured in its own fresh process
+(``bioglom.learning.profile``): once under glibc settings that make the resident size
+follow live memory (peak memory), once without them (time). Target (issue 3): the local
+rules' peak at the most steps within 1.2x of that at the fewest, where backpropagation
+through time grows with the steps.
+
+    python benchmarks/learning.py                       # CPU; a few minutes
+    python benchmarks/learning.py --device cuda --batch 256
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from bioglom import GlomConfig
+from bioglom.learning.profile import measure_in_subprocess
+
+RULES = [("backprop", {}), ("delta", {}), ("temporal_derivative", {"hidden_credit": "local_backprop"}),
+         ("temporal_derivative", {"hidden_credit": "feedback_alignment"})]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", default="4,8,16,32", help="settling steps (comma-separated)")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--image-size", type=int, default=12)
+    ap.add_argument("--dim", type=int, default=32)
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--updates", type=int, default=3, help="timed updates per configuration (median)")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    steps = [int(s) for s in args.steps.split(",")]
+    print(f"device {args.device}; levels 3, dim {args.dim}, hidden {args.hidden}, {args.image_size}px images, "
+          f"patch 2, batch {args.batch}; median of {args.updates} updates after one warm-up")
+    print(f"{'rule':<40}{'columns':<10}" + "".join(f"{s:>8} st" for s in steps) + "   ratio (last/first)")
+    for columns in ("shared", "unshared"):
+        cfg = GlomConfig(levels=3, dim=args.dim, hidden=args.hidden, image_size=args.image_size, patch_size=2,
+                         channels=1, columns=columns, radius=(1, 2, 5)).to_dict()
+        for rule, extra in RULES:
+            name = rule + (f":{extra['hidden_credit']}" if extra else "")
+            mem, sec = [], []
+            for s in steps:
+                spec = {"config": cfg, "rule": rule, "rule_options": {"steps": s, **extra}, "batch": args.batch,
+                        "updates": args.updates, "device": args.device}
+                mem.append(measure_in_subprocess(spec, for_memory=True)["peak_bytes"])
+                sec.append(measure_in_subprocess(spec, for_memory=False)["seconds_per_update"])
+            print(f"{name + ' peak MB':<40}{columns:<10}" + "".join(f"{m / 2**20:>11.1f}" for m in mem)
+                  + f"   {mem[-1] / max(mem[0], 1):.2f}x")
+            print(f"{name + ' ms/update':<40}{columns:<10}" + "".join(f"{t * 1e3:>11.1f}" for t in sec)
+                  + f"   {sec[-1] / sec[0]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

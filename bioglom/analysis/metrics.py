@@ -1,0 +1,50 @@
+"""Representation metrics (DESIGN.md 8), each defined once with its formula."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..config import ConfigError
+
+__all__ = ["linear_probe", "accuracy_stderr"]
+
+
+def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+                 ridge: float = 1e-2) -> float:
+    """Accuracy of a linear read-out on held-out data, fitted in closed form (float64).
+
+    Features are standardised with the training mean and std; the read-out is ridge
+    regression onto one-hot labels, ``W = (X^T X + ridge * n I)^{-1} X^T Y`` (with a bias
+    column), and a test sample is assigned the class of its largest output.
+
+    Parameters
+    ----------
+    train_x, test_x : ``[n, d]`` features. train_y, test_y : ``[n]`` integer labels.
+    ridge : regularisation, relative to the number of training samples.
+
+    Returns
+    -------
+    Fraction of test samples classified correctly.
+    """
+    if train_x.dim() != 2 or test_x.dim() != 2 or train_x.shape[1] != test_x.shape[1]:
+        raise ConfigError(f"probe features have shapes {tuple(train_x.shape)} and {tuple(test_x.shape)}; "
+                          "they must be [n, d] with the same d")
+    if len(train_x) != len(train_y) or len(test_x) != len(test_y):
+        raise ConfigError("probe features and labels must have the same number of samples")
+    x, xt = train_x.double().cpu(), test_x.double().cpu()
+    mu, sd = x.mean(0), x.std(0).clamp_min(1e-8)
+    x, xt = (x - mu) / sd, (xt - mu) / sd
+    x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
+    xt = torch.cat([xt, torch.ones(len(xt), 1, dtype=xt.dtype)], 1)
+    classes = int(max(train_y.max(), test_y.max())) + 1
+    y = torch.nn.functional.one_hot(train_y.long().cpu(), classes).double()
+    a = x.T @ x + ridge * len(x) * torch.eye(x.shape[1], dtype=x.dtype)
+    w = torch.linalg.solve(a, x.T @ y)
+    return float(((xt @ w).argmax(1) == test_y.long().cpu()).double().mean())
+
+
+def accuracy_stderr(acc: float, n: int) -> float:
+    """Binomial standard error of an accuracy measured on ``n`` samples: ``sqrt(p (1 - p) / n)``."""
+    return math.sqrt(max(acc * (1 - acc), 0.0) / n)

@@ -1,0 +1,104 @@
+"""Credit assignment inside one small column net, for the local rules (DESIGN.md 5).
+
+A local rule names, for every net output ``y = W2 h + b2`` with ``h = act(W1 x + U loc +
+b1)``, an output error ``e`` (``[b, g, n, d]``; the update descends ``e``). The output
+layer always learns by "presynaptic activity times error":
+
+    dW2 = sum_b h e^T,   db2 = sum_b e
+
+and the hidden layer by the ``hidden_credit`` chosen:
+
+- ``local_backprop``: the error backpropagated inside this net only, ``delta_h = (W2 e) * act'(pre)``;
+- ``feedback_alignment``: a fixed random matrix ``B`` (shape of ``W2``) in place of the
+  forward weights, ``delta_h = (B e) * act'(pre)`` (Lillicrap et al. 2016);
+- ``frozen``: the hidden layer keeps its initial weights.
+
+then ``dW1 = sum_b x delta_h^T`` (and likewise ``b1``, ``U``). :func:`local_surrogate`
+returns a scalar whose autograd gradient is exactly this update, so every rule runs
+through one optimizer; no gradient leaves the net (its input is detached).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..columns import StackedMLP
+from ..config import check_choice
+
+__all__ = ["HIDDEN_CREDITS", "feedback_matrix", "local_surrogate", "output_update", "group_cosine"]
+
+HIDDEN_CREDITS = ("local_backprop", "feedback_alignment", "frozen")
+
+
+def feedback_matrix(mlp: StackedMLP, seed: int) -> torch.Tensor:
+    """Fixed random feedback weights with the shape of ``mlp.w2`` (``[g, (n,) h, d]``),
+    uniform in ``+-1/sqrt(h)`` like a fresh output layer, from ``seed`` alone (so a resumed
+    run draws the same matrix). Unshared columns get one matrix each."""
+    gen = torch.Generator().manual_seed(int(seed))
+    shape = mlp.w2.shape
+    b = (torch.rand(shape, generator=gen) * 2 - 1) / math.sqrt(shape[-2])
+    return b.to(mlp.w2.device, mlp.w2.dtype)
+
+
+def _project_back(e: torch.Tensor, w: torch.Tensor, shared: bool) -> torch.Tensor:
+    """``w e``: an error in the hidden layout (``g b n d`` or ``g n b d``) sent back through
+    ``w [g, (n,) h, d]`` to the hidden units."""
+    if shared:
+        return torch.einsum("gbnd,ghd->gbnh", e, w)
+    return torch.einsum("gnbd,gnhd->gnbh", e, w)
+
+
+def local_surrogate(mlp: StackedMLP, x: torch.Tensor, error: torch.Tensor, *, loc: torch.Tensor | None = None,
+                    g: slice = slice(None), credit: str = "local_backprop",
+                    feedback: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A scalar whose gradient with respect to the weights of nets ``g`` is the local update.
+
+    Parameters
+    ----------
+    mlp : the stacked nets.
+    x : ``[b, g, n, d_in]`` their input (detached here: no credit leaves the net).
+    error : ``[b, g, n, d_out]`` the output error ``e`` (detached here).
+    credit : one of :data:`HIDDEN_CREDITS`.
+    feedback : ``feedback[g]`` is used for ``feedback_alignment``.
+
+    Returns
+    -------
+    (surrogate, h): ``<e, W2 sg(h) + b2> + <sg(delta), h>`` with ``delta`` the hidden
+    error of the chosen credit (none for ``frozen``), and the hidden activity ``h``
+    (detached), which :func:`output_update` uses.
+    """
+    check_choice("hidden_credit", credit, HIDDEN_CREDITS)
+    e_out = error.detach()
+    if credit == "frozen":
+        with torch.no_grad():
+            h = mlp.hidden(x.detach(), loc, g)
+        return (mlp.output(h, g) * e_out).sum(), h
+    h = mlp.hidden(x.detach(), loc, g)
+    y = mlp.output(h.detach(), g)  # the output layer sees h as presynaptic activity
+    surrogate = (y * e_out).sum()
+    w = mlp.w2[g] if credit == "local_backprop" else feedback[g]
+    delta = _project_back(mlp.to_hidden_layout(e_out), w.detach(), mlp.shared)
+    return surrogate + (h * delta).sum(), h.detach()
+
+
+def output_update(mlp: StackedMLP, h: torch.Tensor, error: torch.Tensor) -> torch.Tensor:
+    """The output-layer update ``[dW2, db2]`` per net, flattened: ``[g, (n,) (h+1) d]``.
+
+    ``dW2 = sum_b h e^T`` (``h`` in the hidden layout of ``mlp``), ``db2 = sum_b e``.
+    """
+    e = mlp.to_hidden_layout(error.detach())
+    if mlp.shared:
+        dw = torch.einsum("gbnh,gbnd->ghd", h, e)
+        db = e.sum((1, 2))[:, None]
+        return torch.cat([dw, db], 1).flatten(1)
+    dw = torch.einsum("gnbh,gnbd->gnhd", h, e)
+    db = e.sum(2)[:, :, None]
+    return torch.cat([dw, db], 2).flatten(2)
+
+
+def group_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cosine between two updates per net group (first axis), over all other axes: ``[g]``."""
+    a, b = a.flatten(1).double(), b.flatten(1).double()
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-300)

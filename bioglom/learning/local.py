@@ -1,0 +1,255 @@
+"""The local rules of DESIGN.md 5: ``delta`` and ``temporal_derivative`` (paper 7, 12.1, 12.3).
+
+Each rule settles the model with the state detached at every step (no gradient crosses a
+step or a column) and, one step at a time, gives every student net (the bottom-up and
+top-down net of every level, in every column) an output error ``e``:
+
+- ``delta``: ``e = f(x_t) - sg(s*_{t+1})``, the gradient of ``1/2 ||f(x_t) - sg(s*_{t+1})||^2``:
+  the student regresses toward the teacher ``s*``;
+- ``temporal_derivative``: ``e = -(s*_{t+1} - s_t)``, so the output weights change by
+  presynaptic activity times the temporal derivative of the post-synaptic embedding
+  (paper 12.3): the gradient of the surrogate ``-<sg(s*_{t+1} - s_t), f(x_t)>``. It equals
+  the delta error exactly where ``s_t = f(x_t)``.
+
+Here ``f(x_t)`` is the student's vote as it enters the level: its net output after the
+level's normalisation (``cfg.norm``; per vector, so still local to the column), and the
+errors above reach the net output through that normalisation's Jacobian. This is a
+choice the design leaves open; without it the temporal-derivative rule shrinks the
+temporal derivative by inflating the raw outputs until they dominate the consensus
+(measured on a small problem: mean ``||f - s*||^2 / D`` rose from 0.55 to 65 in 300
+updates), and the two rules compare vectors of different scales. With ``norm="none"`` it
+is the formula of DESIGN.md 5 as written.
+
+The teacher ``s*`` is the consensus ``s_{t+1}`` (``teacher="full"``: co-distillation, as
+it mixes in other columns' embeddings through lateral attention, paper 12.1) or the
+consensus recomputed without the lateral term (``teacher="no_lateral"``: no knowledge
+passes between columns). Hidden layers learn by ``hidden_credit`` (:mod:`.credit`).
+
+Negative learning (``phase`` "negative" or "both") adds ``negative_weight`` times the
+gradient of a hinge (:mod:`.contrastive`) pushing each prediction away from the
+embedding of an unrelated context at the same column and level: another image's
+consensus at the same step (``negative="other_image"``), or the settled state of the
+frame ``near_gap`` frames earlier in the same video (``negative="near_frame"``; frames
+before the gap have no negative).
+
+The front end and decoder learn as a local autoencoder (``frontend="autoencoder"``): the
+decoder reconstructs the image from the detached last level-0 state and from the front
+end's own output, and the encoder learns only through the latter; or they stay fixed.
+
+Each step's update is accumulated into ``.grad`` right after the step, and only the last
+state is kept, so memory does not grow with the number of settling steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from ..config import ConfigError, check_choice, check_positive
+from ..consensus import combine, normalise
+from ..model import Glom, StepRecord
+from .base import Batch, NonFiniteError, RuleOutput, register_rule
+from .contrastive import check_phase, hinge, hinge_error, other_image
+from .credit import HIDDEN_CREDITS, feedback_matrix, group_cosine, local_surrogate, output_update
+
+
+def through_norm(raw: torch.Tensor, error: torch.Tensor, kind: str) -> torch.Tensor:
+    """``J^T error``: an error on ``normalise(raw)`` carried back to ``raw`` through the
+    Jacobian of the per-vector normalisation ``kind`` (the identity for ``none``)."""
+    if kind == "none":
+        return error
+    with torch.enable_grad():
+        r = raw.detach().requires_grad_(True)
+        (back,) = torch.autograd.grad((normalise(r, kind) * error.detach()).sum(), r)
+    return back
+
+__all__ = ["LocalRule", "DeltaRule", "TemporalDerivativeRule", "TEACHERS", "NEGATIVES", "FRONTEND_LEARNING"]
+
+TEACHERS = ("full", "no_lateral")
+NEGATIVES = ("other_image", "near_frame")
+FRONTEND_LEARNING = ("autoencoder", "fixed")
+DIRECTIONS = ("bottom_up", "top_down")
+
+
+@dataclass
+class LocalRule:
+    """Options common to the local rules (see the module docstring).
+
+    steps : settling steps per frame.
+    hidden_credit : ``local_backprop``, ``feedback_alignment`` or ``frozen``.
+    teacher : ``full`` (consensus) or ``no_lateral``.
+    negative : ``other_image`` or ``near_frame``; near_gap : frames between a frame and its
+        negative (>= 1; must be shorter than the video).
+    negative_weight, margin : weight and margin (squared distance per dimension) of the hinge.
+    frontend : ``autoencoder`` or ``fixed``.
+    feedback_seed : seed of the fixed feedback matrices (``feedback_alignment``).
+    measure_alignment : also record T1, the cosine between the temporal-derivative and
+        the delta output-layer updates per step, direction and level.
+    """
+
+    steps: int = 6
+    hidden_credit: str = "local_backprop"
+    teacher: str = "full"
+    negative: str = "other_image"
+    near_gap: int = 2
+    negative_weight: float = 1.0
+    margin: float = 1.0
+    frontend: str = "autoencoder"
+    feedback_seed: int = 0
+    measure_alignment: bool = False
+
+    def __post_init__(self):
+        check_positive("steps", self.steps, integer=True)
+        check_choice("hidden_credit", self.hidden_credit, HIDDEN_CREDITS)
+        check_choice("teacher", self.teacher, TEACHERS)
+        check_choice("negative", self.negative, NEGATIVES)
+        check_positive("near_gap", self.near_gap, integer=True)
+        check_positive("negative_weight", self.negative_weight, strict=False)
+        check_positive("margin", self.margin, strict=False)
+        check_choice("frontend", self.frontend, FRONTEND_LEARNING)
+        self._feedback = {}
+
+    def options(self) -> dict:
+        return asdict(self)
+
+    # ---- what distinguishes the rules -------------------------------------------------
+    def positive_error(self, pred: torch.Tensor, state: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        """Output error of a student with prediction ``pred``, given ``s_t`` and the teacher ``s*_{t+1}``."""
+        raise NotImplementedError
+
+
+    # ---- checks -------------------------------------------------------------------------
+    def check(self, model: Glom, batch: Batch) -> None:
+        """Raise :class:`ConfigError` naming the field when this rule cannot train ``model`` on ``batch``."""
+        if model.cfg.consensus != "mean":
+            raise ConfigError(f"consensus={model.cfg.consensus!r} is not allowed with rule={self.name!r}; "
+                              "local rules learn the mean only, so use consensus='mean'")
+        if self.negative == "near_frame":
+            frames = batch.corrupted.shape[1] if batch.corrupted.dim() == 5 else 1
+            if self.near_gap >= frames:
+                raise ConfigError(f"near_gap={self.near_gap} is not allowed for videos of {frames} frame(s); "
+                                  "it must be >= 1 and shorter than the video")
+
+    def feedback(self, model: Glom) -> dict:
+        """Fixed random feedback matrices per direction, drawn once per model shape from ``feedback_seed``."""
+        key = (tuple(model.nets.bu.w2.shape), str(model.device))
+        if key not in self._feedback:
+            self._feedback[key] = {"bottom_up": feedback_matrix(model.nets.bu, self.feedback_seed),
+                                   "top_down": feedback_matrix(model.nets.td, self.feedback_seed + 1)}
+        return self._feedback[key]
+
+    # ---- one update ---------------------------------------------------------------------
+    def accumulate(self, model: Glom, batch: Batch, generator: torch.Generator | None = None,
+                   phase: str = "both") -> RuleOutput:
+        """Settle ``batch.corrupted`` and add this rule's update (as a gradient to descend) to
+        every parameter's ``.grad``; return the rule's own loss, metrics and the trajectory
+        (first and last state only). Modifies neither the batch nor the weights."""
+        check_phase(phase)
+        self.check(model, batch)
+        cfg = model.cfg
+        video = batch.corrupted
+        frames = video.shape[1] if video.dim() == 5 else 1
+        positive, negative = phase in ("both", "positive"), phase in ("both", "negative") and self.negative_weight > 0
+        feedback = self.feedback(model) if self.hidden_credit == "feedback_alignment" else {}
+        nets = model.nets
+        n_terms = frames * self.steps
+        totals = {"agreement": 0.0, "movement": 0.0, "hinge": 0.0}
+        alignment = torch.full((n_terms, 2, cfg.levels), float("nan"), dtype=torch.float64)
+        settled = {}  # frame -> last state, for near-frame negatives
+        k = [0]
+
+        def on_step(rec: StepRecord) -> None:
+            s_t, new = rec.state, rec.new
+            teacher = new
+            if self.teacher == "no_lateral":
+                w = rec.weights.clone()
+                w[3] = 0.0
+                teacher = normalise(combine(rec.contributions, w), cfg.norm)
+            other = None
+            if negative and self.negative == "other_image":
+                other = other_image(new)
+            elif negative and rec.frame >= self.near_gap:
+                other = settled[rec.frame - self.near_gap]
+            for i, name in enumerate(DIRECTIONS):  # a broken net is named before what it spoils
+                raw = rec.contributions[i][:, :s_t.shape[1] - i]
+                bad = ~torch.isfinite(raw).flatten(2).all(-1).all(0)  # g
+                if bad.any():
+                    raise NonFiniteError(f"settling step {rec.step} (frame {rec.frame}), level {int(bad.nonzero()[0])}, "
+                                         f"{name} net: non-finite output")
+            b, L, n, d = s_t.shape
+            scale = 1.0 / (n_terms * b * n * d)
+            srcs = {"bottom_up": torch.cat([rec.inputs[:, None], s_t[:, :-1]], 1), "top_down": s_t[:, 1:]}
+            for i, name in enumerate(DIRECTIONS):
+                g = L if name == "bottom_up" else L - 1  # the top level has no top-down net
+                raw, cur, tgt = rec.contributions[i][:, :g], s_t[:, :g], teacher[:, :g]
+                pred = normalise(raw, cfg.norm)  # the student's vote (module docstring)
+                err = torch.zeros_like(pred)
+                if positive:
+                    err = err + self.positive_error(pred, cur, tgt)
+                    totals["agreement"] += float(((pred - tgt) ** 2).sum(-1).mean()) / d * g / L / 2
+                    totals["movement"] += float(((tgt - cur) ** 2).sum(-1).mean()) / d * g / L / 2
+                if other is not None:
+                    err = err + self.negative_weight * hinge_error(pred, other[:, :g], self.margin)
+                    totals["hinge"] += float(hinge(pred, other[:, :g], self.margin).mean()) * g / L / 2
+                err = through_norm(raw, err, cfg.norm)
+                bad = ~torch.isfinite(err).flatten(2).all(-1).all(0)  # g
+                if bad.any():
+                    raise NonFiniteError(f"settling step {rec.step} (frame {rec.frame}), level {int(bad.nonzero()[0])}, "
+                                         f"{name} net: non-finite output error (its input or teacher)")
+                mlp = nets.bu if name == "bottom_up" else nets.td
+                loc = nets.location if (name == "top_down" and mlp.u is not None) else None
+                with torch.enable_grad():
+                    surrogate, h = local_surrogate(mlp, srcs[name], err * scale, loc=loc, credit=self.hidden_credit,
+                                                   feedback=feedback.get(name))
+                    surrogate.backward()
+                if self.measure_alignment:
+                    td = output_update(mlp, h, through_norm(raw, cur - tgt, cfg.norm))
+                    delta = output_update(mlp, h, through_norm(raw, pred - tgt, cfg.norm))
+                    alignment[k[0], i, :g] = group_cosine(td, delta).cpu()
+            if rec.step == self.steps - 1:
+                settled[rec.frame] = new
+            k[0] += 1
+
+        with torch.no_grad():
+            traj = model.settle(video, self.steps, generator=generator, detach=True, on_step=on_step, record=False)
+        ae = torch.zeros(())
+        if positive and self.frontend == "autoencoder":
+            ae = self._autoencoder(model, batch, traj.final[:, 0])
+        # the loss both rules report: the delta objective (which temporal_derivative estimates)
+        own = (totals["agreement"] + self.negative_weight * totals["hinge"]) / n_terms
+        metrics = {"loss": own, **{k_: v / n_terms for k_, v in totals.items()}, "autoencoder": float(ae)}
+        if self.measure_alignment:
+            metrics["alignment"] = alignment
+        return RuleOutput(torch.tensor(own), metrics, traj)
+
+    def _autoencoder(self, model: Glom, batch: Batch, level0: torch.Tensor) -> torch.Tensor:
+        """Local learning of the front end and decoder: ``||dec(enc(x)) - x||^2`` (both) plus
+        ``||dec(sg(s_T[0])) - x||^2`` (decoder only); mean squared errors."""
+        clean = batch.clean if batch.clean.dim() == 4 else batch.clean[:, -1]
+        with torch.enable_grad():
+            ae = ((model.decode(model.encode(clean)) - clean) ** 2).mean()
+            readout = ((model.decode(level0.detach()) - clean) ** 2).mean()
+            (ae + readout).backward()
+        return ae.detach()
+
+
+@register_rule("delta")
+@dataclass
+class DeltaRule(LocalRule):
+    """Every student regresses toward the detached teacher: ``e = f(x_t) - sg(s*_{t+1})``."""
+
+    def positive_error(self, pred, state, teacher):
+        return pred - teacher
+
+
+@register_rule("temporal_derivative")
+@dataclass
+class TemporalDerivativeRule(LocalRule):
+    """Output weights change by presynaptic activity times ``s*_{t+1} - s_t`` (paper 12.3):
+    ``e = -(s*_{t+1} - s_t)``. It has no loss of its own (the update is not the gradient
+    of any function of the weights); it reports the delta loss ``||f(x_t) - s*_{t+1}||^2 / D``
+    whose gradient it estimates, exactly where ``s_t = f(x_t)``."""
+
+    def positive_error(self, pred, state, teacher):
+        return state - teacher

@@ -1,0 +1,107 @@
+"""Time per training update and peak memory of a learning rule (claim T3, benchmarks/learning.py).
+
+Peak memory is measured in a fresh process per configuration, so one measurement cannot
+inherit another's allocator state:
+
+- CUDA: ``torch.cuda.max_memory_allocated`` minus the memory allocated before the first
+  update (model, optimizer state and batch excluded);
+- CPU: the process's peak resident set size (``VmHWM``, reset through
+  ``/proc/self/clear_refs`` just before the first update) minus its resident size at that
+  moment. This counts every allocation the updates make, including allocator slack, so it
+  is an upper bound on the tensors' own peak (Linux only).
+
+    python -m bioglom.learning.profile '{"rule": "delta", "steps": 32, "config": {...}}'
+
+prints one JSON line: ``seconds_per_update`` (median), ``peak_bytes``, ``device``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import torch
+
+__all__ = ["measure_update", "measure_in_subprocess"]
+
+
+def _status_bytes(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024  # reported in kB
+    raise RuntimeError(f"/proc/self/status has no {field}; CPU peak memory needs Linux")
+
+
+def _reset_peak_rss() -> int:
+    """Reset the peak resident set size to the current one (Linux >= 4.0); return it."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_bytes("VmRSS")
+
+
+def measure_update(config: dict, rule: str, rule_options: dict, *, batch: int = 16, updates: int = 3,
+                   device: str = "cpu", threads: int | None = None) -> dict:
+    """Train ``updates`` updates of ``rule`` on random images; time and peak memory per update.
+
+    One warm-up update runs first and is not counted, so the optimizer's state (the same
+    at any number of steps) and first-call allocations are part of the baseline.
+    """
+    from ..config import GlomConfig
+    from ..model import Glom
+    from .base import Batch, build_rule
+    from .trainer import Trainer
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = GlomConfig.from_dict(config)
+    model = Glom(cfg).to(device)
+    r = build_rule(rule, **rule_options)
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=gen)
+    fixed = Batch(images, images, torch.ones_like(images))
+    trainer = Trainer(model, r, lambda u: fixed, updates=updates + 1, progress=False)
+    cuda = device.startswith("cuda")
+    trainer.step(0)
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        base = _reset_peak_rss()
+    times = []
+    for u in range(1, updates + 1):
+        t0 = time.perf_counter()
+        trainer.step(u)
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    peak = (torch.cuda.max_memory_allocated() if cuda else _status_bytes("VmHWM")) - base
+    times.sort()
+    return {"seconds_per_update": times[len(times) // 2], "peak_bytes": int(max(peak, 0)), "device": device}
+
+
+# glibc settings under which CPU memory returns to the system as soon as a tensor is freed,
+# so the resident size follows live memory (without them the peak wanders by ~10 MB
+# between runs of the same update); they slow allocation, so timings are taken without them
+TIGHT_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0", "MALLOC_ARENA_MAX": "1"}
+
+
+def measure_in_subprocess(spec: dict, *, for_memory: bool = True, timeout: float = 600) -> dict:
+    """:func:`measure_update` (keyword arguments in ``spec``) in a fresh Python process.
+
+    ``for_memory``: run under :data:`TIGHT_MALLOC`, for a peak that is reproducible to a
+    fraction of a MB; use ``False`` for timings."""
+    env = {**os.environ, **(TIGHT_MALLOC if for_memory else {})}
+    res = subprocess.run([sys.executable, "-m", "bioglom.learning.profile", json.dumps(spec)],
+                         capture_output=True, text=True, timeout=timeout, env=env)
+    if res.returncode != 0:
+        raise RuntimeError(f"profiling {spec.get('rule')} failed:\n{res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure_update(**json.loads(sys.argv[1]))))
