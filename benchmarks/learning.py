@@ -35,7 +35,7 @@ def main() -> None:
     steps = [int(s) for s in args.steps.split(",")]
     print(f"device {args.device}; levels 3, dim {args.dim}, hidden {args.hidden}, {args.image_size}px images, "
           f"patch 2, batch {args.batch}; median of {args.updates} updates after one warm-up")
-    print(f"{'rule':<40}{'columns':<10}" + "".join(f"{s:>8} st" for s in steps) + "   ratio (last/first)")
+    print(f"{'rule':<46}{'columns':<10}" + "".join(f"{s:>8} st" for s in steps) + "   ratio (last/first)")
     for columns in ("shared", "unshared"):
         cfg = GlomConfig(levels=3, dim=args.dim, hidden=args.hidden, image_size=args.image_size, patch_size=2,
                          channels=1, columns=columns, radius=(1, 2, 5)).to_dict()
@@ -47,9 +47,9 @@ def main() -> None:
                         "updates": args.updates, "device": args.device}
                 mem.append(measure_in_subprocess(spec, for_memory=True)["peak_bytes"])
                 sec.append(measure_in_subprocess(spec, for_memory=False)["seconds_per_update"])
-            print(f"{name + ' peak MB':<40}{columns:<10}" + "".join(f"{m / 2**20:>11.1f}" for m in mem)
+            print(f"{name + ' peak MB':<46}{columns:<10}" + "".join(f"{m / 2**20:>11.1f}" for m in mem)
                   + f"   {mem[-1] / max(mem[0], 1):.2f}x")
-            print(f"{name + ' ms/update':<40}{columns:<10}" + "".join(f"{t * 1e3:>11.1f}" for t in sec)
+            print(f"{name + ' ms/update':<46}{columns:<10}" + "".join(f"{t * 1e3:>11.1f}" for t in sec)
                   + f"   {sec[-1] / sec[0]:.2f}x")
 
 

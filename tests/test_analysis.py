@@ -76,3 +76,20 @@ def test_history_dataset_keeps_numbers_and_phase():
     ds = history_dataset([{"update": 0, "phase": "both", "loss": 1.0, "alignment": torch.zeros(2)},
                           {"update": 1, "phase": "negative", "loss": 0.5, "alignment": torch.zeros(2)}])
     assert list(ds.data_vars) == ["loss"] and list(ds.phase.values) == ["both", "negative"]
+
+
+def test_representation_metrics_on_constructed_inputs():
+    from bioglom.analysis import alignment, dimension_std, effective_rank, mean_norm, uniformity
+
+    same = torch.tensor([[3.0, 4.0, 0.0]]).repeat(5, 1)
+    assert effective_rank(same) == pytest.approx(1.0, abs=1e-12)
+    assert torch.equal(dimension_std(same), torch.zeros(3, dtype=torch.float64))
+    assert mean_norm(same) == pytest.approx(5.0)
+    eye = torch.eye(4)[:3] * 2.0  # 3 orthogonal rows of equal norm
+    assert effective_rank(eye) == pytest.approx(3.0, abs=1e-9)
+    assert alignment(same, same) == pytest.approx(0.0, abs=1e-12)
+    assert alignment(torch.eye(2), -torch.eye(2)) == pytest.approx(4.0)  # antipodal: ||z - w||^2 = 4
+    assert uniformity(torch.tensor([[1.0, 0.0], [-1.0, 0.0]])) == pytest.approx(-8.0)
+    assert uniformity(same) == pytest.approx(0.0, abs=1e-12)
+    spread = torch.randn(200, 8, generator=torch.Generator().manual_seed(0))
+    assert effective_rank(spread) > 6 and (dimension_std(spread) > 0.2).all()

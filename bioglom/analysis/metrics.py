@@ -8,7 +8,8 @@ import torch
 
 from ..config import ConfigError
 
-__all__ = ["linear_probe", "accuracy_stderr"]
+__all__ = ["linear_probe", "accuracy_stderr", "mean_norm", "dimension_std", "effective_rank", "alignment",
+           "uniformity"]
 
 
 def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
@@ -48,3 +49,50 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
 def accuracy_stderr(acc: float, n: int) -> float:
     """Binomial standard error of an accuracy measured on ``n`` samples: ``sqrt(p (1 - p) / n)``."""
     return math.sqrt(max(acc * (1 - acc), 0.0) / n)
+
+
+def _rows(x: torch.Tensor) -> torch.Tensor:
+    if x.dim() != 2:
+        raise ConfigError(f"embeddings have shape {tuple(x.shape)}; they must be [n, d]")
+    return x.double()
+
+
+def mean_norm(x: torch.Tensor) -> float:
+    """Mean embedding norm, ``mean_i ||x_i||`` over the rows of ``x [n, d]``."""
+    return float(_rows(x).norm(dim=1).mean())
+
+
+def dimension_std(x: torch.Tensor) -> torch.Tensor:
+    """Per-dimension standard deviation of the normalised embeddings, ``std_i (x_i / ||x_i||)_k``
+    for each dimension ``k`` (``[d]``; population std). 0 for every dimension when all
+    rows point the same way: the signature of collapse."""
+    z = torch.nn.functional.normalize(_rows(x), dim=1)
+    return z.std(0, unbiased=False)
+
+
+def effective_rank(x: torch.Tensor) -> float:
+    """Effective rank (Roy & Vetterli 2007): ``exp(-sum_k p_k log p_k)`` with
+    ``p_k = sigma_k / sum_j sigma_j`` the normalised singular values of ``x [n, d]``
+    (uncentred). 1 for identical rows; ``k`` for ``k`` orthonormal rows."""
+    s = torch.linalg.svdvals(_rows(x))
+    p = s / s.sum().clamp_min(1e-300)
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def alignment(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0) -> float:
+    """Alignment of positive pairs (Wang & Isola 2020): ``mean_i ||z_i - w_i||^alpha`` with
+    ``z, w`` the l2-normalised rows of ``x`` and ``y`` (lower: positives closer)."""
+    z = torch.nn.functional.normalize(_rows(x), dim=1)
+    w = torch.nn.functional.normalize(_rows(y), dim=1)
+    return float(((z - w).norm(dim=1) ** alpha).mean())
+
+
+def uniformity(x: torch.Tensor, t: float = 2.0) -> float:
+    """Uniformity (Wang & Isola 2020): ``log mean_{i<j} exp(-t ||z_i - z_j||^2)`` over distinct
+    pairs of l2-normalised rows (lower: spread more evenly over the sphere)."""
+    z = torch.nn.functional.normalize(_rows(x), dim=1)
+    if len(z) < 2:
+        raise ConfigError(f"uniformity needs at least 2 embeddings; got {len(z)}")
+    d2 = torch.pdist(z) ** 2
+    return float(torch.logsumexp(-t * d2, 0) - math.log(len(d2)))

@@ -223,6 +223,38 @@ class LocalRule:
             metrics["alignment"] = alignment
         return RuleOutput(torch.tensor(own), metrics, traj)
 
+    def accumulate_dream(self, model: Glom, dreams: torch.Tensor) -> dict:
+        """Negative (sleep) learning on dreamed embeddings ``dreams [b, L, N, D]``: every
+        student's prediction from the dream is pushed away, by the hinge, from another
+        dream's embedding at the same column and level. The bottom-up net of level 0 reads
+        the front end's output for the image decoded from the level-0 dream. Adds the
+        update to ``.grad``; returns metrics (``hinge``)."""
+        cfg, nets = model.cfg, model.nets
+        b, L, n, d = dreams.shape
+        with torch.no_grad():
+            dreams = dreams.detach()
+            inputs = model.encode(model.decode(dreams[:, 0]))
+        other = other_image(dreams)
+        srcs = {"bottom_up": torch.cat([inputs[:, None], dreams[:, :-1]], 1), "top_down": dreams[:, 1:]}
+        total = 0.0
+        for name in DIRECTIONS:
+            g = L if name == "bottom_up" else L - 1
+            mlp = nets.bu if name == "bottom_up" else nets.td
+            loc = nets.location if (name == "top_down" and mlp.u is not None) else None
+            with torch.no_grad():
+                raw = mlp(srcs[name], loc)
+            pred = normalise(raw, cfg.norm)
+            total += float(hinge(pred, other[:, :g], self.margin).mean()) * g / L / 2
+            err = through_norm(raw, self.negative_weight * hinge_error(pred, other[:, :g], self.margin), cfg.norm)
+            if not torch.isfinite(err).all():
+                raise NonFiniteError(f"dream, {name} net: non-finite output error")
+            feedback = self.feedback(model).get(name) if self.hidden_credit == "feedback_alignment" else None
+            with torch.enable_grad():
+                surrogate, _ = local_surrogate(mlp, srcs[name], err / (b * n * d), loc=loc,
+                                               credit=self.hidden_credit, feedback=feedback)
+                surrogate.backward()
+        return {"hinge": total}
+
     def _autoencoder(self, model: Glom, batch: Batch, level0: torch.Tensor) -> torch.Tensor:
         """Local learning of the front end and decoder: ``||dec(enc(x)) - x||^2`` (both) plus
         ``||dec(sg(s_T[0])) - x||^2`` (decoder only); mean squared errors."""

@@ -1,0 +1,92 @@
+"""Wake and sleep as data (DESIGN.md 6; paper 12.2).
+
+A :class:`WakeSleepSchedule` is a tuple of phases ``(kind, updates)``, ``kind`` in
+``wake`` (positive learning on real input), ``sleep`` (negative learning offline) and
+``both`` (positive and negative in the same update: the ordinary contrastive baseline),
+optionally repeated. ``phase_at(u)`` is a pure function from the update index to the
+phase kind; ``rule_phase(kind)`` is the ``phase`` a learning rule takes.
+
+Presets (:func:`preset`):
+
+- ``interleaved``: ``both`` at every update;
+- ``day-night``: ``block`` wake updates, then ``block`` sleep updates, repeated;
+- ``deprivation``: ``pre`` interleaved updates, then ``deprived`` wake-only updates, then
+  ``recovery`` sleep updates;
+- ``sleep-first``: ``block`` sleep updates first, then wake and sleep alternate (end of 12.2).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..config import ConfigError, check_choice, check_positive
+
+__all__ = ["KINDS", "PRESETS", "Phase", "WakeSleepSchedule", "preset", "rule_phase"]
+
+KINDS = ("wake", "sleep", "both")
+PRESETS = ("interleaved", "day-night", "deprivation", "sleep-first")
+_RULE_PHASE = {"wake": "positive", "sleep": "negative", "both": "both"}
+
+
+class Phase(NamedTuple):
+    kind: str
+    updates: int
+
+
+def rule_phase(kind: str) -> str:
+    """The learning rule's ``phase`` for a schedule kind: wake -> positive, sleep -> negative, both -> both."""
+    check_choice("kind", kind, KINDS)
+    return _RULE_PHASE[kind]
+
+
+class WakeSleepSchedule(NamedTuple):
+    """Phases in order; with ``repeat`` they cycle for ever, else the schedule ends after them."""
+
+    phases: tuple
+    repeat: bool = False
+
+    def check(self) -> "WakeSleepSchedule":
+        if not self.phases:
+            raise ConfigError("phases=() is not allowed; a schedule needs at least one phase")
+        for kind, updates in self.phases:
+            check_choice("kind", kind, KINDS)
+            check_positive("block", updates, integer=True)
+        return self
+
+    @property
+    def length(self) -> int:
+        """Updates in one pass through the phases."""
+        return sum(p.updates for p in self.phases)
+
+    def phase_at(self, update: int) -> str:
+        """The kind of update ``update`` (0-based)."""
+        if isinstance(update, bool) or not isinstance(update, (int, np.integer)) or update < 0:
+            raise ConfigError(f"update={update!r} is not allowed; it must be an integer >= 0")
+        u = int(update)
+        if self.repeat:
+            u %= self.length
+        elif u >= self.length:
+            raise ConfigError(f"update={update} is not allowed; this schedule ends after {self.length} updates")
+        for kind, updates in self.phases:
+            if u < updates:
+                return kind
+            u -= updates
+        raise AssertionError("unreachable")
+
+    def kinds(self, updates: int) -> np.ndarray:
+        """``phase_at(u)`` for ``u = 0 .. updates-1``: the ``phase`` coordinate along ``update``."""
+        return np.array([self.phase_at(u) for u in range(updates)], dtype=str)
+
+
+def preset(name: str, *, block: int = 100, pre: int = 100, deprived: int = 1000, recovery: int = 100) -> WakeSleepSchedule:
+    """The schedule called ``name`` (module docstring); block lengths in updates."""
+    check_choice("schedule", name, PRESETS)
+    if name == "interleaved":
+        return WakeSleepSchedule((Phase("both", 1),), repeat=True).check()
+    if name == "day-night":
+        return WakeSleepSchedule((Phase("wake", block), Phase("sleep", block)), repeat=True).check()
+    if name == "sleep-first":
+        return WakeSleepSchedule((Phase("sleep", block), Phase("wake", block)), repeat=True).check()
+    return WakeSleepSchedule((Phase("both", pre), Phase("wake", deprived), Phase("sleep", recovery))).check()
