@@ -19,12 +19,23 @@ import torch
 
 from .config import ConfigError
 
-__all__ = ["option", "parse_options", "resolve_device", "fail"]
+__all__ = ["option", "RunOptions", "parse_options", "resolve_device", "fail"]
 
 
 def option(default, help: str, choices=None):
     """A dataclass field with its ``--help`` text (and allowed values)."""
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """The options every simulation script has (DESIGN.md 11). A script's options subclass
+    this and redeclare ``out`` with its own default folder."""
+
+    out: str = option("results", "output folder")
+    seed: int = option(0, "seed of weights, data streams and evaluation sets")
+    device: str = option("auto", "where to run", choices=("auto", "cpu", "cuda"))
+    resume: bool = option(False, "continue from the checkpoints in --out")
 
 
 def _base_type(tp):

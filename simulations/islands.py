@@ -25,7 +25,7 @@ import xarray as xr
 from bioglom import Glom, GlomConfig
 from bioglom.analysis import Claim, claims_dataset, format_claims, history_dataset, island_scores, run_attrs, write_netcdf
 from bioglom.analysis.figures import island_figure, save_figure
-from bioglom.cli import fail, option, parse_options, resolve_device
+from bioglom.cli import RunOptions, fail, option, parse_options, resolve_device
 from bioglom.config import ConfigError, check_positive
 from bioglom.data import column_labels, make_scenes, mask_regions
 from bioglom.learning import Batch, NonFiniteError, Trainer, build_rule
@@ -35,11 +35,8 @@ I1_MIN_ARI = 0.5
 
 
 @dataclass
-class Options:
+class Options(RunOptions):
     out: str = option("results/islands", "output folder")
-    seed: int = option(0, "seed of weights, training stream and evaluation scenes")
-    device: str = option("auto", "where to run", choices=("auto", "cpu", "cuda"))
-    resume: bool = option(False, "continue from the checkpoint in --out")
     # model
     levels: int = option(3, "levels of the part-whole hierarchy")
     dim: int = option(32, "embedding size per level")

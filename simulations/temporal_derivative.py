@@ -40,7 +40,7 @@ from bioglom import Glom, GlomConfig
 from bioglom.analysis import (Claim, accuracy_stderr, claims_dataset, format_claims, history_dataset, linear_probe,
                               run_attrs, write_netcdf)
 from bioglom.analysis.figures import save_figure
-from bioglom.cli import fail, option, parse_options, resolve_device
+from bioglom.cli import RunOptions, fail, option, parse_options, resolve_device
 from bioglom.config import ConfigError, check_choice, check_positive
 from bioglom.data import load_digits, mask_regions, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, Trainer, build_rule
@@ -51,11 +51,8 @@ RULES = ("backprop", "delta", "temporal_derivative")
 
 
 @dataclass
-class Options:
+class Options(RunOptions):
     out: str = option("results/temporal_derivative", "output folder")
-    seed: int = option(0, "seed of weights, training stream and split")
-    device: str = option("auto", "where to run", choices=("auto", "cpu", "cuda"))
-    resume: bool = option(False, "continue every training run from its checkpoint in --out")
     # model
     levels: int = option(3, "levels of the part-whole hierarchy")
     dim: int = option(32, "embedding size per level")

@@ -45,15 +45,7 @@ def test_bad_option_stops_before_work(tmp_path):
     assert res.returncode == 2 and "radius=(1, 2, 99)" in res.stderr
 
 
-def test_notebook_runs_on_quick_output(quick_run, monkeypatch):
-    import nbformat
-    from nbclient import NotebookClient
-
+def test_notebook_runs_on_quick_output(quick_run, run_notebook):
     out, _ = quick_run
-    monkeypatch.setenv("BIOGLOM_ISLANDS_NC", str(out / "islands.nc"))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    nb = nbformat.read(ROOT / "analysis" / "islands.ipynb", as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "analysis")}}).execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
+    outputs = run_notebook("islands.ipynb", {"BIOGLOM_ISLANDS_NC": out / "islands.nc"})
     assert any("I1" in str(o.get("data", {})) for o in outputs)

@@ -39,16 +39,17 @@ def claims_dataset(claims: list[Claim]) -> xr.Dataset:
 
 def history_dataset(history: list[dict]) -> xr.Dataset:
     """A trainer's metrics history as a Dataset over ``update``: numbers become float
-    variables, strings (the phase) coordinates along ``update``; anything else (tensors
-    of per-step measurements) is left out."""
-    keys = [k for k in (history[0] if history else {}) if k != "update"]
+    variables (NaN where an update lacks one), strings (the phase) coordinates along
+    ``update``; anything else (tensors of per-step measurements) is left out."""
+    keys = list(dict.fromkeys(k for h in history for k in h if k != "update"))  # every key, first-seen order
     data, coords = {}, {"update": np.array([h.get("update", i) for i, h in enumerate(history)], int)}
     for k in keys:
-        values = [h[k] for h in history]
-        if all(isinstance(v, str) for v in values):
-            coords[k] = ("update", np.array(values, dtype=str))
-        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            data[k] = ("update", np.array(values, float))
+        values = [h.get(k) for h in history]
+        present = [v for v in values if v is not None]
+        if all(isinstance(v, str) for v in present):
+            coords[k] = ("update", np.array(["" if v is None else v for v in values], dtype=str))
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+            data[k] = ("update", np.array([np.nan if v is None else v for v in values], float))
     return xr.Dataset(data, coords=coords)
 
 

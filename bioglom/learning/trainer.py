@@ -92,11 +92,12 @@ class Trainer:
         self.optimizer = opt(model.parameters(), lr=lr)
         self.update = 0
         self.history: list[dict] = []
+        self.evaluations: list[dict] = []
 
     # ---- checkpoints ---------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "update": self.update,
-                "history": self.history, "config": self.model.cfg.to_dict(), "rule": self.rule.name,
+                "history": self.history, "evaluations": self.evaluations, "config": self.model.cfg.to_dict(), "rule": self.rule.name,
                 "rule_options": self.rule.options(), "seed": self.seed}
 
     def save(self) -> None:
@@ -114,6 +115,7 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.update, self.history = state["update"], state["history"]
+        self.evaluations = state.get("evaluations", [])
         return True
 
     # ---- the loop ------------------------------------------------------------------
@@ -139,14 +141,22 @@ class Trainer:
         if place is not None:
             raise NonFiniteError(f"non-finite value at update {u}, {place}; the last good checkpoint is {last_good}")
         self.optimizer.step()
+        self.last_output = out
         return {"update": u, "phase": phase, **out.metrics}
 
-    def run(self, resume: bool = False, stop_after: int | None = None) -> list[dict]:
-        """Train up to ``updates`` (or ``stop_after`` more updates); return the metrics history."""
+    def run(self, resume: bool = False, stop_after: int | None = None, evaluate=None,
+            evaluate_every: int = 0) -> list[dict]:
+        """Train up to ``updates`` (or ``stop_after`` more updates); return the metrics history.
+
+        ``evaluate(u)``, if given, runs before update 0 (when starting fresh) and after every
+        ``evaluate_every`` updates (and after the last); its metrics are kept in
+        ``self.evaluations`` with ``update`` = the number of updates done, and checkpointed."""
         from tqdm.auto import tqdm
 
         if resume:
             self.load()
+        if evaluate is not None and self.update == 0 and not self.evaluations:
+            self.evaluations.append({"update": 0, **evaluate(0)})
         end = self.updates if stop_after is None else min(self.updates, self.update + stop_after)
         self.model.train()
         with tqdm(total=self.updates, initial=self.update, disable=not self.progress, desc=self.rule.name,
@@ -155,6 +165,8 @@ class Trainer:
                 metrics = self.step(self.update)
                 self.history.append(metrics)
                 self.update += 1
+                if evaluate is not None and (self.update % max(evaluate_every, 1) == 0 or self.update == self.updates):
+                    self.evaluations.append({"update": self.update, **evaluate(self.update)})
                 bar.update(1)
                 bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
                 if self.update % self.checkpoint_every == 0 or self.update == end:

@@ -1,0 +1,94 @@
+"""A trainer that follows a :class:`~.schedule.WakeSleepSchedule` (DESIGN.md 6; paper 12.2).
+
+At update ``u`` the schedule's kind decides what happens:
+
+- ``wake``: positive learning on real input (``rule.accumulate(..., phase="positive")``);
+  the settled top level is stored in a :class:`~.dreams.TopLevelMemory`;
+- ``both``: positive and negative learning on real input in one update (interleaved);
+- ``sleep``: negative learning offline, on ``dream`` input (top-level vectors from the
+  memory, with noise, turned into every level by the top-down nets alone; random
+  top-level vectors while the memory is still empty) or on ``replay`` of the stored wake
+  batches (``rule.accumulate(..., phase="negative")``).
+
+The memory and the replay store are part of the checkpoint, so a resumed run repeats an
+uninterrupted one exactly (CPU).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..config import check_choice, check_positive
+from ..consensus import normalise
+from .dreams import TopLevelMemory, dream
+from .schedule import WakeSleepSchedule, rule_phase
+from .trainer import Trainer, update_generator
+
+__all__ = ["WakeSleepTrainer", "SLEEP_INPUTS"]
+
+SLEEP_INPUTS = ("dream", "replay")
+
+
+class WakeSleepTrainer(Trainer):
+    """:class:`Trainer` whose update ``u`` follows ``schedule.phase_at(u)``.
+
+    Extra parameters: ``schedule``; ``sleep_input`` (``dream`` or ``replay``);
+    ``memory_capacity`` and ``dream_noise`` of the top-level memory; ``replay_capacity``
+    (wake batches kept for replay). The rule must be a local rule (it needs
+    ``accumulate_dream``) when ``sleep_input="dream"``.
+    """
+
+    def __init__(self, model, rule, batches, *, schedule: WakeSleepSchedule, sleep_input: str = "dream",
+                 memory_capacity: int = 512, dream_noise: float = 0.1, replay_capacity: int = 8, **kw):
+        check_choice("sleep_input", sleep_input, SLEEP_INPUTS)
+        check_positive("replay_capacity", replay_capacity, integer=True)
+        schedule.check()
+        super().__init__(model, rule, batches, phase=lambda u: rule_phase(schedule.phase_at(u)), **kw)
+        self.schedule, self.sleep_input, self.replay_capacity = schedule, sleep_input, replay_capacity
+        self.memory = TopLevelMemory(memory_capacity, dream_noise, model.cfg.norm)
+        self.replay: list[int] = []  # update indices of stored wake batches (batches(u) is deterministic)
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "memory": self.memory.state_dict(), "replay": list(self.replay)}
+
+    def load(self) -> bool:
+        if not super().load():
+            return False
+        state = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
+        self.memory.load_state_dict(state["memory"])
+        self.replay = state["replay"]
+        return True
+
+    def step(self, u: int) -> dict:
+        kind = self.schedule.phase_at(u)
+        if kind != "sleep":
+            metrics = super().step(u)
+            self.replay = (self.replay + [u])[-self.replay_capacity:]
+            self.memory.add(self.last_output.trajectory.final[:, -1])  # what the wake phase saw, to dream from
+            return {**metrics, "kind": kind}
+        if self.sleep_input == "replay" and self.replay:
+            gen = update_generator(self.seed, u)
+            past = self.replay[int(torch.randint(len(self.replay), (1,), generator=gen))]
+            batches, self.batches = self.batches, (lambda _u: batches(past))
+            try:
+                metrics = super().step(u)
+            finally:
+                self.batches = batches
+            return {**metrics, "kind": kind}
+        return {**self._sleep_on_dreams(u), "kind": kind}
+
+    def _sleep_on_dreams(self, u: int) -> dict:
+        cfg = self.model.cfg
+        gen = update_generator(self.seed, u)
+        k = self.batches(u).clean.shape[0]
+        if len(self.memory):
+            top = self.memory.sample(k, gen)
+        else:  # nothing seen yet (sleep-first): dream from random top-level vectors
+            top = normalise(torch.randn(k, cfg.n_columns, cfg.dim, generator=gen), cfg.norm)
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            dreams = dream(self.model, top.to(self.model.device))
+        metrics = self.rule.accumulate_dream(self.model, dreams)
+        self.optimizer.step()
+        return {"update": u, "phase": "negative", "loss": self.rule.negative_weight * metrics["hinge"],
+                "hinge": metrics["hinge"]}

@@ -1,0 +1,65 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args):
+    return subprocess.run([sys.executable, str(ROOT / "simulations" / "wake_sleep.py"), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wake_sleep")
+    res = run("--quick", "--no-progress", "--out", str(out), "--device", "cpu")
+    assert res.returncode == 0, res.stderr
+    return out, res
+
+
+def test_quick_run_writes_netcdf_with_w_claims(quick_run):
+    out, res = quick_run
+    with xr.open_dataset(out / "wake_sleep.nc", engine="h5netcdf") as ds:
+        assert list(ds.claim.values) == ["W0", "W1", "W2", "W3", "W4"]
+        assert ds.claim_held.dtype == bool
+        assert list(ds.schedule.values) == ["interleaved", "day-night-1", "day-night-3", "deprivation", "sleep-first"]
+        assert set(np.unique(ds.schedule_phase.sel(schedule="day-night-3").values)) >= {"wake", "sleep"}
+        assert ds.accuracy.dims == ("schedule", "update") and "accuracy_level0" in ds
+    for fig in ("curves.png", "recovery.png", "block_length.png"):
+        assert (out / fig).stat().st_size > 0
+    assert "W3" in res.stdout
+
+
+def test_kill_and_resume_gives_the_same_result(quick_run, tmp_path):
+    straight, _ = quick_run
+    res = run("--quick", "--no-progress", "--out", str(tmp_path), "--device", "cpu", "--stop-after", "3")
+    assert res.returncode == 1 and "--resume" in res.stderr  # "killed" part-way, results so far on disk
+    assert (tmp_path / "wake_sleep.nc").exists()
+    res = run("--quick", "--no-progress", "--out", str(tmp_path), "--device", "cpu", "--resume")
+    assert res.returncode == 0, res.stderr
+    with xr.open_dataset(straight / "wake_sleep.nc", engine="h5netcdf") as a, \
+            xr.open_dataset(tmp_path / "wake_sleep.nc", engine="h5netcdf") as b:
+        xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
+
+
+def test_bad_options_stop_before_work(tmp_path):
+    for args, expect in ((["--blocks", "1,0"], "blocks=0"), (["--sleep-input", "nap"], "sleep_input='nap'"),
+                         (["--rule", "hebb"], "rule='hebb'")):
+        res = run("--quick", *args, "--out", str(tmp_path / "o"))
+        assert res.returncode == 2 and expect in res.stderr, res.stderr
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("colums = 'shared'\n")
+    res = run("--config", str(cfg), "--out", str(tmp_path / "o"))
+    assert res.returncode == 2 and "colums" in res.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_notebook_runs_on_quick_output(quick_run, run_notebook):
+    out, _ = quick_run
+    outputs = run_notebook("wake_sleep.ipynb", {"BIOGLOM_WAKE_SLEEP_NC": out / "wake_sleep.nc"})
+    assert any("W0" in str(o.get("data", {})) for o in outputs)
