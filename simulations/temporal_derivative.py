@@ -21,8 +21,11 @@ Every training run checkpoints to ``--out/checkpoints`` and ``--resume`` continu
 
 What was tried before settling on the defaults (400 updates, the other options as here):
 the student's vote is normalised before it is compared (bioglom.learning.local explains
-why); local rules use ``negative_weight=1`` because with 0 every local rule collapses to a
-constant embedding (delta's agreement falls to 0 within 100 updates).
+why); local rules use ``negative_weight=1``: without negatives delta collapses to a
+constant embedding (tests/test_local_learning.py drives its agreement to ~0 in 200
+updates on scenes), and ``--negative-weight 4`` was worse for every rule on digits
+(shared columns: backprop 0.633, delta 0.575, temporal_derivative/feedback_alignment
+0.508 probe accuracy).
 """
 
 from __future__ import annotations

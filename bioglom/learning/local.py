@@ -15,8 +15,8 @@ Here ``f(x_t)`` is the student's vote as it enters the level: its net output aft
 level's normalisation (``cfg.norm``; per vector, so still local to the column), and the
 errors above reach the net output through that normalisation's Jacobian. This is a
 choice the design leaves open; without it the temporal-derivative rule shrinks the
-temporal derivative by inflating the raw outputs until they dominate the consensus
-(measured on a small problem: mean ``||f - s*||^2 / D`` rose from 0.55 to 65 in 300
+temporal derivative by inflating the raw outputs until they dominate the consensus (in a
+scratch run on small scenes, mean ``||f - s*||^2 / D`` rose from 0.55 to 65 in 300
 updates), and the two rules compare vectors of different scales. With ``norm="none"`` it
 is the formula of DESIGN.md 5 as written.
 
