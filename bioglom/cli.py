@@ -19,7 +19,7 @@ import torch
 
 from .config import ConfigError
 
-__all__ = ["option", "RunOptions", "parse_options", "resolve_device", "fail"]
+__all__ = ["option", "RunOptions", "ModelOptions", "parse_options", "resolve_device", "fail"]
 
 
 def option(default, help: str, choices=None):
@@ -36,6 +36,17 @@ class RunOptions:
     seed: int = option(0, "seed of weights, data streams and evaluation sets")
     device: str = option("auto", "where to run", choices=("auto", "cpu", "cuda"))
     resume: bool = option(False, "continue from the checkpoints in --out")
+
+
+@dataclasses.dataclass
+class ModelOptions(RunOptions):
+    """:class:`RunOptions` plus the model sizes every simulation sets the same way; a script
+    adds its own image size, neighbourhood and the rest."""
+
+    levels: int = option(3, "levels of the part-whole hierarchy")
+    dim: int = option(32, "embedding size per level")
+    hidden: int = option(64, "hidden units of each column net")
+    patch_size: int = option(2, "pixels per column side")
 
 
 def _base_type(tp):

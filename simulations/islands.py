@@ -25,7 +25,7 @@ import xarray as xr
 from bioglom import Glom, GlomConfig
 from bioglom.analysis import Claim, claims_dataset, format_claims, history_dataset, island_scores, run_attrs, write_netcdf
 from bioglom.analysis.figures import island_figure, save_figure
-from bioglom.cli import RunOptions, fail, option, parse_options, resolve_device
+from bioglom.cli import ModelOptions, fail, option, parse_options, resolve_device
 from bioglom.config import ConfigError, check_positive
 from bioglom.data import column_labels, make_scenes, mask_regions
 from bioglom.learning import Batch, NonFiniteError, Trainer, build_rule
@@ -35,14 +35,10 @@ I1_MIN_ARI = 0.5
 
 
 @dataclass
-class Options(RunOptions):
+class Options(ModelOptions):
     out: str = option("results/islands", "output folder")
     # model
-    levels: int = option(3, "levels of the part-whole hierarchy")
-    dim: int = option(32, "embedding size per level")
-    hidden: int = option(64, "hidden units of each column net")
     image_size: int = option(16, "scene side in pixels")
-    patch_size: int = option(2, "pixels per column side")
     columns: str = option("shared", "column nets", choices=("shared", "unshared"))
     neighbourhood: str = option("window", "lateral attention neighbourhood", choices=("full", "window", "gaussian"))
     radius: tuple[int, ...] = option((1, 2, 7), "window radius per level (comma-separated)")

@@ -43,7 +43,7 @@ from bioglom import Glom, GlomConfig
 from bioglom.analysis import (Claim, accuracy_stderr, claims_dataset, format_claims, history_dataset, linear_probe,
                               run_attrs, write_netcdf)
 from bioglom.analysis.figures import save_figure
-from bioglom.cli import RunOptions, fail, option, parse_options, resolve_device
+from bioglom.cli import ModelOptions, fail, option, parse_options, resolve_device
 from bioglom.config import ConfigError, check_choice, check_positive
 from bioglom.data import load_digits, mask_regions, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, Trainer, build_rule
@@ -54,14 +54,10 @@ RULES = ("backprop", "delta", "temporal_derivative")
 
 
 @dataclass
-class Options(RunOptions):
+class Options(ModelOptions):
     out: str = option("results/temporal_derivative", "output folder")
     # model
-    levels: int = option(3, "levels of the part-whole hierarchy")
-    dim: int = option(32, "embedding size per level")
-    hidden: int = option(64, "hidden units of each column net")
     image_size: int = option(12, "canvas side in pixels (the 8x8 digit is centred)")
-    patch_size: int = option(2, "pixels per column side")
     neighbourhood: str = option("window", "lateral attention neighbourhood", choices=("full", "window", "gaussian"))
     radius: tuple[int, ...] = option((1, 2, 5), "window radius per level (comma-separated)")
     norm: str = option("layer", "normalisation of embeddings", choices=("layer", "l2", "none"))

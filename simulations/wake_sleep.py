@@ -63,7 +63,7 @@ from bioglom.analysis import (Claim, accuracy_stderr, alignment, claims_dataset,
                               format_claims, history_dataset, linear_probe, mean_norm, run_attrs, uniformity,
                               write_netcdf)
 from bioglom.analysis.figures import save_figure
-from bioglom.cli import RunOptions, fail, option, parse_options, resolve_device
+from bioglom.cli import ModelOptions, fail, option, parse_options, resolve_device
 from bioglom.config import ConfigError, check_choice, check_positive
 from bioglom.data import moving_digits, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, build_rule
@@ -73,15 +73,11 @@ from bioglom.seeding import seed_everything
 
 
 @dataclass
-class Options(RunOptions):
+class Options(ModelOptions):
     out: str = option("results/wake_sleep", "output folder")
     stop_after: int = option(0, "stop every run after this many updates of this invocation, as a kill would (0: never)")
     # model
-    levels: int = option(3, "levels of the part-whole hierarchy")
-    dim: int = option(32, "embedding size per level")
-    hidden: int = option(64, "hidden units of each column net")
     image_size: int = option(12, "video side in pixels (8x8 digits move inside it)")
-    patch_size: int = option(2, "pixels per column side")
     columns: str = option("unshared", "column nets", choices=("shared", "unshared"))
     radius: tuple[int, ...] = option((1, 2, 5), "window radius per level (comma-separated)")
     # data

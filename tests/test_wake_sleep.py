@@ -71,3 +71,16 @@ def test_sleep_update_on_dreams_descends_the_hinge(credit):
     opt.zero_grad()
     after = rule.accumulate_dream(model, dreams)["hinge"]
     assert 0 < after < before
+
+
+def test_top_level_memory_is_a_ring_buffer():
+    memory = TopLevelMemory(capacity=4, noise=0.0, norm="none")
+    rows = torch.arange(6.0)[:, None, None].expand(6, 2, 3)
+    memory.add(rows[:3])
+    memory.add(rows[3:])  # 6 rows into 4 slots: rows 2..5 remain, row 4 and 5 over rows 0 and 1
+    assert len(memory) == 4
+    assert memory.items[:, 0, 0].tolist() == [4.0, 5.0, 2.0, 3.0]
+    memory.add(torch.arange(10.0, 19.0)[:, None, None].expand(9, 2, 3))  # more rows than slots: the newest 4 stay
+    assert sorted(memory.items[:, 0, 0].tolist()) == [15.0, 16.0, 17.0, 18.0]
+    drawn = memory.sample(20, torch.Generator().manual_seed(0))[:, 0, 0]
+    assert set(drawn.tolist()) <= {15.0, 16.0, 17.0, 18.0}

@@ -44,23 +44,24 @@ class TopLevelMemory:
         check_positive("capacity", capacity, integer=True)
         check_positive("noise", noise, strict=False)
         self.capacity, self.noise, self.norm = capacity, noise, norm
-        self.items: torch.Tensor | None = None  # m n d
+        self.items: torch.Tensor | None = None  # capacity n d, filled up to count
+        self.count = 0
         self.next = 0
 
     def __len__(self) -> int:
-        return 0 if self.items is None else len(self.items)
+        return self.count
 
     def add(self, top: torch.Tensor) -> None:
-        """Store top-level states ``[b, N, D]`` (detached, on the CPU)."""
+        """Store top-level states ``[b, N, D]`` (detached, on the CPU), overwriting the oldest
+        once the buffer is full."""
         top = top.detach().cpu()
-        for row in top:  # a ring buffer: each row goes to the next free slot
-            if self.items is None:
-                self.items = row.new_zeros((0, *row.shape))
-            if len(self.items) < self.capacity:
-                self.items = torch.cat([self.items, row[None]])
-            else:
-                self.items[self.next] = row
-            self.next = (self.next + 1) % self.capacity
+        if self.items is None:
+            self.items = top.new_zeros((self.capacity, *top.shape[1:]))
+        kept = top[-self.capacity:]  # of a batch larger than the buffer, the newest rows survive
+        slots = (self.next + len(top) - len(kept) + torch.arange(len(kept))) % self.capacity
+        self.items[slots] = kept
+        self.next = (self.next + len(top)) % self.capacity
+        self.count = min(self.count + len(top), self.capacity)
 
     def sample(self, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
         if not len(self):
@@ -71,7 +72,7 @@ class TopLevelMemory:
         return normalise(x, self.norm)
 
     def state_dict(self) -> dict:
-        return {"items": self.items, "next": self.next}
+        return {"items": self.items, "next": self.next, "count": self.count}
 
     def load_state_dict(self, state: dict) -> None:
-        self.items, self.next = state["items"], state["next"]
+        self.items, self.next, self.count = state["items"], state["next"], state["count"]

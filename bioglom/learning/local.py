@@ -151,13 +151,10 @@ class LocalRule:
         video = batch.corrupted
         frames = video.shape[1] if video.dim() == 5 else 1
         positive, negative = phase in ("both", "positive"), phase in ("both", "negative") and self.negative_weight > 0
-        feedback = self.feedback(model) if self.hidden_credit == "feedback_alignment" else {}
-        nets = model.nets
         n_terms = frames * self.steps
         totals = {"agreement": 0.0, "movement": 0.0, "hinge": 0.0}
         alignment = torch.full((n_terms, 2, cfg.levels), float("nan"), dtype=torch.float64)
         settled = {}  # frame -> last state, for near-frame negatives
-        k = [0]
 
         def on_step(rec: StepRecord) -> None:
             s_t, new = rec.state, rec.new
@@ -197,19 +194,14 @@ class LocalRule:
                 if bad.any():
                     raise NonFiniteError(f"settling step {rec.step} (frame {rec.frame}), level {int(bad.nonzero()[0])}, "
                                          f"{name} net: non-finite output error (its input or teacher)")
-                mlp = nets.bu if name == "bottom_up" else nets.td
-                loc = nets.location if (name == "top_down" and mlp.u is not None) else None
-                with torch.enable_grad():
-                    surrogate, h = local_surrogate(mlp, srcs[name], err * scale, loc=loc, credit=self.hidden_credit,
-                                                   feedback=feedback.get(name))
-                    surrogate.backward()
+                h = self._update_net(model, name, srcs[name], err * scale)
                 if self.measure_alignment:
+                    mlp = model.nets.bu if name == "bottom_up" else model.nets.td
                     td = output_update(mlp, h, through_norm(raw, cur - tgt, cfg.norm))
                     delta = output_update(mlp, h, through_norm(raw, pred - tgt, cfg.norm))
-                    alignment[k[0], i, :g] = group_cosine(td, delta).cpu()
+                    alignment[rec.frame * self.steps + rec.step, i, :g] = group_cosine(td, delta).cpu()
             if rec.step == self.steps - 1:
                 settled[rec.frame] = new
-            k[0] += 1
 
         with torch.no_grad():
             traj = model.settle(video, self.steps, generator=generator, detach=True, on_step=on_step, record=False)
@@ -240,20 +232,32 @@ class LocalRule:
         for name in DIRECTIONS:
             g = L if name == "bottom_up" else L - 1
             mlp = nets.bu if name == "bottom_up" else nets.td
-            loc = nets.location if (name == "top_down" and mlp.u is not None) else None
             with torch.no_grad():
-                raw = mlp(srcs[name], loc)
+                raw = mlp(srcs[name], self._location(model, name))
             pred = normalise(raw, cfg.norm)
             total += float(hinge(pred, other[:, :g], self.margin).mean()) * g / L / 2
             err = through_norm(raw, self.negative_weight * hinge_error(pred, other[:, :g], self.margin), cfg.norm)
             if not torch.isfinite(err).all():
                 raise NonFiniteError(f"dream, {name} net: non-finite output error")
-            feedback = self.feedback(model).get(name) if self.hidden_credit == "feedback_alignment" else None
-            with torch.enable_grad():
-                surrogate, _ = local_surrogate(mlp, srcs[name], err / (b * n * d), loc=loc,
-                                               credit=self.hidden_credit, feedback=feedback)
-                surrogate.backward()
+            self._update_net(model, name, srcs[name], err / (b * n * d))
         return {"hinge": total}
+
+    @staticmethod
+    def _location(model: Glom, name: str):
+        """The location input of the ``name`` nets: only shared top-down nets take one."""
+        mlp = model.nets.bu if name == "bottom_up" else model.nets.td
+        return model.nets.location if (name == "top_down" and mlp.u is not None) else None
+
+    def _update_net(self, model: Glom, name: str, src: torch.Tensor, error: torch.Tensor) -> torch.Tensor:
+        """Add the local update of the ``name`` nets for output error ``error`` to ``.grad``;
+        return their hidden activity (for :func:`output_update`)."""
+        mlp = model.nets.bu if name == "bottom_up" else model.nets.td
+        feedback = self.feedback(model)[name] if self.hidden_credit == "feedback_alignment" else None
+        with torch.enable_grad():
+            surrogate, h = local_surrogate(mlp, src, error, loc=self._location(model, name),
+                                           credit=self.hidden_credit, feedback=feedback)
+            surrogate.backward()
+        return h
 
     def _autoencoder(self, model: Glom, batch: Batch, level0: torch.Tensor) -> torch.Tensor:
         """Local learning of the front end and decoder: ``||dec(enc(x)) - x||^2`` (both) plus

@@ -119,12 +119,14 @@ class Trainer:
         return True
 
     # ---- the loop ------------------------------------------------------------------
-    def step(self, u: int) -> dict:
+    def step(self, u: int, source: int | None = None) -> dict:
         """One update: settle, let the rule accumulate its update, check it is finite, apply it.
+
+        ``source``: train update ``u`` on the batch of update ``source`` (replay); default ``u``.
 
         Nothing is applied when a value is non-finite: :class:`NonFiniteError` names the
         update and where (settling step and level, or net and level)."""
-        batch = self.batches(u).to(self.model.device)
+        batch = self.batches(u if source is None else source).to(self.model.device)
         phase = check_phase(self.phase(u))
         self.optimizer.zero_grad(set_to_none=True)
         last_good = self.checkpoint if self.checkpoint else "(none: no checkpoint path given)"

@@ -59,22 +59,17 @@ class WakeSleepTrainer(Trainer):
         self.replay = state["replay"]
         return True
 
-    def step(self, u: int) -> dict:
+    def step(self, u: int, source: int | None = None) -> dict:
         kind = self.schedule.phase_at(u)
         if kind != "sleep":
-            metrics = super().step(u)
+            metrics = super().step(u, source)
             self.replay = (self.replay + [u])[-self.replay_capacity:]
             self.memory.add(self.last_output.trajectory.final[:, -1])  # what the wake phase saw, to dream from
             return {**metrics, "kind": kind}
         if self.sleep_input == "replay" and self.replay:
             gen = update_generator(self.seed, u)
             past = self.replay[int(torch.randint(len(self.replay), (1,), generator=gen))]
-            batches, self.batches = self.batches, (lambda _u: batches(past))
-            try:
-                metrics = super().step(u)
-            finally:
-                self.batches = batches
-            return {**metrics, "kind": kind}
+            return {**super().step(u, source=past), "kind": kind}
         return {**self._sleep_on_dreams(u), "kind": kind}
 
     def _sleep_on_dreams(self, u: int) -> dict:
