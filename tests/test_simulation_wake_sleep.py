@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from bioglom.data import write_idx
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -52,6 +54,12 @@ def test_bad_options_stop_before_work(tmp_path):
                          (["--rule", "hebb"], "rule='hebb'")):
         res = run("--quick", *args, "--out", str(tmp_path / "o"))
         assert res.returncode == 2 and expect in res.stderr, res.stderr
+    for args, expect in ((["--data", "emnist"], "data='emnist'"),
+                         (["--data", "mnist", "--data-dir", str(tmp_path)], "train-images-idx3-ubyte"),
+                         (["--data", "mnist"], "data_dir=''"),
+                         (["--schedules", "siesta"], "schedules='siesta'")):
+        res = run("--quick", *args, "--out", str(tmp_path / "o"))
+        assert res.returncode == 2 and expect in res.stderr, res.stderr
     cfg = tmp_path / "bad.toml"
     cfg.write_text("colums = 'shared'\n")
     res = run("--config", str(cfg), "--out", str(tmp_path / "o"))
@@ -63,3 +71,22 @@ def test_notebook_runs_on_quick_output(quick_run, run_notebook):
     out, _ = quick_run
     outputs = run_notebook("wake_sleep.ipynb", {"BIOGLOM_WAKE_SLEEP_NC": out / "wake_sleep.nc"})
     assert any("W0" in str(o.get("data", {})) for o in outputs)
+
+
+def test_runs_on_local_mnist_files(tmp_path):
+    """--data mnist reads IDX files from --data-dir (here small synthetic ones in MNIST's format)."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for split, n in (("train", 80), ("t10k", 50)):
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)).astype(np.uint8))
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n).astype(np.uint8))
+    res = run("--quick", "--no-progress", "--out", str(tmp_path / "o"), "--device", "cpu", "--data", "mnist",
+              "--data-dir", str(folder), "--image-size", "32", "--patch-size", "4", "--schedules", "interleaved")
+    assert res.returncode == 0, res.stderr
+    with xr.open_dataset(tmp_path / "o" / "wake_sleep.nc", engine="h5netcdf") as ds:
+        assert ds.attrs["data"] == "mnist"
+        assert np.isfinite(ds.accuracy.sel(schedule="interleaved")).any()
+    res = run("--quick", "--data", "mnist", "--data-dir", str(folder), "--image-size", "24",
+              "--out", str(tmp_path / "p"))
+    assert res.returncode == 2 and "image_size=24" in res.stderr, res.stderr

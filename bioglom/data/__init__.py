@@ -1,12 +1,12 @@
 """Embedded data: procedural part-whole scenes, scikit-learn's digits (images and videos),
 a reader for local MNIST IDX files, and region masking for denoising."""
 
-from .digits import Digits, load_digits, moving_digits, split_indices
+from .digits import Digits, load_digits, moving_digits, moving_images, split_indices
 from .masking import mask_regions, region_mask
-from .mnist import load_mnist, read_idx, write_idx
+from .mnist import check_mnist_folder, load_mnist, read_idx, write_idx
 from .scenes import KINDS, Scenes, column_labels, make_scenes
 
 __all__ = [
-    "Digits", "load_digits", "moving_digits", "split_indices", "mask_regions", "region_mask",
-    "load_mnist", "read_idx", "write_idx", "KINDS", "Scenes", "column_labels", "make_scenes",
+    "Digits", "load_digits", "moving_digits", "moving_images", "split_indices", "mask_regions", "region_mask",
+    "check_mnist_folder", "load_mnist", "read_idx", "write_idx", "KINDS", "Scenes", "column_labels", "make_scenes",
 ]

@@ -12,7 +12,7 @@ import torch
 
 from ..config import ConfigError, check_positive
 
-__all__ = ["Digits", "load_digits", "moving_digits", "split_indices"]
+__all__ = ["Digits", "load_digits", "moving_digits", "moving_images", "split_indices"]
 
 
 class Digits(NamedTuple):
@@ -43,32 +43,50 @@ def load_digits(size: int = 8) -> Digits:
 
 def moving_digits(n: int, frames: int = 8, size: int = 16, *, speed: float = 1.0, seed: int = 0,
                   indices: np.ndarray | None = None) -> Digits:
-    """Videos of one digit moving in a straight line on a ``size x size`` canvas, bouncing off the edges.
+    """Videos of one scikit-learn digit moving in a straight line on a ``size x size`` canvas,
+    bouncing off the edges (:func:`moving_images` on the 8x8 digits).
 
     Video ``i`` uses digit ``indices[i]`` (default: drawn at random) and a random start and
     direction at ``speed`` pixels per frame; positions are rounded to whole pixels.
     Returns videos ``[n, frames, 1, size, size]`` and the digit labels.
     """
+    img, lab = _raw_digits()
+    return moving_images(img, lab, n, frames, size, speed=speed, seed=seed, indices=indices)
+
+
+def moving_images(images, labels, n: int, frames: int = 8, size: int = 16, *, speed: float = 1.0, seed: int = 0,
+                  indices: np.ndarray | None = None) -> Digits:
+    """Videos of one ``k x k`` glyph from ``images [m, k, k]`` (or ``[m, 1, k, k]``) moving on a
+    ``size x size`` canvas (``size >= k``), bouncing off the edges.
+
+    The glyph's top-left corner follows ``start + speed * t * (sin a, cos a)`` reflected into
+    ``[0, size - k]`` (a triangle wave of period ``2 (size - k)``), rounded to whole pixels.
+    Returns videos ``[n, frames, 1, size, size]`` and ``labels[indices]``.
+    """
     for name, v in (("n", n), ("frames", frames), ("size", size)):
         check_positive(name, v, integer=True)
-    if size < 8:
-        raise ConfigError(f"size={size!r} is not allowed; the digits are 8x8, so size must be >= 8")
+    img = np.asarray(images, np.float32)
+    img = img[:, 0] if img.ndim == 4 else img
+    k = img.shape[-1]
+    if img.ndim != 3 or img.shape[1] != k:
+        raise ConfigError(f"images of shape {tuple(np.shape(images))} are not allowed; give square glyphs [m, k, k]")
+    if size < k:
+        raise ConfigError(f"size={size!r} is not allowed; the glyphs are {k}x{k}, so size must be >= {k}")
     check_positive("speed", speed, strict=False)
-    img, lab = _raw_digits()
+    lab = np.asarray(labels)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(img), n) if indices is None else np.asarray(indices)
-    span = size - 8
+    span = size - k
     start = rng.uniform(0, span, (n, 2)) if span else np.zeros((n, 2))
     angle = rng.uniform(0, 2 * np.pi, n)
     vel = speed * np.stack([np.sin(angle), np.cos(angle)], -1)  # n 2
     t = np.arange(frames)[None, :, None]
     raw = start[:, None] + vel[:, None] * t  # n t 2, unfolded path
-    # reflect the path into [0, span]: a triangle wave of period 2 * span
     pos = np.abs((raw + 2 * span) % (2 * span) - span) if span else np.zeros_like(raw)
     pos = np.rint(span - pos).astype(int) if span else pos.astype(int)
     videos = np.zeros((n, frames, 1, size, size), np.float32)
-    ys = pos[..., 0, None] + np.arange(8)  # n t 8
-    xs = pos[..., 1, None] + np.arange(8)
+    ys = pos[..., 0, None] + np.arange(k)  # n t k
+    xs = pos[..., 1, None] + np.arange(k)
     vi, ti = np.meshgrid(np.arange(n), np.arange(frames), indexing="ij")
     videos[vi[..., None, None], ti[..., None, None], 0, ys[..., :, None], xs[..., None, :]] = img[idx][:, None]
     return Digits(torch.from_numpy(videos), torch.from_numpy(lab[idx]))

@@ -17,7 +17,7 @@ import torch
 from ..config import ConfigError
 from .digits import Digits
 
-__all__ = ["read_idx", "write_idx", "load_mnist", "MNIST_FILES"]
+__all__ = ["read_idx", "write_idx", "load_mnist", "check_mnist_folder", "MNIST_FILES"]
 
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _CODES = {np.dtype(v).newbyteorder(">") if np.dtype(v).itemsize > 1 else np.dtype(v): k for k, v in _DTYPES.items()}
@@ -69,14 +69,20 @@ def _find(folder: Path, stem: str) -> Path:
     raise ConfigError(f"data_dir={str(folder)!r} has no {stem} (or {stem}.gz); MNIST needs {sorted(sum(MNIST_FILES.values(), ()))}")
 
 
+def check_mnist_folder(folder, splits=tuple(MNIST_FILES)) -> dict[str, tuple[Path, Path]]:
+    """The image and label files of each split in ``folder``, or a ConfigError naming the
+    folder and the missing file (checked before any work; the files are not read)."""
+    for split in splits:
+        if split not in MNIST_FILES:
+            raise ConfigError(f"split={split!r} is not allowed; choose one of {sorted(MNIST_FILES)}")
+    if not str(folder) or not Path(folder).is_dir():
+        raise ConfigError(f"data_dir={str(folder)!r} is not a folder; give the folder that holds the MNIST IDX files")
+    return {split: tuple(_find(Path(folder), s) for s in MNIST_FILES[split]) for split in splits}
+
+
 def load_mnist(folder, split: str = "train") -> Digits:
     """MNIST images ``[n, 1, 28, 28]`` in [0, 1] and labels ``[n]`` from IDX files in ``folder``."""
-    if split not in MNIST_FILES:
-        raise ConfigError(f"split={split!r} is not allowed; choose one of {sorted(MNIST_FILES)}")
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ConfigError(f"data_dir={str(folder)!r} is not a folder; give the folder that holds the MNIST IDX files")
-    img_file, lab_file = (_find(folder, s) for s in MNIST_FILES[split])
+    img_file, lab_file = check_mnist_folder(folder, (split,))[split]
     images, labels = read_idx(img_file), read_idx(lab_file)
     if images.ndim != 3 or labels.shape != images.shape[:1]:
         raise ConfigError(f"data_dir={str(folder)!r}: images {images.shape} and labels {labels.shape} do not match")
