@@ -19,7 +19,7 @@ import torch
 
 from .config import ConfigError
 
-__all__ = ["option", "RunOptions", "ModelOptions", "parse_options", "resolve_device", "fail"]
+__all__ = ["option", "RunOptions", "ModelOptions", "parse_options", "resolve_device", "fail", "start_run"]
 
 
 def option(default, help: str, choices=None):
@@ -157,3 +157,20 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device='cuda' is not allowed here: torch sees no CUDA GPU; use cpu or auto")
     return torch.device(name)
+
+
+def start_run(cls, argv=None, *, description: str = "", presets: dict[str, dict] | None = None):
+    """What every simulation does first: parse and check its options (exit 2 naming a bad
+    one), resolve the device, create ``--out/checkpoints`` and seed every generator.
+    Returns ``(options, device, out)``."""
+    from .seeding import seed_everything
+
+    opts = parse_options(cls, argv, description=description, presets=presets)
+    try:
+        device = resolve_device(opts.device)
+    except ConfigError as e:
+        fail(str(e))
+    out = Path(opts.out)
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    seed_everything(opts.seed)
+    return opts, device, out

@@ -55,6 +55,7 @@ ACTIVATIONS = ("gelu", "relu", "tanh", "sine")
 COLUMNS = ("shared", "unshared")
 COLUMN_INITS = ("identical", "independent")
 INIT_STATES = ("bottom_up", "zeros", "previous")
+RETINAS = ("uniform", "foveated")
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,17 @@ class GlomConfig:
         Patch embedding: a linear map of each patch, or a small convolutional net.
     decoder_hidden : int
         Hidden units of the neural-field decoder.
+    retina : {"uniform", "foveated"}
+        Where each column looks (bioglom/retina.py): the patch under it, or a field of the
+        same number of samples that grows with eccentricity from the fixation (paper 12.1).
+    fixation : (float, float) or None
+        Fixation of the foveated retina as (row, column) of the column grid; ``None``: the
+        centre of the grid.
+    foveation : float
+        Exponent ``gamma >= 1`` of the foveated retina's warp (1: uniform fields).
+    aberration : float
+        Foveated retina: radial displacement, in pixels at the farthest column, of the last
+        channel (channel ``k`` of ``C`` moves ``(k + 1) / C`` of it); 0: none.
     init_state : {"bottom_up", "zeros", "previous"}
         Initial state: one bottom-up pass, zeros, or (video) the last state of the
         previous frame, with a bottom-up pass for the first frame.
@@ -148,6 +160,10 @@ class GlomConfig:
     norm: str = "layer"
     frontend: str = "linear"
     decoder_hidden: int = 64
+    retina: str = "uniform"
+    fixation: tuple[float, float] | None = None
+    foveation: float = 2.0
+    aberration: float = 0.0
     init_state: str = "bottom_up"
     seed: int = 0
 
@@ -169,6 +185,12 @@ class GlomConfig:
     def n_columns(self) -> int:
         h, w = self.grid
         return h * w
+
+    @property
+    def fixation_point(self) -> tuple[float, float]:
+        if self.fixation is None:
+            return ((self.grid[0] - 1) / 2, (self.grid[1] - 1) / 2)
+        return tuple(float(v) for v in self.fixation)
 
     @property
     def uses_location(self) -> bool:
@@ -217,6 +239,7 @@ class GlomConfig:
         check_choice("norm", self.norm, NORMS)
         check_choice("frontend", self.frontend, FRONTENDS)
         check_choice("init_state", self.init_state, INIT_STATES)
+        self._validate_retina()
         check_positive("sine_w0", self.sine_w0)
         check_positive("beta_start", self.beta_start, strict=False)
         check_positive("beta_end", self.beta_end, strict=False)
@@ -241,6 +264,35 @@ class GlomConfig:
                 )
         for s in self.gaussian_sigmas if self.neighbourhood == "gaussian" else ():
             check_positive("gaussian_sigma", s)
+
+    def _validate_retina(self) -> None:
+        check_choice("retina", self.retina, RETINAS)
+        if self.fixation is not None:
+            fix = self.fixation
+            if not isinstance(fix, (list, tuple)) or len(fix) != 2 or any(
+                    isinstance(v, bool) or not isinstance(v, (int, float)) for v in fix):
+                raise ConfigError(f"fixation={fix!r} is not allowed; give (row, column) of the column grid")
+            gh, gw = self.grid
+            if not (0 <= fix[0] <= gh - 1 and 0 <= fix[1] <= gw - 1):
+                raise ConfigError(f"fixation={tuple(fix)!r} is not allowed; it must lie inside the column grid: "
+                                  f"row 0..{gh - 1}, column 0..{gw - 1}")
+        check_positive("foveation", self.foveation)
+        if self.foveation < 1:
+            raise ConfigError(f"foveation={self.foveation!r} is not allowed; it must be >= 1 (1: uniform fields)")
+        check_positive("aberration", self.aberration, strict=False)
+        if self.retina == "uniform" and self.aberration:
+            raise ConfigError(f"aberration={self.aberration!r} is not allowed with retina='uniform'; "
+                              "it needs retina='foveated'")
+        if self.retina == "foveated":
+            from .retina import receptive_fields  # geometry lives with the retina
+
+            pts = receptive_fields(self)["points"]
+            h, w = self.image_hw
+            bad = (pts[..., 0] < 0) | (pts[..., 0] > h) | (pts[..., 1] < 0) | (pts[..., 1] > w)
+            if bad.any():
+                c, n = (int(v[0]) for v in bad.nonzero()[:2])
+                raise ConfigError(f"aberration={self.aberration!r} is not allowed; column {n}'s receptive field (channel "
+                                  f"{c}) leaves the {h}x{w} image; lower it")
 
     # ---- serialisation -------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -23,6 +23,7 @@ from .config import ConfigError, GlomConfig
 from .consensus import CONTRIBUTIONS, combine, consensus_weights, normalise
 from .decoder import FieldDecoder
 from .frontend import build_frontend
+from .retina import Retina
 
 __all__ = ["Glom", "Trajectory", "StepRecord", "settle_step", "check_images"]
 
@@ -162,6 +163,7 @@ class Glom(nn.Module):
             torch.manual_seed(cfg.seed)  # the front end and decoder use torch's default initialisers
             self.frontend = build_frontend(cfg)
             self.decoder = FieldDecoder(cfg)
+        self.retina = Retina(cfg)
         self.nets = ColumnNets(cfg, generator=gen)
         self.register_buffer("mask", neighbourhood_mask(cfg, gen), persistent=True)
 
@@ -170,12 +172,17 @@ class Glom(nn.Module):
         return self.mask.device
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Front end: ``[b, C, H, W] -> inputs [b, N, D]``."""
-        return self.frontend(images)
+        """Retina, then front end: ``[b, C, H, W] -> inputs [b, N, D]``."""
+        return self.frontend(self.retina(images))
 
     def decode(self, level0: torch.Tensor) -> torch.Tensor:
-        """Decoder: level-0 embeddings ``[b, N, D] -> [b, C, H, W]``."""
+        """Decoder: level-0 embeddings ``[b, N, D] -> [b, C, H, W]``, in retinal coordinates
+        (the image itself for the uniform retina; compare with :meth:`retinal`)."""
         return self.decoder(level0)
+
+    def retinal(self, images: torch.Tensor) -> torch.Tensor:
+        """What the columns see, ``[b, C, H, W]``: the target of :meth:`decode` (paper 12.1)."""
+        return self.retina(images)
 
     def bottom_up_pass(self, inputs: torch.Tensor) -> torch.Tensor:
         """Initial state from one pass up the hierarchy: ``s[0] = f_bu[0](inputs)``, ``s[l] = f_bu[l](s[l-1])``."""

@@ -43,12 +43,11 @@ from bioglom import Glom, GlomConfig
 from bioglom.analysis import (Claim, accuracy_stderr, claims_dataset, format_claims, history_dataset, linear_probe,
                               run_attrs, write_netcdf)
 from bioglom.analysis.figures import save_figure
-from bioglom.cli import ModelOptions, fail, option, parse_options, resolve_device
+from bioglom.cli import ModelOptions, option, start_run
 from bioglom.config import ConfigError, check_choice, check_positive
 from bioglom.data import load_digits, mask_regions, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, Trainer, build_rule
 from bioglom.learning.profile import measure_in_subprocess
-from bioglom.seeding import seed_everything
 
 RULES = ("backprop", "delta", "temporal_derivative")
 
@@ -170,14 +169,7 @@ def evaluate(model, opts, data, train, test, eval_batch) -> dict:
 
 
 def main(argv=None) -> int:
-    opts = parse_options(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
-    try:
-        device = resolve_device(opts.device)
-    except ConfigError as e:
-        fail(str(e))
-    out = Path(opts.out)
-    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    seed_everything(opts.seed)
+    opts, device, out = start_run(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
 
     data = load_digits(opts.image_size)
     train, test = split_indices(len(data.labels), opts.test_fraction, opts.seed)

@@ -66,17 +66,16 @@ import torch
 import xarray as xr
 
 from bioglom import Glom, GlomConfig
-from bioglom.analysis import (Claim, accuracy_stderr, alignment, claims_dataset, dimension_std, effective_rank,
+from bioglom.analysis import (Claim, accuracy_stderr, alignment, claims_dataset, dimension_std, evaluations_dataset, effective_rank,
                               format_claims, history_dataset, linear_probe, mean_norm, run_attrs, uniformity,
                               write_netcdf)
 from bioglom.analysis.figures import save_figure
-from bioglom.cli import ModelOptions, fail, option, parse_options, resolve_device
+from bioglom.cli import ModelOptions, option, start_run
 from bioglom.config import ConfigError, check_choice, check_positive
 from bioglom.data import check_mnist_folder, load_digits, load_mnist, moving_images, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, build_rule
 from bioglom.learning.schedule import preset
 from bioglom.learning.wake_sleep import SLEEP_INPUTS, WakeSleepTrainer
-from bioglom.seeding import seed_everything
 
 
 @dataclass
@@ -188,14 +187,7 @@ W3_POINTS, W3_FRACTION = 0.02, 0.10
 
 
 def main(argv=None) -> int:
-    opts = parse_options(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
-    try:
-        device = resolve_device(opts.device)
-    except ConfigError as e:
-        fail(str(e))
-    out = Path(opts.out)
-    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    seed_everything(opts.seed)
+    opts, device, out = start_run(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
     cfg = opts.glom_config()
 
     glyphs, labels, train_idx, test_idx = video_source(opts)
@@ -247,7 +239,7 @@ def main(argv=None) -> int:
             status = f"stopped after {trainer.update} of {updates} updates of {name} (--stop-after); continue with --resume"
 
     names = list(runs)
-    evals = xr.concat([_evaluations(runs[n][0]).expand_dims(schedule=[n]) for n in names], "schedule", join="outer")
+    evals = xr.concat([evaluations_dataset(runs[n][0].evaluations).expand_dims(schedule=[n]) for n in names], "schedule", join="outer")
     # the phase per update is recorded once, as schedule_phase, so the history keeps numbers only
     hist = xr.concat([history_dataset(runs[n][0].history).reset_coords(drop=True).expand_dims(schedule=[n])
                       for n in names], "schedule", join="outer")
@@ -292,13 +284,6 @@ def video_source(opts: Options) -> tuple[torch.Tensor, torch.Tensor, np.ndarray,
     digits = load_digits(8)
     train_idx, test_idx = split_indices(len(digits.labels), TEST_FRACTION, opts.seed)
     return digits.images, digits.labels, train_idx, test_idx
-
-
-def _evaluations(trainer) -> xr.Dataset:
-    ev = trainer.evaluations
-    keys = [k for k in ev[0] if k != "update"]
-    return xr.Dataset({k: ("update", np.array([e[k] for e in ev], float)) for k in keys},
-                      coords={"update": np.array([e["update"] for e in ev], int)})
 
 
 def claims_from(opts: Options, ds: xr.Dataset) -> list[Claim]:

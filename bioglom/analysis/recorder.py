@@ -76,3 +76,11 @@ def format_claims(claims: list[Claim]) -> str:
     rows += [(c.id, f"{c.value:.4g}", "held" if c.held else "not held", c.criterion) for c in claims]
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     return "\n".join(f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:<{w[2]}}  {r[3]}" for r in rows)
+
+
+def evaluations_dataset(evaluations: list[dict]) -> xr.Dataset:
+    """Evaluations kept during training (dicts with ``update`` and scalar metrics) as
+    float variables along ``update``."""
+    keys = [k for k in evaluations[0] if k != "update"]
+    return xr.Dataset({k: ("update", np.array([e[k] for e in evaluations], float)) for k in keys},
+                      coords={"update": np.array([e["update"] for e in evaluations], int)})

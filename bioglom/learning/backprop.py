@@ -76,7 +76,7 @@ class BackpropRule:
         check_phase(phase)
         traj = model.settle(batch.corrupted, self.steps, generator=generator)
         recon = model.decode(traj.final[:, 0])
-        clean = batch.clean if batch.clean.dim() == 4 else batch.clean[:, -1]
+        clean = model.retinal(batch.clean if batch.clean.dim() == 4 else batch.clean[:, -1])
         recon_loss = ((recon - clean) ** 2).mean()
         agree, separate = agreement_terms(traj, self.margin)
         loss = torch.zeros((), device=recon.device)

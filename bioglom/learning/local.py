@@ -225,7 +225,7 @@ class LocalRule:
         b, L, n, d = dreams.shape
         with torch.no_grad():
             dreams = dreams.detach()
-            inputs = model.encode(model.decode(dreams[:, 0]))
+            inputs = model.frontend(model.decode(dreams[:, 0]))  # the decoded dream is already retinal
         other = other_image(dreams)
         srcs = {"bottom_up": torch.cat([inputs[:, None], dreams[:, :-1]], 1), "top_down": dreams[:, 1:]}
         total = 0.0
@@ -261,10 +261,11 @@ class LocalRule:
 
     def _autoencoder(self, model: Glom, batch: Batch, level0: torch.Tensor) -> torch.Tensor:
         """Local learning of the front end and decoder: ``||dec(enc(x)) - x||^2`` (both) plus
-        ``||dec(sg(s_T[0])) - x||^2`` (decoder only); mean squared errors."""
-        clean = batch.clean if batch.clean.dim() == 4 else batch.clean[:, -1]
+        ``||dec(sg(s_T[0])) - x||^2`` (decoder only); mean squared errors, with ``x`` the
+        retinal image (the image itself for the uniform retina)."""
+        clean = model.retinal(batch.clean if batch.clean.dim() == 4 else batch.clean[:, -1])
         with torch.enable_grad():
-            ae = ((model.decode(model.encode(clean)) - clean) ** 2).mean()
+            ae = ((model.decode(model.frontend(clean)) - clean) ** 2).mean()
             readout = ((model.decode(level0.detach()) - clean) ** 2).mean()
             (ae + readout).backward()
         return ae.detach()

@@ -1,0 +1,66 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args):
+    return subprocess.run([sys.executable, str(ROOT / "simulations" / "distillery.py"), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("distillery")
+    res = run("--quick", "--no-progress", "--out", str(out), "--device", "cpu")
+    assert res.returncode == 0, res.stderr
+    return out, res
+
+
+def test_quick_run_writes_netcdf_with_d_claims(quick_run):
+    out, res = quick_run
+    with xr.open_dataset(out / "distillery.nc", engine="h5netcdf") as ds:
+        assert list(ds.claim.values) == ["D1", "D2", "D3", "D4", "D5"]
+        assert np.isfinite(ds.claim_value).all() and ds.claim_held.dtype == bool
+        assert {"uniform/shared/backprop", "foveated/distilled/temporal_derivative",
+                "uniform/distilled+location/delta"} <= set(ds.run.values)
+        shared = ds.sel(run="uniform/shared/delta")
+        assert (shared.dispersion_bottom_up == 0).all()  # one net: no dispersion, ever
+        assert (ds.sel(run="uniform/unshared/delta").dispersion_bottom_up > 0).all()
+        assert list(ds["images"].values) == list(ds["update"].values * 4)
+    for fig in ("quality.png", "dispersion.png", "gap.png"):
+        assert (out / fig).stat().st_size > 0
+    assert "D5" in res.stdout
+
+
+def test_kill_and_resume_gives_the_same_result(quick_run, tmp_path):
+    straight, _ = quick_run
+    res = run("--quick", "--no-progress", "--out", str(tmp_path), "--device", "cpu", "--stop-after", "3")
+    assert res.returncode == 1 and "--resume" in res.stderr
+    res = run("--quick", "--no-progress", "--out", str(tmp_path), "--device", "cpu", "--resume")
+    assert res.returncode == 0, res.stderr
+    with xr.open_dataset(straight / "distillery.nc", engine="h5netcdf") as a, \
+            xr.open_dataset(tmp_path / "distillery.nc", engine="h5netcdf") as b:
+        xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
+
+
+def test_bad_options_stop_before_work(tmp_path):
+    for args, expect in ((["--conditions", "shared,pooled"], "conditions='pooled'"),
+                         (["--retinas", "fisheye"], "retinas='fisheye'"),
+                         (["--fixation", "9,1"], "fixation="),
+                         (["--aberration", "4"], "aberration=4"),
+                         (["--rules", "backprop"], "rules='backprop'")):
+        res = run("--quick", *args, "--out", str(tmp_path / "o"))
+        assert res.returncode == 2 and expect in res.stderr, res.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_notebook_runs_on_quick_output(quick_run, run_notebook):
+    out, _ = quick_run
+    outputs = run_notebook("distillery.ipynb", {"BIOGLOM_DISTILLERY_NC": out / "distillery.nc"})
+    assert any("D3" in str(o.get("data", {})) for o in outputs)
