@@ -44,7 +44,7 @@ from bioglom.analysis.figures import save_figure
 from bioglom.cli import ModelOptions, option, start_run
 from bioglom.config import RETINAS, ConfigError, check_choice, check_positive
 from bioglom.consensus import normalise
-from bioglom.data import load_digits, mask_regions, split_indices
+from bioglom.data import load_digits, mask_regions, masked_batch, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, Trainer, build_rule
 from bioglom.learning.conditions import CONDITIONS, condition_config, condition_teacher
 
@@ -153,11 +153,8 @@ def main(argv=None) -> int:
     probe_train, probe_test = (train[:opts.probe_limit], test[:opts.probe_limit]) if opts.probe_limit else (train, test)
 
     def batches(u: int) -> Batch:
-        rng = np.random.default_rng([opts.seed, u])
-        images = data.images[train[rng.integers(0, len(train), opts.batch)]]
-        corrupted, keep = mask_regions(images, opts.mask_regions, opts.mask_min, opts.mask_max,
-                                       torch.Generator().manual_seed(opts.seed * 7919 + u))
-        return Batch(images, corrupted, keep)
+        return Batch(*masked_batch(data.images, train, u, batch=opts.batch, regions=opts.mask_regions,
+                                   min_size=opts.mask_min, max_size=opts.mask_max, seed=opts.seed))
 
     eval_images = data.images[test[:128]]
     eval_corrupted, _ = mask_regions(eval_images, opts.mask_regions, opts.mask_min, opts.mask_max,

@@ -40,3 +40,18 @@ def mask_regions(images: torch.Tensor, regions: int = 2, min_size: int = 3, max_
     """
     keep = region_mask(images.shape, regions, min_size, max_size, generator).to(images)
     return images * keep + fill * (1 - keep), keep
+
+
+def masked_batch(images: torch.Tensor, indices, update: int, *, batch: int, regions: int, min_size: int,
+                 max_size: int, seed: int):
+    """Update ``update``'s training batch: ``batch`` images drawn with replacement from
+    ``images[indices]`` and masked by :func:`mask_regions`, both streams seeded by
+    ``(seed, update)`` so a resumed run draws the same batches. Returns
+    ``(images, corrupted, keep)``."""
+    import numpy as np
+
+    rng = np.random.default_rng([seed, update])
+    chosen = images[indices[rng.integers(0, len(indices), batch)]]
+    corrupted, keep = mask_regions(chosen, regions, min_size, max_size,
+                                   torch.Generator().manual_seed(seed * 7919 + update))
+    return chosen, corrupted, keep

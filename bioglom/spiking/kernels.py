@@ -98,8 +98,7 @@ class Kernel:
         contribution by at most ``slope_bound * dt``."""
         d = np.linspace(1e-9 * self.width, self.support, 200001)
         w = self.trace_window(d)
-        inner = np.abs(np.diff(w) / np.diff(d)).max()
-        return float(inner)
+        return float(np.abs(np.diff(w) / np.diff(d)).max())
 
 
 def _gaussian_coefficients(sigma: float) -> tuple[tuple[float, ...], float]:
@@ -156,17 +155,9 @@ def pair_expectation(kernel: Kernel, pre_rate, post_rate, dt: float) -> float:
     pre, post = np.asarray(pre_rate, np.float64), np.asarray(post_rate, np.float64)
     n = len(pre)
     lags = np.arange(-(n - 1), n) * dt
-    w = kernel.trace_window(lags)
-    keep = np.abs(lags) <= kernel.support
-    lags_i = np.nonzero(keep)[0] - (n - 1)
-    total = 0.0
-    for k, wk in zip(lags_i, w[keep]):
-        # pre in bin i, post in bin i + k
-        if k >= 0:
-            total += wk * np.dot(pre[: n - k], post[k:])
-        else:
-            total += wk * np.dot(pre[-k:], post[: n + k])
-    return float(total * dt * dt)
+    # products[k + n - 1] = sum_i pre[i] post[i + k]: pre in bin i, post k bins later
+    products = np.correlate(post, pre, mode="full")
+    return float(kernel.trace_window(lags) @ products * dt * dt)
 
 
 def rate_rule(pre_rate, post_rate, dt: float) -> float:
