@@ -31,9 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["field_bounds", "receptive_fields", "Retina", "build_retina"]
-
-
+__all__ = ["field_bounds", "receptive_fields", "Retina"]
 
 
 def _warp(t: np.ndarray, c: float, gamma: float) -> np.ndarray:
@@ -103,15 +101,9 @@ class Retina(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.uniform:
             return images
-        b, c = images.shape[:2]
-        # one grid per channel: fold channels into the batch
-        x = images.transpose(0, 1).reshape(c, b, 1, *images.shape[2:])
-        grid = self.grid.to(images.dtype)
-        out = torch.stack([nn.functional.grid_sample(x[k], grid[k].expand(b, -1, -1, -1), mode="bilinear",
-                                                     padding_mode="zeros", align_corners=False)[:, 0]
-                           for k in range(c)], 1)  # channels, not columns: C is 1 or 3
-        return out
-
-
-def build_retina(cfg) -> Retina:
-    return Retina(cfg)
+        b, c, h, w = images.shape
+        # each channel has its own grid (aberration): fold channels into the batch, c-major
+        x = images.transpose(0, 1).reshape(c * b, 1, h, w)
+        grid = self.grid.to(images.dtype).repeat_interleave(b, 0)  # (c b) h w 2
+        out = nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return out.reshape(c, b, h, w).transpose(0, 1)

@@ -234,7 +234,7 @@ def measure(model: Glom, opts: Options, data, probe_train, probe_test, eval_imag
     final = traj.final  # b l n d
     predictions = normalise(traj.bottom_up[-1], model.cfg.norm)  # the students' last votes
     islands = extract_islands(final)  # b l n
-    gains = [float(ensemble_gain(predictions[:, l], final[:, l], islands[:, l])) for l in range(model.cfg.levels)]
+    gains = ensemble_gain(predictions, final, islands).tolist()  # per level
     model.train()
     return {"accuracy": acc, "denoise_mse": denoise,
             "dispersion_bottom_up": float(disp["bottom_up"].mean()), "dispersion_top_down": float(disp["top_down"].mean()),

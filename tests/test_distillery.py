@@ -61,6 +61,19 @@ def test_foveated_retina_samples_each_field_at_its_cell_centres():
     np.testing.assert_allclose(got[inside], want[inside], atol=1e-5)
 
 
+def test_each_channel_is_sampled_at_its_own_aberrated_points():
+    cfg = config(retina="foveated", channels=3, foveation=1.7, aberration=0.4)
+    ys, xs = np.meshgrid(np.arange(12) + 0.5, np.arange(12) + 0.5, indexing="ij")
+    ramps = np.stack([0.3 * ys + 0.05 * xs, -0.1 * ys + 0.2 * xs, 0.07 * ys - 0.3 * xs])  # one ramp per channel
+    out = Glom(cfg).retinal(torch.tensor(ramps, dtype=torch.float32)[None])[0]  # c h w
+    pts = receptive_fields(cfg)["points"]  # c n p p 2
+    for c, (a, b) in enumerate([(0.3, 0.05), (-0.1, 0.2), (0.07, -0.3)]):
+        got = out[c].reshape(6, 2, 6, 2).permute(0, 2, 1, 3).reshape(36, 2, 2).numpy()
+        inside = ((pts[c] >= 0.5) & (pts[c] <= 11.5)).all(-1)
+        np.testing.assert_allclose(got[inside], (a * pts[c][..., 0] + b * pts[c][..., 1])[inside], atol=1e-5)
+    assert not np.allclose(pts[0], pts[2])  # the channels do look at different points
+
+
 def test_bad_retina_values_name_the_field():
     for kw, field in ((dict(retina="fish"), "retina='fish'"), (dict(retina="foveated", fixation=(6, 0)), "fixation="),
                       (dict(retina="foveated", fixation=(-1, 2)), "fixation="),
@@ -126,6 +139,14 @@ def test_ensemble_gain_closed_form():
     # predictions that cancel within one island: perfect ensemble
     assert ensemble_gain((t + torch.tensor([[1.0, 0, 0], [-1.0, 0, 0]]))[None], t.expand(1, 2, 3),
                          torch.tensor([[0, 0]])) == 0
+
+
+def test_ensemble_gain_per_level_equals_one_call_per_level():
+    g = torch.Generator().manual_seed(0)
+    p, t = torch.randn(4, 3, 10, 5, generator=g), torch.randn(4, 3, 10, 5, generator=g)
+    islands = torch.randint(0, 3, (4, 3, 10), generator=g)
+    per_level = torch.stack([ensemble_gain(p[:, l], t[:, l], islands[:, l]) for l in range(3)])
+    torch.testing.assert_close(ensemble_gain(p, t, islands), per_level, rtol=1e-12, atol=0)
 
 
 def test_ensemble_gain_above_one_when_predictions_track_varied_targets():

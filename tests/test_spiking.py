@@ -142,3 +142,16 @@ def test_compiled_targets_give_the_numpy_window(target, tmp_path):
             simulate(net, mon["duration"], t, tmp_path / t)
             results[t] = np.asarray(mon["synapses"].w[:])
     assert np.allclose(results[target], results["numpy"], rtol=1e-9, atol=1e-9)
+
+
+def test_unit_weights_are_the_mean_over_each_population_pair():
+    rng = np.random.default_rng(0)
+    m, d = 3, 2
+    pre, post = np.meshgrid(np.arange(m * d), np.arange(m * d), indexing="ij")
+    pre, post = pre.ravel(), post.ravel()
+    w = rng.normal(size=(4, pre.size))
+    got = unit_weights(w, pre, post, population=m, d=d)
+    for i in range(d):
+        for j in range(d):
+            sel = (pre // m == i) & (post // m == j)
+            np.testing.assert_allclose(got[:, i, j], w[:, sel].mean(1), rtol=1e-12)

@@ -43,7 +43,8 @@ def dispersion(outputs: torch.Tensor) -> torch.Tensor:
 
 def ensemble_gain(predictions: torch.Tensor, targets: torch.Tensor, islands: torch.Tensor) -> torch.Tensor:
     """Error of island-averaged predictions over the mean error of the individual ones,
-    pooled over islands: ``predictions, targets [B, N, D]``, ``islands [B, N]`` (ids) -> scalar
+    pooled over islands and the batch: ``predictions, targets [B, *, N, D]``, ``islands
+    [B, *, N]`` (ids) -> ``[*]`` (a scalar for ``[B, N, D]``; per level for ``[B, L, N, D]``)
 
         gain = sum_{b,k} sum_{n in k} ||pbar_bk - t_bn||^2 / sum_{b,n} ||p_bn - t_bn||^2,
         pbar_bk = mean_{n in island k of b} p_bn
@@ -53,10 +54,12 @@ def ensemble_gain(predictions: torch.Tensor, targets: torch.Tensor, islands: tor
     ``1 - mean within-island variance / mean squared error``).
     """
     p, t = predictions.double(), targets.double()
-    B, N, D = p.shape
-    k = int(islands.max()) + 1
-    onehot = torch.nn.functional.one_hot(islands.long(), k).double()  # b n k
-    counts = onehot.sum(1).clamp_min(1)  # b k
-    pbar = torch.einsum("bnk,bnd->bkd", onehot, p) / counts[..., None]  # b k d
-    pbar_n = torch.einsum("bnk,bkd->bnd", onehot, pbar)  # each column's island average
-    return (pbar_n - t).pow(2).sum() / (p - t).pow(2).sum().clamp_min(1e-300)
+    onehot = torch.nn.functional.one_hot(islands.long(), int(islands.max()) + 1).double()  # b ... n k
+    counts = onehot.sum(-2).clamp_min(1)  # b ... k
+    pbar = torch.einsum("...nk,...nd->...kd", onehot, p) / counts[..., None]  # b ... k d
+    pbar_n = torch.einsum("...nk,...kd->...nd", onehot, pbar)  # each column's island average
+
+    def pooled(e):  # squared error summed over columns, dims and the batch
+        return e.pow(2).sum((-2, -1)).sum(0)
+
+    return pooled(pbar_n - t) / pooled(p - t).clamp_min(1e-300)

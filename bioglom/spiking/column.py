@@ -31,7 +31,7 @@ from brian2 import Hz, Network, NeuronGroup, SpikeMonitor, StateMonitor, TimedAr
 
 from ..config import ConfigError
 from .kernels import Kernel, check_rates, check_time_step
-from .networks import _prepare, stdp_synapses
+from .networks import reset_plasticity, stdp_synapses
 
 BOTTOM_UP, MOVE_TAU, GATE_OPEN, GATE_CLOSE, SAMPLE = 10.0, 0.5, 5.0, 15.0, 20.0  # in kernel widths
 
@@ -99,7 +99,7 @@ def column_network(kernel: Kernel, inputs, targets, w0, *, population: int, eta:
     syn = stdp_synapses(kernel, pre, post, dt=dt, gate="plastic(t)", namespace=ns, name="bottom_up",
                         extra_model="u_post = w * rate_pre / M : Hz (summed)")
     syn.connect()
-    _prepare(syn, eta)
+    reset_plasticity(syn, eta)
     syn.w = "initial_weight((unit_pre * D + unit_post) * second)"
     monitors = {
         "synapses": syn,
@@ -137,7 +137,5 @@ def unit_weights(w, pre_index, post_index, *, population: int, d: int) -> np.nda
     ``j``) from synaptic weights ``w`` (``[..., synapses]``) and their neuron indices."""
     w = np.asarray(w, dtype=np.float64)
     pair = (np.asarray(pre_index) // population) * d + np.asarray(post_index) // population
-    counts = np.bincount(pair, minlength=d * d)
-    flat = w.reshape(-1, w.shape[-1])
-    sums = np.stack([np.bincount(pair, weights=row, minlength=d * d) for row in flat])
-    return (sums / counts).reshape(w.shape[:-1] + (d, d))
+    member = np.eye(d * d)[pair]  # synapses x unit pairs
+    return (w @ member / member.sum(0)).reshape(w.shape[:-1] + (d, d))

@@ -105,12 +105,11 @@ def _gaussian_coefficients(sigma: float) -> tuple[tuple[float, ...], float]:
     tau = GAUSS_TAU * sigma
     u = np.linspace(0, 7, 7001)
     target = u * np.exp(-0.5 * u**2) / sqrt(2 * pi)
+    # orders 1..M only: W(0+) must vanish, as the Gaussian window does, so c_0 = 0
     basis = np.stack([(u / GAUSS_TAU) ** m / factorial(m) * np.exp(-u / GAUSS_TAU)
-                      for m in range(GAUSS_ORDER + 1)], 1)
-    basis[:, 0] = 0.0  # W(0+) must vanish, as the Gaussian window does
+                      for m in range(1, GAUSS_ORDER + 1)], 1)
     c, *_ = np.linalg.lstsq(basis, target, rcond=None)
-    c[0] = 0.0
-    return tuple(float(x) / sigma**2 for x in c), tau
+    return (0.0, *(float(x) / sigma**2 for x in c)), tau
 
 
 @check_units(width=second)

@@ -22,12 +22,13 @@ def stdp_synapses(kernel: Kernel, source, target, *, dt: float, eta: float = 1.0
     derivative-filter STDP (:func:`.synapses.stdp_equations`), ``eta`` in s**2, not yet
     connected; ``extra_model`` goes into its model (:func:`.synapses.stdp_equations`)."""
     eq = stdp_equations(kernel, gate=gate, extra_model=extra_model)
-    syn = Synapses(source, target, eq["model"], on_pre=eq["on_pre"], on_post=eq["on_post"],
-                   namespace={**eq["namespace"], **(namespace or {})}, dt=dt * second, name=name)
-    return syn
+    return Synapses(source, target, eq["model"], on_pre=eq["on_pre"], on_post=eq["on_post"],
+                    namespace={**eq["namespace"], **(namespace or {})}, dt=dt * second, name=name)
 
 
-def _prepare(syn, eta: float) -> None:
+def reset_plasticity(syn, eta: float) -> None:
+    """Set a connected STDP synapse's learning rate ``eta`` (s**2), zero its weights and
+    put its last spike times before the run, so no pair is counted as fresh at t = 0."""
     syn.eta = eta * second**2
     syn.tpre = -1 * second
     syn.tpost = -1 * second
@@ -44,14 +45,14 @@ def window_network(kernel: Kernel, delays, *, dt: float):
         raise ConfigError(f"delays must be a non-empty 1-D array of finite times in s; got shape {delays.shape}")
     n = delays.size
     start = np.abs(delays).max() + kernel.support
-    grid = lambda t: np.round(t / dt) * dt  # noqa: E731
-    pre_t, post_t = grid(np.full(n, start)), grid(start + delays)
+    pre_t = np.full(n, np.round(start / dt) * dt)
+    post_t = np.round((start + delays) / dt) * dt
     idx = np.arange(n)
     pre = SpikeGeneratorGroup(n, idx, pre_t * second, dt=dt * second, name="pre")
     post = SpikeGeneratorGroup(n, idx, post_t * second, dt=dt * second, name="post")
     syn = stdp_synapses(kernel, pre, post, dt=dt)
     syn.connect(j="i")
-    _prepare(syn, 1.0)
+    reset_plasticity(syn, 1.0)
     duration = (2 * start + kernel.support + 10 * dt) * second
     return Network(pre, post, syn), {"synapses": syn, "duration": duration}
 
@@ -71,5 +72,5 @@ def poisson_pair_network(kernel: Kernel, pre_rate, post_rate, *, trials: int, dt
     post = PoissonGroup(trials, rates="post_rate(t)", namespace=ns, dt=dt * second, name="post")
     syn = stdp_synapses(kernel, pre, post, dt=dt)
     syn.connect(j="i")
-    _prepare(syn, 1.0)
+    reset_plasticity(syn, 1.0)
     return Network(pre, post, syn), {"synapses": syn, "duration": len(pre_r) * dt * second}
