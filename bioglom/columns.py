@@ -149,7 +149,8 @@ class ColumnNets(nn.Module):
         common = dict(activation=cfg.activation, sine_w0=cfg.sine_w0,
                       identical=cfg.column_init == "identical", generator=generator)
         loc_dim = 4 * cfg.location_frequencies if cfg.uses_location else 0
-        self.bu = StackedMLP(cfg.levels, columns, cfg.dim, cfg.hidden, d_out, **common)
+        bu_loc_dim = 4 * cfg.location_frequencies if cfg.bu_location else 0
+        self.bu = StackedMLP(cfg.levels, columns, cfg.dim, cfg.hidden, d_out, location_dim=bu_loc_dim, **common)
         self.td = StackedMLP(cfg.levels - 1, columns, cfg.dim, cfg.hidden, d_out, location_dim=loc_dim, **common)
         self.register_buffer(
             "location", sinusoidal_encoding(grid_coordinates(*cfg.grid), cfg.location_frequencies), persistent=False
@@ -162,7 +163,8 @@ class ColumnNets(nn.Module):
         return mean, logp.clamp(-10.0, 10.0)  # keeps exp(logp) finite in float32
 
     def bottom_up(self, src: torch.Tensor, levels: slice = slice(None)):
-        return self._split(self.bu(src, g=levels))
+        loc = self.location if self.bu.u is not None else None
+        return self._split(self.bu(src, loc, g=levels))
 
     def top_down(self, src: torch.Tensor, levels: slice = slice(None)):
         loc = self.location if self.td.u is not None else None

@@ -87,6 +87,10 @@ class GlomConfig:
     td_location : bool or None
         Whether top-down nets take a sinusoidal location encoding. ``None`` means: on for
         shared columns (a neural field, paper 2.3), off for unshared (paper 12.1).
+    bu_location : bool
+        Whether bottom-up nets take the location encoding too, so that a part at a known
+        place can predict the pose of its whole (paper 2.3-2.4: the object vector carries
+        the pose, and the top-down net turns it and a location into the part). Off by default.
     location_frequencies : int
         Frequencies per axis of the location encoding (encoding size ``4 * F``).
     neighbourhood : {"full", "window", "gaussian"}
@@ -145,6 +149,7 @@ class GlomConfig:
     activation: str = "gelu"
     sine_w0: float = 30.0
     td_location: bool | None = None
+    bu_location: bool = False
     location_frequencies: int = 4
     neighbourhood: str = "window"
     radius: int | tuple[int, ...] | None = None
@@ -239,6 +244,8 @@ class GlomConfig:
         check_choice("norm", self.norm, NORMS)
         check_choice("frontend", self.frontend, FRONTENDS)
         check_choice("init_state", self.init_state, INIT_STATES)
+        if not isinstance(self.bu_location, bool):
+            raise ConfigError(f"bu_location={self.bu_location!r} is not allowed; it must be True or False")
         self._validate_retina()
         check_positive("sine_w0", self.sine_w0)
         check_positive("beta_start", self.beta_start, strict=False)

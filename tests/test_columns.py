@@ -73,3 +73,19 @@ def test_unshared_column_output_depends_only_on_its_own_weights():
 def test_sine_activation():
     x = torch.linspace(-1, 1, 5)
     torch.testing.assert_close(activation_fn("sine", 30.0)(x), torch.sin(30 * x))
+
+
+def test_bottom_up_location_input_tells_columns_apart():
+    import torch
+
+    from bioglom import ConfigError, GlomConfig
+    from bioglom.columns import ColumnNets
+
+    src = torch.ones(2, 3, 16, 8)  # b l n d: every column sees the same input
+    for bu_location, distinct in ((False, False), (True, True)):
+        cfg = GlomConfig(levels=3, dim=8, image_size=8, patch_size=2, channels=1, hidden=16, bu_location=bu_location)
+        out, _ = ColumnNets(cfg, torch.Generator().manual_seed(0)).bottom_up(src)
+        assert (out[:, :, 1:] - out[:, :, :1]).abs().amax().item() > 1e-3 if distinct else torch.allclose(
+            out, out[:, :, :1].expand_as(out))
+    with pytest.raises(ConfigError, match="bu_location='yes'"):
+        GlomConfig(bu_location="yes")

@@ -2,6 +2,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import xarray as xr
 
@@ -21,28 +22,44 @@ def quick_run(tmp_path_factory):
     return out, res
 
 
-def test_quick_run_writes_netcdf_with_claims(quick_run):
+def test_quick_run_writes_claims_with_intervals(quick_run):
     tmp_path, res = quick_run
     with xr.open_dataset(tmp_path / "islands.nc", engine="h5netcdf") as ds:
-        assert list(ds.claim.values) == ["I1", "I2", "I3"]
-        assert ds.claim_held.dtype == bool
-        assert ds.claim_value.notnull().all()
-        assert set(ds.claim_criterion.values.tolist())
-        assert ds.ari.dims == ("step", "sample", "level")
+        claims = list(ds.claim.values)
+        for c in ("I1", "I2", "I3", "I4"):
+            assert c in claims
+        assert set(ds.claim_verdict.values.tolist()) <= {"held", "not held", "undecided"}
+        assert (ds.claim_held.values == (ds.claim_verdict.values == "held")).all()
+        main = ds.sel(claim=["I1", "I2", "I3", "I4"])
+        assert np.isfinite(main.claim_low).all() and np.isfinite(main.claim_high).all()
+        assert (main.claim_low <= main.claim_high).all()
+        assert ds.ari_objects.dims == ("seed", "step", "sample", "level")
+        assert {"raw_pixels_objects", "raw_tuned_objects", "parts_vs_objects", "kind_accuracy", "fill_error",
+                "attention_logit", "sweep_ari_objects", "threshold_chosen"} <= set(ds.data_vars)
+        assert 0 < float(ds.mask_fraction.mean()) < 0.5
         assert "config" in ds.attrs and ds.attrs["seed"] == 0
-    assert (tmp_path / "islands.png").stat().st_size > 0
-    assert "I1" in res.stdout and "held" in res.stdout
+    for png in ("islands.png", "ari_by_step.png", "attention.png"):
+        assert (tmp_path / png).stat().st_size > 0
+    assert "I4" in res.stdout and "raw_pixels" in res.stdout
 
 
-def test_bad_option_stops_before_work(tmp_path):
-    res = run("--quick", "--patch-size", "3", "--out", str(tmp_path / "o"))
-    assert res.returncode == 2
-    assert res.stderr.strip().splitlines()[-1].startswith("error: patch_size=3 is not allowed")
+@pytest.mark.parametrize("args, message", [
+    (("--kinds", "tower,blob"), "kinds contains 'blob'"),
+    (("--parts-min", "1"), "parts=(1, 4) is not allowed"),
+    (("--parts-max", "5"), "parts=(2, 5) is not allowed"),
+    (("--mask", "blocks", "--mask-max", "40"), "mask_max=40 are not allowed"),
+    (("--seeds", "0"), "seeds=0 is not allowed"),
+    (("--patch-size", "3"), "patch_size=3 is not allowed"),
+    (("--neighbourhood", "ring"), "neighbourhood='ring'"),
+    (("--radius", "1,2,99"), "radius=(1, 2, 99)"),
+])
+def test_bad_option_stops_before_work(tmp_path, args, message):
+    res = run("--quick", *args, "--out", str(tmp_path / "o"))
+    assert res.returncode == 2, res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, last
+    assert "Traceback" not in res.stderr
     assert not (tmp_path / "o").exists()
-    res = run("--neighbourhood", "ring", "--out", str(tmp_path / "o"))
-    assert res.returncode == 2 and "neighbourhood='ring'" in res.stderr
-    res = run("--radius", "1,2,99", "--out", str(tmp_path / "o"))
-    assert res.returncode == 2 and "radius=(1, 2, 99)" in res.stderr
 
 
 def test_notebook_runs_on_quick_output(quick_run, run_notebook):

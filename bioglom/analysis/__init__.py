@@ -1,13 +1,24 @@
 """Analysis of results: islands, metrics, the xarray recorder and figures (DESIGN.md 8)."""
 
-from .islands import adjusted_rand_index, extract_islands, island_counts, island_scores, island_sizes
+from .islands import (THRESHOLDS, adjusted_rand_index, choose_thresholds, extract_islands, foreground_ari, island_counts,
+                      island_scores, island_sizes, raw_pixel_islands, threshold_sweep)
 from .metrics import accuracy_stderr, alignment, dimension_std, effective_rank, linear_probe, mean_norm, uniformity
+from .parse import PAIR_KINDS, foreground_island_size, kind_probe, masked_error, pair_similarity
+from .parse_eval import evaluate_parse, settle_states
+from .island_claims import ISLAND_TARGETS, island_claims
 from .distillery import column_outputs, dispersion, ensemble_gain
+from .verdicts import (VERDICTS, Interval, bootstrap, combine_verdicts, difference_of_means, mean_of,
+                       relative_reduction, verdict_at_least, verdict_at_most)
 from .recorder import Claim, claims_dataset, evaluations_dataset, format_claims, history_dataset, run_attrs, write_netcdf
 
 __all__ = [
+    "THRESHOLDS", "choose_thresholds", "foreground_ari", "raw_pixel_islands", "threshold_sweep",
     "adjusted_rand_index", "extract_islands", "island_counts", "island_scores", "island_sizes",
     "accuracy_stderr", "alignment", "dimension_std", "effective_rank", "linear_probe", "mean_norm", "uniformity",
+    "VERDICTS", "Interval", "bootstrap", "combine_verdicts", "difference_of_means", "mean_of", "relative_reduction",
+    "verdict_at_least", "verdict_at_most",
+    "PAIR_KINDS", "foreground_island_size", "kind_probe", "masked_error", "pair_similarity",
+    "evaluate_parse", "settle_states", "ISLAND_TARGETS", "island_claims",
     "Claim", "claims_dataset", "evaluations_dataset", "history_dataset",
     "column_outputs", "dispersion", "ensemble_gain", "format_claims", "run_attrs", "write_netcdf",
 ]

@@ -8,21 +8,29 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["extract_islands", "adjusted_rand_index", "island_sizes", "island_counts", "island_scores"]
+__all__ = ["extract_islands", "adjusted_rand_index", "island_sizes", "island_counts", "island_scores",
+           "foreground_ari", "raw_pixel_islands", "threshold_sweep", "choose_thresholds", "THRESHOLDS"]
+
+# cosine thresholds searched when an island threshold is chosen on validation scenes
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 
 
-def extract_islands(state: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
+def extract_islands(state: torch.Tensor, threshold=0.9) -> torch.Tensor:
     """Greedy cosine-threshold islands, per sample and level, all at once.
 
     For ``state [..., N, D]``, repeatedly take the first column (in row-major order) not yet
     in an island as a seed and put every unassigned column whose cosine similarity to the
-    seed is at least ``threshold`` into the seed's island. Returns ``[..., N]`` int64
+    seed is at least ``threshold`` into the seed's island. ``threshold`` is a number, or a
+    tensor broadcastable to the leading axes (one threshold per level, say). Returns ``[..., N]`` int64
     island ids ``0, 1, ...`` in order of their seeds. Deterministic: no random projection.
     """
     unit = torch.nn.functional.normalize(state.detach().double(), dim=-1, eps=1e-12)
     n = unit.shape[-2]
     labels = torch.full(unit.shape[:-1], -1, dtype=torch.long, device=unit.device)
     sims = unit @ unit.transpose(-1, -2)  # ... n m
+    threshold = torch.as_tensor(threshold, dtype=torch.float64, device=unit.device)
+    if threshold.dim():
+        threshold = threshold[..., None]  # per leading index, broadcast over m
     for k in range(n):  # one island per pass, for every sample and level in parallel; at most N passes
         free = labels < 0
         if not free.any():
@@ -44,19 +52,26 @@ def _renumber(labels: torch.Tensor) -> torch.Tensor:
     return rank.gather(1, flat).reshape(labels.shape)
 
 
-def adjusted_rand_index(truth: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+def adjusted_rand_index(truth: torch.Tensor, pred: torch.Tensor, include: torch.Tensor | None = None) -> torch.Tensor:
     """Adjusted Rand index (Hubert & Arabie 1985) of two labelings ``[..., N]``, per leading index.
 
     ``ARI = (sum_ij C(n_ij, 2) - E) / ((sum_i C(a_i, 2) + sum_j C(b_j, 2)) / 2 - E)`` with
-    ``E = sum_i C(a_i, 2) sum_j C(b_j, 2) / C(N, 2)``, ``n_ij`` the contingency table and
+    ``E = sum_i C(a_i, 2) sum_j C(b_j, 2) / C(n, 2)``, ``n_ij`` the contingency table and
     ``a, b`` its margins. Two single-cluster labelings score 1 (as scikit-learn does).
+
+    ``include`` (bool, broadcastable to ``[..., N]``): count only those columns, so ``n``
+    is their number; where fewer than 2 columns are included the ARI is NaN (undefined).
     """
     t = truth.reshape(-1, truth.shape[-1]).long()
     p = pred.reshape(-1, pred.shape[-1]).long()
     m, n = t.shape
+    if include is None:
+        w = torch.ones_like(t, dtype=torch.float64)
+    else:
+        w = include.expand(truth.shape).reshape(m, n).to(torch.float64)
     kt, kp = int(t.max()) + 1, int(p.max()) + 1
     cont = torch.zeros(m, kt * kp, dtype=torch.float64, device=t.device)
-    cont.scatter_add_(1, t * kp + p, torch.ones_like(t, dtype=torch.float64))
+    cont.scatter_add_(1, t * kp + p, w)
     cont = cont.view(m, kt, kp)
 
     def comb2(x):
@@ -64,11 +79,69 @@ def adjusted_rand_index(truth: torch.Tensor, pred: torch.Tensor) -> torch.Tensor
 
     index = comb2(cont).sum((1, 2))
     a, b = comb2(cont.sum(2)).sum(1), comb2(cont.sum(1)).sum(1)
-    expected = a * b / comb2(torch.tensor(float(n), dtype=torch.float64))
+    expected = a * b / comb2(w.sum(1)).clamp_min(1.0)
     max_index = (a + b) / 2
     denom = max_index - expected
     ari = torch.where(denom == 0, torch.ones_like(denom), (index - expected) / torch.where(denom == 0, 1.0, denom))
+    ari = torch.where(w.sum(1) < 2, torch.full_like(ari, float("nan")), ari)
     return ari.reshape(truth.shape[:-1])
+
+
+def foreground_ari(truth: torch.Tensor, pred: torch.Tensor, foreground: torch.Tensor) -> torch.Tensor:
+    """ARI over foreground columns only: :func:`adjusted_rand_index` with ``include =
+    foreground``. Background is most of a scene, and any foreground/background split
+    scores high on it, so the parse is scored where the objects are. NaN for a scene with
+    fewer than 2 foreground columns."""
+    return adjusted_rand_index(truth, pred, foreground.bool())
+
+
+def raw_pixel_islands(images: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """The model-free baseline: columns grouped by identical input patches, ``[B, N]``.
+
+    Two columns share an island exactly when their ``patch_size x patch_size`` patches
+    are equal in every pixel and channel. Ids are numbered in order of first appearance
+    (row-major), as :func:`extract_islands` numbers them.
+    """
+    from ..frontend import patchify
+
+    patches = patchify(images, patch_size)  # b n (c py px)
+    out = []
+    for img in patches:  # per image: torch.unique has no batched form
+        _, inverse = torch.unique(img, dim=0, return_inverse=True)
+        out.append(inverse)
+    return _by_first_appearance(torch.stack(out))
+
+
+def _by_first_appearance(labels: torch.Tensor) -> torch.Tensor:
+    """Renumber ``[b, n]`` ids so that they count up in order of first appearance."""
+    b, n = labels.shape
+    pos = torch.arange(n, device=labels.device).expand(b, n)
+    first = torch.full((b, int(labels.max()) + 1), n, dtype=torch.long, device=labels.device)
+    first.scatter_reduce_(1, labels, pos, reduce="amin")  # b k: first column of each id
+    rank = first.argsort(1).argsort(1)  # b k: order of first appearance
+    return rank.gather(1, labels)
+
+
+def threshold_sweep(states: torch.Tensor, truth: torch.Tensor, foreground: torch.Tensor,
+                    thresholds=THRESHOLDS) -> torch.Tensor:
+    """Foreground ARI of :func:`extract_islands` at each threshold: ``[T, ...]`` for
+    ``states [..., N, D]``, ``truth`` and ``foreground`` broadcastable to ``[..., N]``."""
+    return torch.stack([foreground_ari(truth.expand(states.shape[:-1]), extract_islands(states, th),
+                                       foreground.expand(states.shape[:-1])) for th in thresholds])
+
+
+def choose_thresholds(states: torch.Tensor, truth: torch.Tensor, foreground: torch.Tensor,
+                      thresholds=THRESHOLDS) -> torch.Tensor:
+    """The threshold with the highest mean foreground ARI on validation scenes, per level.
+
+    ``states [B, L, N, D]``, ``truth [B, L, N]``, ``foreground [B, N]`` or ``[B, L, N]``.
+    Returns ``[L]`` thresholds, to be applied to other (test) scenes, so the island
+    extraction does not hinge on one fixed threshold nor on the test set.
+    """
+    fg = foreground if foreground.dim() == 3 else foreground[:, None].expand(truth.shape)
+    sweep = threshold_sweep(states, truth, fg, thresholds)  # t b l
+    best = sweep.nanmean(1).argmax(0)  # l
+    return torch.tensor(thresholds, dtype=torch.float64)[best]
 
 
 def island_counts(labels: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ __all__ = ["linear_probe", "accuracy_stderr", "mean_norm", "dimension_std", "eff
 
 
 def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
-                 ridge: float = 1e-2) -> float:
+                 ridge: float = 1e-2, return_correct: bool = False):
     """Accuracy of a linear read-out on held-out data, fitted in closed form (float64).
 
     Features are standardised with the training mean and std; the read-out is ridge
@@ -27,7 +27,8 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
 
     Returns
     -------
-    Fraction of test samples classified correctly.
+    Fraction of test samples classified correctly (with ``return_correct``: the bool
+    ``[n_test]`` of which were).
     """
     if train_x.dim() != 2 or test_x.dim() != 2 or train_x.shape[1] != test_x.shape[1]:
         raise ConfigError(f"probe features have shapes {tuple(train_x.shape)} and {tuple(test_x.shape)}; "
@@ -43,7 +44,8 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
     y = torch.nn.functional.one_hot(train_y.long().cpu(), classes).double()
     a = x.T @ x + ridge * len(x) * torch.eye(x.shape[1], dtype=x.dtype)
     w = torch.linalg.solve(a, x.T @ y)
-    return float(((xt @ w).argmax(1) == test_y.long().cpu()).double().mean())
+    correct = (xt @ w).argmax(1) == test_y.long().cpu()
+    return correct if return_correct else float(correct.double().mean())
 
 
 def accuracy_stderr(acc: float, n: int) -> float:

@@ -16,22 +16,46 @@ __all__ = ["Claim", "claims_dataset", "history_dataset", "write_netcdf", "run_at
 
 
 class Claim(NamedTuple):
-    """One paper claim as measured: id (``I1``), the measured value, whether it held, and
-    the human-readable criterion."""
+    """One paper claim as measured: id (``I1``), the measured value, whether it held, the
+    human-readable criterion, and (where measured over seeds and samples) the 95 %
+    interval ``low .. high`` and the three-way ``verdict`` (``held``, ``not held``,
+    ``undecided``; see :mod:`bioglom.analysis.verdicts`). Without a verdict, the
+    verdict is ``held`` or ``not held`` from ``held``."""
 
     id: str
     value: float
     held: bool
     criterion: str
+    low: float = float("nan")
+    high: float = float("nan")
+    verdict: str | None = None
+
+    @property
+    def decided(self) -> str:
+        """The verdict: the three-way one when given, else from ``held``."""
+        return self.verdict if self.verdict is not None else ("held" if self.held else "not held")
+
+    @classmethod
+    def measured(cls, id: str, interval, verdict: str, criterion: str) -> "Claim":
+        """A claim from an :class:`~bioglom.analysis.verdicts.Interval` and its verdict."""
+        return cls(id, float(interval.value), verdict == "held", criterion, float(interval.low),
+                   float(interval.high), verdict)
 
 
 def claims_dataset(claims: list[Claim]) -> xr.Dataset:
-    """``claim_value`` (float) and ``claim_held`` (bool) over a ``claim`` dim, with the
-    criterion as the coordinate ``claim_criterion`` (DESIGN.md 10)."""
+    """``claim_value``, ``claim_low``, ``claim_high`` (float), ``claim_verdict`` (str) and
+    ``claim_held`` (bool, verdict ``held``) over a ``claim`` dim, with the criterion as
+    the coordinate ``claim_criterion`` (DESIGN.md 10)."""
     return xr.Dataset(
         {
             "claim_value": ("claim", np.array([float(c.value) for c in claims]), {"long_name": "measured value"}),
-            "claim_held": ("claim", np.array([bool(c.held) for c in claims]), {"long_name": "criterion met"}),
+            "claim_low": ("claim", np.array([float(c.low) for c in claims]),
+                          {"long_name": "lower end of the 95 % interval (NaN: not measured over seeds)"}),
+            "claim_high": ("claim", np.array([float(c.high) for c in claims]),
+                           {"long_name": "upper end of the 95 % interval (NaN: not measured over seeds)"}),
+            "claim_verdict": ("claim", np.array([c.decided for c in claims], dtype=str),
+                              {"long_name": "verdict: held, not held or undecided"}),
+            "claim_held": ("claim", np.array([c.decided == "held" for c in claims]), {"long_name": "verdict is held"}),
         },
         coords={"claim": [c.id for c in claims], "claim_criterion": ("claim", [c.criterion for c in claims])},
     )
@@ -71,11 +95,14 @@ def write_netcdf(ds: xr.Dataset, path) -> Path:
 
 
 def format_claims(claims: list[Claim]) -> str:
-    """The summary table of a simulation: one row per claim with value, verdict and criterion."""
-    rows = [("claim", "value", "verdict", "criterion")]
-    rows += [(c.id, f"{c.value:.4g}", "held" if c.held else "not held", c.criterion) for c in claims]
-    w = [max(len(r[i]) for r in rows) for i in range(3)]
-    return "\n".join(f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:<{w[2]}}  {r[3]}" for r in rows)
+    """The summary table of a simulation: one row per claim with value, 95 % interval
+    (where measured), verdict and criterion."""
+    rows = [("claim", "value", "95 % interval", "verdict", "criterion")]
+    for c in claims:
+        interval = f"[{c.low:.3g}, {c.high:.3g}]" if np.isfinite(c.low) and np.isfinite(c.high) else "-"
+        rows.append((c.id, f"{c.value:.4g}", interval, c.decided, c.criterion))
+    w = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join(f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:<{w[2]}}  {r[3]:<{w[3]}}  {r[4]}" for r in rows)
 
 
 def evaluations_dataset(evaluations: list[dict]) -> xr.Dataset:

@@ -6,7 +6,9 @@ import torch
 
 from ..config import ConfigError
 
-__all__ = ["region_mask", "mask_regions"]
+__all__ = ["region_mask", "mask_regions", "part_mask", "mask_parts", "fill_removed", "changed_fraction", "FILLS"]
+
+FILLS = ("token", "noise", "zero")
 
 
 def region_mask(shape, regions: int, min_size: int, max_size: int, generator: torch.Generator | None = None):
@@ -32,14 +34,76 @@ def region_mask(shape, regions: int, min_size: int, max_size: int, generator: to
     return (~removed).float()[:, None]
 
 
+def fill_removed(images: torch.Tensor, keep: torch.Tensor, fill="zero", generator: torch.Generator | None = None):
+    """``images`` where ``keep`` is 1, and the fill where it is 0 (the input is not modified).
+
+    ``fill``: a number; ``"zero"`` (0, which is the background of black scenes);
+    ``"token"`` (a fixed colour no scene has, :data:`~bioglom.data.wholes.MASK_TOKEN`, for
+    3 channels; 0.5 otherwise) or ``"noise"`` (uniform [0, 1] per pixel and channel). A
+    token or noise fill removes the information instead of drawing background there.
+    """
+    if isinstance(fill, str):
+        from ..config import check_choice
+
+        check_choice("fill", fill, FILLS)
+        if fill == "zero":
+            value = torch.zeros_like(images)
+        elif fill == "noise":
+            value = torch.rand(images.shape, generator=generator).to(images)
+        else:
+            from .wholes import MASK_TOKEN
+
+            c = images.shape[-3]
+            colour = torch.tensor(MASK_TOKEN if c == 3 else (0.5,) * c, dtype=images.dtype, device=images.device)
+            value = colour[:, None, None].expand_as(images)
+    else:
+        value = torch.full_like(images, float(fill))
+    return images * keep + value * (1 - keep)
+
+
 def mask_regions(images: torch.Tensor, regions: int = 2, min_size: int = 3, max_size: int = 6,
-                 generator: torch.Generator | None = None, fill: float = 0.0):
-    """Return ``(corrupted, keep)``: ``images`` with rectangles set to ``fill``, and the keep-mask.
+                 generator: torch.Generator | None = None, fill=0.0):
+    """Return ``(corrupted, keep)``: ``images`` with rectangles replaced by ``fill`` (see
+    :func:`fill_removed`), and the keep-mask.
 
     Works on ``[B, C, H, W]``; the input is not modified.
     """
     keep = region_mask(images.shape, regions, min_size, max_size, generator).to(images)
-    return images * keep + fill * (1 - keep), keep
+    return fill_removed(images, keep, fill, generator), keep
+
+
+def part_mask(parts: torch.Tensor, count: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Keep-mask ``[B, 1, H, W]`` that removes ``count`` whole parts per image.
+
+    ``parts [B, H, W]`` holds part ids (0 background). The removed parts are drawn
+    uniformly without replacement among those present; an image with fewer parts loses
+    all of them.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ConfigError(f"count={count!r} is not allowed; it must be an integer >= 0")
+    b = parts.shape[0]
+    k = int(parts.max()) + 1
+    present = torch.zeros(b, k, dtype=torch.bool).scatter_(1, parts.reshape(b, -1).cpu(), True)
+    present[:, 0] = False
+    # random keys, absent parts last: the `count` smallest keys are the removed parts
+    keys = torch.rand(b, k, generator=generator).masked_fill(~present, 2.0)
+    order = keys.argsort(1)[:, :count]  # b count
+    removed = torch.zeros(b, k, dtype=torch.bool).scatter_(1, order, True) & present
+    gone = removed.gather(1, parts.reshape(b, -1).cpu()).reshape(parts.shape)  # b h w
+    return (~gone).float()[:, None].to(parts.device)
+
+
+def mask_parts(images: torch.Tensor, parts: torch.Tensor, count: int = 1, generator: torch.Generator | None = None,
+               fill="token"):
+    """Return ``(corrupted, keep)``: ``count`` whole parts per image replaced by ``fill``
+    (paper 7: removing a region the object predicts). See :func:`part_mask`."""
+    keep = part_mask(parts, count, generator).to(images)
+    return fill_removed(images, keep, fill, generator), keep
+
+
+def changed_fraction(clean: torch.Tensor, corrupted: torch.Tensor) -> float:
+    """Fraction of pixels (of ``[..., C, H, W]``) where any channel differs."""
+    return float((clean != corrupted).any(-3).double().mean())
 
 
 def masked_batch(images: torch.Tensor, indices, update: int, *, batch: int, regions: int, min_size: int,

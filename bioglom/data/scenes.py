@@ -35,12 +35,47 @@ MAX_PARTS = 3  # part ids are 1 + MAX_PARTS * object_index + part_index; 0 is ba
 class Scenes(NamedTuple):
     """A batch of scenes: ``images [B, C, H, W]`` in [0, 1]; ``parts`` and ``objects``
     ``[B, H, W]`` int64 pixel labels (0 background); ``kinds [B, max_objects]`` kind index
-    per object (-1 where absent)."""
+    per object (-1 where absent); ``parts_per_object``: part ids are
+    ``1 + parts_per_object * object_index + part_index``; ``kind_names``: the name of
+    each kind index."""
 
     images: torch.Tensor
     parts: torch.Tensor
     objects: torch.Tensor
     kinds: torch.Tensor
+    parts_per_object: int = MAX_PARTS
+    kind_names: tuple = tuple(KINDS)
+
+    def take(self, index) -> "Scenes":
+        """The scenes at ``index`` (a slice or an index tensor)."""
+        return Scenes(self.images[index], self.parts[index], self.objects[index], self.kinds[index],
+                      self.parts_per_object, self.kind_names)
+
+
+def place_box(rng: np.random.Generator, size, scale, boxes: list) -> tuple[int, int, int, int] | None:
+    """An object box ``(y0, x0, y1, x1)`` of side ``scale`` x the image side that overlaps
+    none of ``boxes`` (rejection sampling, 100 tries), appended to ``boxes``; None when
+    there is no room."""
+    h, w = size
+    for _ in range(100):
+        bh = int(round(rng.uniform(*scale) * h))
+        bw = int(round(rng.uniform(*scale) * w))
+        y0 = int(rng.integers(0, h - bh + 1))
+        x0 = int(rng.integers(0, w - bw + 1))
+        if all(y0 >= b[2] or b[0] >= y0 + bh or x0 >= b[3] or b[1] >= x0 + bw for b in boxes):
+            boxes.append((y0, x0, y0 + bh, x0 + bw))
+            return boxes[-1]
+    return None
+
+
+def part_slices(box, unit) -> tuple[slice, slice]:
+    """The pixel rows and columns of a part ``unit = (y0, x0, y1, x1)`` (in the object's
+    unit box) of the object at ``box``."""
+    y0, x0, y1, x1 = box
+    bh, bw = y1 - y0, x1 - x0
+    a, b, c, d = unit
+    return (slice(y0 + int(round(a * bh)), y0 + int(round(c * bh))),
+            slice(x0 + int(round(b * bw)), x0 + int(round(d * bw))))
 
 
 def _one_scene(rng: np.random.Generator, size, channels, n_objects, scale):
@@ -51,21 +86,13 @@ def _one_scene(rng: np.random.Generator, size, channels, n_objects, scale):
     boxes = []
     names = list(KINDS)
     for obj in range(n_objects):
-        for _ in range(100):  # rejection sampling for a box that overlaps no earlier one
-            bh = int(round(rng.uniform(*scale) * h))
-            bw = int(round(rng.uniform(*scale) * w))
-            y0 = int(rng.integers(0, h - bh + 1))
-            x0 = int(rng.integers(0, w - bw + 1))
-            if all(y0 >= b[2] or b[0] >= y0 + bh or x0 >= b[3] or b[1] >= x0 + bw for b in boxes):
-                break
-        else:
+        box = place_box(rng, size, scale, boxes)
+        if box is None:
             continue  # no room: the scene has fewer objects
-        boxes.append((y0, x0, y0 + bh, x0 + bw))
         kind = int(rng.integers(len(names)))
         kinds.append(kind)
-        for k, (a, b, c, d) in enumerate(KINDS[names[kind]]):
-            ys = slice(y0 + int(round(a * bh)), y0 + int(round(c * bh)))
-            xs = slice(x0 + int(round(b * bw)), x0 + int(round(d * bw)))
+        for k, unit in enumerate(KINDS[names[kind]]):
+            ys, xs = part_slices(box, unit)
             img[:, ys, xs] = rng.uniform(0.25, 1.0, size=(channels, 1, 1))
             parts[ys, xs] = 1 + MAX_PARTS * len(boxes[:-1]) + k
     return img, parts, kinds
@@ -119,5 +146,5 @@ def column_labels(scenes: Scenes, patch_size: int, levels: int) -> torch.Tensor:
     patches = scenes.parts.reshape(b, h // p, p, w // p, p).permute(0, 1, 3, 2, 4).reshape(b, -1, p * p)  # b n k
     counts = torch.nn.functional.one_hot(patches, int(scenes.parts.max()) + 1).sum(2)  # b n label
     part = counts.argmax(-1)  # b n
-    obj = torch.where(part > 0, (part - 1) // MAX_PARTS + 1, 0)
+    obj = torch.where(part > 0, (part - 1) // scenes.parts_per_object + 1, 0)
     return torch.stack([part] + [obj] * (levels - 1), dim=1)

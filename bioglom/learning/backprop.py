@@ -23,17 +23,27 @@ import torch
 from ..config import check_positive
 from ..model import Glom, Trajectory
 from .base import Batch, RuleOutput, register_rule
-from .contrastive import check_phase, hinge, other_image
+from .contrastive import check_phase, hinge, other_image, same_image_hinge
 
 __all__ = ["BackpropRule", "agreement_terms"]
 
 
-def agreement_terms(traj: Trajectory, margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+NEGATIVES = ("other_image", "same_image", "both")
+NEGATIVE_SCOPES = ("image", "outside_neighbourhood")
+
+
+def agreement_terms(traj: Trajectory, margin: float, negatives: str = "other_image",
+                    beta: float = 12.0, outside: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean positive agreement and negative hinge over steps, levels, columns and both directions.
 
-    Positive: ``||f - sg(s_{t+1})||^2 / D``; negative: ``relu(margin - ||f - sg(roll_b(s_{t+1}))||^2 / D)``
-    where ``roll_b`` pairs each sample with the next one in the batch. The top level has no
-    top-down prediction and is left out of the top-down terms.
+    Positive: ``||f - sg(s_{t+1})||^2 / D``. Negative, by ``negatives``:
+    ``other_image``: ``relu(margin - ||f - sg(roll_b(s_{t+1}))||^2 / D)`` where ``roll_b``
+    pairs each sample with the next one in the batch (same column and level);
+    ``same_image``: :func:`~bioglom.learning.contrastive.same_image_hinge` against the
+    consensus at the other locations of the same image, weighted by how little the
+    location attends to them (inverse temperature ``beta``), and only at locations where
+    ``outside [L, N, N]`` is True when it is given; ``both``: the mean of the two.
+    The top level has no top-down prediction and is left out of the top-down terms.
     """
     target = traj.states[1:].detach()  # s b l n d
     other = other_image(target, dim=1)  # another image's consensus, same column and level
@@ -41,9 +51,15 @@ def agreement_terms(traj: Trajectory, margin: float) -> tuple[torch.Tensor, torc
     preds = [traj.bottom_up, traj.top_down[:, :, :-1]]
     targets = [(target, other), (target[:, :, :-1], other[:, :, :-1])]
     pos, neg = [], []
-    for f, (t, o) in zip(preds, targets):  # two directions, not columns
+    allowed = [None, None] if outside is None else [outside, outside[:-1]]  # l n m per direction
+    for f, (t, o), a in zip(preds, targets, allowed):  # two directions, not columns
         pos.append(((f - t) ** 2).sum(-1).flatten() / d)
-        neg.append(hinge(f, o, margin).flatten())
+        terms = []
+        if negatives in ("other_image", "both"):
+            terms.append(hinge(f, o, margin).flatten())
+        if negatives in ("same_image", "both"):
+            terms.append(same_image_hinge(f, t, margin, beta, a).flatten())
+        neg.append(torch.stack(terms).mean(0))
     return torch.cat(pos).mean(), torch.cat(neg).mean()
 
 
@@ -52,14 +68,27 @@ def agreement_terms(traj: Trajectory, margin: float) -> tuple[torch.Tensor, torc
 class BackpropRule:
     """Options: ``steps`` settling steps; ``agreement_weight`` and ``negative_weight`` of
     the regularisers; ``margin`` of the negative hinge (squared distance per dimension;
-    two independent layer-normed vectors are about 2 apart)."""
+    two independent layer-normed vectors are about 2 apart); ``negatives``: where the
+    negatives come from (``other_image``, ``same_image``, ``both``; see
+    :func:`agreement_terms`) and ``negative_beta`` the inverse temperature that weights
+    same-image negatives; ``negative_scope``: same-image negatives from the whole
+    ``image``, or only ``outside_neighbourhood``, beyond the level's attention window (the
+    scale at which it forms islands). Ground-truth labels never enter."""
 
     steps: int = 6
     agreement_weight: float = 0.1
     negative_weight: float = 0.1
     margin: float = 1.0
+    negatives: str = "other_image"
+    negative_beta: float = 12.0
+    negative_scope: str = "image"
 
     def __post_init__(self):
+        from ..config import check_choice
+
+        check_choice("negatives", self.negatives, NEGATIVES)
+        check_choice("negative_scope", self.negative_scope, NEGATIVE_SCOPES)
+        check_positive("negative_beta", self.negative_beta)
         check_positive("steps", self.steps, integer=True)
         check_positive("agreement_weight", self.agreement_weight, strict=False)
         check_positive("negative_weight", self.negative_weight, strict=False)
@@ -78,7 +107,8 @@ class BackpropRule:
         recon = model.decode(traj.final[:, 0])
         clean = model.retinal(batch.clean if batch.clean.dim() == 4 else batch.clean[:, -1])
         recon_loss = ((recon - clean) ** 2).mean()
-        agree, separate = agreement_terms(traj, self.margin)
+        outside = ~model.mask if self.negative_scope == "outside_neighbourhood" else None
+        agree, separate = agreement_terms(traj, self.margin, self.negatives, self.negative_beta, outside)
         loss = torch.zeros((), device=recon.device)
         if phase != "negative":
             loss = loss + recon_loss + self.agreement_weight * agree

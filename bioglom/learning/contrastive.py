@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["PHASES", "check_phase", "hinge", "hinge_error", "other_image"]
+__all__ = ["PHASES", "check_phase", "hinge", "hinge_error", "other_image", "repulsion_weights", "same_image_hinge"]
 
 PHASES = ("both", "positive", "negative")
 
@@ -42,3 +42,44 @@ def other_image(x: torch.Tensor, dim: int = 0) -> torch.Tensor:
     """The same tensor with each sample paired with the next one in the batch (roll by 1):
     an unrelated context at the same column and level."""
     return x.roll(1, dims=dim)
+
+
+def repulsion_weights(target: torch.Tensor, beta: float) -> torch.Tensor:
+    """How little each location attends to each other location of the same image: ``[..., n, m]``.
+
+    For consensus vectors ``target [..., n, d]`` (detached), with ``c_nm`` their cosine
+    similarity, ``v_nm = 1 - exp(beta (c_nm - max_{m' != n} c_nm'))``: the ratio of the
+    attention ``n`` pays to ``m`` to the most it pays to any other location, taken from
+    1. About 0 for the locations ``n`` attends to most (its island), about 1 for those it
+    ignores; ``v_nn = 0``. No ground-truth label enters.
+    """
+    unit = torch.nn.functional.normalize(target.detach(), dim=-1, eps=1e-8)
+    cos = unit @ unit.transpose(-1, -2)  # ... n m
+    eye = torch.eye(cos.shape[-1], dtype=torch.bool, device=cos.device)
+    cos = cos.masked_fill(eye, -2.0)
+    best = cos.amax(-1, keepdim=True)
+    return (1 - torch.exp(beta * (cos - best))).masked_fill(eye, 0.0)
+
+
+def same_image_hinge(pred: torch.Tensor, target: torch.Tensor, margin: float, beta: float,
+                     allowed: torch.Tensor | None = None) -> torch.Tensor:
+    """Label-free negatives from the same image (paper 7: locations of other objects "in
+    the same or other images").
+
+    ``pred, target [..., n, d]`` (the target detached): per location ``n``,
+    ``sum_m v_nm max(0, margin - ||pred_n - target_m||^2 / D) / sum_m v_nm`` with the
+    weights ``v`` of :func:`repulsion_weights`, times ``allowed [..., n, m]`` (bool,
+    broadcastable) where given: e.g. only locations outside the level's attention
+    neighbourhood, beyond the scale at which that level forms islands. Returns ``[..., n]``
+    (0 for a location with no allowed negative).
+    """
+    target = target.detach()
+    v = repulsion_weights(target, beta)  # ... n m
+    if allowed is not None:
+        v = v * allowed.to(v.dtype)
+    d = pred.shape[-1]
+    # ||p_n - t_m||^2 = |p_n|^2 + |t_m|^2 - 2 p_n . t_m, for all pairs at once
+    dist = ((pred**2).sum(-1)[..., :, None] + (target**2).sum(-1)[..., None, :]
+            - 2 * pred @ target.transpose(-1, -2)) / d  # ... n m
+    h = torch.relu(margin - dist)
+    return (v * h).sum(-1) / v.sum(-1).clamp_min(1e-8)

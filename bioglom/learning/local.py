@@ -244,9 +244,9 @@ class LocalRule:
 
     @staticmethod
     def _location(model: Glom, name: str):
-        """The location input of the ``name`` nets: only shared top-down nets take one."""
+        """The location input of the ``name`` nets, where they take one (``td_location``, ``bu_location``)."""
         mlp = model.nets.bu if name == "bottom_up" else model.nets.td
-        return model.nets.location if (name == "top_down" and mlp.u is not None) else None
+        return model.nets.location if mlp.u is not None else None
 
     def _update_net(self, model: Glom, name: str, src: torch.Tensor, error: torch.Tensor) -> torch.Tensor:
         """Add the local update of the ``name`` nets for output error ``error`` to ``.grad``;

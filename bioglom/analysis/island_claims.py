@@ -1,0 +1,96 @@
+"""Claims I1-I4 (docs/claims.md, "Islands") from :func:`~bioglom.analysis.parse_eval.evaluate_parse`
+datasets stacked over a ``seed`` dimension.
+
+Every value is a statistic of per-scene measurements over seeds and held-out scenes,
+with a 95 % interval from :func:`~bioglom.analysis.verdicts.bootstrap` and a three-way
+verdict. A claim with several parts (I1: objects, the raw-pixel margin, parts) has one
+row per part and a row whose verdict combines them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .recorder import Claim
+from .verdicts import Interval, bootstrap, combine_verdicts, difference_of_means, mean_of, relative_reduction, verdict_at_least
+
+__all__ = ["ISLAND_TARGETS", "island_claims"]
+
+# the criteria of I1-I4
+ISLAND_TARGETS = dict(ari=0.8, above_raw=0.2, level_margin=0.2, rise=0.1, probe_gain=0.10, fill_gain=0.30)
+
+
+def _sm(da: xr.DataArray) -> np.ndarray:
+    """A per-scene measurement as ``[seeds, samples]``."""
+    return da.transpose("seed", "sample").values
+
+
+def _row(id_, interval: Interval, bound: float, criterion: str) -> Claim:
+    return Claim.measured(id_, interval, verdict_at_least(interval, bound), criterion)
+
+
+def _combined(id_, main: Claim, parts: list[Claim], criterion: str) -> Claim:
+    verdict = combine_verdicts([c.decided for c in parts])
+    return Claim(id_, main.value, verdict == "held", criterion, main.low, main.high, verdict)
+
+
+def island_claims(ds: xr.Dataset, resamples: int = 2000, targets: dict | None = None) -> list[Claim]:
+    """I1-I4 with intervals and verdicts.
+
+    ``ds`` holds ``ari_objects``, ``ari_parts``, ``island_size`` (``seed, step, sample,
+    level``), ``raw_pixels_objects`` (``seed, sample``), ``kind_accuracy`` (``seed,
+    probe_step, sample, level``) and ``fill_error`` (``seed, probe_step, sample``). The
+    top level is the last level; "after settling" is the last step.
+    """
+    t = dict(ISLAND_TARGETS, **(targets or {}))
+    top = int(ds.level[-1])
+    last = int(ds.step[-1])
+    after = ds.sel(step=last)
+    start = ds.sel(step=0)
+    bs = dict(resamples=resamples)
+
+    # I1: islands match the parse
+    top_obj = _sm(after.ari_objects.sel(level=top))
+    i1a = _row("I1a", bootstrap(mean_of, top_obj, **bs), t["ari"],
+               f"top level's islands against objects: foreground ARI after settling >= {t['ari']}")
+    i1b = _row("I1b", bootstrap(difference_of_means, top_obj, _sm(ds.raw_pixels_objects), **bs), t["above_raw"],
+               f"top level minus the raw_pixels baseline (foreground ARI against objects) >= {t['above_raw']}")
+    i1c = _row("I1c", bootstrap(mean_of, _sm(after.ari_parts.sel(level=0)), **bs), t["ari"],
+               f"level 0's islands against parts: foreground ARI after settling >= {t['ari']}")
+    i1 = _combined("I1", i1a, [i1a, i1b, i1c], "I1a, I1b and I1c all held (value: I1a)")
+
+    # I2: levels differ the way the tree does
+    l0 = after.sel(level=0)
+    i2a = _row("I2a", bootstrap(difference_of_means, _sm(l0.ari_parts), _sm(l0.ari_objects), **bs), t["level_margin"],
+               f"level 0: ARI against parts minus against objects >= {t['level_margin']}")
+    tp = after.sel(level=top)
+    i2b = _row("I2b", bootstrap(difference_of_means, _sm(tp.ari_objects), _sm(tp.ari_parts), **bs), t["level_margin"],
+               f"top level: ARI against objects minus against parts >= {t['level_margin']}")
+    sizes = [_sm(after.island_size.sel(level=int(l))) for l in ds.level]
+
+    def smallest_rise(*levels):
+        means = [np.nanmean(x, axis=(-2, -1)) for x in levels]
+        return np.min(np.stack([b - a for a, b in zip(means[:-1], means[1:])]), axis=0)
+
+    i2c = _row("I2c", bootstrap(smallest_rise, *sizes, **bs), 1e-9,
+               "mean island size of foreground columns rises with level (value: smallest rise, columns) > 0")
+    i2 = _combined("I2", i2a, [i2a, i2b, i2c], "I2a, I2b and I2c all held (value: I2a)")
+
+    # I3: islands form during settling
+    i3 = _row("I3", bootstrap(difference_of_means, top_obj, _sm(start.ari_objects.sel(level=top)), **bs), t["rise"],
+              f"top level's foreground ARI against objects, last step minus step 0 >= {t['rise']}")
+
+    # I4: wholes from ambiguous parts
+    acc = ds.kind_accuracy.sel(level=top)
+    i4a = _row("I4a", bootstrap(difference_of_means, _sm(acc.isel(probe_step=-1)), _sm(acc.isel(probe_step=0)), **bs),
+               t["probe_gain"], f"object-kind probe from the top level, settled minus step 0 >= {t['probe_gain']}")
+    rows = [i1, i1a, i1b, i1c, i2, i2a, i2b, i2c, i3]
+    if "fill_error" in ds:
+        fe = ds.fill_error
+        i4b = _row("I4b", bootstrap(relative_reduction, _sm(fe.isel(probe_step=-1)), _sm(fe.isel(probe_step=0)), **bs),
+                   t["fill_gain"], f"removed parts filled in: 1 - error settled / error at step 0 >= {t['fill_gain']}")
+        rows += [_combined("I4", i4a, [i4a, i4b], "I4a and I4b both held (value: I4a)"), i4a, i4b]
+    else:
+        rows += [_combined("I4", i4a, [i4a], "I4a held (no filling-in measured) (value: I4a)"), i4a]
+    return rows

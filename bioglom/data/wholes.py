@@ -1,0 +1,165 @@
+"""Scenes where wholes matter: familiar object kinds built from ambiguous parts.
+
+Paper section 7 argues that denoising with large removed regions rewards "identifying
+familiar objects", because the object predicts what is missing. That only works when
+the object does predict its parts. In these scenes:
+
+- a small vocabulary of **kinds** (:data:`WHOLE_KINDS`), each a fixed arrangement of 2-4
+  rectangular parts in the object's unit box, each part with an **appearance** (a
+  colour from :data:`APPEARANCES`) fixed by the kind, up to a per-object jitter;
+- every appearance occurs in at least two kinds, so one part alone does not name the
+  kind: the kind follows only from the arrangement (Culp, Sabour & Hinton 2022);
+- random position, size and count; the kinds within one scene are distinct, so that
+  the object a column belongs to is told apart from the other objects by its kind (the
+  columns carry no absolute position, so two copies of one kind would be the same
+  whole to them);
+- the background is black (``background="black"``) or per-pixel noise
+  (``"noise"``, the default), so that "not black" is not the foreground.
+
+Ground truth per column at every level (:func:`column_labels` and :func:`column_kinds`):
+the part, the object, and the object's kind. Scene ``i`` of a stream depends only on
+``(seed, i)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..config import ConfigError, check_positive
+from .scenes import Scenes, part_slices, place_box
+
+__all__ = ["APPEARANCES", "WHOLE_KINDS", "PARTS_PER_OBJECT", "BACKGROUNDS", "make_whole_scenes", "column_kinds",
+           "appearance_kinds", "MASK_TOKEN"]
+
+# RGB of each part appearance: saturated colours, brighter than any noise background pixel
+APPEARANCES: dict[str, tuple[float, float, float]] = {
+    "red": (0.90, 0.15, 0.15),
+    "green": (0.15, 0.80, 0.20),
+    "blue": (0.20, 0.30, 0.95),
+    "yellow": (0.95, 0.85, 0.10),
+}
+
+# kind -> parts as ((y0, x0, y1, x1) in the unit box, appearance)
+WHOLE_KINDS: dict[str, tuple[tuple[tuple[float, float, float, float], str], ...]] = {
+    "tower": (((0.0, 0.0, 0.5, 1.0), "red"), ((0.5, 0.0, 1.0, 1.0), "green")),
+    "flag": (((0.0, 0.0, 1.0, 0.5), "green"), ((0.0, 0.5, 1.0, 1.0), "red")),
+    "tee": (((0.0, 0.0, 0.4, 1.0), "blue"), ((0.4, 0.3, 1.0, 0.7), "red")),
+    "ell": (((0.0, 0.0, 1.0, 0.45), "yellow"), ((0.6, 0.45, 1.0, 1.0), "blue")),
+    "stripes": (((0.0, 0.0, 0.34, 1.0), "yellow"), ((0.34, 0.0, 0.67, 1.0), "green"),
+                ((0.67, 0.0, 1.0, 1.0), "blue")),
+    "quad": (((0.0, 0.0, 0.5, 0.5), "red"), ((0.0, 0.5, 0.5, 1.0), "blue"),
+             ((0.5, 0.0, 1.0, 0.5), "yellow"), ((0.5, 0.5, 1.0, 1.0), "green")),
+}
+PARTS_PER_OBJECT = 4  # part ids are 1 + PARTS_PER_OBJECT * object_index + part_index; 0 is background
+BACKGROUNDS = ("noise", "black")
+# a colour no part and no background pixel has: what masking fills removed regions with
+MASK_TOKEN = (1.0, 0.0, 1.0)
+
+
+def appearance_kinds(kinds=None) -> dict[str, list[str]]:
+    """For each appearance, the kinds (of ``kinds``, default all) that have a part of it."""
+    names = list(WHOLE_KINDS) if kinds is None else list(kinds)
+    return {a: [k for k in names if any(app == a for _, app in WHOLE_KINDS[k])] for a in APPEARANCES}
+
+
+def _check(kinds, parts, objects, scale, image_size, background, jitter, channels):
+    for k in kinds:
+        if k not in WHOLE_KINDS:
+            raise ConfigError(f"kinds contains {k!r}, which is not allowed; choose from {sorted(WHOLE_KINDS)}")
+    lo, hi = parts
+    if not (isinstance(lo, int) and isinstance(hi, int) and 2 <= lo <= hi <= 4):
+        raise ConfigError(f"parts={tuple(parts)!r} is not allowed; give (min, max) part counts with 2 <= min <= max <= 4")
+    chosen = [k for k in kinds if lo <= len(WHOLE_KINDS[k]) <= hi]
+    if len(chosen) < 2:
+        raise ConfigError(f"kinds={tuple(kinds)!r} with parts={tuple(parts)!r} leaves {chosen}; at least 2 kinds are needed")
+    olo, ohi = objects
+    if not (isinstance(olo, int) and isinstance(ohi, int) and 1 <= olo <= ohi <= len(chosen)):
+        raise ConfigError(f"objects={tuple(objects)!r} is not allowed; give (min, max) integers with "
+                          f"1 <= min <= max <= {len(chosen)} (the kinds in a scene are distinct)")
+    if not (0 < scale[0] <= scale[1] <= 1) or scale[0] * image_size < 4:
+        raise ConfigError(f"scale={tuple(scale)!r} is not allowed; need 0 < min <= max <= 1 and objects of at least "
+                          f"4 pixels (image_size={image_size})")
+    if background not in BACKGROUNDS:
+        raise ConfigError(f"background={background!r} is not allowed; choose one of {list(BACKGROUNDS)}")
+    check_positive("jitter", jitter, strict=False)
+    if channels != 3:
+        raise ConfigError(f"channels={channels!r} is not allowed; part appearances are RGB colours (channels=3)")
+    return chosen
+
+
+def _one_scene(rng, size, kinds, n_objects, scale, background, jitter):
+    h, w = size
+    if background == "noise":
+        img = rng.uniform(0.0, 0.45, size=(3, h, w)).astype(np.float32)
+    else:
+        img = np.zeros((3, h, w), np.float32)
+    parts = np.zeros((h, w), np.int64)
+    boxes, chosen = [], []
+    order = rng.permutation(len(kinds))[:n_objects]  # distinct kinds within a scene
+    for kind in order:
+        box = place_box(rng, size, scale, boxes)
+        if box is None:
+            continue  # no room: the scene has fewer objects
+        obj = len(boxes) - 1
+        chosen.append(int(kind))
+        for k, (unit, app) in enumerate(WHOLE_KINDS[kinds[kind]]):
+            ys, xs = part_slices(box, unit)
+            colour = np.asarray(APPEARANCES[app]) + rng.uniform(-jitter, jitter, size=3)
+            img[:, ys, xs] = np.clip(colour, 0.0, 1.0)[:, None, None]
+            parts[ys, xs] = 1 + PARTS_PER_OBJECT * obj + k
+    return img, parts, chosen
+
+
+def make_whole_scenes(n: int, *, image_size: int = 16, channels: int = 3, kinds=tuple(WHOLE_KINDS),
+                      parts: tuple[int, int] = (2, 4), objects: tuple[int, int] = (2, 3),
+                      scale: tuple[float, float] = (0.35, 0.5), background: str = "noise", jitter: float = 0.05,
+                      seed: int = 0, start: int = 0) -> Scenes:
+    """Scenes ``start .. start + n - 1`` of the stream that ``seed`` names.
+
+    Parameters
+    ----------
+    n : number of scenes.
+    image_size : side of the square image in pixels.
+    channels : must be 3 (appearances are RGB).
+    kinds : names from :data:`WHOLE_KINDS` to draw objects from.
+    parts : (min, max) part count of the kinds used, within 2..4.
+    objects : (min, max) objects per scene (distinct kinds; fewer when there is no room).
+    scale : (min, max) object side as a fraction of the image side.
+    background : ``noise`` (each pixel and channel uniform in [0, 0.45]) or ``black``.
+    jitter : each part's colour is its appearance plus uniform(-jitter, jitter) per channel.
+    seed, start : scene ``i`` is drawn from ``numpy.random.default_rng([seed, i])``.
+
+    Returns
+    -------
+    :class:`~bioglom.data.scenes.Scenes` with ``parts_per_object = 4`` and ``kinds``
+    ``[B, max_objects]`` holding the index of each object's kind in :data:`WHOLE_KINDS`
+    (-1 where absent); ``kind_names`` lists those names.
+    """
+    check_positive("n", n, integer=True)
+    check_positive("image_size", image_size, integer=True)
+    chosen = _check(tuple(kinds), tuple(parts), tuple(objects), tuple(scale), image_size, background, jitter, channels)
+    global_index = [list(WHOLE_KINDS).index(k) for k in chosen]
+    lo, hi = objects
+    imgs, part_maps, kind_rows = [], [], []
+    for i in range(start, start + n):  # scenes are independent draws, each from its own stream
+        rng = np.random.default_rng([seed, i])
+        img, part, kind = _one_scene(rng, (image_size, image_size), chosen, int(rng.integers(lo, hi + 1)),
+                                     scale, background, jitter)
+        imgs.append(img)
+        part_maps.append(part)
+        kind_rows.append([global_index[k] for k in kind] + [-1] * (hi - len(kind)))
+    part_maps = torch.from_numpy(np.stack(part_maps))
+    objects_ = torch.where(part_maps > 0, (part_maps - 1) // PARTS_PER_OBJECT + 1, 0)
+    return Scenes(torch.from_numpy(np.stack(imgs)), part_maps, objects_, torch.tensor(kind_rows),
+                  PARTS_PER_OBJECT, tuple(WHOLE_KINDS))
+
+
+def column_kinds(scenes: Scenes, labels: torch.Tensor) -> torch.Tensor:
+    """The kind index of each column's object, ``[B, N]`` (-1 for background columns).
+
+    ``labels`` is :func:`~bioglom.data.scenes.column_labels`' output ``[B, L, N]``; its
+    level 1 holds object ids (1-based, 0 background)."""
+    obj = labels[:, 1]  # b n
+    padded = torch.cat([torch.full_like(scenes.kinds[:, :1], -1), scenes.kinds], 1)  # b (1 + objects)
+    return padded.gather(1, obj)

@@ -1,0 +1,100 @@
+"""Scenes where wholes matter (bioglom.data.wholes) and masking that removes information."""
+
+import pytest
+import torch
+
+from bioglom import ConfigError
+from bioglom.data import (APPEARANCES, MASK_TOKEN, WHOLE_KINDS, appearance_kinds, changed_fraction, column_kinds,
+                          column_labels, make_whole_scenes, mask_parts, mask_regions, part_mask)
+
+
+def test_every_appearance_occurs_in_at_least_two_kinds():
+    kinds_of = appearance_kinds()
+    assert set(kinds_of) == set(APPEARANCES)
+    assert all(len(k) >= 2 for k in kinds_of.values()), kinds_of
+    assert all(2 <= len(parts) <= 4 for parts in WHOLE_KINDS.values())
+    # and in the scenes themselves: every colour is drawn as a part of two or more kinds
+    s = make_whole_scenes(300, seed=0, background="black", jitter=0.0)
+    seen = {}
+    for b in range(len(s.images)):
+        for o in range(s.kinds.shape[1]):
+            kind = int(s.kinds[b, o])
+            if kind < 0:
+                continue
+            for k in range(4):
+                pix = s.parts[b] == 1 + 4 * o + k
+                if pix.any():
+                    colour = tuple(round(float(v), 2) for v in s.images[b][:, pix][:, 0])
+                    seen.setdefault(colour, set()).add(kind)
+    assert len(seen) == len(APPEARANCES) and all(len(v) >= 2 for v in seen.values())
+
+
+def test_labels_nest_and_kinds_follow_objects():
+    s = make_whole_scenes(64, seed=3)
+    labels = column_labels(s, 2, 3)  # b l n
+    for b in range(64):
+        pairs = set(zip(labels[b, 0].tolist(), labels[b, 1].tolist()))
+        assert len(pairs) == len({p[0] for p in pairs})  # a part lies in one object
+    assert ((labels[:, 0] > 0) == (labels[:, 1] > 0)).all()
+    kind = column_kinds(s, labels)
+    assert ((kind >= 0) == (labels[:, 1] > 0)).all()
+    for b in range(64):  # one kind per object, and distinct kinds within a scene
+        per_object = {}
+        for o, k in zip(labels[b, 1].tolist(), kind[b].tolist()):
+            per_object.setdefault(o, set()).add(k)
+        assert all(len(v) == 1 for v in per_object.values())
+        present = s.kinds[b][s.kinds[b] >= 0].tolist()
+        assert len(present) == len(set(present))
+    # parts are finer than objects in nearly every scene (every kind has >= 2 parts)
+    finer = [len(set(labels[b, 0].tolist())) > len(set(labels[b, 1].tolist())) for b in range(64)]
+    assert sum(finer) >= 0.9 * 64
+
+
+def test_reproducible_from_seed_and_index_and_background_is_noise():
+    a, b = make_whole_scenes(8, seed=1), make_whole_scenes(8, seed=1)
+    assert torch.equal(a.images, b.images) and torch.equal(a.parts, b.parts)
+    assert not torch.equal(a.images, make_whole_scenes(8, seed=2).images)
+    assert torch.equal(make_whole_scenes(4, seed=1, start=4).images, a.images[4:])
+    bg = a.images.permute(1, 0, 2, 3)[:, a.parts == 0]  # c pixels
+    assert bg.std() > 0.05 and bg.max() <= 0.45  # textured, and darker than every part colour
+    black = make_whole_scenes(8, seed=1, background="black")
+    assert black.images.permute(1, 0, 2, 3)[:, black.parts == 0].abs().max() == 0
+
+
+@pytest.mark.parametrize("kw, field", [
+    (dict(kinds=("tower", "blob")), "kinds contains 'blob'"),
+    (dict(parts=(1, 3)), "parts=(1, 3)"),
+    (dict(parts=(2, 5)), "parts=(2, 5)"),
+    (dict(objects=(2, 9)), "objects=(2, 9)"),
+    (dict(background="grass"), "background='grass'"),
+])
+def test_bad_scene_options(kw, field):
+    with pytest.raises(ConfigError, match=field.replace("(", r"\(").replace(")", r"\)")):
+        make_whole_scenes(2, **kw)
+
+
+def test_part_mask_removes_whole_parts_and_the_stated_fraction():
+    s = make_whole_scenes(32, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    corrupted, keep = mask_parts(s.images, s.parts, 1, gen, fill="token")
+    removed = keep[:, 0] == 0
+    for b in range(32):
+        ids = s.parts[b][removed[b]].unique()
+        assert len(ids) == 1 and ids.item() > 0  # one part, never background
+        assert (removed[b] == (s.parts[b] == ids)).all()  # all of it
+    # the token is no scene colour, so every removed pixel changes: the fraction is exact
+    assert changed_fraction(s.images, corrupted) == pytest.approx(float(removed.float().mean()))
+    token = torch.tensor(MASK_TOKEN)
+    assert torch.equal(corrupted.permute(0, 2, 3, 1)[removed], token.expand(int(removed.sum()), 3))
+    # an image with fewer parts than asked loses them all
+    assert (part_mask(s.parts[:1], 10)[0, 0] == (s.parts[0] == 0).float()).all()
+
+
+def test_block_mask_fill_and_bad_size():
+    img = torch.full((4, 3, 16, 16), 0.2)
+    noisy, keep = mask_regions(img, 1, 4, 6, torch.Generator().manual_seed(1), fill="noise")
+    assert changed_fraction(img, noisy) == pytest.approx(float(1 - keep.mean()))
+    with pytest.raises(ConfigError, match="max_size=20"):
+        mask_regions(img, 1, 4, 20)
+    with pytest.raises(ConfigError, match="fill='paint'"):
+        mask_regions(img, 1, 4, 6, fill="paint")
