@@ -76,6 +76,8 @@ class Options(ModelOptions):
     beta_start: float = option(2.0, "attention inverse temperature at the first step")
     beta_end: float = option(12.0, "attention inverse temperature at the last step")
     weights_end: tuple[float, ...] = option((1.0, 1.0, 1.0, 1.0), "consensus weights (bottom-up, top-down, previous, lateral) at the last step")
+    consensus: str = option("mean", "consensus of the contributions: weighted mean, or precision-weighted (paper 9.1)",
+                            choices=("mean", "precision"))
     norm: str = option("layer", "normalisation of embeddings", choices=("layer", "l2", "none"))
     frontend: str = option("linear", "front end", choices=("linear", "conv"))
     bu_location: bool = option(False, "bottom-up nets take the location too (pose of the whole, paper 2.3)")
@@ -146,7 +148,7 @@ PRESETS = {
 # what was tried to make islands form: --sweep runs each, one seed, on the options below
 # plus its change, and writes sweep.nc. Variants are compared on selection scenes, a
 # stream apart from the scenes the claims are measured on.
-SWEEP_BASE = dict(negatives="both", negative_scope="image", radius=(1, 2, 4), bu_location=False, similarity="cosine",
+SWEEP_BASE = dict(consensus="mean", negatives="both", negative_scope="image", radius=(1, 2, 4), bu_location=False, similarity="cosine",
                   beta_start=2.0, beta_end=12.0, weights_end=(1.0, 1.0, 1.0, 1.0), frontend="linear",
                   agreement_weight=0.1, negative_weight=0.1, steps=6)
 VARIANTS = {
@@ -164,6 +166,7 @@ VARIANTS = {
     "same-image negatives beyond the window, radius 1,2,3": dict(negative_scope="outside_neighbourhood", radius=(1, 2, 3)),
     "beyond-window negatives, radius 1,2,3, bottom-up location": dict(negative_scope="outside_neighbourhood",
                                                                       radius=(1, 2, 3), bu_location=True),
+    "precision-weighted consensus (paper 9.1)": dict(consensus="precision"),
     "local sharp: radius 1,1,2, beta 5-30, bottom-up fades": dict(radius=(1, 1, 2), beta_start=5.0, beta_end=30.0,
                                                                  weights_end=(0.3, 1.0, 1.0, 2.0)),
 }
