@@ -28,6 +28,7 @@ islands.nc, islands.png, ari_by_step.png and attention.png to --out.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from dataclasses import dataclass
 
@@ -180,8 +181,17 @@ def run_seed(opts: Options, seed: int, device, folder, test_stream: int = TEST_S
     """Train one model on the scene stream of ``seed`` and evaluate it on the scenes of
     ``seed + test_stream`` (cached in ``folder``)."""
     done = folder / f"seed{seed}.nc"
+    wanted = json.dumps({k: v for k, v in dataclasses.asdict(opts).items()
+                         if k not in ("resume", "progress", "out", "seed", "seeds", "sweep", "device")},
+                        sort_keys=True, default=str)
     if opts.resume and done.exists():
         with xr.open_dataset(done, engine="h5netcdf") as ds:
+            saved = ds.attrs.get("options", "")
+            if saved != wanted:
+                old, new = json.loads(saved or "{}"), json.loads(wanted)
+                differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+                raise ConfigError(f"resume={True}: {done} was written with other options ({', '.join(differ)}); "
+                                  "rerun with those values or a new --out")
             return ds.load()
     torch.manual_seed(seed)
     model = Glom(opts.glom_config(seed)).to(device)
@@ -225,6 +235,7 @@ def run_seed(opts: Options, seed: int, device, folder, test_stream: int = TEST_S
         ds[f"train_{k}"] = hist[k].assign_attrs(long_name=f"training {k} per update", units="1")
     ds["mask_fraction"] = ((), changed_fraction(test.images, masked[0]),
                            {"long_name": "fraction of test pixels the mask changed", "units": "1"})
+    ds.attrs["options"] = wanted
     write_netcdf(ds, done)
     return ds
 
@@ -289,6 +300,9 @@ def main(argv=None) -> int:
     except NonFiniteError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     claims = island_claims(ds)
     ds = xr.merge([claims_dataset(claims), ds], compat="override")
     ds.attrs.update(run_attrs(dataclasses.asdict(opts), opts.seed, model_config=opts.glom_config(opts.seed).to_json(),

@@ -66,3 +66,15 @@ def test_notebook_runs_on_quick_output(quick_run, run_notebook):
     out, _ = quick_run
     outputs = run_notebook("islands.ipynb", {"BIOGLOM_ISLANDS_NC": out / "islands.nc"})
     assert any("I1" in str(o.get("data", {})) for o in outputs)
+
+
+def test_resume_with_changed_options_refuses(quick_run, tmp_path):
+    import shutil
+
+    out, _ = quick_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    res = run("--quick", "--no-progress", "--resume", "--lr", "0.5", "--out", str(copy))
+    assert res.returncode == 2, res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "lr" in last and "Traceback" not in res.stderr
