@@ -1,6 +1,6 @@
 """bioglom: GLOM (Hinton 2023) with the biologically plausible learning of its section 12.
 
-Public API (DESIGN.md 10)::
+Public API (docs/design.md §10)::
 
     from bioglom import GlomConfig, Glom
     model = Glom(GlomConfig(levels=4, dim=32, image_size=32, patch_size=4, channels=1))

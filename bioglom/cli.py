@@ -1,4 +1,4 @@
-"""Options of simulation scripts: a dataclass whose field docs become ``--help`` (DESIGN.md 11).
+"""Options of simulation scripts: a dataclass whose field docs become ``--help`` (docs/design.md §11).
 
 Values come, lowest priority first, from the dataclass defaults, a preset (``--quick``,
 ``--preset gpu``), a TOML file (``--config FILE``) and the command line. Every value is
@@ -29,7 +29,7 @@ def option(default, help: str, choices=None):
 
 @dataclasses.dataclass
 class RunOptions:
-    """The options every simulation script has (DESIGN.md 11). A script's options subclass
+    """The options every simulation script has (docs/design.md §11). A script's options subclass
     this and redeclare ``out`` with its own default folder."""
 
     out: str = option("results", "output folder")

@@ -1,6 +1,6 @@
 """Column nets: the bottom-up and top-down MLPs of every level, shared or one per column.
 
-DESIGN.md section 4. Weights of unshared columns are stacked with a leading ``(level,
+docs/design.md §4. Weights of unshared columns are stacked with a leading ``(level,
 column)`` axis and applied as one batched matrix product over ``(l n)``; there is no
 Python loop over columns. Shared columns hold one net per level, ``[L, d_in, d_out]``.
 """

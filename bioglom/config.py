@@ -1,6 +1,6 @@
 """The model's configuration: one dataclass, validated field by field before any work.
 
-Every choice that DESIGN.md names is a field chosen by name (``columns="unshared"``,
+Every choice that docs/design.md names is a field chosen by name (``columns="unshared"``,
 ``neighbourhood="gaussian"``, ``consensus="precision"``); each name is mapped once, in the
 module that implements it, to the code that implements it.
 """
@@ -60,7 +60,7 @@ RETINAS = ("uniform", "foveated")
 
 @dataclass(frozen=True)
 class GlomConfig:
-    """Configuration of a GLOM model (DESIGN.md sections 2-4).
+    """Configuration of a GLOM model (docs/design.md §2-4).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The consensus: how the four contributions to an embedding are combined (DESIGN.md 3).
+"""The consensus: how the four contributions to an embedding are combined (docs/design.md §3).
 
 ``s_{t+1}[l] = sum_i a_i(t) pi_i c_i / sum_i a_i(t) pi_i`` over the contributions
 ``c = (bottom_up, top_down, previous, lateral)`` present at level ``l``. With

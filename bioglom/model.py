@@ -1,4 +1,4 @@
-"""GLOM: columns of per-level embeddings that settle into islands (DESIGN.md sections 1-4).
+"""GLOM: columns of per-level embeddings that settle into islands (docs/design.md §1-4).
 
 One settling step, for every level ``l`` and column ``n`` at once:
 
@@ -73,7 +73,7 @@ class Trajectory(NamedTuple):
         return self.states[-1]
 
     def to_xarray(self, attrs: dict | None = None):
-        """An ``xarray.Dataset`` with dims ``step, sample, level, y, x, dim`` (DESIGN.md 8).
+        """An ``xarray.Dataset`` with dims ``step, sample, level, y, x, dim`` (docs/design.md §8).
 
         Contributions are placed at the step of the state they produced; step 0 has none
         and holds NaN there.
@@ -122,7 +122,7 @@ def check_images(images, cfg: GlomConfig) -> torch.Tensor:
 
 
 def settle_step(nets: ColumnNets, state, inputs, mask, beta, weights, cfg: GlomConfig):
-    """One settling step (DESIGN.md 3); returns ``(new_state, contributions [4, b, L, N, D], log_precisions)``.
+    """One settling step (docs/design.md §3); returns ``(new_state, contributions [4, b, L, N, D], log_precisions)``.
 
     Pure: reads ``state [b, L, N, D]`` and ``inputs [b, N, D]``, modifies neither.
     """
@@ -144,7 +144,7 @@ def settle_step(nets: ColumnNets, state, inputs, mask, beta, weights, cfg: GlomC
 
 
 class Glom(nn.Module):
-    """GLOM with shared or unshared column nets (DESIGN.md 10).
+    """GLOM with shared or unshared column nets (docs/design.md §10).
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""The giant distillery (claims D1-D5 of EXPERIMENTS.md; Hinton 2023, section 12.1): can
+"""The giant distillery (claims D1-D5 of docs/claims.md; Hinton 2023, section 12.1): can
 columns that each own their nets, trained by co-distillation toward the consensus, do
 what weight sharing does -- and do they cope better with a foveated retina?
 
@@ -244,7 +244,7 @@ def measure(model: Glom, opts: Options, data, probe_train, probe_test, eval_imag
 
 
 def claims_from(opts: Options, ds: xr.Dataset, n_test: int) -> list[Claim]:
-    """D1-D5 (EXPERIMENTS.md) from the final evaluations; a claim whose runs are missing is
+    """D1-D5 (docs/claims.md) from the final evaluations; a claim whose runs are missing is
     reported with value NaN, not held. Comparisons are within one retina and one rule."""
     have = set(ds.run.values.tolist())
     r0 = opts.retinas[0]

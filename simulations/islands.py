@@ -45,7 +45,7 @@ from bioglom.config import ConfigError, check_positive
 from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_scenes, make_whole_scenes, mask_parts,
                           mask_regions)
 from bioglom.learning import Batch, NonFiniteError, Trainer, build_rule
-from bioglom.learning.backprop import NEGATIVE_SCOPES, NEGATIVES
+from bioglom.learning.backprop import NEGATIVE_SCOPES, NEGATIVES, RECONS
 
 
 @dataclass
@@ -53,6 +53,8 @@ class Options(ModelOptions):
     out: str = option("results/islands", "output folder")
     seeds: int = option(3, "seeds run (seed, seed+1, ...): model and data stream change with each")
     sweep: bool = option(False, "run every variant of VARIANTS with one seed and write sweep.nc instead")
+    shard: tuple[int, ...] = option((0, 1), "with --sweep: K,N runs the variants whose index is K modulo N (N "
+                                    "processes share a sweep; each caches its variants, and only N=1 writes sweep.nc)")
     # scenes
     scenes: str = option("wholes", "scene family: familiar kinds of ambiguous parts, or the plain two-part scenes",
                          choices=("wholes", "plain"))
@@ -93,6 +95,9 @@ class Options(ModelOptions):
     negatives: str = option("both", "where negatives come from", choices=NEGATIVES)
     negative_scope: str = option("image", "same-image negatives from the whole image or only beyond the level's "
                                  "attention window", choices=NEGATIVE_SCOPES)
+    recon: str = option("pixels", "reconstruction error: mean over pixels, or removed and kept pixels weighted "
+                        "equally", choices=RECONS)
+    supervision: float = option(0.0, "weight of the supervised island loss (label-trained control; 0: label-free)")
     checkpoint_every: int = option(100, "updates between checkpoints")
     # evaluation
     test_scenes: int = option(256, "held-out test scenes per seed")
@@ -110,7 +115,9 @@ class Options(ModelOptions):
         for name in ("seeds", "updates", "batch", "test_scenes", "val_scenes", "steps", "checkpoint_every",
                      "track_every", "mask_count"):
             check_positive(name, getattr(self, name), integer=True, strict=name not in ("updates", "mask_count"))
-        for name in ("lr", "agreement_weight", "negative_weight", "margin"):
+        if len(self.shard) != 2 or not 0 <= self.shard[0] < self.shard[1]:
+            raise ConfigError(f"shard={self.shard!r} is not allowed; give K,N with 0 <= K < N")
+        for name in ("lr", "agreement_weight", "negative_weight", "margin", "supervision"):
             check_positive(name, getattr(self, name), strict=name == "lr")
         if not 1 <= self.mask_min <= self.mask_max <= self.image_size:
             raise ConfigError(f"mask_min={self.mask_min}, mask_max={self.mask_max} are not allowed; need "
@@ -123,7 +130,7 @@ class Options(ModelOptions):
     def rule_options(self) -> dict:
         return dict(steps=self.steps, agreement_weight=self.agreement_weight, negative_weight=self.negative_weight,
                     margin=self.margin, negatives=self.negatives, negative_beta=self.beta_end,
-                    negative_scope=self.negative_scope)
+                    negative_scope=self.negative_scope, supervision=self.supervision, recon=self.recon)
 
     def scene_batch(self, n: int, seed: int, start: int):
         if self.scenes == "plain":
@@ -151,7 +158,7 @@ PRESETS = {
 # stream apart from the scenes the claims are measured on.
 SWEEP_BASE = dict(consensus="mean", negatives="both", negative_scope="image", radius=(1, 2, 4), bu_location=False, similarity="cosine",
                   beta_start=2.0, beta_end=12.0, weights_end=(1.0, 1.0, 1.0, 1.0), frontend="linear",
-                  agreement_weight=0.1, negative_weight=0.1, steps=6)
+                  agreement_weight=0.1, negative_weight=0.1, steps=6, recon="pixels", supervision=0.0)
 VARIANTS = {
     "reference": {},
     "other-image negatives only": dict(negatives="other_image"),
@@ -170,6 +177,15 @@ VARIANTS = {
     "precision-weighted consensus (paper 9.1)": dict(consensus="precision"),
     "local sharp: radius 1,1,2, beta 5-30, bottom-up fades": dict(radius=(1, 1, 2), beta_start=5.0, beta_end=30.0,
                                                                  weights_end=(0.3, 1.0, 1.0, 2.0)),
+    "balanced reconstruction (removed pixels weigh as much as kept)": dict(recon="balanced"),
+    "balanced reconstruction, bottom-up location, beyond-window negatives, radius 1,2,3": dict(
+        recon="balanced", bu_location=True, negative_scope="outside_neighbourhood", radius=(1, 2, 3)),
+    # label-trained controls, not candidates for the default: do the settling and the
+    # measures form and see islands when the objective asks for them?
+    "CONTROL supervised islands x1 (labels in training)": dict(supervision=1.0),
+    "CONTROL supervised islands x3, 8 steps (labels in training)": dict(supervision=3.0, steps=8),
+    "CONTROL supervised islands x3, 8 steps, balanced reconstruction (labels in training)": dict(
+        supervision=3.0, steps=8, recon="balanced"),
 }
 
 # offsets of the held-out streams, far from any training stream: validation (thresholds,
@@ -182,7 +198,7 @@ def run_seed(opts: Options, seed: int, device, folder, test_stream: int = TEST_S
     ``seed + test_stream`` (cached in ``folder``)."""
     done = folder / f"seed{seed}.nc"
     wanted = json.dumps({k: v for k, v in dataclasses.asdict(opts).items()
-                         if k not in ("resume", "progress", "out", "seed", "seeds", "sweep", "device")},
+                         if k not in ("resume", "progress", "out", "seed", "seeds", "sweep", "shard", "device")},
                         sort_keys=True, default=str)
     if opts.resume and done.exists():
         with xr.open_dataset(done, engine="h5netcdf") as ds:
@@ -200,7 +216,8 @@ def run_seed(opts: Options, seed: int, device, folder, test_stream: int = TEST_S
     def batches(u: int) -> Batch:
         scenes = opts.scene_batch(opts.batch, seed, u * opts.batch)
         corrupted, keep = opts.masked(scenes, torch.Generator().manual_seed(seed * 7919 + u))
-        return Batch(scenes.images, corrupted, keep)
+        labels = column_labels(scenes, opts.patch_size, opts.levels) if opts.supervision > 0 else None
+        return Batch(scenes.images, corrupted, keep, labels)
 
     val = opts.scene_batch(opts.val_scenes, seed + VAL_STREAM, 0)
     test = opts.scene_batch(opts.test_scenes, seed + test_stream, 0)
@@ -260,7 +277,10 @@ def summarise(ds: xr.Dataset, levels: int) -> str:
 def run_sweep(opts: Options, device, out) -> int:
     """One seed of every variant; the top level's numbers per variant into sweep.nc."""
     rows = []
-    for name, change in VARIANTS.items():
+    k, n = opts.shard
+    for i, (name, change) in enumerate(VARIANTS.items()):
+        if i % n != k:
+            continue
         v = dataclasses.replace(opts, seeds=1, **{**SWEEP_BASE, **change})
         v.validate()
         folder = out / "checkpoints" / name.replace(" ", "_").replace("/", "-").replace(",", "_")
@@ -279,6 +299,9 @@ def run_sweep(opts: Options, device, out) -> int:
             logit_gap_top=float((ds.attention_logit.sel(level=top, pair="same_object")
                                  - ds.attention_logit.sel(level=top, pair="other_object")).isel(update=-1)),
         ))
+    if n > 1:
+        print(f"shard {k},{n}: {len(rows)} variants cached; run --sweep --resume without --shard to write sweep.nc")
+        return 0
     sweep = xr.Dataset({k: ("variant", np.array([r[k] for r in rows]), {"long_name": k.replace("_", " "), "units": "1"})
                         for k in rows[0]},
                        coords={"variant": list(VARIANTS), "change": ("variant", [repr(c) for c in VARIANTS.values()])})

@@ -1,4 +1,4 @@
-"""Spikes (claims S1-S3 of EXPERIMENTS.md; Hinton 2023, section 12.3): does pair-based STDP
+"""Spikes (claims S1-S3 of docs/claims.md; Hinton 2023, section 12.3): does pair-based STDP
 whose window is minus the derivative of a smoothing kernel implement "presynaptic activity
 times the rate of change of postsynaptic activity", and can a spiking column learn with it?
 

@@ -1,4 +1,4 @@
-"""Temporal-derivative learning (claims T1-T3 of EXPERIMENTS.md; Hinton 2023, sections 7, 12.1, 12.3):
+"""Temporal-derivative learning (claims T1-T3 of docs/claims.md; Hinton 2023, sections 7, 12.1, 12.3):
 does GLOM learn from local signals -- the consensus, and the rate of change of activity --
 and how does that compare with backpropagation through time?
 

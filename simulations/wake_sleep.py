@@ -1,4 +1,4 @@
-"""Wake and sleep (claims W0-W4 of EXPERIMENTS.md; Hinton 2023, section 12.2): does
+"""Wake and sleep (claims W0-W4 of docs/claims.md; Hinton 2023, section 12.2): does
 contrastive learning survive long positive (wake) phases followed by long negative
 (sleep) phases, with sleep on top-down generated dreams?
 
@@ -287,7 +287,7 @@ def video_source(opts: Options) -> tuple[torch.Tensor, torch.Tensor, np.ndarray,
 
 
 def claims_from(opts: Options, ds: xr.Dataset) -> list[Claim]:
-    """W0-W4 from the evaluations ``[schedule, update]`` (DESIGN.md 10); a claim whose
+    """W0-W4 from the evaluations ``[schedule, update]`` (docs/design.md §10); a claim whose
     schedules were not run is reported with value NaN, not held."""
     have = set(ds.schedule.values.tolist())
 

@@ -18,7 +18,7 @@ def test_shapes_and_top_level_has_no_top_down(small_cfg):
 
 
 def test_step_is_the_normalised_consensus(small_cfg):
-    """States follow DESIGN.md 3 exactly: layer norm of the weighted mean of the contributions."""
+    """States follow docs/design.md §3 exactly: layer norm of the weighted mean of the contributions."""
     from bioglom.consensus import consensus_weights
 
     traj = Glom(small_cfg).double().settle(torch.rand(2, 1, 8, 8, dtype=torch.float64), steps=3)

@@ -6,7 +6,8 @@ import torch
 from bioglom import Glom, GlomConfig
 from bioglom.data import make_whole_scenes, mask_parts
 from bioglom.learning import Batch, build_rule
-from bioglom.learning.contrastive import repulsion_weights, same_image_hinge
+from bioglom.data import column_labels
+from bioglom.learning.contrastive import island_supervision, repulsion_weights, same_image_hinge
 
 
 def test_repulsion_weights_spare_the_island_and_repel_the_rest():
@@ -43,11 +44,11 @@ def test_same_image_hinge_matches_a_naive_loop_in_float64():
 
 @pytest.mark.parametrize("negatives", ["same_image", "both"])
 def test_training_runs_with_labels_absent(negatives):
-    # a Batch carries images only: no part, object or kind label reaches a rule
-    assert Batch._fields == ("clean", "corrupted", "keep")
+    # the batch carries images only (labels=None): no part, object or kind label reaches the rule
     scenes = make_whole_scenes(4, seed=0)
     corrupted, keep = mask_parts(scenes.images, scenes.parts, 1, torch.Generator().manual_seed(0))
     batch = Batch(scenes.images.clone(), corrupted, keep)
+    assert batch.labels is None
     del scenes  # nothing below can read a label
     model = Glom(GlomConfig(levels=3, dim=16, hidden=16, image_size=16, patch_size=2, channels=3))
     rule = build_rule("backprop", steps=2, negatives=negatives, negative_weight=1.0, agreement_weight=0.0)
@@ -63,3 +64,69 @@ def test_unknown_negatives_is_refused():
 
     with pytest.raises(ConfigError, match="negatives='labels'"):
         build_rule("backprop", negatives="labels")
+
+
+def test_label_free_loss_is_the_same_with_or_without_labels():
+    scenes = make_whole_scenes(4, seed=1)
+    corrupted, keep = mask_parts(scenes.images, scenes.parts, 1, torch.Generator().manual_seed(0))
+    labels = column_labels(scenes, 2, 3)
+    model = Glom(GlomConfig(levels=3, dim=16, hidden=16, image_size=16, patch_size=2, channels=3))
+    rule = build_rule("backprop", steps=2, negatives="both")
+    without = rule.loss(model, Batch(scenes.images, corrupted, keep)).loss.item()
+    with_labels = rule.loss(model, Batch(scenes.images, corrupted, keep, labels)).loss.item()
+    assert without == with_labels
+    supervised = build_rule("backprop", steps=2, negatives="both", supervision=1.0)
+    assert supervised.loss(model, Batch(scenes.images, corrupted, keep, labels)).loss.item() > without
+
+
+def test_supervision_without_labels_is_refused():
+    from bioglom import ConfigError
+
+    scenes = make_whole_scenes(2, seed=0)
+    model = Glom(GlomConfig(levels=3, dim=16, hidden=16, image_size=16, patch_size=2, channels=3))
+    rule = build_rule("backprop", steps=1, supervision=0.5)
+    with pytest.raises(ConfigError, match="supervision=0.5 needs batch.labels"):
+        rule.loss(model, Batch(scenes.images, scenes.images, torch.ones_like(scenes.images)))
+
+
+def test_island_supervision_matches_a_naive_loop_in_float64():
+    g = torch.Generator().manual_seed(3)
+    states = torch.randn(2, 2, 6, 4, generator=g, dtype=torch.float64)  # b l n d
+    labels = torch.tensor([[[0, 1, 1, 2, 2, 2], [0, 0, 1, 1, 1, 3]], [[1, 1, 0, 0, 2, 2], [4, 4, 4, 4, 0, 0]]])
+    ours = island_supervision(states, labels, beta=3.0)
+    ref = torch.zeros(2, dtype=torch.float64)
+    count = [0, 0]
+    for b in range(2):
+        for l in range(2):
+            unit = torch.nn.functional.normalize(states[b, l], dim=-1)
+            for n in range(6):
+                partners = [m for m in range(6) if m != n and labels[b, l, m] == labels[b, l, n]]
+                if labels[b, l, n] == 0 or not partners:
+                    continue
+                e = {m: float(torch.exp(3.0 * unit[n] @ unit[m])) for m in range(6) if m != n}
+                ref[l] += -torch.log(torch.tensor(sum(e[m] for m in partners) / sum(e.values()), dtype=torch.float64))
+                count[l] += 1
+    torch.testing.assert_close(ours, ref / torch.tensor(count, dtype=torch.float64), rtol=1e-10, atol=1e-12)
+
+
+def test_island_supervision_is_small_for_islands_that_are_the_labels():
+    labels = torch.tensor([[[1, 1, 1, 2, 2, 2, 0, 0]]])  # b l n
+    basis = torch.eye(4)
+    islands = basis[torch.tensor([[[0, 0, 0, 1, 1, 1, 2, 3]]])]  # one vector per island
+    wrong = basis[torch.tensor([[[0, 1, 2, 0, 1, 2, 3, 3]]])]
+    assert float(island_supervision(islands, labels, beta=12.0)) < 1e-4
+    assert float(island_supervision(wrong, labels, beta=12.0)) > 5.0
+
+
+def test_balanced_reconstruction_weighs_removed_and_kept_pixels_equally():
+    from bioglom.learning.backprop import reconstruction_error
+
+    clean = torch.zeros(1, 3, 4, 4)
+    keep = torch.ones(1, 1, 4, 4).expand(1, 3, 4, 4).clone()
+    keep[..., :1, :1] = 0  # one removed pixel of 16
+    recon = clean.clone()
+    recon[..., 0, 0] = 2.0  # wrong only where removed
+    assert reconstruction_error(recon, clean, keep, "pixels").item() == pytest.approx(4.0 / 16)
+    assert reconstruction_error(recon, clean, keep, "balanced").item() == pytest.approx(4.0)
+    recon[..., 3, 3] = 1.0  # and one kept pixel wrong by 1
+    assert reconstruction_error(recon, clean, keep, "balanced").item() == pytest.approx(4.0 + 1.0 / 15)

@@ -24,3 +24,38 @@ def test_readme_commands_and_ci_agree():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make test" in ci
     assert "make run" in readme
+
+
+def _project_text_files():
+    root = ROOT
+    for path in root.rglob("*"):
+        parts = path.relative_to(root).parts
+        if parts[0] in (".venv", ".git", "results", "build") or parts[0].endswith(".egg-info") or not path.is_file():
+            continue
+        if path.suffix in (".py", ".md", ".ipynb", ".toml", ".yml", ".cff", ".txt", "") and path.stat().st_size < 2_000_000:
+            yield path
+
+
+def test_the_project_stands_alone():
+    # its design and claims live in docs/, not in a brief outside the repository
+    root = ROOT
+    for name in ("docs/design.md", "docs/claims.md", "LICENSE", "CITATION.cff"):
+        assert (root / name).is_file(), name
+    offenders = []
+    for path in _project_text_files():
+        text = path.read_text(errors="ignore")
+        if path == Path(__file__).resolve():
+            continue  # the patterns themselves
+        if "../shared" in text or re.search(r"(?<![\w/])(DESIGN|EXPERIMENTS)\.md", text):
+            offenders.append(str(path.relative_to(root)))
+    assert not offenders, f"files pointing outside the project: {offenders}"
+
+
+def test_readme_python_blocks_run(tmp_path, monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert len(blocks) >= 2
+    monkeypatch.chdir(tmp_path)  # anything a block writes lands here
+    namespace: dict = {}
+    for block in blocks:  # in order, in one namespace, as a reader would paste them
+        exec(compile(block, "README.md", "exec"), namespace)

@@ -1,4 +1,4 @@
-"""Wake/sleep schedule and dreams (DESIGN.md 6)."""
+"""Wake/sleep schedule and dreams (docs/design.md §6)."""
 
 import pytest
 import torch

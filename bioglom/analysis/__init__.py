@@ -1,4 +1,4 @@
-"""Analysis of results: islands, metrics, the xarray recorder and figures (DESIGN.md 8)."""
+"""Analysis of results: islands, metrics, the xarray recorder and figures (docs/design.md §8)."""
 
 from .islands import (THRESHOLDS, adjusted_rand_index, choose_thresholds, extract_islands, foreground_ari, island_counts,
                       island_scores, island_sizes, raw_pixel_islands, threshold_sweep)

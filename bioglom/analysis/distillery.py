@@ -1,4 +1,4 @@
-"""Metrics of the giant distillery (paper 12.1; EXPERIMENTS.md D1-D2): how alike the
+"""Metrics of the giant distillery (paper 12.1; docs/claims.md D1-D2): how alike the
 column nets have become, and how much an island gains by averaging its members'
 predictions."""
 

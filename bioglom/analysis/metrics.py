@@ -1,4 +1,4 @@
-"""Representation metrics (DESIGN.md 8), each defined once with its formula."""
+"""Representation metrics (docs/design.md §8), each defined once with its formula."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Results as xarray Datasets, written to NetCDF atomically (DESIGN.md 8 and 10)."""
+"""Results as xarray Datasets, written to NetCDF atomically (docs/design.md §8 and §10)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class Claim(NamedTuple):
 def claims_dataset(claims: list[Claim]) -> xr.Dataset:
     """``claim_value``, ``claim_low``, ``claim_high`` (float), ``claim_verdict`` (str) and
     ``claim_held`` (bool, verdict ``held``) over a ``claim`` dim, with the criterion as
-    the coordinate ``claim_criterion`` (DESIGN.md 10)."""
+    the coordinate ``claim_criterion`` (docs/design.md §10)."""
     return xr.Dataset(
         {
             "claim_value": ("claim", np.array([float(c.value) for c in claims]), {"long_name": "measured value"}),

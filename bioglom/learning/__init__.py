@@ -1,4 +1,4 @@
-"""Learning rules (DESIGN.md 5) and the trainer that applies any of them.
+"""Learning rules (docs/design.md §5) and the trainer that applies any of them.
 
 Rules are chosen by name: ``build_rule("backprop", steps=6)``, ``build_rule("delta")``,
 ``build_rule("temporal_derivative", hidden_credit="feedback_alignment")``.

@@ -1,10 +1,13 @@
 """The ``backprop`` rule: denoising through the whole settling process (BPTT), plus the
-agreement regularisers of paper section 7. The non-plausible baseline of DESIGN.md 5.
+agreement regularisers of paper section 7. The non-plausible baseline of docs/design.md §5.
 
     loss = recon + agreement_weight * agree + negative_weight * separate
 
 - ``recon``: mean squared error between the decoded last level-0 state and the clean
-  image, from an input with regions removed (paper 7: the denoising objective).
+  image, from an input with regions removed (paper 7: the denoising objective). With
+  ``recon="balanced"`` it is the mean error over removed pixels plus the mean over kept
+  pixels, so filling in what was removed (which needs the whole) weighs as much as
+  copying what was seen (as masked autoencoders weight the removed part).
 - ``agree``: every bottom-up and top-down prediction at every step regresses toward the
   detached consensus it contributed to, ``||f(x_t) - sg(s_{t+1})||^2 / D`` (paper 7:
   "encouraging each of them to predict the consensus opinion").
@@ -20,16 +23,29 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from ..config import check_positive
+from ..config import ConfigError, check_positive
 from ..model import Glom, Trajectory
 from .base import Batch, RuleOutput, register_rule
-from .contrastive import check_phase, hinge, other_image, same_image_hinge
+from .contrastive import check_phase, hinge, island_supervision, other_image, same_image_hinge
 
-__all__ = ["BackpropRule", "agreement_terms"]
+__all__ = ["BackpropRule", "agreement_terms", "reconstruction_error"]
 
 
 NEGATIVES = ("other_image", "same_image", "both")
 NEGATIVE_SCOPES = ("image", "outside_neighbourhood")
+RECONS = ("pixels", "balanced")
+
+
+def reconstruction_error(recon: torch.Tensor, clean: torch.Tensor, keep: torch.Tensor, kind: str = "pixels"):
+    """``pixels``: ``mean((recon - clean)^2)``; ``balanced``: the mean of the squared error
+    over removed pixels (``keep = 0``) plus its mean over kept pixels (``keep = 1``),
+    keep-weighted so that a partly kept pixel counts in both."""
+    err = (recon - clean) ** 2
+    if kind == "pixels":
+        return err.mean()
+    kept = (err * keep).sum() / keep.sum().clamp_min(1e-8)
+    removed = (err * (1 - keep)).sum() / (1 - keep).sum().clamp_min(1e-8)
+    return kept + removed
 
 
 def agreement_terms(traj: Trajectory, margin: float, negatives: str = "other_image",
@@ -73,7 +89,11 @@ class BackpropRule:
     :func:`agreement_terms`) and ``negative_beta`` the inverse temperature that weights
     same-image negatives; ``negative_scope``: same-image negatives from the whole
     ``image``, or only ``outside_neighbourhood``, beyond the level's attention window (the
-    scale at which it forms islands). Ground-truth labels never enter."""
+    scale at which it forms islands). Ground-truth labels never enter, unless
+    ``supervision > 0``: the label-trained control, which adds ``supervision`` times
+    :func:`~bioglom.learning.contrastive.island_supervision` of the settled state against
+    ``batch.labels`` (every level's ground-truth islands) and needs them. ``recon``: how
+    the reconstruction error is averaged (:func:`reconstruction_error`)."""
 
     steps: int = 6
     agreement_weight: float = 0.1
@@ -82,17 +102,21 @@ class BackpropRule:
     negatives: str = "other_image"
     negative_beta: float = 12.0
     negative_scope: str = "image"
+    supervision: float = 0.0
+    recon: str = "pixels"
 
     def __post_init__(self):
         from ..config import check_choice
 
         check_choice("negatives", self.negatives, NEGATIVES)
         check_choice("negative_scope", self.negative_scope, NEGATIVE_SCOPES)
+        check_choice("recon", self.recon, RECONS)
         check_positive("negative_beta", self.negative_beta)
         check_positive("steps", self.steps, integer=True)
         check_positive("agreement_weight", self.agreement_weight, strict=False)
         check_positive("negative_weight", self.negative_weight, strict=False)
         check_positive("margin", self.margin, strict=False)
+        check_positive("supervision", self.supervision, strict=False)
 
     def options(self) -> dict:
         return asdict(self)
@@ -103,18 +127,28 @@ class BackpropRule:
         "positive" keeps ``recon + agreement_weight * agree``, "negative" keeps
         ``negative_weight * separate``, "both" their sum."""
         check_phase(phase)
+        if self.supervision > 0 and batch.labels is None:
+            raise ConfigError(f"supervision={self.supervision!r} needs batch.labels (the columns' ground-truth "
+                              "islands); this batch has none. Use supervision=0 for label-free training")
         traj = model.settle(batch.corrupted, self.steps, generator=generator)
         recon = model.decode(traj.final[:, 0])
-        clean = model.retinal(batch.clean if batch.clean.dim() == 4 else batch.clean[:, -1])
-        recon_loss = ((recon - clean) ** 2).mean()
+        last = (lambda x: x) if batch.clean.dim() == 4 else (lambda x: x[:, -1])  # video: the last frame
+        clean = model.retinal(last(batch.clean))
+        keep = model.retinal(last(batch.keep).expand_as(last(batch.clean)).to(clean))
+        recon_loss = reconstruction_error(recon, clean, keep, self.recon)
         outside = ~model.mask if self.negative_scope == "outside_neighbourhood" else None
         agree, separate = agreement_terms(traj, self.margin, self.negatives, self.negative_beta, outside)
         loss = torch.zeros((), device=recon.device)
         if phase != "negative":
             loss = loss + recon_loss + self.agreement_weight * agree
+        if self.supervision > 0 and phase != "negative":
+            supervised = island_supervision(traj.final, batch.labels, self.negative_beta).mean()
+            loss = loss + self.supervision * supervised
         if phase != "positive":
             loss = loss + self.negative_weight * separate
         metrics = {"loss": loss.item(), "recon": recon_loss.item(), "agree": agree.item(), "separate": separate.item()}
+        if self.supervision > 0 and phase != "negative":
+            metrics["supervised"] = supervised.item()
         return RuleOutput(loss, metrics, traj)
 
     def accumulate(self, model: Glom, batch: Batch, generator: torch.Generator | None = None,

@@ -24,14 +24,17 @@ class NonFiniteError(FloatingPointError):
 class Batch(NamedTuple):
     """One training batch: ``clean`` images (the target), the ``corrupted`` input the
     model sees, and the ``keep`` mask (1 where the input was kept). Static ``[B, C, H, W]``
-    or video ``[B, T, C, H, W]``."""
+    or video ``[B, T, C, H, W]``. ``labels`` ``[B, L, N]`` (ground-truth island of every
+    column at every level) is ``None`` except for the supervised control; no label-free
+    rule reads it."""
 
     clean: torch.Tensor
     corrupted: torch.Tensor
     keep: torch.Tensor
+    labels: torch.Tensor | None = None
 
     def to(self, device) -> "Batch":
-        return Batch(*(t.to(device) for t in self))
+        return Batch(*(None if t is None else t.to(device) for t in self))
 
 
 class RuleOutput(NamedTuple):

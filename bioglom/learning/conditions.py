@@ -1,4 +1,4 @@
-"""The conditions of the giant distillery (paper 12.1; EXPERIMENTS.md D1-D5), as changes
+"""The conditions of the giant distillery (paper 12.1; docs/claims.md D1-D5), as changes
 to a model config and a local rule's teacher:
 
 - ``shared``: one net per level and direction, used by every column;

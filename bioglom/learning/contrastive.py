@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["PHASES", "check_phase", "hinge", "hinge_error", "other_image", "repulsion_weights", "same_image_hinge"]
+__all__ = ["PHASES", "check_phase", "hinge", "hinge_error", "other_image", "repulsion_weights", "same_image_hinge", "island_supervision"]
 
 PHASES = ("both", "positive", "negative")
 
@@ -83,3 +83,25 @@ def same_image_hinge(pred: torch.Tensor, target: torch.Tensor, margin: float, be
             - 2 * pred @ target.transpose(-1, -2)) / d  # ... n m
     h = torch.relu(margin - dist)
     return (v * h).sum(-1) / v.sum(-1).clamp_min(1e-8)
+
+
+def island_supervision(states: torch.Tensor, labels: torch.Tensor, beta: float) -> torch.Tensor:
+    """Supervised island loss (the label-trained control; Culp, Sabour & Hinton 2022 found
+    islands only with supervision): attention, as settling computes it, asked to bind
+    exactly the columns of the same ground-truth island.
+
+    ``states [b, l, n, d]``, ``labels [b, l, n]`` (0 background). With the cosine attention
+    ``p(m | n) = softmax_{m != n}(beta cos(s_n, s_m))`` within each image and level, the loss
+    of a foreground column ``n`` is ``-log sum_{m != n, labels_m = labels_n} p(m | n)``
+    (a supervised-contrastive loss whose negatives are every other column, background
+    included). Averaged over the foreground columns that have a partner; ``[l]`` per level.
+    """
+    unit = torch.nn.functional.normalize(states, dim=-1, eps=1e-8)
+    logits = beta * unit @ unit.transpose(-1, -2)  # b l n m
+    eye = torch.eye(logits.shape[-1], dtype=torch.bool, device=logits.device)
+    logp = torch.log_softmax(logits.masked_fill(eye, float("-inf")), -1)
+    same = (labels[..., :, None] == labels[..., None, :]) & ~eye  # b l n m
+    anchor = (labels > 0) & same.any(-1)  # b l n
+    bound = torch.logsumexp(logp.masked_fill(~same, float("-inf")), -1)  # b l n
+    loss = torch.where(anchor, -bound, torch.zeros_like(bound))
+    return loss.sum((0, 2)) / anchor.sum((0, 2)).clamp_min(1)

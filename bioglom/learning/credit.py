@@ -1,4 +1,4 @@
-"""Credit assignment inside one small column net, for the local rules (DESIGN.md 5).
+"""Credit assignment inside one small column net, for the local rules (docs/design.md §5).
 
 A local rule names, for every net output ``y = W2 h + b2`` with ``h = act(W1 x + U loc +
 b1)``, an output error ``e`` (``[b, g, n, d]``; the update descends ``e``). The output

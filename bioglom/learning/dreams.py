@@ -1,4 +1,4 @@
-"""Sleep input (DESIGN.md 6; paper 12.2): dreams generated top-down, and a memory of what
+"""Sleep input (docs/design.md §6; paper 12.2): dreams generated top-down, and a memory of what
 the wake phase saw at the top level to dream from.
 
 A dream turns top-level vectors into embeddings at every level of each column by the

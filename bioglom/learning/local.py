@@ -1,4 +1,4 @@
-"""The local rules of DESIGN.md 5: ``delta`` and ``temporal_derivative`` (paper 7, 12.1, 12.3).
+"""The local rules of docs/design.md §5: ``delta`` and ``temporal_derivative`` (paper 7, 12.1, 12.3).
 
 Each rule settles the model with the state detached at every step (no gradient crosses a
 step or a column) and, one step at a time, gives every student net (the bottom-up and
@@ -18,7 +18,7 @@ choice the design leaves open; without it the temporal-derivative rule shrinks t
 temporal derivative by inflating the raw outputs until they dominate the consensus (in a
 scratch run on small scenes, mean ``||f - s*||^2 / D`` rose from 0.55 to 65 in 300
 updates), and the two rules compare vectors of different scales. With ``norm="none"`` it
-is the formula of DESIGN.md 5 as written.
+is the formula of docs/design.md §5 as written.
 
 The teacher ``s*`` is the consensus ``s_{t+1}`` (``teacher="full"``: co-distillation, as
 it mixes in other columns' embeddings through lateral attention, paper 12.1) or the

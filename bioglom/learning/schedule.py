@@ -1,4 +1,4 @@
-"""Wake and sleep as data (DESIGN.md 6; paper 12.2).
+"""Wake and sleep as data (docs/design.md §6; paper 12.2).
 
 A :class:`WakeSleepSchedule` is a tuple of phases ``(kind, updates)``, ``kind`` in
 ``wake`` (positive learning on real input), ``sleep`` (negative learning offline) and

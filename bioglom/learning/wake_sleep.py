@@ -1,4 +1,4 @@
-"""A trainer that follows a :class:`~.schedule.WakeSleepSchedule` (DESIGN.md 6; paper 12.2).
+"""A trainer that follows a :class:`~.schedule.WakeSleepSchedule` (docs/design.md §6; paper 12.2).
 
 At update ``u`` the schedule's kind decides what happens:
 

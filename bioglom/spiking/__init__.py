@@ -1,4 +1,4 @@
-"""Spiking variants in Brian2 (DESIGN.md 7; paper 12.3): the derivative-filter STDP
+"""Spiking variants in Brian2 (docs/design.md §7; paper 12.3): the derivative-filter STDP
 synapse, builders of the S1-S3 networks, the devices they run on, and the conversion of
 monitors to the rate model's xarray layout. The rate model never imports this package."""
 

@@ -1,4 +1,4 @@
-"""Smoothing kernels and the STDP windows they imply (paper 12.3; DESIGN.md 7).
+"""Smoothing kernels and the STDP windows they imply (paper 12.3; docs/design.md §7).
 
 A spike train ``s(t) = sum_k delta(t - t_k)`` smoothed by a symmetric kernel ``K``
 (``integral K = 1``) estimates the rate behind it, ``r(t) = (K * s)(t)``. The rate rule

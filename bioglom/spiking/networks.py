@@ -1,4 +1,4 @@
-"""Builders of the S1 and S2 networks (EXPERIMENTS.md): each returns ``(network, monitors)``
+"""Builders of the S1 and S2 networks (docs/claims.md): each returns ``(network, monitors)``
 without running it; ``monitors`` maps names to the Brian2 objects to read after the run,
 and ``monitors["duration"]`` is the run's length.
 

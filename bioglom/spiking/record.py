@@ -1,4 +1,4 @@
-"""From Brian2 monitors to the xarray layout of the rate model's outputs (DESIGN.md 8):
+"""From Brian2 monitors to the xarray layout of the rate model's outputs (docs/design.md §8):
 the spiking column's population rates become ``state`` over ``step, level, dim`` (a step
 is a time bin here, with its time as a coordinate), as ``Trajectory.to_xarray`` names
 them, and its unit weights ``weight`` over ``sample, pre_dim, dim``."""

@@ -1,4 +1,4 @@
-"""The derivative-filter STDP synapse as Brian2 equations (paper 12.3; DESIGN.md 7).
+"""The derivative-filter STDP synapse as Brian2 equations (paper 12.3; docs/design.md §7).
 
 Each synapse keeps event-driven trace cascades of its presynaptic (``x_m``) and
 postsynaptic (``y_m``) spikes (:mod:`.kernels`). At a postsynaptic spike the weight grows
