@@ -9,7 +9,24 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_bytes"]
+__all__ = ["atomic_write", "atomic_write_bytes", "file_mode", "remove_stale_temporaries"]
+
+
+def file_mode() -> int:
+    """The mode a newly created file gets under the current umask: ``0o666 & ~umask``
+    (0644 under the usual 022), so collaborators can read results."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def remove_stale_temporaries(folder) -> list[Path]:
+    """Delete the ``NAME.*.tmp`` files a killed :func:`atomic_write` left under ``folder``;
+    return them. Call it only while holding the folder (no other run writing it)."""
+    stale = [p for p in Path(folder).rglob("*.tmp") if p.is_file() and "." in p.name[:-4]]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def atomic_write(path, write) -> Path:
@@ -20,6 +37,7 @@ def atomic_write(path, write) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, file_mode())  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

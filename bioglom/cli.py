@@ -19,7 +19,8 @@ import torch
 
 from .config import ConfigError
 
-__all__ = ["option", "RunOptions", "ModelOptions", "parse_options", "resolve_device", "fail", "start_run"]
+__all__ = ["option", "RunOptions", "ModelOptions", "parse_options", "resolve_device", "fail", "start_run",
+           "lock_output_folder", "run_script"]
 
 
 def option(default, help: str, choices=None):
@@ -171,6 +172,81 @@ def start_run(cls, argv=None, *, description: str = "", presets: dict[str, dict]
     except ConfigError as e:
         fail(str(e))
     out = Path(opts.out)
-    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    default_out = next((f.default for f in dataclasses.fields(cls) if f.name == "out"), None)
+    if opts.out == default_out and opts.seed != 0:
+        out = Path(f"{opts.out}-seed{opts.seed}")  # runs of other seeds never share the default folder
+        opts.out = str(out)
+    try:
+        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"out={str(out)!r} cannot be used as the output folder ({e.strerror}); give a writable folder")
+    shard = getattr(opts, "shard", (0, 1))
+    lock_output_folder(out, "" if shard[1] == 1 else f"-shard{shard[0]}of{shard[1]}")
+    if getattr(opts, "resume", False):
+        from .atomic import remove_stale_temporaries
+
+        for p in remove_stale_temporaries(out):
+            print(f"removed {p}, a temporary file a killed run left", file=sys.stderr)
     seed_everything(opts.seed)
     return opts, device, out
+
+
+def lock_output_folder(out: Path, suffix: str = "") -> Path:
+    """Hold ``out`` for this process: create ``out/.lock{suffix}`` holding the pid, and
+    remove it at exit. Another live process holding it stops this run with one line (exit
+    2) before any work; a lock whose process is gone is taken over. Creating the lock also
+    checks that ``out`` is writable, up front."""
+    import atexit
+    import os
+
+    lock = out / f".lock{suffix}"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid == os.getpid():
+                return lock
+            if pid > 0 and _alive(pid):
+                fail(f"out={str(out)!r} is being written by another run (pid {pid}, {lock}); wait for it to end "
+                     "or give another --out")
+            lock.unlink(missing_ok=True)  # its run is gone
+            continue
+        except OSError as e:
+            fail(f"out={str(out)!r} is not writable ({e.strerror}); give a writable folder")
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        atexit.register(lambda: lock.unlink(missing_ok=True) if lock.exists() and lock.read_text() == str(os.getpid())
+                        else None)
+        return lock
+    fail(f"out={str(out)!r}: could not take the lock {lock}; remove it if no run is writing the folder")
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_script(main, argv=None) -> int:
+    """Run a simulation's ``main(argv)``: a :class:`ConfigError` raised after the options
+    were checked (a resume refused, an unreadable checkpoint) ends in one line and exit 2;
+    Ctrl-C keeps the checkpoints written so far, says how to go on, and exits 130."""
+    try:
+        return main(argv)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the checkpoints written so far are kept; run the same command with --resume to go on",
+              file=sys.stderr)
+        return 130

@@ -41,7 +41,7 @@ from bioglom.analysis import (Claim, accuracy_stderr, claims_dataset, evaluation
                               history_dataset, linear_probe, run_attrs, write_netcdf)
 from bioglom.analysis.distillery import column_outputs, dispersion, ensemble_gain
 from bioglom.analysis.figures import save_figure
-from bioglom.cli import ModelOptions, option, start_run
+from bioglom.cli import ModelOptions, option, run_script, start_run
 from bioglom.config import RETINAS, ConfigError, check_choice, check_positive
 from bioglom.consensus import normalise
 from bioglom.data import load_digits, mask_regions, masked_batch, split_indices
@@ -367,4 +367,4 @@ def figures(ds: xr.Dataset, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

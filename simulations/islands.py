@@ -40,7 +40,7 @@ from bioglom import Glom, GlomConfig
 from bioglom.analysis import (bootstrap, claims_dataset, evaluate_parse, evaluations_dataset, format_claims,
                               history_dataset, island_claims, mean_of, pair_similarity, run_attrs, write_netcdf)
 from bioglom.analysis.figures import ari_band_figure, parse_figure, save_figure, similarity_figure
-from bioglom.cli import ModelOptions, option, start_run
+from bioglom.cli import ModelOptions, option, run_script, start_run
 from bioglom.config import ConfigError, check_positive
 from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_scenes, make_whole_scenes, mask_parts,
                           mask_regions)
@@ -131,6 +131,12 @@ class Options(ModelOptions):
         return dict(steps=self.steps, agreement_weight=self.agreement_weight, negative_weight=self.negative_weight,
                     margin=self.margin, negatives=self.negatives, negative_beta=self.beta_end,
                     negative_scope=self.negative_scope, supervision=self.supervision, recon=self.recon)
+
+    def data_options(self) -> dict:
+        """What the training stream depends on besides the model, rule and seed."""
+        names = ("scenes", "image_size", "kinds", "parts_min", "parts_max", "objects_min", "objects_max", "background",
+                 "mask", "mask_count", "mask_min", "mask_max", "fill", "batch")
+        return {k: getattr(self, k) for k in names}
 
     def scene_batch(self, n: int, seed: int, start: int):
         if self.scenes == "plain":
@@ -236,7 +242,7 @@ def run_seed(opts: Options, seed: int, device, folder, test_stream: int = TEST_S
 
     trainer = Trainer(model, rule, batches, updates=opts.updates, lr=opts.lr, seed=seed,
                       checkpoint=folder / f"seed{seed}.pt", checkpoint_every=opts.checkpoint_every,
-                      progress=opts.progress)
+                      progress=opts.progress, data=opts.data_options())
     trainer.run(resume=opts.resume, evaluate=attention_pairs, evaluate_every=opts.track_every)
     masked = opts.masked(test, torch.Generator().manual_seed(seed + test_stream))
     ds = evaluate_parse(model, opts.steps, val, test, masked=masked)
@@ -350,4 +356,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

@@ -36,7 +36,7 @@ import xarray as xr
 from bioglom import Glom, GlomConfig
 from bioglom.analysis import Claim, claims_dataset, format_claims, run_attrs, write_netcdf
 from bioglom.analysis.figures import save_figure
-from bioglom.cli import RunOptions, option, start_run
+from bioglom.cli import RunOptions, option, run_script, start_run
 from bioglom.config import ConfigError, check_choice, check_positive
 from bioglom.data import load_digits
 from bioglom.spiking import (KERNELS, TARGETS, brian_device, check_time_step, column_dataset, column_network,
@@ -350,4 +350,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run_script(main))

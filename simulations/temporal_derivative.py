@@ -43,7 +43,7 @@ from bioglom import Glom, GlomConfig
 from bioglom.analysis import (Claim, accuracy_stderr, claims_dataset, format_claims, history_dataset, linear_probe,
                               run_attrs, write_netcdf)
 from bioglom.analysis.figures import save_figure
-from bioglom.cli import ModelOptions, option, start_run
+from bioglom.cli import ModelOptions, option, run_script, start_run
 from bioglom.config import ConfigError, check_choice, check_positive
 from bioglom.data import load_digits, mask_regions, masked_batch, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, Trainer, build_rule
@@ -348,4 +348,4 @@ def figures(ds: xr.Dataset, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

@@ -70,7 +70,7 @@ from bioglom.analysis import (Claim, accuracy_stderr, alignment, claims_dataset,
                               format_claims, history_dataset, linear_probe, mean_norm, run_attrs, uniformity,
                               write_netcdf)
 from bioglom.analysis.figures import save_figure
-from bioglom.cli import ModelOptions, option, start_run
+from bioglom.cli import ModelOptions, option, run_script, start_run
 from bioglom.config import ConfigError, check_choice, check_positive
 from bioglom.data import check_mnist_folder, load_digits, load_mnist, moving_images, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, build_rule
@@ -399,4 +399,4 @@ def figures(ds: xr.Dataset, opts: Options, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

@@ -77,12 +77,40 @@ def history_dataset(history: list[dict]) -> xr.Dataset:
     return xr.Dataset(data, coords=coords)
 
 
+def provenance() -> dict:
+    """Where a result came from: the git commit of the bioglom checkout (``+dirty`` with
+    uncommitted changes; ``unknown`` outside a checkout) and the versions of Python,
+    torch, numpy, xarray and Brian2 (read from package metadata, not imported)."""
+    import platform
+    import subprocess
+    from importlib import metadata
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        commit = (commit + ("+dirty" if dirty else "")) if commit else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    out = {"git_commit": commit, "python_version": platform.python_version()}
+    for package in ("torch", "numpy", "xarray", "brian2"):
+        try:
+            out[f"{package}_version"] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[f"{package}_version"] = "not installed"
+    return out
+
+
 def run_attrs(config: dict, seed: int, **extra) -> dict:
-    """Attributes every result carries: the config as JSON, seed, bioglom version, command line."""
+    """Attributes every result carries: the config as JSON, seed, bioglom version, command
+    line, and :func:`provenance` (git commit, package versions)."""
     from .. import __version__
 
     attrs = {"config": json.dumps(config, sort_keys=True, default=str), "seed": int(seed),
-             "bioglom_version": __version__, "command": " ".join(sys.argv)}
+             "bioglom_version": __version__, "command": " ".join(sys.argv), **provenance()}
     for k, v in extra.items():
         attrs[k] = v if isinstance(v, (str, int, float, np.ndarray)) and not isinstance(v, bool) else json.dumps(v)
     return attrs

@@ -10,6 +10,7 @@ is written atomically.
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -17,7 +18,7 @@ from typing import Callable
 import torch
 
 from ..atomic import atomic_write_bytes
-from ..config import check_positive
+from ..config import ConfigError, check_positive
 from ..model import Glom, Trajectory
 from ..config import check_choice
 from .base import Batch, LearningRule, NonFiniteError
@@ -73,12 +74,17 @@ class Trainer:
     phase : callable from update index to the phase passed to the rule ("both",
         "positive" or "negative"); None: "both" every update.
     optimizer : ``adam`` or ``sgd`` (plain ``w -= lr * update``: the rule's update as it is).
+    data : the options of the data stream (JSON-able), kept in the checkpoint.
+
+    A resumed run (``run(resume=True)``) refuses, with one :class:`ConfigError` naming the
+    differing fields and before anything is loaded or trained, a checkpoint written with
+    another model config, rule, rule options, seed, optimizer, learning rate or data.
     """
 
     def __init__(self, model: Glom, rule: LearningRule, batches: Callable[[int], Batch], *, updates: int,
                  lr: float = 1e-3, seed: int = 0, checkpoint: str | os.PathLike | None = None,
                  checkpoint_every: int = 100, progress: bool = True,
-                 phase: Callable[[int], str] | None = None, optimizer: str = "adam"):
+                 phase: Callable[[int], str] | None = None, optimizer: str = "adam", data: dict | None = None):
         check_positive("updates", updates, strict=False, integer=True)
         check_positive("lr", lr)
         check_positive("checkpoint_every", checkpoint_every, integer=True)
@@ -90,6 +96,7 @@ class Trainer:
         self.phase = phase or (lambda u: "both")
         opt = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
         self.optimizer = opt(model.parameters(), lr=lr)
+        self.settings = {"optimizer": optimizer, "lr": float(lr), "data": json.loads(json.dumps(data or {}, default=str))}
         self.update = 0
         self.history: list[dict] = []
         self.evaluations: list[dict] = []
@@ -98,7 +105,8 @@ class Trainer:
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "update": self.update,
                 "history": self.history, "evaluations": self.evaluations, "config": self.model.cfg.to_dict(), "rule": self.rule.name,
-                "rule_options": self.rule.options(), "seed": self.seed}
+                "rule_options": self.rule.options(), "seed": self.seed,
+                "settings": {k: v for k, v in self.settings.items() if k != "data"}, "data": self.settings["data"]}
 
     def save(self) -> None:
         if self.checkpoint is None:
@@ -111,12 +119,42 @@ class Trainer:
         """Restore from the checkpoint if there is one; True when it did."""
         if self.checkpoint is None or not self.checkpoint.exists():
             return False
-        state = torch.load(self.checkpoint, map_location=self.model.device, weights_only=False)
+        try:
+            state = torch.load(self.checkpoint, map_location=self.model.device, weights_only=False)
+            state["model"], state["optimizer"], state["update"]
+        except Exception as e:  # a truncated or foreign file: name it instead of a traceback
+            raise ConfigError(f"checkpoint={str(self.checkpoint)!r} cannot be read as a bioglom checkpoint "
+                              f"({type(e).__name__}); delete it or use another --out") from None
+        differ = self.differences(state)
+        if differ:
+            raise ConfigError(f"resume=True: checkpoint={str(self.checkpoint)!r} was written with other "
+                              f"{', '.join(differ)}; rerun with those values or use another --out")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.update, self.history = state["update"], state["history"]
         self.evaluations = state.get("evaluations", [])
         return True
+
+    def differences(self, state: dict) -> list[str]:
+        """What differs between a checkpoint's settings and this trainer's, as field names
+        (``config.lr`` style); fields a checkpoint does not record are not compared."""
+        ours = self.state_dict_settings()
+        out = []
+        for key, mine in ours.items():
+            if key not in state:
+                continue
+            theirs = state[key]
+            if isinstance(mine, dict) and isinstance(theirs, dict):
+                out += [f"{key}.{k}" for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+            elif mine != theirs:
+                out.append(key)
+        return out
+
+    def state_dict_settings(self) -> dict:
+        flat = dict(self.settings)
+        data = flat.pop("data")
+        return {"config": self.model.cfg.to_dict(), "rule": self.rule.name, "rule_options": self.rule.options(),
+                "seed": self.seed, "settings": flat, "data": data}
 
     # ---- the loop ------------------------------------------------------------------
     def step(self, u: int, source: int | None = None) -> dict:

@@ -46,6 +46,8 @@ class WakeSleepTrainer(Trainer):
         super().__init__(model, rule, batches, phase=lambda u: rule_phase(schedule.phase_at(u)), **kw)
         self.schedule, self.sleep_input, self.replay_capacity = schedule, sleep_input, replay_capacity
         self.memory = TopLevelMemory(memory_capacity, dream_noise, model.cfg.norm)
+        # the schedule and the sleep input belong to what a resumed run must match
+        self.settings.update(schedule=repr(schedule), sleep_input=sleep_input, dream_noise=float(dream_noise))
         self.replay: list[int] = []  # update indices of stored wake batches (batches(u) is deterministic)
 
     def state_dict(self) -> dict:

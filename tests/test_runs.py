@@ -1,0 +1,133 @@
+"""Runs you can trust: resume refuses other settings, output folders are locked, files are
+readable under the umask, stale temporaries go, results carry their provenance."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from bioglom import ConfigError, Glom, GlomConfig
+from bioglom.analysis import run_attrs
+from bioglom.atomic import atomic_write_bytes, file_mode, remove_stale_temporaries
+from bioglom.cli import lock_output_folder
+from bioglom.data import make_scenes, mask_regions
+from bioglom.learning import Batch, Trainer, build_rule
+
+
+def cfg(**kw):
+    return GlomConfig(**{**dict(levels=2, dim=8, image_size=8, patch_size=2, channels=3, hidden=16, radius=(1, 3)), **kw})
+
+
+def batches(u):
+    scenes = make_scenes(4, image_size=8, objects=(1, 2), scale=(0.3, 0.5), seed=0, start=4 * u)
+    corrupted, keep = mask_regions(scenes.images, 1, 2, 3, torch.Generator().manual_seed(u))
+    return Batch(scenes.images, corrupted, keep)
+
+
+def first_run(ckpt):
+    t = Trainer(Glom(cfg()), build_rule("backprop", steps=1), batches, updates=4, lr=1e-3, seed=0, checkpoint=ckpt,
+                checkpoint_every=1, progress=False, data={"scenes": "plain"})
+    t.run(stop_after=2)
+
+
+@pytest.mark.parametrize("change, field", [
+    (dict(seed=1), "seed"),
+    (dict(lr=0.5), "settings.lr"),
+    (dict(optimizer="sgd"), "settings.optimizer"),
+    (dict(rule=("delta", {})), "rule"),
+    (dict(rule=("backprop", {"margin": 2.0})), "rule_options.margin"),
+    (dict(model=dict(dim=16)), "config.dim"),
+    (dict(data={"scenes": "wholes"}), "data.scenes"),
+])
+def test_resume_with_other_settings_refuses_and_leaves_the_folder(tmp_path, change, field):
+    ckpt = tmp_path / "c.pt"
+    first_run(ckpt)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    rule_name, rule_opts = change.get("rule", ("backprop", {}))
+    rule_opts = {"steps": 1, **rule_opts}
+    t = Trainer(Glom(cfg(**change.get("model", {}))), build_rule(rule_name, **rule_opts), batches, updates=4,
+                lr=change.get("lr", 1e-3), seed=change.get("seed", 0), checkpoint=ckpt, progress=False,
+                optimizer=change.get("optimizer", "adam"), data=change.get("data", {"scenes": "plain"}))
+    with pytest.raises(ConfigError, match=rf"resume=True: .* other .*{field.replace('.', '[.]')}"):
+        t.run(resume=True)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert t.update == 0
+
+
+def test_resume_with_the_same_settings_goes_on(tmp_path):
+    ckpt = tmp_path / "c.pt"
+    first_run(ckpt)
+    t = Trainer(Glom(cfg()), build_rule("backprop", steps=1), batches, updates=4, lr=1e-3, seed=0, checkpoint=ckpt,
+                progress=False, data={"scenes": "plain"})
+    t.run(resume=True)
+    assert t.update == 4 and len(t.history) == 4
+
+
+def test_a_corrupt_checkpoint_is_named(tmp_path):
+    ckpt = tmp_path / "c.pt"
+    ckpt.write_bytes(b"not a checkpoint")
+    t = Trainer(Glom(cfg()), build_rule("backprop", steps=1), batches, updates=2, checkpoint=ckpt, progress=False)
+    with pytest.raises(ConfigError, match="c.pt' cannot be read as a bioglom checkpoint"):
+        t.run(resume=True)
+
+
+def test_a_locked_folder_refuses_a_second_run(tmp_path, capsys):
+    lock = tmp_path / ".lock"
+    lock.write_text(str(os.getppid()))  # a live process other than this one holds it
+    with pytest.raises(SystemExit) as e:
+        lock_output_folder(tmp_path)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is being written by another run" in err[0] and str(os.getppid()) in err[0]
+
+
+def test_a_lock_left_by_a_dead_run_is_taken_over(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / ".lock").write_text(dead.stdout.strip())
+    assert lock_output_folder(tmp_path).read_text() == str(os.getpid())
+
+
+def test_two_processes_on_one_folder(tmp_path):
+    # the real thing: a second process on a folder a live run holds stops with one line, exit 2
+    code = ("import sys, time; from pathlib import Path; from bioglom.cli import lock_output_folder; "
+            "lock_output_folder(Path(sys.argv[1])); print('locked', flush=True); time.sleep(30)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        second = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2
+        assert "is being written by another run" in second.stderr and "Traceback" not in second.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_written_files_have_the_mode_the_umask_gives(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        path = atomic_write_bytes(tmp_path / "r.nc", b"data")
+        assert file_mode() == 0o666 & ~umask
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_stale_temporaries_are_removed(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    stale = [tmp_path / "islands.nc.abc123.tmp", tmp_path / "checkpoints" / "seed0.pt.x9.tmp"]
+    for p in stale:
+        p.write_bytes(b"half")
+    keep = tmp_path / "islands.nc"
+    keep.write_bytes(b"whole")
+    assert sorted(remove_stale_temporaries(tmp_path)) == sorted(stale)
+    assert keep.exists() and not any(p.exists() for p in stale)
+
+
+def test_results_carry_their_provenance():
+    attrs = run_attrs({"lr": 0.1}, 3)
+    for key in ("git_commit", "python_version", "torch_version", "numpy_version", "xarray_version", "brian2_version"):
+        assert attrs[key] and attrs[key] != "not installed", key
+    assert attrs["torch_version"] == torch.__version__.split("+")[0] or attrs["torch_version"] == torch.__version__
