@@ -7,9 +7,9 @@ Public API (docs/design.md §10)::
     traj = model.settle(images, steps=8)
 """
 
-from .config import ConfigError, GlomConfig
+from .config import ConfigError, GlomConfig, NonFiniteError
 from .model import Glom, Trajectory
 
 __version__ = "0.1.0"
 
-__all__ = ["GlomConfig", "Glom", "Trajectory", "ConfigError", "__version__"]
+__all__ = ["GlomConfig", "Glom", "Trajectory", "ConfigError", "NonFiniteError", "__version__"]

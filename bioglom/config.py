@@ -10,10 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GlomConfig", "ConfigError", "check_choice", "check_positive"]
+import numpy as np
+
+__all__ = ["GlomConfig", "ConfigError", "NonFiniteError", "check_choice", "check_positive", "check_bool"]
 
 
 class ConfigError(ValueError):
@@ -23,14 +26,33 @@ class ConfigError(ValueError):
     """
 
 
+class NonFiniteError(FloatingPointError):
+    """A computation produced a non-finite value; the message says where (update, settling
+    step, level, net)."""
+
+
+MAX_LEVELS = 32
+
+
+def check_bool(name: str, value, *, optional: bool = False) -> None:
+    """``value`` must be True or False (or None where ``optional``): a string such as
+    ``"no"`` is refused rather than read as true."""
+    if value is None and optional:
+        return
+    if not isinstance(value, (bool, np.bool_)):
+        allowed = "True, False or None" if optional else "True or False"
+        raise ConfigError(f"{name}={value!r} is not allowed; it must be {allowed}")
+
+
 def check_choice(name: str, value: Any, allowed) -> None:
     if value not in allowed:
         raise ConfigError(f"{name}={value!r} is not allowed; choose one of {sorted(allowed)}")
 
 
 def check_positive(name: str, value, *, strict: bool = True, integer: bool = False) -> None:
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type or not math.isfinite(value):
+    # numpy scalars are numbers too (numbers.Integral / numbers.Real)
+    ok_type = isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
+    if isinstance(value, (bool, np.bool_)) or not ok_type or not math.isfinite(value):
         kind = "an integer" if integer else "a finite number"
         raise ConfigError(f"{name}={value!r} is not allowed; it must be {kind}")
     if (strict and value <= 0) or (not strict and value < 0):
@@ -173,6 +195,12 @@ class GlomConfig:
     seed: int = 0
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):  # numpy scalars become Python numbers, so configs serialise
+            v = getattr(self, f.name)
+            if isinstance(v, np.generic) and not isinstance(v, np.bool_):
+                object.__setattr__(self, f.name, v.item())
+            elif isinstance(v, (list, tuple)):
+                object.__setattr__(self, f.name, type(v)(x.item() if isinstance(x, np.generic) else x for x in v))
         self.validate()
 
     # ---- derived quantities -------------------------------------------------------
@@ -223,8 +251,11 @@ class GlomConfig:
         """Raise :class:`ConfigError` naming the first field whose value is not allowed."""
         for name in ("levels", "dim", "patch_size", "channels", "hidden", "location_frequencies", "decoder_hidden"):
             check_positive(name, getattr(self, name), integer=True)
-        if self.levels < 2:
-            raise ConfigError(f"levels={self.levels!r} is not allowed; GLOM needs at least 2 levels")
+        if not 2 <= self.levels <= MAX_LEVELS:
+            raise ConfigError(f"levels={self.levels!r} is not allowed; give 2 to {MAX_LEVELS} levels")
+        check_positive("seed", self.seed, strict=False, integer=True)
+        if self.seed >= 2**63:
+            raise ConfigError(f"seed={self.seed!r} is not allowed; it must be an integer from 0 to 2**63 - 1")
         hw = self.image_size if isinstance(self.image_size, (list, tuple)) else (self.image_size,)
         if len(hw) not in (1, 2):
             raise ConfigError(f"image_size={self.image_size!r} is not allowed; give an int or (height, width)")
@@ -244,8 +275,9 @@ class GlomConfig:
         check_choice("norm", self.norm, NORMS)
         check_choice("frontend", self.frontend, FRONTENDS)
         check_choice("init_state", self.init_state, INIT_STATES)
-        if not isinstance(self.bu_location, bool):
-            raise ConfigError(f"bu_location={self.bu_location!r} is not allowed; it must be True or False")
+        check_bool("bu_location", self.bu_location)
+        check_bool("gaussian_resample", self.gaussian_resample)
+        check_bool("td_location", self.td_location, optional=True)
         self._validate_retina()
         check_positive("sine_w0", self.sine_w0)
         check_positive("beta_start", self.beta_start, strict=False)

@@ -19,7 +19,7 @@ from torch import nn
 
 from .attention import beta_schedule, gaussian_mask, lateral_attention, neighbourhood_mask
 from .columns import ColumnNets
-from .config import ConfigError, GlomConfig
+from .config import ConfigError, GlomConfig, NonFiniteError
 from .consensus import CONTRIBUTIONS, combine, consensus_weights, normalise
 from .decoder import FieldDecoder
 from .frontend import build_frontend
@@ -113,6 +113,8 @@ def check_images(images, cfg: GlomConfig) -> torch.Tensor:
         raise ConfigError(f"images has {c} channels (shape {tuple(images.shape)}); the config has channels={cfg.channels}")
     if (hh, ww) != cfg.image_hw:
         raise ConfigError(f"images is {hh}x{ww} pixels (shape {tuple(images.shape)}); the config has image_size={cfg.image_size}")
+    if video.shape[0] == 0:
+        raise ConfigError(f"images has shape {tuple(images.shape)}: an empty batch; give at least one image")
     if not torch.is_floating_point(video):
         raise ConfigError(f"images has dtype {video.dtype}; it must be a floating-point tensor")
     if not torch.isfinite(video).all():
@@ -223,6 +225,12 @@ class Glom(nn.Module):
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ConfigError(f"steps={steps!r} is not allowed; it must be an integer >= 1")
         video = check_images(images, self.cfg)
+        dtype = next(self.parameters()).dtype
+        if video.dtype != dtype:
+            raise ConfigError(f"images has dtype {video.dtype}; the model's parameters are {dtype}: convert one "
+                              f"(images.to({dtype}) or model.to({video.dtype}))")
+        if on_step is not None and not callable(on_step):
+            raise ConfigError(f"on_step={on_step!r} is not allowed; give a callable taking a StepRecord, or None")
         cfg = self.cfg
         states, contributions, lps, frames = [], [], [], []
         state = None
@@ -250,12 +258,18 @@ class Glom(nn.Module):
                 contributions.append(contrib)
                 lps.append(lp)
                 frames.append(f)
+        states = torch.stack(states)
+        bad = ~torch.isfinite(states).flatten(3).all(-1).all(1)  # s l
+        if bad.any():  # a silent NaN state would poison every measure downstream
+            step, level = bad.nonzero()[0].tolist()
+            raise NonFiniteError(f"settling step {step}, level {level}: a non-finite embedding (input range "
+                                 f"{float(video.min()):.3g}..{float(video.max()):.3g})")
         c = torch.stack(contributions, dim=1)  # i s b l n d
         bu_lp = td_lp = None
         if lps[0][0] is not None:
             bu_lp = torch.stack([p[0] for p in lps])
             td_lp = torch.stack([p[1] for p in lps])
-        return Trajectory(torch.stack(states), c[0], c[1], c[2], c[3], torch.tensor(frames), cfg.grid, bu_lp, td_lp)
+        return Trajectory(states, c[0], c[1], c[2], c[3], torch.tensor(frames), cfg.grid, bu_lp, td_lp)
 
     def forward(self, images, steps: int = 8, **kw) -> Trajectory:
         return self.settle(images, steps, **kw)

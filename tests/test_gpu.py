@@ -26,7 +26,7 @@ def test_rule_update_matches_cpu(columns, rule, options):
         torch.backends.cuda.matmul.allow_tf32 = False
         model = Glom(cfg).double().to(device)
         r = build_rule(rule, steps=3, **options)
-        r.accumulate(model, Batch(*(t.double() for t in batch)).to(device))
+        r.accumulate(model, Batch(*(None if t is None else t.double() for t in batch)).to(device))
         grads.append({k: p.grad.cpu() for k, p in model.named_parameters() if p.grad is not None})
     assert grads[0].keys() == grads[1].keys()
     for k in grads[0]:

@@ -70,7 +70,7 @@ def test_td_update_is_gradient_of_surrogate(norm, columns):
     torch.manual_seed(1)
     cfg = tiny_cfg(norm=norm, columns=columns, column_init="independent")
     model = Glom(cfg).double()  # float64: the two computations may differ only by rounding
-    batch = Batch(*(t.double() for t in scene_batch()))
+    batch = Batch(*(None if t is None else t.double() for t in scene_batch()))
     rule = build_rule("temporal_derivative", steps=1, negative_weight=0.0, frontend="fixed")
     _, got = run_rule(model, rule, batch)
 
@@ -225,10 +225,10 @@ def test_near_frame_negatives_on_video():
 def test_rules_leave_inputs_unmodified(rule_name):
     model = Glom(tiny_cfg())
     batch = scene_batch()
-    copies = [t.clone() for t in batch]
+    copies = [t.clone() for t in batch[:3]]
     weights = {k: v.clone() for k, v in model.state_dict().items()}
     build_rule(rule_name, steps=2).accumulate(model, batch)
-    assert all(torch.equal(a, b) for a, b in zip(batch, copies))
+    assert all(torch.equal(a, b) for a, b in zip(batch[:3], copies))
     assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
 
 

@@ -131,3 +131,52 @@ def test_results_carry_their_provenance():
     for key in ("git_commit", "python_version", "torch_version", "numpy_version", "xarray_version", "brian2_version"):
         assert attrs[key] and attrs[key] != "not installed", key
     assert attrs["torch_version"] == torch.__version__.split("+")[0] or attrs["torch_version"] == torch.__version__
+
+
+# ---- adversarial inputs: one clear error naming the field, before any work ----------
+import numpy as np  # noqa: E402
+
+from bioglom import NonFiniteError  # noqa: E402
+
+BAD_CONFIGS = [
+    (dict(gaussian_resample="no"), "gaussian_resample='no' is not allowed; it must be True or False"),
+    (dict(td_location="no"), "td_location='no' is not allowed; it must be True, False or None"),
+    (dict(bu_location=1), "bu_location=1 is not allowed"),
+    (dict(seed="zero"), "seed='zero' is not allowed"),
+    (dict(seed=1.5), "seed=1.5 is not allowed"),
+    (dict(seed=2**70), "seed=1180591620717411303424 is not allowed"),
+    (dict(seed=-1), "seed=-1 is not allowed"),
+    (dict(levels=10**6), "levels=1000000 is not allowed; give 2 to 32 levels"),
+    (dict(levels=1), "levels=1 is not allowed"),
+]
+
+
+@pytest.mark.parametrize("change, message", BAD_CONFIGS)
+def test_bad_config_values_get_one_clear_error(change, message):
+    with pytest.raises(ConfigError) as e:
+        cfg(**change)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_numpy_integers_are_accepted_and_serialise():
+    c = cfg(dim=np.int64(8), hidden=np.int32(16), beta_end=np.float32(10.0), radius=(np.int64(1), 3))
+    assert c.dim == 8 and type(c.dim) is int and type(c.radius[0]) is int
+    c.to_json()
+    Glom(c)
+
+
+@pytest.mark.parametrize("images, kw, message", [
+    (torch.rand(0, 3, 8, 8), {}, "an empty batch"),
+    (torch.rand(2, 3, 8, 8, dtype=torch.float64), {}, "images has dtype torch.float64; the model's parameters are torch.float32"),
+    (torch.rand(2, 3, 8, 8, dtype=torch.float16), {}, "images has dtype torch.float16"),
+    (torch.rand(2, 3, 8, 8), {"on_step": 5}, "on_step=5 is not allowed"),
+])
+def test_bad_settle_inputs_get_one_clear_error(images, kw, message):
+    with pytest.raises(ConfigError, match=message):
+        Glom(cfg()).settle(images, 2, **kw)
+
+
+def test_non_finite_settling_raises_instead_of_returning_nan():
+    model = Glom(cfg())  # layer norm of a 1e30-scale vector overflows its variance
+    with pytest.raises(NonFiniteError, match=r"settling step \d+, level \d+: a non-finite embedding"):
+        model.settle(torch.rand(2, 3, 8, 8) * 1e30, 2)

@@ -11,14 +11,11 @@ from typing import Callable, NamedTuple, Protocol
 
 import torch
 
-from ..config import ConfigError
+from ..config import ConfigError, NonFiniteError
 from ..model import Glom, Trajectory
 
 __all__ = ["Batch", "RuleOutput", "LearningRule", "NonFiniteError", "RULES", "register_rule", "build_rule"]
 
-
-class NonFiniteError(FloatingPointError):
-    """Training produced a non-finite value; the message names the update, step, level and net."""
 
 
 class Batch(NamedTuple):
