@@ -98,7 +98,8 @@ def parse_options(cls, argv=None, *, description: str = "", presets: dict[str, d
     """
     presets = presets or {}
     hints = typing.get_type_hints(cls)
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    # each option's help states its default once (below); argparse's own defaults are None
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", type=Path, default=None, help="TOML file of option values (keys: option names with _)")
     if "quick" in presets:
         parser.add_argument("--quick", action="store_true", help="tiny sizes that finish in seconds (tests, smoke runs)")
@@ -108,11 +109,14 @@ def parse_options(cls, argv=None, *, description: str = "", presets: dict[str, d
                             help="a named set of sizes: " + "; ".join(f"{k}: {presets[k]}" for k in others))
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
-        help_ = f.metadata.get("help", "") + f" (default: {f.default!r})"
+        default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+        help_ = f.metadata.get("help", "") + f" (default: {default})"
+        choices = f.metadata.get("choices")
         if _base_type(hints[f.name]) is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
         else:
-            parser.add_argument(flag, default=None, metavar=f.name.upper(), help=help_)
+            metavar = "{" + ",".join(map(str, choices)) + "}" if choices else f.name.upper()
+            parser.add_argument(flag, default=None, metavar=metavar, help=help_)
     args = parser.parse_args(argv)
 
     values = {}

@@ -170,7 +170,7 @@ def main(argv=None) -> int:
         model = Glom(opts.glom_config(retina, cond, extra.get("location"))).to(device)
         trainer = Trainer(model, build_rule(rule, **opts.rule_options(rule, cond)), batches, updates=opts.updates,
                           lr=opts.lr, seed=opts.seed, checkpoint=out / "checkpoints" / f"{name.replace('/', '-')}.pt",
-                          checkpoint_every=opts.checkpoint_every, progress=opts.progress)
+                          checkpoint_every=opts.checkpoint_every, progress=opts.progress, label=f"distillery {name}")
         try:
             trainer.run(resume=opts.resume, stop_after=opts.stop_after or None, evaluate=lambda u: evaluate(model),
                         evaluate_every=opts.eval_every)

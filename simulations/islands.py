@@ -242,7 +242,7 @@ def run_seed(opts: Options, seed: int, device, folder, test_stream: int = TEST_S
 
     trainer = Trainer(model, rule, batches, updates=opts.updates, lr=opts.lr, seed=seed,
                       checkpoint=folder / f"seed{seed}.pt", checkpoint_every=opts.checkpoint_every,
-                      progress=opts.progress, data=opts.data_options())
+                      progress=opts.progress, data=opts.data_options(), label=f"islands {folder.name} seed {seed}")
     trainer.run(resume=opts.resume, evaluate=attention_pairs, evaluate_every=opts.track_every)
     masked = opts.masked(test, torch.Generator().manual_seed(seed + test_stream))
     ds = evaluate_parse(model, opts.steps, val, test, masked=masked)

@@ -196,7 +196,8 @@ def main(argv=None) -> int:
             model = Glom(cfg).to(device)
             trainer = Trainer(model, build_rule(rule, **ropts), batches, updates=opts.updates, lr=opts.lr,
                               seed=opts.seed, checkpoint=out / "checkpoints" / f"{columns}-{name.replace(':', '-')}.pt",
-                              checkpoint_every=opts.checkpoint_every, progress=opts.progress)
+                              checkpoint_every=opts.checkpoint_every, progress=opts.progress,
+                              label=f"{columns} {name}")
             try:
                 trainer.run(resume=opts.resume)
             except NonFiniteError as e:

@@ -225,7 +225,8 @@ def main(argv=None) -> int:
         trainer = WakeSleepTrainer(model, build_rule(opts.rule, **opts.rule_options()), batches, schedule=schedule,
                                    sleep_input=opts.sleep_input, dream_noise=opts.dream_noise, updates=updates,
                                    lr=opts.lr, seed=opts.seed, checkpoint=out / "checkpoints" / f"{name}.pt",
-                                   checkpoint_every=opts.checkpoint_every, progress=opts.progress)
+                                   checkpoint_every=opts.checkpoint_every, progress=opts.progress,
+                                   label=f"wake_sleep {name}")
         try:
             trainer.run(resume=opts.resume, stop_after=opts.stop_after or None,
                         evaluate=lambda u: evaluate(model), evaluate_every=opts.eval_every)

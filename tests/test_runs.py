@@ -180,3 +180,28 @@ def test_non_finite_settling_raises_instead_of_returning_nan():
     model = Glom(cfg())  # layer norm of a 1e30-scale vector overflows its variance
     with pytest.raises(NonFiniteError, match=r"settling step \d+, level \d+: a non-finite embedding"):
         model.settle(torch.rand(2, 3, 8, 8) * 1e30, 2)
+
+
+def test_progress_to_a_pipe_stays_short(tmp_path):
+    code = ("import torch; from tests.test_runs import cfg, batches; from bioglom import Glom; "
+            "from bioglom.learning import Trainer, build_rule; "
+            "Trainer(Glom(cfg()), build_rule('delta', steps=1), batches, updates=40, label='run-a').run()")
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = [l for l in (out.stdout + out.stderr).splitlines() if l.strip()]
+    assert 1 <= len(lines) <= 11, lines
+    assert all(l.startswith("run-a: update ") for l in lines), lines
+
+
+@pytest.mark.parametrize("script", ["islands", "wake_sleep", "distillery", "temporal_derivative", "stdp_spiking"])
+def test_help_shows_each_default_once_and_the_choices(script):
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, f"simulations/{script}.py", "--help"], capture_output=True, text=True,
+                         cwd=root, timeout=300, env={**os.environ, "COLUMNS": "400"})
+    assert out.returncode == 0, out.stderr
+    options = [l for l in out.stdout.splitlines() if l.lstrip().startswith("--") and "--help" not in l]
+    assert options
+    for line in options:
+        assert line.count("(default:") <= 1, line
+    assert "--device {auto,cpu,cuda}" in out.stdout

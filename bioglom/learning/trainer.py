@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -75,6 +76,8 @@ class Trainer:
         "positive" or "negative"); None: "both" every update.
     optimizer : ``adam`` or ``sgd`` (plain ``w -= lr * update``: the rule's update as it is).
     data : the options of the data stream (JSON-able), kept in the checkpoint.
+    label : names the run in its progress output (default: the rule's name). On a
+        terminal progress is a bar; otherwise (a log, a pipe) at most about 10 lines.
 
     A resumed run (``run(resume=True)``) refuses, with one :class:`ConfigError` naming the
     differing fields and before anything is loaded or trained, a checkpoint written with
@@ -84,7 +87,8 @@ class Trainer:
     def __init__(self, model: Glom, rule: LearningRule, batches: Callable[[int], Batch], *, updates: int,
                  lr: float = 1e-3, seed: int = 0, checkpoint: str | os.PathLike | None = None,
                  checkpoint_every: int = 100, progress: bool = True,
-                 phase: Callable[[int], str] | None = None, optimizer: str = "adam", data: dict | None = None):
+                 phase: Callable[[int], str] | None = None, optimizer: str = "adam", data: dict | None = None,
+                 label: str | None = None):
         check_positive("updates", updates, strict=False, integer=True)
         check_positive("lr", lr)
         check_positive("checkpoint_every", checkpoint_every, integer=True)
@@ -94,6 +98,7 @@ class Trainer:
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.checkpoint_every = checkpoint_every
         self.phase = phase or (lambda u: "both")
+        self.label = label or rule.name
         opt = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
         self.optimizer = opt(model.parameters(), lr=lr)
         self.settings = {"optimizer": optimizer, "lr": float(lr), "data": json.loads(json.dumps(data or {}, default=str))}
@@ -199,7 +204,9 @@ class Trainer:
             self.evaluations.append({"update": 0, **evaluate(0)})
         end = self.updates if stop_after is None else min(self.updates, self.update + stop_after)
         self.model.train()
-        with tqdm(total=self.updates, initial=self.update, disable=not self.progress, desc=self.rule.name,
+        terminal = sys.stderr.isatty()
+        every = max(1, self.updates // 10)  # lines in a log: about 10 per run
+        with tqdm(total=self.updates, initial=self.update, disable=not (self.progress and terminal), desc=self.label,
                   dynamic_ncols=True) as bar:
             while self.update < end:
                 metrics = self.step(self.update)
@@ -209,6 +216,9 @@ class Trainer:
                     self.evaluations.append({"update": self.update, **evaluate(self.update)})
                 bar.update(1)
                 bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
+                if self.progress and not terminal and (self.update % every == 0 or self.update == end):
+                    print(f"{self.label}: update {self.update}/{self.updates}, loss {metrics['loss']:.4f}",
+                          file=sys.stderr, flush=True)
                 if self.update % self.checkpoint_every == 0 or self.update == end:
                     self.save()
         return self.history
