@@ -97,6 +97,8 @@ class Options(ModelOptions):
                                  "attention window", choices=NEGATIVE_SCOPES)
     recon: str = option("pixels", "reconstruction error: mean over pixels, or removed and kept pixels weighted "
                         "equally", choices=RECONS)
+    field_weight: float = option(0.0, "weight of the top level predicting, as a neural field, the level below "
+                                 "wherever it attends (label-free)")
     supervision: float = option(0.0, "weight of the supervised island loss (label-trained control; 0: label-free)")
     checkpoint_every: int = option(100, "updates between checkpoints")
     # evaluation
@@ -117,7 +119,7 @@ class Options(ModelOptions):
             check_positive(name, getattr(self, name), integer=True, strict=name not in ("updates", "mask_count"))
         if len(self.shard) != 2 or not 0 <= self.shard[0] < self.shard[1]:
             raise ConfigError(f"shard={self.shard!r} is not allowed; give K,N with 0 <= K < N")
-        for name in ("lr", "agreement_weight", "negative_weight", "margin", "supervision"):
+        for name in ("lr", "agreement_weight", "negative_weight", "margin", "supervision", "field_weight"):
             check_positive(name, getattr(self, name), strict=name == "lr")
         if not 1 <= self.mask_min <= self.mask_max <= self.image_size:
             raise ConfigError(f"mask_min={self.mask_min}, mask_max={self.mask_max} are not allowed; need "
@@ -130,7 +132,8 @@ class Options(ModelOptions):
     def rule_options(self) -> dict:
         return dict(steps=self.steps, agreement_weight=self.agreement_weight, negative_weight=self.negative_weight,
                     margin=self.margin, negatives=self.negatives, negative_beta=self.beta_end,
-                    negative_scope=self.negative_scope, supervision=self.supervision, recon=self.recon)
+                    negative_scope=self.negative_scope, supervision=self.supervision, recon=self.recon,
+                    field_weight=self.field_weight)
 
     def data_options(self) -> dict:
         """What the training stream depends on besides the model, rule and seed."""
@@ -164,7 +167,7 @@ PRESETS = {
 # stream apart from the scenes the claims are measured on.
 SWEEP_BASE = dict(consensus="mean", negatives="both", negative_scope="image", radius=(1, 2, 4), bu_location=False, similarity="cosine",
                   beta_start=2.0, beta_end=12.0, weights_end=(1.0, 1.0, 1.0, 1.0), frontend="linear",
-                  agreement_weight=0.1, negative_weight=0.1, steps=6, recon="pixels", supervision=0.0)
+                  agreement_weight=0.1, negative_weight=0.1, steps=6, recon="pixels", supervision=0.0, field_weight=0.0)
 VARIANTS = {
     "reference": {},
     "other-image negatives only": dict(negatives="other_image"),
@@ -209,9 +212,12 @@ def run_seed(opts: Options, seed: int, device, folder, test_stream: int = TEST_S
     if opts.resume and done.exists():
         with xr.open_dataset(done, engine="h5netcdf") as ds:
             saved = ds.attrs.get("options", "")
-            if saved != wanted:
-                old, new = json.loads(saved or "{}"), json.loads(wanted)
-                differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            old, new = json.loads(saved or "{}"), json.loads(wanted)
+            defaults = json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(Options)}, default=str))
+            # an option added after the file was written, at its default, names the same run
+            differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)
+                            and not (k not in old and new.get(k) == defaults.get(k)))
+            if differ:
                 raise ConfigError(f"resume={True}: {done} was written with other options ({', '.join(differ)}); "
                                   "rerun with those values or a new --out")
             return ds.load()

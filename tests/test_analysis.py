@@ -93,3 +93,28 @@ def test_representation_metrics_on_constructed_inputs():
     assert uniformity(same) == pytest.approx(0.0, abs=1e-12)
     spread = torch.randn(200, 8, generator=torch.Generator().manual_seed(0))
     assert effective_rank(spread) > 6 and (dimension_std(spread) > 0.2).all()
+
+
+def test_centred_effective_rank_ignores_a_common_offset():
+    from bioglom.analysis import effective_rank
+
+    offset, direction = torch.tensor([5.0, 1.0, 0.0, 2.0]), torch.tensor([0.0, 1.0, -1.0, 0.5])
+    rows = offset + torch.linspace(-1, 1, 9)[:, None] * direction  # differ only along one direction
+    assert effective_rank(rows) > 1.2  # uncentred, the offset counts as a second dimension
+    assert effective_rank(rows, centre=True) == pytest.approx(1.0, abs=1e-9)
+    assert effective_rank(offset.repeat(5, 1), centre=True) == 0.0
+
+
+def test_the_scale_sensitive_probe_sees_features_shrink():
+    from bioglom.analysis import linear_probe
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(300) % 3
+    x = torch.randn(300, 6, generator=g) * 0.3 + torch.nn.functional.one_hot(y, 6).float()
+    train, test = slice(0, 200), slice(200, 300)
+    for shrink in (1.0, 1e-2, 1e-4):
+        standardised = linear_probe(x[train] * shrink, y[train], x[test] * shrink, y[test])
+        assert standardised > 0.9  # standardising hides the shrinking: it cannot see collapse
+    raw = [linear_probe(x[train] * s, y[train], x[test] * s, y[test], standardise=False) for s in (1.0, 1e-2, 1e-4)]
+    assert raw[0] > 0.9
+    assert raw[2] < raw[0] - 0.2  # shrunk toward zero, the fixed ridge swamps the read-out

@@ -130,3 +130,24 @@ def test_balanced_reconstruction_weighs_removed_and_kept_pixels_equally():
     assert reconstruction_error(recon, clean, keep, "balanced").item() == pytest.approx(4.0)
     recon[..., 3, 3] = 1.0  # and one kept pixel wrong by 1
     assert reconstruction_error(recon, clean, keep, "balanced").item() == pytest.approx(4.0 + 1.0 / 15)
+
+
+def test_field_prediction_matches_a_naive_loop_in_float64():
+    from bioglom.attention import lateral_attention
+    from bioglom.learning.backprop import field_prediction
+
+    torch.manual_seed(0)
+    model = Glom(GlomConfig(levels=3, dim=8, hidden=8, image_size=8, patch_size=2, channels=3, radius=(1, 1, 2))).double()
+    final = torch.randn(2, 3, 16, 8, dtype=torch.float64)  # b l n d
+    ours = field_prediction(model, final)
+    _, w = lateral_attention(final[:, 2:], model.mask[2:], model.cfg.beta_end, "cosine")
+    total = 0.0
+    for b in range(2):
+        for n in range(16):
+            # column n's top-level vector placed in every column: the top-down net reads it with each location
+            src = final[b, 2, n].expand(1, 1, 16, 8)
+            pred, _ = model.nets.top_down(src, slice(1, 2))
+            for m in range(16):
+                err = float(((pred[0, 0, m] - final[b, 1, m]) ** 2).sum()) / 8
+                total += float(w[b, 0, n, m]) * err
+    assert ours.item() == pytest.approx(total / 32, rel=1e-10)

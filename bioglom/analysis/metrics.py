@@ -13,10 +13,12 @@ __all__ = ["linear_probe", "accuracy_stderr", "mean_norm", "dimension_std", "eff
 
 
 def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
-                 ridge: float = 1e-2, return_correct: bool = False):
+                 ridge: float = 1e-2, return_correct: bool = False, standardise: bool = True):
     """Accuracy of a linear read-out on held-out data, fitted in closed form (float64).
 
-    Features are standardised with the training mean and std; the read-out is ridge
+    Features are standardised with the training mean and std (``standardise=False``: used
+    as they are, so the probe sees their scale: features shrunk toward 0 are swamped by
+    the fixed ridge and accuracy falls, as it should under collapse); the read-out is ridge
     regression onto one-hot labels, ``W = (X^T X + ridge * n I)^{-1} X^T Y`` (with a bias
     column), and a test sample is assigned the class of its largest output.
 
@@ -36,8 +38,9 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
     if len(train_x) != len(train_y) or len(test_x) != len(test_y):
         raise ConfigError("probe features and labels must have the same number of samples")
     x, xt = train_x.double().cpu(), test_x.double().cpu()
-    mu, sd = x.mean(0), x.std(0).clamp_min(1e-8)
-    x, xt = (x - mu) / sd, (xt - mu) / sd
+    if standardise:
+        mu, sd = x.mean(0), x.std(0).clamp_min(1e-8)
+        x, xt = (x - mu) / sd, (xt - mu) / sd
     x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
     xt = torch.cat([xt, torch.ones(len(xt), 1, dtype=xt.dtype)], 1)
     classes = int(max(train_y.max(), test_y.max())) + 1
@@ -72,11 +75,18 @@ def dimension_std(x: torch.Tensor) -> torch.Tensor:
     return z.std(0, unbiased=False)
 
 
-def effective_rank(x: torch.Tensor) -> float:
+def effective_rank(x: torch.Tensor, centre: bool = False) -> float:
     """Effective rank (Roy & Vetterli 2007): ``exp(-sum_k p_k log p_k)`` with
-    ``p_k = sigma_k / sum_j sigma_j`` the normalised singular values of ``x [n, d]``
-    (uncentred). 1 for identical rows; ``k`` for ``k`` orthonormal rows."""
-    s = torch.linalg.svdvals(_rows(x))
+    ``p_k = sigma_k / sum_j sigma_j`` the normalised singular values of ``x [n, d]``,
+    uncentred or, with ``centre=True``, of ``x - mean_i x_i`` (so a common offset, which
+    every collapsed representation shares, does not count as a dimension). 1 for
+    identical rows (uncentred; 0 centred: nothing varies); ``k`` for ``k`` orthonormal rows."""
+    rows = _rows(x)
+    if centre:
+        rows = rows - rows.mean(0)
+    s = torch.linalg.svdvals(rows)
+    if s.sum() <= 1e-12 * max(float(_rows(x).abs().max()), 1e-300):
+        return 0.0  # nothing varies
     p = s / s.sum().clamp_min(1e-300)
     p = p[p > 0]
     return float(torch.exp(-(p * p.log()).sum()))

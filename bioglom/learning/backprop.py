@@ -36,6 +36,29 @@ NEGATIVE_SCOPES = ("image", "outside_neighbourhood")
 RECONS = ("pixels", "balanced")
 
 
+def field_prediction(model: Glom, final: torch.Tensor) -> torch.Tensor:
+    """The top level as a neural field over its island (paper 2.3, 3.4; label-free).
+
+    Each column's settled top-level vector ``v_n``, with the location of every column ``m``
+    it attends to, predicts the settled level below at ``m`` through the top-down net:
+    ``sum_m sg(w_nm) ||f_td(v_n, pos_m) - sg(s[L-2, m])||^2 / D``, averaged over ``n``,
+    where ``w_nm`` is the top level's attention at the last step (``beta_end``). A vector
+    that must predict the parts of everything it attends to has to describe the whole —
+    its kind and pose — and such a description is the same at every location of the whole.
+    ``final [b, L, n, d]``; returns a scalar.
+    """
+    from ..attention import lateral_attention
+
+    cfg = model.cfg
+    top, below = final[:, -1], final[:, -2].detach()  # b n d
+    b, n, d = top.shape
+    _, w = lateral_attention(final[:, -1:].detach(), model.mask[-1:], cfg.beta_end, cfg.similarity)  # b 1 n m
+    pairs = top[:, :, None, :].expand(b, n, n, d).reshape(b * n, 1, n, d)  # (b n) 1 m d: v_n at every m
+    pred, _ = model.nets.top_down(pairs, slice(cfg.levels - 2, cfg.levels - 1))
+    err = ((pred.reshape(b, n, n, d) - below[:, None]) ** 2).sum(-1) / d  # b n m
+    return (w[:, 0] * err).sum(-1).mean()
+
+
 def reconstruction_error(recon: torch.Tensor, clean: torch.Tensor, keep: torch.Tensor, kind: str = "pixels"):
     """``pixels``: ``mean((recon - clean)^2)``; ``balanced``: the mean of the squared error
     over removed pixels (``keep = 0``) plus its mean over kept pixels (``keep = 1``),
@@ -104,6 +127,7 @@ class BackpropRule:
     negative_scope: str = "image"
     supervision: float = 0.0
     recon: str = "pixels"
+    field_weight: float = 0.0
 
     def __post_init__(self):
         from ..config import check_choice
@@ -117,6 +141,7 @@ class BackpropRule:
         check_positive("negative_weight", self.negative_weight, strict=False)
         check_positive("margin", self.margin, strict=False)
         check_positive("supervision", self.supervision, strict=False)
+        check_positive("field_weight", self.field_weight, strict=False)
 
     def options(self) -> dict:
         return asdict(self)
@@ -141,12 +166,17 @@ class BackpropRule:
         loss = torch.zeros((), device=recon.device)
         if phase != "negative":
             loss = loss + recon_loss + self.agreement_weight * agree
+        if self.field_weight > 0 and phase != "negative":
+            field = field_prediction(model, traj.final)
+            loss = loss + self.field_weight * field
         if self.supervision > 0 and phase != "negative":
             supervised = island_supervision(traj.final, batch.labels, self.negative_beta).mean()
             loss = loss + self.supervision * supervised
         if phase != "positive":
             loss = loss + self.negative_weight * separate
         metrics = {"loss": loss.item(), "recon": recon_loss.item(), "agree": agree.item(), "separate": separate.item()}
+        if self.field_weight > 0 and phase != "negative":
+            metrics["field"] = field.item()
         if self.supervision > 0 and phase != "negative":
             metrics["supervised"] = supervised.item()
         return RuleOutput(loss, metrics, traj)
