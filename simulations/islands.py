@@ -5,6 +5,7 @@ of familiar objects into islands that are the parse -- parts at level 0, objects
     python simulations/islands.py             # 3 seeds, 2-core CPU sized (see the README for the time)
     python simulations/islands.py --quick     # seconds, 1 seed
     python simulations/islands.py --sweep     # every variant of VARIANTS, 1 seed each -> sweep.nc
+    python simulations/islands.py --supervision 3 --steps 8 --out results/islands_control   # label-trained control
     python simulations/islands.py --preset gpu --device cuda
 
 Scenes (bioglom.data.wholes): 2-3 objects of distinct familiar kinds on a noise
@@ -14,7 +15,10 @@ inputs lose one whole part (filled with a colour no scene has); the loss reconst
 clean scene from the settled level 0, trains every bottom-up and top-down prediction
 toward the detached consensus, and pushes predictions away from consensus vectors of
 other images and of locations of the same image that the location attends to little.
-No ground-truth label is used in training.
+No ground-truth label is used in training, except in the label-trained control
+(--supervision W > 0), which asks the settled attention to bind exactly the columns of
+each ground-truth part (level 0) and object (above): it shows what settling and the
+measures can do when the objective demands islands (docs/claims.md).
 
 For each seed, on held-out scenes (island thresholds chosen on validation scenes): the
 foreground ARI of every level and settling step against parts and objects, beside the
@@ -189,6 +193,8 @@ VARIANTS = {
     "balanced reconstruction (removed pixels weigh as much as kept)": dict(recon="balanced"),
     "balanced reconstruction, bottom-up location, beyond-window negatives, radius 1,2,3": dict(
         recon="balanced", bu_location=True, negative_scope="outside_neighbourhood", radius=(1, 2, 3)),
+    "top level as a neural field over what it attends, balanced reconstruction": dict(field_weight=1.0,
+                                                                                        recon="balanced"),
     # label-trained controls, not candidates for the default: do the settling and the
     # measures form and see islands when the objective asks for them?
     "CONTROL supervised islands x1 (labels in training)": dict(supervision=1.0),

@@ -205,3 +205,23 @@ def test_help_shows_each_default_once_and_the_choices(script):
     for line in options:
         assert line.count("(default:") <= 1, line
     assert "--device {auto,cpu,cuda}" in out.stdout
+
+
+@pytest.mark.parametrize("kind", ["file", "read-only"])
+def test_an_unusable_output_folder_is_refused_up_front(tmp_path, kind):
+    if kind == "file":
+        out = tmp_path / "taken"
+        out.write_text("x")
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        out = tmp_path / "ro"
+        (out / "checkpoints").mkdir(parents=True)
+        out.chmod(0o555)
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "simulations/islands.py", "--quick", "--out", str(out)], capture_output=True,
+                       text=True, cwd=root, timeout=300)
+    out.chmod(0o755) if kind != "file" else None
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: out=") and "Traceback" not in r.stderr
