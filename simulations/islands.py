@@ -83,7 +83,8 @@ class Options(ModelOptions):
     beta_start: float = option(2.0, "attention inverse temperature at the first step")
     beta_end: float = option(12.0, "attention inverse temperature at the last step")
     weights_end: tuple[float, ...] = option((1.0, 1.0, 1.0, 1.0), "consensus weights (bottom-up, top-down, previous, lateral) at the last step")
-    consensus: str = option("mean", "consensus of the contributions: weighted mean, or precision-weighted (paper 9.1)",
+    consensus: str = option("precision", "consensus of the contributions: weighted mean, or precision-weighted (paper 9.1; "
+                            "the default, chosen by --sweep on selection scenes)",
                             choices=("mean", "precision"))
     norm: str = option("layer", "normalisation of embeddings", choices=("layer", "l2", "none"))
     frontend: str = option("linear", "front end", choices=("linear", "conv"))

@@ -225,3 +225,15 @@ def test_an_unusable_output_folder_is_refused_up_front(tmp_path, kind):
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: out=") and "Traceback" not in r.stderr
+
+
+def test_a_divergence_before_the_first_checkpoint_names_none(tmp_path):
+    from bioglom import NonFiniteError
+
+    model = Glom(cfg(norm="none"))
+    with torch.no_grad():
+        model.nets.td.b2[0] = float("inf")
+    t = Trainer(model, build_rule("backprop", steps=2), batches, updates=3, checkpoint=tmp_path / "c.pt",
+                progress=False)
+    with pytest.raises(NonFiniteError, match=r"the last good checkpoint is \(none written yet\)"):
+        t.run()

@@ -172,7 +172,8 @@ class Trainer:
         batch = self.batches(u if source is None else source).to(self.model.device)
         phase = check_phase(self.phase(u))
         self.optimizer.zero_grad(set_to_none=True)
-        last_good = self.checkpoint if self.checkpoint else "(none: no checkpoint path given)"
+        last_good = (self.checkpoint if self.checkpoint and self.checkpoint.exists() else
+                     "(none written yet)" if self.checkpoint else "(none: no checkpoint path given)")
         try:
             out = self.rule.accumulate(self.model, batch, update_generator(self.seed, u), phase)
         except NonFiniteError as e:
