@@ -237,3 +237,23 @@ def test_a_divergence_before_the_first_checkpoint_names_none(tmp_path):
                 progress=False)
     with pytest.raises(NonFiniteError, match=r"the last good checkpoint is \(none written yet\)"):
         t.run()
+
+
+@pytest.mark.parametrize("rule_name", ["delta", "temporal_derivative"])
+def test_sgd_applies_exactly_minus_lr_times_the_rules_update(rule_name):
+    # the local rule's own change, scaled by one learning rate: no Adam normalisation in between
+    torch.manual_seed(0)
+    model = Glom(cfg())
+    rule = build_rule(rule_name, steps=2)
+    probe = Glom(cfg())
+    probe.load_state_dict(model.state_dict())
+    rule.accumulate(probe, batches(0), None)
+    update = {k: (p.grad.clone() if p.grad is not None else torch.zeros_like(p)) for k, p in probe.named_parameters()}
+    before = {k: p.detach().clone() for k, p in model.named_parameters()}
+    t = Trainer(model, rule, batches, updates=1, lr=0.05, optimizer="sgd", progress=False)
+    t.run()
+    changed = 0
+    for k, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), before[k] - 0.05 * update[k], rtol=0, atol=1e-6)
+        changed += int(update[k].abs().sum() > 0)
+    assert changed > 0
