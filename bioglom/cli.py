@@ -64,9 +64,12 @@ def _base_type(tp):
 def _convert(name: str, raw, tp):
     """Convert a command-line string or TOML value to the field's type, or raise ConfigError."""
     base = _base_type(tp)
+    if isinstance(base, tuple):
+        items = raw if isinstance(raw, (list, tuple)) else [s for s in str(raw).split(",") if s.strip()]
+        if not items:
+            raise ConfigError(f"{name}={raw!r} is not allowed; give at least one value (comma-separated)")
     try:
         if isinstance(base, tuple):
-            items = raw if isinstance(raw, (list, tuple)) else [s for s in str(raw).split(",") if s.strip()]
             return tuple(_convert(name, v, base[1]) for v in items)
         if base is bool:
             if isinstance(raw, bool):
@@ -149,6 +152,9 @@ def parse_options(cls, argv=None, *, description: str = "", presets: dict[str, d
                 if choices and kwargs[f.name] not in choices:
                     raise ConfigError(f"{f.name}={kwargs[f.name]!r} is not allowed; choose one of {list(choices)}")
         opts = cls(**kwargs)
+        seed = getattr(opts, "seed", 0)
+        if not 0 <= seed < 2**63:  # torch and numpy take seeds in this range
+            raise ConfigError(f"seed={seed!r} is not allowed; it must be an integer from 0 to 2**63 - 1")
         opts.validate()
     except ConfigError as e:
         fail(str(e))

@@ -257,3 +257,21 @@ def test_sgd_applies_exactly_minus_lr_times_the_rules_update(rule_name):
         torch.testing.assert_close(p.detach(), before[k] - 0.05 * update[k], rtol=0, atol=1e-6)
         changed += int(update[k].abs().sum() > 0)
     assert changed > 0
+
+
+@pytest.mark.parametrize("script, argv, message", [
+    ("islands", ["--seed", "-1"], "seed=-1 is not allowed"),
+    ("islands", ["--seed", "1e20"], "seed='1e20' is not allowed"),
+    ("islands", ["--seed", str(2**70)], f"seed={2**70} is not allowed"),
+    ("wake_sleep", ["--blocks", ""], "blocks='' is not allowed; give at least one value"),
+    ("temporal_derivative", ["--rules", ""], "rules='' is not allowed; give at least one value"),
+    ("distillery", ["--conditions", ""], "conditions='' is not allowed; give at least one value"),
+])
+def test_bad_command_lines_stop_with_one_line_before_work(tmp_path, script, argv, message):
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, f"simulations/{script}.py", "--quick", "--out", str(tmp_path / "o"), *argv],
+                       capture_output=True, text=True, cwd=root, timeout=300)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], r.stderr
+    assert not (tmp_path / "o").exists()  # before any work: not even the output folder
