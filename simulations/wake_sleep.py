@@ -72,7 +72,7 @@ from bioglom.analysis import (Claim, accuracy_stderr, alignment, claims_dataset,
 from bioglom.analysis.figures import save_figure
 from bioglom.cli import ModelOptions, option, run_script, start_run
 from bioglom.config import ConfigError, check_choice, check_positive
-from bioglom.data import check_mnist_folder, load_digits, load_mnist, moving_images, split_indices
+from bioglom.data import load_digits, load_mnist, mnist_sizes, moving_images, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, build_rule
 from bioglom.learning.schedule import preset
 from bioglom.learning.wake_sleep import SLEEP_INPUTS, WakeSleepTrainer
@@ -133,9 +133,10 @@ class Options(ModelOptions):
     def validate(self) -> None:
         self.glom_config()
         n_test = int(round(DIGITS * TEST_FRACTION))
-        glyph, n_train, n_test = (28, 60000, 10000) if self.data == "mnist" else (8, DIGITS - n_test, n_test)
+        glyph, n_train, n_test = 8, DIGITS - n_test, n_test
         if self.data == "mnist":
-            check_mnist_folder(self.data_dir)
+            sizes = mnist_sizes(self.data_dir)  # read from the files' headers, not assumed
+            glyph, n_train, n_test = 28, sizes["train"], sizes["test"]
         elif self.data_dir:
             raise ConfigError(f"data_dir={self.data_dir!r} is not allowed with data='digits'; it is read with data='mnist'")
         if self.image_size < glyph:

@@ -105,3 +105,80 @@ def test_mask_regions():
     assert torch.equal(out[keep.expand_as(out) == 1], images[keep.expand_as(out) == 1])
     with pytest.raises(ConfigError, match="max_size=20"):
         mask_regions(images, 1, 3, 20)
+
+
+def _mnist_folder(tmp_path, n=5, gz=False, images=None, labels=None):
+    import numpy as np
+
+    ext = ".gz" if gz else ""
+    imgs = np.zeros((n, 28, 28), np.uint8) if images is None else images
+    labs = (np.arange(n) % 10).astype(np.uint8) if labels is None else labels
+    for split, (img_name, lab_name) in {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                                        "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}.items():
+        write_idx(tmp_path / (img_name + ext), imgs)
+        write_idx(tmp_path / (lab_name + ext), labs)
+    return tmp_path
+
+
+def _damage(path, how):
+    import gzip
+
+    data = path.read_bytes()
+    if how == "truncate_data":
+        path.write_bytes(data[:-7])
+    elif how == "truncate_header":
+        path.write_bytes(data[:6])
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "garbage":
+        path.write_bytes(b"\x89PNG not idx at all")
+    elif how == "bad_gzip":
+        path.write_bytes(b"\x1f\x8b\x08\x00garbage-after-gzip-magic")
+    elif how == "truncated_gzip":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "gzip_of_garbage":
+        path.write_bytes(gzip.compress(b"hello"))
+    elif how == "extra_bytes":
+        path.write_bytes(data + b"\x00\x00")
+
+
+@pytest.mark.parametrize("gz, how", [
+    (False, "truncate_data"), (False, "truncate_header"), (False, "empty"), (False, "garbage"), (False, "extra_bytes"),
+    (True, "bad_gzip"), (True, "truncated_gzip"), (True, "gzip_of_garbage"), (True, "empty"),
+])
+@pytest.mark.parametrize("which", ["images", "labels"])
+def test_corrupt_mnist_files_are_named(tmp_path, gz, how, which):
+    from bioglom import ConfigError
+
+    folder = _mnist_folder(tmp_path, gz=gz)
+    name = ("train-images-idx3-ubyte" if which == "images" else "train-labels-idx1-ubyte") + (".gz" if gz else "")
+    _damage(folder / name, how)
+    with pytest.raises(ConfigError) as e:
+        load_mnist(folder, "train")
+    assert name in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("labels, images, message", [
+    ("big", None, "MNIST labels are integers 0-9"),
+    ("float", None, "MNIST labels are integers 0-9"),
+    (None, "float", "MNIST images are uint8"),
+    (None, "nan", "MNIST images are uint8"),
+    ("short", None, "5 images in train-images-idx3-ubyte but 4 labels"),
+])
+def test_mnist_contents_are_checked(tmp_path, labels, images, message):
+    import numpy as np
+
+    from bioglom import ConfigError
+
+    labs = {"big": np.array([0, 1, 200, 3, 4], np.uint8), "float": np.arange(5, dtype=np.float64),
+            "short": np.arange(4, dtype=np.uint8), None: None}[labels]
+    imgs = {"float": np.full((5, 28, 28), 1e300), "nan": np.full((5, 28, 28), np.nan), None: None}[images]
+    folder = _mnist_folder(tmp_path, images=imgs, labels=labs)
+    with pytest.raises(ConfigError, match=message):
+        load_mnist(folder, "train")
+
+
+def test_mnist_sizes_are_read_from_the_headers(tmp_path):
+    from bioglom.data import mnist_sizes
+
+    assert mnist_sizes(_mnist_folder(tmp_path, n=7)) == {"train": 7, "test": 7}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 from ..config import ConfigError
 from .digits import Digits
 
-__all__ = ["read_idx", "write_idx", "load_mnist", "check_mnist_folder", "MNIST_FILES"]
+__all__ = ["read_idx", "idx_shape", "write_idx", "load_mnist", "check_mnist_folder", "mnist_sizes", "MNIST_FILES"]
 
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _CODES = {np.dtype(v).newbyteorder(">") if np.dtype(v).itemsize > 1 else np.dtype(v): k for k, v in _DTYPES.items()}
@@ -31,17 +32,43 @@ def _open(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
-def read_idx(path) -> np.ndarray:
-    """Read one IDX file: magic ``00 00 <type> <ndim>``, then ``ndim`` big-endian uint32 sizes, then the data."""
+def _header(f, path: Path) -> tuple[np.dtype, tuple[int, ...]]:
+    head = f.read(4)
+    if len(head) != 4 or head[:2] != b"\x00\x00" or head[2] not in _DTYPES:
+        raise ConfigError(f"path={str(path)!r} is not an IDX file (bad magic number {head!r})")
+    ndim = head[3]
+    sizes = f.read(4 * ndim)
+    if len(sizes) != 4 * ndim:
+        raise ConfigError(f"path={str(path)!r} is truncated inside its header ({len(sizes)} of {4 * ndim} size bytes)")
+    return np.dtype(_DTYPES[head[2]]), struct.unpack(f">{ndim}I", sizes)
+
+
+def _corrupt(path: Path, e: Exception) -> ConfigError:
+    return ConfigError(f"path={str(path)!r} cannot be read: {type(e).__name__}: {e} (a corrupt or truncated file?)")
+
+
+def idx_shape(path) -> tuple[int, ...]:
+    """The shape an IDX file's header declares, without reading its data."""
     path = Path(path)
-    with _open(path) as f:
-        head = f.read(4)
-        if len(head) != 4 or head[:2] != b"\x00\x00" or head[2] not in _DTYPES:
-            raise ConfigError(f"path={str(path)!r} is not an IDX file (bad magic number {head!r})")
-        ndim = head[3]
-        shape = struct.unpack(f">{ndim}I", f.read(4 * ndim))
-        dtype = np.dtype(_DTYPES[head[2]])
-        data = f.read()
+    try:
+        with _open(path) as f:
+            return _header(f, path)[1]
+    except (OSError, EOFError, zlib.error) as e:
+        raise _corrupt(path, e) from None
+
+
+def read_idx(path) -> np.ndarray:
+    """Read one IDX file: magic ``00 00 <type> <ndim>``, then ``ndim`` big-endian uint32 sizes, then the data.
+
+    A file that is not IDX, is truncated, or is a broken gzip stream raises one
+    :class:`ConfigError` naming it."""
+    path = Path(path)
+    try:
+        with _open(path) as f:
+            dtype, shape = _header(f, path)
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise _corrupt(path, e) from None
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) != expected:
         raise ConfigError(f"path={str(path)!r} holds {len(data)} data bytes; its header {shape} needs {expected}")
@@ -80,10 +107,27 @@ def check_mnist_folder(folder, splits=tuple(MNIST_FILES)) -> dict[str, tuple[Pat
     return {split: tuple(_find(Path(folder), s) for s in MNIST_FILES[split]) for split in splits}
 
 
+def mnist_sizes(folder) -> dict[str, int]:
+    """Images per split, read from the label files' headers (not assumed)."""
+    files = check_mnist_folder(folder)
+    return {split: (idx_shape(lab) or (0,))[0] for split, (_, lab) in files.items()}
+
+
 def load_mnist(folder, split: str = "train") -> Digits:
-    """MNIST images ``[n, 1, 28, 28]`` in [0, 1] and labels ``[n]`` from IDX files in ``folder``."""
+    """MNIST images ``[n, 1, 28, 28]`` in [0, 1] and labels ``[n]`` from IDX files in ``folder``.
+
+    Images must be uint8 and labels integers 0-9; anything else raises one
+    :class:`ConfigError` naming the file."""
     img_file, lab_file = check_mnist_folder(folder, (split,))[split]
     images, labels = read_idx(img_file), read_idx(lab_file)
-    if images.ndim != 3 or labels.shape != images.shape[:1]:
-        raise ConfigError(f"data_dir={str(folder)!r}: images {images.shape} and labels {labels.shape} do not match")
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise ConfigError(f"path={str(img_file)!r} holds {images.dtype} images of shape {images.shape}; MNIST images "
+                          "are uint8 [n, rows, columns]")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or labels.size and not 0 <= labels.min() <= labels.max() <= 9:
+        lo, hi = (int(labels.min()), int(labels.max())) if labels.size and labels.dtype.kind in "iuf" else (None, None)
+        raise ConfigError(f"path={str(lab_file)!r} holds {labels.dtype} labels of shape {labels.shape}, range {lo}..{hi}; "
+                          "MNIST labels are integers 0-9, one per image")
+    if labels.shape != images.shape[:1]:
+        raise ConfigError(f"data_dir={str(folder)!r}: {images.shape[0]} images in {img_file.name} but {labels.shape[0]} "
+                          f"labels in {lab_file.name}")
     return Digits(torch.from_numpy(images.astype(np.float32) / 255.0)[:, None], torch.from_numpy(labels.astype(np.int64)))
