@@ -32,3 +32,9 @@ def run_notebook(monkeypatch):
         return outputs
 
     return run
+
+
+def assert_described(ds):
+    """Every data variable of a result has a long_name and units (bioglom.analysis.names)."""
+    missing = [str(k) for k in ds.data_vars if "long_name" not in ds[k].attrs or "units" not in ds[k].attrs]
+    assert not missing, f"variables without long_name or units: {missing}"

@@ -118,3 +118,18 @@ def test_the_scale_sensitive_probe_sees_features_shrink():
     raw = [linear_probe(x[train] * s, y[train], x[test] * s, y[test], standardise=False) for s in (1.0, 1e-2, 1e-4)]
     assert raw[0] > 0.9
     assert raw[2] < raw[0] - 0.2  # shrunk toward zero, the fixed ridge swamps the read-out
+
+
+def test_describe_fills_long_names_from_the_table_and_keeps_a_variables_own():
+    import numpy as np
+    import xarray as xr
+
+    from bioglom.analysis.names import describe, lookup
+
+    ds = xr.Dataset({"accuracy_level1": ("u", np.zeros(2)), "train_loss": ("u", np.zeros(2)),
+                     "spread": ("u", np.zeros(2), {"long_name": "mine"}), "mystery": ("u", np.zeros(2))})
+    describe(ds)
+    assert ds.accuracy_level1.attrs["long_name"] == "linear-probe accuracy of level 1 on held-out digits"
+    assert ds.train_loss.attrs["units"] == "1" and "per training update" in ds.train_loss.attrs["long_name"]
+    assert ds.spread.attrs["long_name"] == "mine" and ds.spread.attrs["units"] == "1"
+    assert "long_name" not in ds.mystery.attrs and lookup("mystery") is None  # unknown names are not invented

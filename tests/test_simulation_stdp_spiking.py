@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import assert_described
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,6 +26,7 @@ def quick_run(tmp_path_factory):
 def test_quick_run_writes_netcdf_with_s_claims(quick_run):
     out, res = quick_run
     with xr.open_dataset(out / "stdp_spiking.nc", engine="h5netcdf") as ds:
+        assert_described(ds)
         assert list(ds.claim.values) == ["S1", "S2", "S3"]
         assert np.isfinite(ds.claim_value).all() and ds.claim_held.dtype == bool
         assert list(ds.kernel.values) == ["exponential", "gaussian"]

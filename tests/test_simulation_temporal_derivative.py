@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import xarray as xr
+from conftest import assert_described
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,6 +17,7 @@ def test_quick_run_writes_netcdf_with_t_claims(tmp_path):
     res = run("--quick", "--no-progress", "--out", str(tmp_path), "--device", "cpu")
     assert res.returncode == 0, res.stderr
     with xr.open_dataset(tmp_path / "temporal_derivative.nc", engine="h5netcdf") as ds:
+        assert_described(ds)
         assert list(ds.claim.values) == ["T1", "T2", "T3"]
         assert ds.claim_held.dtype == bool and ds.claim_value.notnull().all()
         assert ds.alignment.dims == ("columns", "rule", "step", "direction", "level")

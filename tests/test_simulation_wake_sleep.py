@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import assert_described
 
 from bioglom.data import write_idx
 
@@ -27,6 +28,7 @@ def quick_run(tmp_path_factory):
 def test_quick_run_writes_netcdf_with_w_claims(quick_run):
     out, res = quick_run
     with xr.open_dataset(out / "wake_sleep.nc", engine="h5netcdf") as ds:
+        assert_described(ds)
         assert list(ds.claim.values) == ["W0", "W1", "W2", "W3", "W4"]
         assert ds.claim_held.dtype == bool
         assert list(ds.schedule.values) == ["interleaved", "day-night-1", "day-night-3", "deprivation", "sleep-first"]

@@ -118,7 +118,11 @@ def run_attrs(config: dict, seed: int, **extra) -> dict:
 
 def write_netcdf(ds: xr.Dataset, path) -> Path:
     """Write ``ds`` to ``path`` as netCDF4 (h5netcdf), via a temporary file and a rename,
-    so a killed run never leaves a half-written file under ``path``."""
+    so a killed run never leaves a half-written file under ``path``. Variables without a
+    ``long_name`` get theirs from :mod:`bioglom.analysis.names`."""
+    from .names import describe
+
+    describe(ds)
     return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
 
 
