@@ -1,4 +1,6 @@
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -56,6 +58,10 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
     assert len(blocks) >= 2
     monkeypatch.chdir(tmp_path)  # anything a block writes lands here
+    # the "opening a result" block reads what a run writes: make one, quickly
+    run = subprocess.run([sys.executable, str(ROOT / "simulations" / "islands.py"), "--quick", "--no-progress",
+                          "--out", str(tmp_path / "results" / "islands")], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
     namespace: dict = {}
     for block in blocks:  # in order, in one namespace, as a reader would paste them
         exec(compile(block, "README.md", "exec"), namespace)
