@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import tomllib
 import typing
@@ -20,7 +21,7 @@ import torch
 from .config import ConfigError
 
 __all__ = ["option", "RunOptions", "ModelOptions", "parse_options", "resolve_device", "fail", "start_run",
-           "lock_output_folder", "run_script"]
+           "lock_output_folder", "run_script", "run_identity", "RUN_ONLY"]
 
 
 def option(default, help: str, choices=None):
@@ -48,6 +49,18 @@ class ModelOptions(RunOptions):
     dim: int = option(32, "embedding size per level")
     hidden: int = option(64, "hidden units of each column net")
     patch_size: int = option(2, "pixels per column side")
+
+
+# how a run is carried out, not what it computes: never part of its identity
+RUN_ONLY = ("out", "resume", "progress", "device", "stop_after")
+
+
+def run_identity(opts, drop=()) -> dict:
+    """The options that decide what a run computes, as JSON-able values: every field of
+    ``opts`` except :data:`RUN_ONLY` and ``drop``. A resumed run must match it."""
+    skip = set(RUN_ONLY) | set(drop)
+    return json.loads(json.dumps({k: v for k, v in dataclasses.asdict(opts).items() if k not in skip},
+                                 sort_keys=True, default=str))
 
 
 def _base_type(tp):

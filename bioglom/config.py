@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["GlomConfig", "ConfigError", "NonFiniteError", "check_choice", "check_positive", "check_bool"]
+__all__ = ["GlomConfig", "ConfigError", "NonFiniteError", "check_choice", "check_positive", "check_bool",
+           "changed_fields"]
 
 
 class ConfigError(ValueError):
@@ -32,6 +33,25 @@ class NonFiniteError(FloatingPointError):
 
 
 MAX_LEVELS = 32
+
+
+def changed_fields(saved: dict, wanted: dict, defaults: dict | None = None, prefix: str = "") -> list[str]:
+    """Names of the fields whose values differ between a saved run and the wanted one,
+    dotted for nested dicts (``rule_options.margin``). Values are compared as JSON, so a
+    tuple equals the list it was saved as. A field the saved run lacks is no change when
+    the wanted value is its entry in ``defaults`` (an option added after the run was saved)."""
+    def norm(v):
+        return json.dumps(v, sort_keys=True, default=str)
+
+    defaults = defaults or {}
+    out = []
+    for k in sorted(set(saved) | set(wanted)):
+        old, new = saved.get(k), wanted.get(k)
+        if isinstance(old, dict) and isinstance(new, dict):
+            out += changed_fields(old, new, defaults.get(k), f"{prefix}{k}.")
+        elif norm(old) != norm(new) and not (k not in saved and k in defaults and norm(new) == norm(defaults[k])):
+            out.append(prefix + k)
+    return out
 
 
 def check_bool(name: str, value, *, optional: bool = False) -> None:

@@ -25,7 +25,7 @@ from .decoder import FieldDecoder
 from .frontend import build_frontend
 from .retina import Retina
 
-__all__ = ["Glom", "Trajectory", "StepRecord", "settle_step", "check_images"]
+__all__ = ["Glom", "Trajectory", "StepRecord", "settle_step", "check_images", "first_non_finite_state"]
 
 
 class StepRecord(NamedTuple):
@@ -97,6 +97,15 @@ class Trajectory(NamedTuple):
         coords = {"step": np.arange(s1), "sample": np.arange(b), "level": np.arange(L), "y": np.arange(h),
                   "x": np.arange(w), "dim": np.arange(d), "frame": ("step", frame)}
         return xr.Dataset(data, coords=coords, attrs=dict(attrs or {}))
+
+
+def first_non_finite_state(states: torch.Tensor) -> tuple[int, int] | None:
+    """``(step, level)`` of the first non-finite embedding in ``states [S+1, b, L, N, D]``, or None."""
+    bad = ~torch.isfinite(states).flatten(3).all(-1).all(1)  # s l
+    if not bad.any():
+        return None
+    step, level = bad.nonzero()[0].tolist()
+    return step, level
 
 
 def check_images(images, cfg: GlomConfig) -> torch.Tensor:
@@ -259,9 +268,9 @@ class Glom(nn.Module):
                 lps.append(lp)
                 frames.append(f)
         states = torch.stack(states)
-        bad = ~torch.isfinite(states).flatten(3).all(-1).all(1)  # s l
-        if bad.any():  # a silent NaN state would poison every measure downstream
-            step, level = bad.nonzero()[0].tolist()
+        where = first_non_finite_state(states)
+        if where is not None:  # a silent NaN state would poison every measure downstream
+            step, level = where
             raise NonFiniteError(f"settling step {step}, level {level}: a non-finite embedding (input range "
                                  f"{float(video.min()):.3g}..{float(video.max()):.3g})")
         c = torch.stack(contributions, dim=1)  # i s b l n d

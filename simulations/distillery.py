@@ -41,7 +41,7 @@ from bioglom.analysis import (Claim, accuracy_stderr, claims_dataset, evaluation
                               history_dataset, linear_probe, run_attrs, write_netcdf)
 from bioglom.analysis.distillery import column_outputs, dispersion, ensemble_gain
 from bioglom.analysis.figures import save_figure
-from bioglom.cli import ModelOptions, option, run_script, start_run
+from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
 from bioglom.config import RETINAS, ConfigError, check_choice, check_positive
 from bioglom.consensus import normalise
 from bioglom.data import load_digits, mask_regions, masked_batch, split_indices
@@ -170,7 +170,9 @@ def main(argv=None) -> int:
         model = Glom(opts.glom_config(retina, cond, extra.get("location"))).to(device)
         trainer = Trainer(model, build_rule(rule, **opts.rule_options(rule, cond)), batches, updates=opts.updates,
                           lr=opts.lr, seed=opts.seed, checkpoint=out / "checkpoints" / f"{name.replace('/', '-')}.pt",
-                          checkpoint_every=opts.checkpoint_every, progress=opts.progress, label=f"distillery {name}")
+                          checkpoint_every=opts.checkpoint_every, progress=opts.progress,
+                          data=run_identity(opts, ("updates", "conditions", "rules", "retinas", "backprop")),
+                          label=f"distillery {name}")
         try:
             trainer.run(resume=opts.resume, stop_after=opts.stop_after or None, evaluate=lambda u: evaluate(model),
                         evaluate_every=opts.eval_every)

@@ -44,8 +44,8 @@ from bioglom import Glom, GlomConfig
 from bioglom.analysis import (bootstrap, claims_dataset, evaluate_parse, evaluations_dataset, format_claims,
                               history_dataset, island_claims, mean_of, pair_similarity, run_attrs, write_netcdf)
 from bioglom.analysis.figures import ari_band_figure, parse_figure, save_figure, similarity_figure
-from bioglom.cli import ModelOptions, option, run_script, start_run
-from bioglom.config import ConfigError, check_positive
+from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
+from bioglom.config import ConfigError, changed_fields, check_positive
 from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_scenes, make_whole_scenes, mask_parts,
                           mask_regions)
 from bioglom.learning import Batch, NonFiniteError, Trainer, build_rule
@@ -140,12 +140,6 @@ class Options(ModelOptions):
                     negative_scope=self.negative_scope, supervision=self.supervision, recon=self.recon,
                     field_weight=self.field_weight)
 
-    def data_options(self) -> dict:
-        """What the training stream depends on besides the model, rule and seed."""
-        names = ("scenes", "image_size", "kinds", "parts_min", "parts_max", "objects_min", "objects_max", "background",
-                 "mask", "mask_count", "mask_min", "mask_max", "fill", "batch")
-        return {k: getattr(self, k) for k in names}
-
     def scene_batch(self, n: int, seed: int, start: int):
         if self.scenes == "plain":
             return make_scenes(n, image_size=self.image_size, objects=(self.objects_min, self.objects_max),
@@ -213,17 +207,12 @@ def run_seed(opts: Options, seed: int, device, folder, test_stream: int = TEST_S
     """Train one model on the scene stream of ``seed`` and evaluate it on the scenes of
     ``seed + test_stream`` (cached in ``folder``)."""
     done = folder / f"seed{seed}.nc"
-    wanted = json.dumps({k: v for k, v in dataclasses.asdict(opts).items()
-                         if k not in ("resume", "progress", "out", "seed", "seeds", "sweep", "shard", "device")},
-                        sort_keys=True, default=str)
+    per_seed = ("seed", "seeds", "sweep", "shard")  # one file per seed; which seeds and variants run is not its identity
+    wanted = run_identity(opts, per_seed)
     if opts.resume and done.exists():
         with xr.open_dataset(done, engine="h5netcdf") as ds:
-            saved = ds.attrs.get("options", "")
-            old, new = json.loads(saved or "{}"), json.loads(wanted)
-            defaults = json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(Options)}, default=str))
-            # an option added after the file was written, at its default, names the same run
-            differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)
-                            and not (k not in old and new.get(k) == defaults.get(k)))
+            defaults = {f.name: f.default for f in dataclasses.fields(Options)}
+            differ = changed_fields(json.loads(ds.attrs.get("options", "{}")), wanted, defaults)
             if differ:
                 raise ConfigError(f"resume={True}: {done} was written with other options ({', '.join(differ)}); "
                                   "rerun with those values or a new --out")
@@ -255,7 +244,8 @@ def run_seed(opts: Options, seed: int, device, folder, test_stream: int = TEST_S
 
     trainer = Trainer(model, rule, batches, updates=opts.updates, lr=opts.lr, seed=seed,
                       checkpoint=folder / f"seed{seed}.pt", checkpoint_every=opts.checkpoint_every,
-                      progress=opts.progress, data=opts.data_options(), label=f"islands {folder.name} seed {seed}")
+                      progress=opts.progress, data=run_identity(opts, per_seed + ("updates",)),
+                      label=f"islands {folder.name} seed {seed}")
     trainer.run(resume=opts.resume, evaluate=attention_pairs, evaluate_every=opts.track_every)
     masked = opts.masked(test, torch.Generator().manual_seed(seed + test_stream))
     ds = evaluate_parse(model, opts.steps, val, test, masked=masked)
@@ -268,10 +258,10 @@ def run_seed(opts: Options, seed: int, device, folder, test_stream: int = TEST_S
     ds = ds.assign_coords(update=ev["update"].values)
     hist = history_dataset(trainer.history).reset_coords(drop=True).rename(update="train_update")
     for k in hist.data_vars:
-        ds[f"train_{k}"] = hist[k].assign_attrs(long_name=f"training {k} per update", units="1")
+        ds[f"train_{k}"] = hist[k]  # long_name and units from bioglom.analysis.names
     ds["mask_fraction"] = ((), changed_fraction(test.images, masked[0]),
                            {"long_name": "fraction of test pixels the mask changed", "units": "1"})
-    ds.attrs["options"] = wanted
+    ds.attrs["options"] = json.dumps(wanted, sort_keys=True)
     write_netcdf(ds, done)
     return ds
 

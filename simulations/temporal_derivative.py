@@ -43,7 +43,7 @@ from bioglom import Glom, GlomConfig
 from bioglom.analysis import (Claim, accuracy_stderr, claims_dataset, format_claims, history_dataset, linear_probe,
                               run_attrs, write_netcdf)
 from bioglom.analysis.figures import save_figure
-from bioglom.cli import ModelOptions, option, run_script, start_run
+from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_choice, check_positive
 from bioglom.data import load_digits, mask_regions, masked_batch, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, Trainer, build_rule
@@ -197,6 +197,8 @@ def main(argv=None) -> int:
             trainer = Trainer(model, build_rule(rule, **ropts), batches, updates=opts.updates, lr=opts.lr,
                               seed=opts.seed, checkpoint=out / "checkpoints" / f"{columns}-{name.replace(':', '-')}.pt",
                               checkpoint_every=opts.checkpoint_every, progress=opts.progress,
+                              data=run_identity(opts, ("updates", "rules", "hidden_credits", "columns", "memory_steps",
+                                                       "memory_batch")),
                               label=f"{columns} {name}")
             try:
                 trainer.run(resume=opts.resume)

@@ -70,7 +70,7 @@ from bioglom.analysis import (Claim, accuracy_stderr, alignment, claims_dataset,
                               format_claims, history_dataset, linear_probe, mean_norm, run_attrs, uniformity,
                               write_netcdf)
 from bioglom.analysis.figures import save_figure
-from bioglom.cli import ModelOptions, option, run_script, start_run
+from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_choice, check_positive
 from bioglom.data import load_digits, load_mnist, mnist_sizes, moving_images, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, build_rule
@@ -227,6 +227,8 @@ def main(argv=None) -> int:
                                    sleep_input=opts.sleep_input, dream_noise=opts.dream_noise, updates=updates,
                                    lr=opts.lr, seed=opts.seed, checkpoint=out / "checkpoints" / f"{name}.pt",
                                    checkpoint_every=opts.checkpoint_every, progress=opts.progress,
+                                   data=run_identity(opts, ("updates", "schedules", "blocks", "sleep_first_block", "pre",
+                                                            "deprived", "recovery")),
                                    label=f"wake_sleep {name}")
         try:
             trainer.run(resume=opts.resume, stop_after=opts.stop_after or None,

@@ -254,7 +254,8 @@ def test_sgd_applies_exactly_minus_lr_times_the_rules_update(rule_name):
     t.run()
     changed = 0
     for k, p in model.named_parameters():
-        torch.testing.assert_close(p.detach(), before[k] - 0.05 * update[k], rtol=0, atol=1e-6)
+        # float32 rounding only: SGD adds alpha * g in one fused step, the reference in two
+        torch.testing.assert_close(p.detach(), before[k] - 0.05 * update[k], rtol=2.4e-7, atol=1e-9)
         changed += int(update[k].abs().sum() > 0)
     assert changed > 0
 
@@ -275,3 +276,17 @@ def test_bad_command_lines_stop_with_one_line_before_work(tmp_path, script, argv
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], r.stderr
     assert not (tmp_path / "o").exists()  # before any work: not even the output folder
+
+
+def test_changed_fields_names_nested_changes_and_tolerates_later_defaults():
+    from bioglom.config import changed_fields
+
+    saved = {"lr": 0.1, "radius": [1, 2], "rule": {"margin": 1.0, "steps": 2}}
+    assert changed_fields(saved, {"lr": 0.1, "radius": (1, 2), "rule": {"margin": 1.0, "steps": 2}}) == []
+    assert changed_fields(saved, {"lr": 0.5, "radius": (1, 3), "rule": {"margin": 2.0, "steps": 2}}) == [
+        "lr", "radius", "rule.margin"]
+    # an option added after the run was saved is no change at its default, and is one otherwise
+    later = {**saved, "recon": "pixels"}
+    assert changed_fields(saved, later, {"recon": "pixels"}) == []
+    assert changed_fields(saved, {**saved, "recon": "balanced"}, {"recon": "pixels"}) == ["recon"]
+    assert changed_fields(saved, later) == ["recon"]  # without defaults, any new field counts

@@ -157,28 +157,26 @@ class BackpropRule:
                               "islands); this batch has none. Use supervision=0 for label-free training")
         traj = model.settle(batch.corrupted, self.steps, generator=generator)
         recon = model.decode(traj.final[:, 0])
-        last = (lambda x: x) if batch.clean.dim() == 4 else (lambda x: x[:, -1])  # video: the last frame
-        clean = model.retinal(last(batch.clean))
-        keep = model.retinal(last(batch.keep).expand_as(last(batch.clean)).to(clean))
+        clean, keep = batch.clean, batch.keep.expand_as(batch.clean)
+        if clean.dim() == 5:  # video: the last frame is the target
+            clean, keep = clean[:, -1], keep[:, -1]
+        clean, keep = model.retinal(clean), model.retinal(keep.to(clean))
         recon_loss = reconstruction_error(recon, clean, keep, self.recon)
         outside = ~model.mask if self.negative_scope == "outside_neighbourhood" else None
         agree, separate = agreement_terms(traj, self.margin, self.negatives, self.negative_beta, outside)
+        positive = {"recon": (1.0, recon_loss), "agree": (self.agreement_weight, agree)}
+        if self.field_weight > 0:
+            positive["field"] = (self.field_weight, field_prediction(model, traj.final))
+        if self.supervision > 0:
+            positive["supervised"] = (self.supervision,
+                                      island_supervision(traj.final, batch.labels, self.negative_beta).mean())
         loss = torch.zeros((), device=recon.device)
         if phase != "negative":
-            loss = loss + recon_loss + self.agreement_weight * agree
-        if self.field_weight > 0 and phase != "negative":
-            field = field_prediction(model, traj.final)
-            loss = loss + self.field_weight * field
-        if self.supervision > 0 and phase != "negative":
-            supervised = island_supervision(traj.final, batch.labels, self.negative_beta).mean()
-            loss = loss + self.supervision * supervised
+            loss = loss + sum(w * term for w, term in positive.values())
         if phase != "positive":
             loss = loss + self.negative_weight * separate
-        metrics = {"loss": loss.item(), "recon": recon_loss.item(), "agree": agree.item(), "separate": separate.item()}
-        if self.field_weight > 0 and phase != "negative":
-            metrics["field"] = field.item()
-        if self.supervision > 0 and phase != "negative":
-            metrics["supervised"] = supervised.item()
+        metrics = {"loss": loss.item(), **{k: term.item() for k, (_, term) in positive.items()},
+                   "separate": separate.item()}
         return RuleOutput(loss, metrics, traj)
 
     def accumulate(self, model: Glom, batch: Batch, generator: torch.Generator | None = None,

@@ -19,9 +19,8 @@ from typing import Callable
 import torch
 
 from ..atomic import atomic_write_bytes
-from ..config import ConfigError, check_positive
-from ..model import Glom, Trajectory
-from ..config import check_choice
+from ..config import ConfigError, changed_fields, check_choice, check_positive
+from ..model import Glom, Trajectory, first_non_finite_state
 from .base import Batch, LearningRule, NonFiniteError
 from .contrastive import check_phase
 
@@ -32,11 +31,7 @@ OPTIMIZERS = ("adam", "sgd")
 
 def first_non_finite(traj: Trajectory) -> tuple[int, int] | None:
     """``(step, level)`` of the first non-finite embedding in a trajectory, or None."""
-    bad = ~torch.isfinite(traj.states).flatten(3).all(-1).all(1)  # s l
-    if not bad.any():
-        return None
-    step, level = bad.nonzero()[0].tolist()
-    return step, level
+    return first_non_finite_state(traj.states)
 
 
 def first_non_finite_grad(model: torch.nn.Module) -> str | None:
@@ -101,7 +96,8 @@ class Trainer:
         self.label = label or rule.name
         opt = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
         self.optimizer = opt(model.parameters(), lr=lr)
-        self.settings = {"optimizer": optimizer, "lr": float(lr), "data": json.loads(json.dumps(data or {}, default=str))}
+        self.settings = {"optimizer": optimizer, "lr": float(lr)}
+        self.data = json.loads(json.dumps(data or {}, default=str))
         self.update = 0
         self.history: list[dict] = []
         self.evaluations: list[dict] = []
@@ -109,9 +105,7 @@ class Trainer:
     # ---- checkpoints ---------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "update": self.update,
-                "history": self.history, "evaluations": self.evaluations, "config": self.model.cfg.to_dict(), "rule": self.rule.name,
-                "rule_options": self.rule.options(), "seed": self.seed,
-                "settings": {k: v for k, v in self.settings.items() if k != "data"}, "data": self.settings["data"]}
+                "history": self.history, "evaluations": self.evaluations, **self.identity()}
 
     def save(self) -> None:
         if self.checkpoint is None:
@@ -140,26 +134,17 @@ class Trainer:
         self.evaluations = state.get("evaluations", [])
         return True
 
-    def differences(self, state: dict) -> list[str]:
-        """What differs between a checkpoint's settings and this trainer's, as field names
-        (``config.lr`` style); fields a checkpoint does not record are not compared."""
-        ours = self.state_dict_settings()
-        out = []
-        for key, mine in ours.items():
-            if key not in state:
-                continue
-            theirs = state[key]
-            if isinstance(mine, dict) and isinstance(theirs, dict):
-                out += [f"{key}.{k}" for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
-            elif mine != theirs:
-                out.append(key)
-        return out
-
-    def state_dict_settings(self) -> dict:
-        flat = dict(self.settings)
-        data = flat.pop("data")
+    def identity(self) -> dict:
+        """What a checkpoint must match to be resumed: model config, rule and its options,
+        seed, optimizer settings and data options."""
         return {"config": self.model.cfg.to_dict(), "rule": self.rule.name, "rule_options": self.rule.options(),
-                "seed": self.seed, "settings": flat, "data": data}
+                "seed": self.seed, "settings": dict(self.settings), "data": self.data}
+
+    def differences(self, state: dict) -> list[str]:
+        """The fields of :meth:`identity` a checkpoint records differently (``config.dim``
+        style); what a checkpoint does not record is not compared."""
+        ours = self.identity()
+        return changed_fields({k: state[k] for k in ours if k in state}, {k: ours[k] for k in ours if k in state})
 
     # ---- the loop ------------------------------------------------------------------
     def step(self, u: int, source: int | None = None) -> dict:
