@@ -15,7 +15,7 @@ from torch import nn
 from .config import GlomConfig
 from .location import grid_coordinates, sinusoidal_encoding
 
-__all__ = ["StackedMLP", "ColumnNets", "activation_fn"]
+__all__ = ["StackedMLP", "ColumnNets", "activation_fn", "activation_derivative"]
 
 
 def activation_fn(name: str, w0: float):
@@ -23,6 +23,19 @@ def activation_fn(name: str, w0: float):
     if name == "sine":
         return lambda x: torch.sin(w0 * x)
     return {"gelu": torch.nn.functional.gelu, "relu": torch.relu, "tanh": torch.tanh}[name]
+
+
+def activation_derivative(name: str, w0: float):
+    """``act'(x)`` in closed form, for the local rules' hidden credit: gelu ``Phi(x) + x phi(x)``
+    (the exact, erf form that :func:`activation_fn` uses), relu ``[x > 0]``, tanh
+    ``1 - tanh(x)^2``, sine ``w0 cos(w0 x)``."""
+    if name == "sine":
+        return lambda x: w0 * torch.cos(w0 * x)
+    if name == "relu":
+        return lambda x: (x > 0).to(x.dtype)
+    if name == "tanh":
+        return lambda x: 1 - torch.tanh(x) ** 2
+    return lambda x: 0.5 * (1 + torch.erf(x * 0.5 ** 0.5)) + x * torch.exp(-0.5 * x * x) * (2 * math.pi) ** -0.5
 
 
 class StackedMLP(nn.Module):
@@ -56,6 +69,7 @@ class StackedMLP(nn.Module):
         super().__init__()
         self.groups, self.columns, self.location_dim = groups, columns, location_dim
         self.act = activation_fn(activation, sine_w0)
+        self.act_derivative = activation_derivative(activation, sine_w0)
         n_draw = 1 if (columns is None or identical) else columns
 
         def draw(shape, bound):

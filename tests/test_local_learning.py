@@ -8,7 +8,7 @@ from bioglom.consensus import normalise
 from bioglom.data import make_scenes, moving_digits
 from bioglom.learning import (RULES, Batch, NonFiniteError, Trainer, build_rule, first_non_finite_grad, hinge,
                               hinge_error)
-from bioglom.learning.credit import feedback_matrix, group_cosine, local_surrogate, output_update
+from bioglom.learning.credit import add_update, feedback_matrix, group_cosine, local_surrogate, local_update, output_update
 from bioglom.learning.local import through_norm
 
 
@@ -30,6 +30,46 @@ def run_rule(model, rule, batch, phase="both"):
     model.zero_grad(set_to_none=True)
     out = rule.accumulate(model, batch, phase=phase)
     return out, grads(model)
+
+
+# ---- the direct update against its autograd reference --------------------------------------
+
+@pytest.mark.parametrize("kind", ["layer", "l2", "none"])
+def test_through_norm_is_the_jacobian_transpose(kind):
+    """The closed form equals autograd's vector-Jacobian product (float64), including a
+    vector shorter than l2's eps."""
+    torch.manual_seed(0)
+    raw = torch.randn(4, 3, 5, 8, dtype=torch.float64) * 3
+    raw[0, 0, 0] = 1e-7
+    e = torch.randn_like(raw)
+    r = raw.clone().requires_grad_(True)
+    (want,) = torch.autograd.grad((normalise(r, kind) * e).sum(), r)
+    torch.testing.assert_close(through_norm(raw, e, kind), want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("credit", ["local_backprop", "feedback_alignment", "frozen"])
+@pytest.mark.parametrize("columns", ["shared", "unshared"])
+@pytest.mark.parametrize("activation", ["gelu", "tanh", "relu", "sine"])
+def test_direct_update_equals_autograd_surrogate(credit, columns, activation):
+    """dW2 = h^T e, db2 = sum e and the hidden credit, computed directly, equal the
+    gradient of the autograd surrogate in float64, with a location input as well."""
+    torch.manual_seed(3)
+    cfg = tiny_cfg(columns=columns, column_init="independent", activation=activation, td_location=True)
+    model = Glom(cfg).double()
+    mlp, loc = model.nets.td, model.nets.location.double()
+    x = torch.randn(3, 1, cfg.n_columns, 8, dtype=torch.float64)
+    e = torch.randn(3, 1, cfg.n_columns, 8, dtype=torch.float64)
+    fb = feedback_matrix(mlp, 4)
+    mlp.zero_grad(set_to_none=True)
+    local_surrogate(mlp, x, e, loc=loc, credit=credit, feedback=fb)[0].backward()
+    want = {k: p.grad.clone() for k, p in mlp.named_parameters() if p.grad is not None}
+    mlp.zero_grad(set_to_none=True)
+    update, _ = local_update(mlp, x, e, loc=loc, credit=credit, feedback=fb)
+    add_update(mlp, update)
+    got = {k: p.grad for k, p in mlp.named_parameters() if p.grad is not None}
+    assert set(got) == set(want) == ({"w2", "b2"} if credit == "frozen" else {"w1", "b1", "w2", "b2", "u"})
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], rtol=1e-10, atol=1e-12, msg=k)
 
 
 # ---- the temporal-derivative update and its relation to delta ----------------------------

@@ -13,9 +13,10 @@ and the hidden layer by the ``hidden_credit`` chosen:
   forward weights, ``delta_h = (B e) * act'(pre)`` (Lillicrap et al. 2016);
 - ``frozen``: the hidden layer keeps its initial weights.
 
-then ``dW1 = sum_b x delta_h^T`` (and likewise ``b1``, ``U``). :func:`local_surrogate`
-returns a scalar whose autograd gradient is exactly this update, so every rule runs
-through one optimizer; no gradient leaves the net (its input is detached).
+then ``dW1 = sum_b x delta_h^T`` (and likewise ``b1``, ``U``). :func:`local_update`
+computes these sums directly, with batched matrix products and no autograd;
+:func:`local_surrogate` returns a scalar whose autograd gradient is the same update and
+is kept as its reference (tests). No credit leaves the net.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import torch
 from ..columns import StackedMLP
 from ..config import check_choice
 
-__all__ = ["HIDDEN_CREDITS", "feedback_matrix", "local_surrogate", "output_update", "group_cosine"]
+__all__ = ["HIDDEN_CREDITS", "feedback_matrix", "local_update", "add_update", "local_surrogate", "output_update",
+           "group_cosine"]
 
 HIDDEN_CREDITS = ("local_backprop", "feedback_alignment", "frozen")
 
@@ -48,6 +50,56 @@ def _project_back(e: torch.Tensor, w: torch.Tensor, shared: bool) -> torch.Tenso
     if shared:
         return torch.einsum("gbnd,ghd->gbnh", e, w)
     return torch.einsum("gnbd,gnhd->gnbh", e, w)
+
+
+def local_update(mlp: StackedMLP, x: torch.Tensor, error: torch.Tensor, *, loc: torch.Tensor | None = None,
+                 g: slice = slice(None), credit: str = "local_backprop",
+                 feedback: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The local update of nets ``g`` for output error ``e``, computed directly.
+
+    With ``pre = W1 x + U loc + b1`` and ``h = act(pre)`` (all in the hidden layout of
+    ``mlp``; sums over the batch, and for shared nets over the columns too)::
+
+        dW2 = sum h e^T        db2 = sum e
+        delta = (M e) * act'(pre),  M = W2 (local_backprop), B (feedback_alignment)
+        dW1 = sum x delta^T    db1 = sum delta    dU = sum loc delta^T
+
+    and no hidden update for ``frozen``. ``x [b, g, n, d_in]`` and ``error [b, g, n,
+    d_out]`` as in :func:`local_surrogate`. Returns ``({parameter name: update}, h)``,
+    each update shaped like ``mlp.<name>[g]``; the updates are what a gradient would be,
+    so an optimizer descends them.
+    """
+    check_choice("hidden_credit", credit, HIDDEN_CREDITS)
+    with torch.no_grad():
+        pre = mlp.hidden_pre(x, loc, g)
+        h = mlp.act(pre)
+        e = mlp.to_hidden_layout(error)
+        xs = mlp.to_hidden_layout(x)
+        if mlp.shared:  # g b n .
+            out = {"w2": torch.einsum("gbnh,gbnd->ghd", h, e), "b2": e.sum((1, 2))}
+        else:  # g n b .
+            out = {"w2": torch.einsum("gnbh,gnbd->gnhd", h, e), "b2": e.sum(2)}
+        if credit != "frozen":
+            w = mlp.w2[g] if credit == "local_backprop" else feedback[g]
+            delta = _project_back(e, w, mlp.shared) * mlp.act_derivative(pre)
+            if mlp.shared:
+                out.update(w1=torch.einsum("gbni,gbnh->gih", xs, delta), b1=delta.sum((1, 2)))
+                if mlp.u is not None:
+                    out["u"] = torch.einsum("np,gbnh->gph", loc, delta)
+            else:
+                out.update(w1=torch.einsum("gnbi,gnbh->gnih", xs, delta), b1=delta.sum(2))
+                if mlp.u is not None:
+                    out["u"] = torch.einsum("np,gnbh->gnph", loc, delta)
+    return out, h
+
+
+def add_update(mlp: StackedMLP, update: dict[str, torch.Tensor], g: slice = slice(None)) -> None:
+    """Add ``update`` (from :func:`local_update`) to the ``.grad`` of nets ``g``."""
+    for name, value in update.items():
+        p = getattr(mlp, name)
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        p.grad[g] += value
 
 
 def local_surrogate(mlp: StackedMLP, x: torch.Tensor, error: torch.Tensor, *, loc: torch.Tensor | None = None,

@@ -51,18 +51,31 @@ from ..consensus import combine, normalise
 from ..model import Glom, StepRecord
 from .base import Batch, NonFiniteError, RuleOutput, register_rule
 from .contrastive import check_phase, hinge, hinge_error, other_image
-from .credit import HIDDEN_CREDITS, feedback_matrix, group_cosine, local_surrogate, output_update
+from .credit import HIDDEN_CREDITS, add_update, feedback_matrix, group_cosine, local_update, output_update
 
 
-def through_norm(raw: torch.Tensor, error: torch.Tensor, kind: str) -> torch.Tensor:
-    """``J^T error``: an error on ``normalise(raw)`` carried back to ``raw`` through the
-    Jacobian of the per-vector normalisation ``kind`` (the identity for ``none``)."""
+def through_norm(raw: torch.Tensor, error: torch.Tensor, kind: str, eps: float = 1e-5) -> torch.Tensor:
+    """``J^T e``: an error ``e`` on ``y = normalise(raw)`` carried back to ``raw`` through the
+    Jacobian of the per-vector normalisation ``kind``, in closed form (over the last axis):
+
+    - ``layer``, ``y = (r - mean r) / sigma``, ``sigma = sqrt(var r + eps)``:
+      ``J^T e = (e - mean e - y mean(e y)) / sigma``;
+    - ``l2``, ``y = sqrt(D) u``, ``u = r / |r|``: ``J^T e = sqrt(D) (e - u (u . e)) / |r|``;
+    - ``none``: ``e``.
+    """
+    e = error.detach()
     if kind == "none":
-        return error
-    with torch.enable_grad():
-        r = raw.detach().requires_grad_(True)
-        (back,) = torch.autograd.grad((normalise(r, kind) * error.detach()).sum(), r)
-    return back
+        return e
+    r = raw.detach()
+    if kind == "layer":
+        sigma = (r.var(-1, unbiased=False, keepdim=True) + eps).sqrt()
+        y = (r - r.mean(-1, keepdim=True)) / sigma
+        return (e - e.mean(-1, keepdim=True) - y * (e * y).mean(-1, keepdim=True)) / sigma
+    length = r.norm(dim=-1, keepdim=True)
+    u = r / length.clamp_min(eps)
+    back = (e - u * (u * e).sum(-1, keepdim=True)) / length.clamp_min(eps)
+    # below eps, normalize() divides by the constant eps: its Jacobian is sqrt(D) / eps
+    return r.shape[-1] ** 0.5 * torch.where(length > eps, back, e / eps)
 
 __all__ = ["LocalRule", "DeltaRule", "TemporalDerivativeRule", "TEACHERS", "NEGATIVES", "FRONTEND_LEARNING"]
 
@@ -253,10 +266,9 @@ class LocalRule:
         return their hidden activity (for :func:`output_update`)."""
         mlp = model.nets.bu if name == "bottom_up" else model.nets.td
         feedback = self.feedback(model)[name] if self.hidden_credit == "feedback_alignment" else None
-        with torch.enable_grad():
-            surrogate, h = local_surrogate(mlp, src, error, loc=self._location(model, name),
-                                           credit=self.hidden_credit, feedback=feedback)
-            surrogate.backward()
+        update, h = local_update(mlp, src, error, loc=self._location(model, name), credit=self.hidden_credit,
+                                 feedback=feedback)
+        add_update(mlp, update)
         return h
 
     def _autoencoder(self, model: Glom, batch: Batch, level0: torch.Tensor) -> torch.Tensor:
