@@ -164,6 +164,8 @@ def test_td_alignment_is_one_at_first_step_for_bottom_up():
     out = build_rule("temporal_derivative", steps=3, measure_alignment=True).accumulate(model, scene_batch())
     a = out.metrics["alignment"]  # step direction level
     assert torch.allclose(a[0, 0], torch.ones(2, dtype=a.dtype), atol=1e-6)
+    trivial = out.metrics["alignment_trivial"]
+    assert trivial[0, 0].all() and not trivial[1:].any() and not trivial[:, 1].any()
     assert a[:, 1, -1].isnan().all()  # the top level has no top-down net
     assert (a[1:, 0] < 0.999).any()
 

@@ -254,10 +254,13 @@ def test_sgd_applies_exactly_minus_lr_times_the_rules_update(rule_name):
     t.run()
     changed = 0
     for k, p in model.named_parameters():
+        if not k.startswith("nets."):  # the front end and decoder learn by their own gradient, with Adam
+            assert not torch.equal(p.detach(), before[k]), k
+            continue
         # float32 rounding only: SGD adds alpha * g in one fused step, the reference in two
         torch.testing.assert_close(p.detach(), before[k] - 0.05 * update[k], rtol=2.4e-7, atol=1e-9)
         changed += int(update[k].abs().sum() > 0)
-    assert changed > 0
+    assert changed >= 4
 
 
 @pytest.mark.parametrize("script, argv, message", [

@@ -6,6 +6,7 @@ from .metrics import accuracy_stderr, alignment, dimension_std, effective_rank, 
 from .parse import PAIR_KINDS, foreground_island_size, kind_probe, masked_error, pair_similarity
 from .parse_eval import evaluate_parse, settle_states
 from .island_claims import ISLAND_TARGETS, island_claims
+from .temporal_claims import chosen_credit, memory_claim, temporal_claims
 from .distillery import column_outputs, dispersion, ensemble_gain
 from .verdicts import (VERDICTS, Interval, bootstrap, combine_verdicts, difference_of_means, mean_of,
                        relative_reduction, verdict_at_least, verdict_at_most)
@@ -18,7 +19,8 @@ __all__ = [
     "VERDICTS", "Interval", "bootstrap", "combine_verdicts", "difference_of_means", "mean_of", "relative_reduction",
     "verdict_at_least", "verdict_at_most",
     "PAIR_KINDS", "foreground_island_size", "kind_probe", "masked_error", "pair_similarity",
-    "evaluate_parse", "settle_states", "ISLAND_TARGETS", "island_claims",
+    "evaluate_parse", "settle_states", "ISLAND_TARGETS", "island_claims", "chosen_credit", "memory_claim",
+    "temporal_claims",
     "Claim", "claims_dataset", "evaluations_dataset", "history_dataset",
     "column_outputs", "dispersion", "ensemble_gain", "format_claims", "run_attrs", "write_netcdf",
 ]

@@ -37,6 +37,17 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "dimension_std": ("mean per-dimension std of the normalised top-level features", "1"),
     "effective_rank": ("effective rank of the top-level probe features (Roy & Vetterli 2007)", "1"),
     "alignment": ("alignment of positive pairs (Wang & Isola 2020; lower: closer)", "1"),
+    # temporal derivatives (bioglom.analysis.temporal_claims)
+    "val_accuracy": ("linear-probe accuracy of the top level on validation digits (standardised features)", "1"),
+    "probe_correct": ("1 where the linear probe (standardised features) classifies the test digit correctly", "1"),
+    "probe_correct_raw": ("1 where the linear probe of the features as they are (scale-sensitive) classifies the "
+                          "test digit correctly", "1"),
+    "feature_norm": ("mean norm of the top-level probe features of test digits", "1"),
+    "feature_spread": ("mean norm of the centred top-level probe features of test digits (collapse: toward 0)", "1"),
+    "denoise_error": ("mean squared error of the image decoded from level 0, from a masked test digit", "1"),
+    "alignment_trivial": ("whether the state equals the student's prediction, so the T1 cosine is 1 by "
+                          "construction", "1"),
+    "peak_memory": ("peak memory of one training update above the pre-update baseline", "bytes"),
     "uniformity": ("uniformity on the sphere (Wang & Isola 2020; lower: more even)", "1"),
     # distillery (bioglom.analysis.distillery)
     "dispersion_bottom_up": ("dispersion of the unshared bottom-up nets' outputs across columns, mean over levels", "1"),

@@ -98,7 +98,9 @@ class LocalRule:
     frontend : ``autoencoder`` or ``fixed``.
     feedback_seed : seed of the fixed feedback matrices (``feedback_alignment``).
     measure_alignment : also record T1, the cosine between the temporal-derivative and
-        the delta output-layer updates per step, direction and level.
+        the delta output-layer updates per step, direction and level (``alignment``),
+        and where the state equals the student's prediction, so the cosine is 1 by
+        construction (``alignment_trivial``).
     """
 
     steps: int = 6
@@ -167,6 +169,7 @@ class LocalRule:
         n_terms = frames * self.steps
         totals = {"agreement": 0.0, "movement": 0.0, "hinge": 0.0}
         alignment = torch.full((n_terms, 2, cfg.levels), float("nan"), dtype=torch.float64)
+        trivial = torch.zeros((n_terms, 2, cfg.levels), dtype=torch.bool)
         settled = {}  # frame -> last state, for near-frame negatives
 
         def on_step(rec: StepRecord) -> None:
@@ -212,7 +215,12 @@ class LocalRule:
                     mlp = model.nets.bu if name == "bottom_up" else model.nets.td
                     td = output_update(mlp, h, through_norm(raw, cur - tgt, cfg.norm))
                     delta = output_update(mlp, h, through_norm(raw, pred - tgt, cfg.norm))
-                    alignment[rec.frame * self.steps + rec.step, i, :g] = group_cosine(td, delta).cpu()
+                    term = rec.frame * self.steps + rec.step
+                    alignment[term, i, :g] = group_cosine(td, delta).cpu()
+                    # where the state is the student's own prediction the two updates are
+                    # equal by construction (cosine 1): flagged, so a claim can leave it out
+                    gap = (pred - cur).abs().flatten(2).amax(-1).amax(0)  # g
+                    trivial[term, i, :g] = (gap <= 1e-5 * (1 + cur.abs().amax())).cpu()
             if rec.step == self.steps - 1:
                 settled[rec.frame] = new
 
@@ -225,7 +233,7 @@ class LocalRule:
         own = (totals["agreement"] + self.negative_weight * totals["hinge"]) / n_terms
         metrics = {"loss": own, **{k_: v / n_terms for k_, v in totals.items()}, "autoencoder": float(ae)}
         if self.measure_alignment:
-            metrics["alignment"] = alignment
+            metrics["alignment"], metrics["alignment_trivial"] = alignment, trivial
         return RuleOutput(torch.tensor(own), metrics, traj)
 
     def accumulate_dream(self, model: Glom, dreams: torch.Tensor) -> dict:

@@ -54,6 +54,28 @@ def update_generator(seed: int, update: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(update))
 
 
+class _Pair:
+    """Two optimizers stepped as one: plain SGD for the column nets, Adam for the rest."""
+
+    def __init__(self, first, second):
+        self.parts = [o for o in (first, second) if o is not None]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for o in self.parts:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for o in self.parts:
+            o.step()
+
+    def state_dict(self) -> dict:
+        return {"parts": [o.state_dict() for o in self.parts]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for o, s in zip(self.parts, state["parts"]):
+            o.load_state_dict(s)
+
+
 class Trainer:
     """Train ``model`` with ``rule`` on ``batches(u)`` for ``updates`` updates (Adam).
 
@@ -69,7 +91,11 @@ class Trainer:
     progress : show a tqdm progress bar.
     phase : callable from update index to the phase passed to the rule ("both",
         "positive" or "negative"); None: "both" every update.
-    optimizer : ``adam`` or ``sgd`` (plain ``w -= lr * update``: the rule's update as it is).
+    optimizer : ``adam``, or ``sgd``: the column nets change by plain ``w -= lr * update``,
+        the rule's update as it is, while the parameters outside them (front end,
+        decoder), which learn by their own gradient and not by the rule, keep Adam at
+        ``frontend_lr``.
+    frontend_lr : see ``optimizer``.
     data : the options of the data stream (JSON-able), kept in the checkpoint.
     label : names the run in its progress output (default: the rule's name). On a
         terminal progress is a bar; otherwise (a log, a pipe) at most about 10 lines.
@@ -83,7 +109,7 @@ class Trainer:
                  lr: float = 1e-3, seed: int = 0, checkpoint: str | os.PathLike | None = None,
                  checkpoint_every: int = 100, progress: bool = True,
                  phase: Callable[[int], str] | None = None, optimizer: str = "adam", data: dict | None = None,
-                 label: str | None = None):
+                 label: str | None = None, frontend_lr: float = 2e-3):
         check_positive("updates", updates, strict=False, integer=True)
         check_positive("lr", lr)
         check_positive("checkpoint_every", checkpoint_every, integer=True)
@@ -94,9 +120,16 @@ class Trainer:
         self.checkpoint_every = checkpoint_every
         self.phase = phase or (lambda u: "both")
         self.label = label or rule.name
-        opt = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
-        self.optimizer = opt(model.parameters(), lr=lr)
-        self.settings = {"optimizer": optimizer, "lr": float(lr)}
+        if optimizer == "adam":
+            self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+            self.settings = {"optimizer": optimizer, "lr": float(lr)}
+        else:
+            check_positive("frontend_lr", frontend_lr)
+            nets = {id(p) for p in model.nets.parameters()}
+            others = [p for p in model.parameters() if id(p) not in nets]
+            self.optimizer = _Pair(torch.optim.SGD(model.nets.parameters(), lr=lr),
+                                   torch.optim.Adam(others, lr=frontend_lr) if others else None)
+            self.settings = {"optimizer": optimizer, "lr": float(lr), "frontend_lr": float(frontend_lr)}
         self.data = json.loads(json.dumps(data or {}, default=str))
         self.update = 0
         self.history: list[dict] = []

@@ -1,0 +1,149 @@
+"""Claims T1-T3 (docs/claims.md, "Temporal derivatives") from per-sample measurements
+stacked over a ``seed`` dimension.
+
+The dataset holds, for every ``condition`` (a trained rule, or ``untrained``; coordinates
+``rule``, ``hidden_credit`` and ``optimizer`` along it) and column kind (``columns``):
+
+- ``probe_correct`` and ``probe_correct_raw`` (``seed, columns, condition, sample``): 1
+  where the linear probe of the top level (standardised features; features as they
+  are) classifies a held-out test digit correctly;
+- ``val_accuracy`` (``seed, columns, condition``): the standardised probe's accuracy on
+  validation digits, which chooses the hidden credit of ``temporal_derivative``;
+- ``denoise_error`` (``seed, columns, condition, moment, sample``): squared error of the
+  image decoded from level 0, at the bottom-up pass and after settling;
+- ``alignment`` and ``alignment_trivial`` (``seed, columns, condition, batch, step,
+  direction, level``): the cosine between the temporal-derivative and the delta
+  output-layer updates, and where it is 1 by construction (the state is the student's
+  own prediction), per held-out evaluation batch.
+
+The hidden credit of ``temporal_derivative`` is chosen per seed, column kind and
+optimizer on the validation accuracy, never on the test digits. Every value comes with
+a 95 % interval from :func:`~bioglom.analysis.verdicts.bootstrap` over seeds and test
+samples (digits, or evaluation batches for T1) and a three-way verdict.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .recorder import Claim
+from .verdicts import (Interval, bootstrap, combine_verdicts, difference_of_means, mean_of, relative_reduction,
+                       verdict_at_least)
+
+__all__ = ["chosen_credit", "temporal_claims", "memory_claim"]
+
+TD = "temporal_derivative"
+ABOVE_ZERO = 1e-9  # "> 0" as an at-least criterion
+
+
+def chosen_credit(ds: xr.Dataset, optimizer: str) -> xr.DataArray | None:
+    """The ``temporal_derivative`` condition with the best validation accuracy, per seed and
+    column kind, among those trained with ``optimizer`` (None if there is none)."""
+    pool = ds.condition[(ds.rule == TD) & (ds.optimizer == optimizer)].values
+    if len(pool) == 0:
+        return None
+    val = ds.val_accuracy.sel(condition=pool)
+    best = val.fillna(-1).argmax("condition")
+    return xr.DataArray(pool[best.values], dims=best.dims, coords={k: best[k] for k in best.dims if k in best.coords})
+
+
+def _sm(da: xr.DataArray, samples: str = "sample") -> np.ndarray:
+    return da.transpose("seed", samples).values
+
+
+def _row(id_, interval: Interval, bound: float, criterion: str) -> Claim:
+    return Claim.measured(id_, interval, verdict_at_least(interval, bound), criterion)
+
+
+def _missing(id_, needs: str) -> Claim:
+    return Claim(id_, float("nan"), False, f"not measured: needs {needs}", verdict="undecided")
+
+
+def _combined(id_, main: Claim, parts: list[Claim], criterion: str) -> Claim:
+    verdict = combine_verdicts([c.decided for c in parts])
+    return Claim(id_, main.value, verdict == "held", criterion, main.low, main.high, verdict)
+
+
+def temporal_claims(ds: xr.Dataset, columns: str, resamples: int = 2000) -> list[Claim]:
+    """T1 and T2 for one column kind (see the module docstring for ``ds``).
+
+    - T1: mean cosine of the non-trivial alignment entries (every step, direction and
+      level where the state is not the student's prediction), per evaluation batch, of
+      the chosen temporal-derivative rule (Adam) > 0; T1p, its precondition: settling
+      lowers the decoding error of that rule's model, ``1 - error settled / error at the
+      bottom-up pass > 0``.
+    - T2: the chosen temporal-derivative rule learns, not as well as backprop: its probe
+      accuracy minus the untrained network's > 0 (T2a, Adam; T2c, plain SGD; T2d, Adam,
+      with the scale-sensitive probe) and backprop's minus its > 0 (T2b).
+    """
+    d = ds.sel(columns=columns)
+    bs = dict(resamples=resamples)
+    names = set(d.condition.values)
+    rows = []
+    adam, sgd = chosen_credit(d, "adam"), chosen_credit(d, "sgd")
+
+    if adam is None:
+        rows += [_missing("T1", "temporal_derivative with adam"), _missing("T1p", "temporal_derivative with adam")]
+    else:
+        al = d.alignment.sel(condition=adam)
+        al = al.where(~d.alignment_trivial.sel(condition=adam).astype(bool))
+        per_batch = al.mean(("step", "direction", "level"), skipna=True)  # seed batch
+        rows.append(_row("T1", bootstrap(mean_of, _sm(per_batch, "batch"), **bs), ABOVE_ZERO,
+                         "temporal-derivative update points where the delta (local gradient) update points: mean "
+                         "cosine of the two output-layer updates over settling steps, directions and levels, leaving "
+                         "out entries that are 1 by construction, of the hidden credit chosen on validation (Adam) > 0"))
+        err = d.denoise_error.sel(condition=adam)
+        rows.append(_row("T1p", bootstrap(relative_reduction, _sm(err.sel(moment="settled")),
+                                          _sm(err.sel(moment="bottom_up_pass")), **bs), ABOVE_ZERO,
+                         "T1's precondition, representations improve during settling: 1 - decoding error after "
+                         "settling / at the bottom-up pass > 0 (same model)"))
+
+    parts = []
+    if adam is None or "untrained" not in names:
+        parts += [_missing("T2a", "temporal_derivative with adam and the untrained network")]
+    else:
+        base = _sm(d.probe_correct.sel(condition="untrained"))
+        parts.append(_row("T2a", bootstrap(difference_of_means, _sm(d.probe_correct.sel(condition=adam)), base, **bs),
+                          ABOVE_ZERO, "temporal_derivative (Adam) learns: its probe accuracy minus the untrained "
+                          "network's > 0 (standardised probe)"))
+    if adam is None or "backprop" not in names:
+        parts.append(_missing("T2b", "temporal_derivative with adam and backprop"))
+    else:
+        parts.append(_row("T2b", bootstrap(difference_of_means, _sm(d.probe_correct.sel(condition="backprop")),
+                                           _sm(d.probe_correct.sel(condition=adam)), **bs), ABOVE_ZERO,
+                          "not as well as backprop: backprop's probe accuracy minus temporal_derivative's (Adam) > 0"))
+    if sgd is None or "untrained" not in names:
+        parts.append(_missing("T2c", "temporal_derivative with sgd and the untrained network"))
+    else:
+        parts.append(_row("T2c", bootstrap(difference_of_means, _sm(d.probe_correct.sel(condition=sgd)),
+                                           _sm(d.probe_correct.sel(condition="untrained")), **bs), ABOVE_ZERO,
+                          "temporal_derivative learns with its own change (plain SGD): probe accuracy minus the "
+                          "untrained network's > 0"))
+    if adam is None or "untrained" not in names:
+        parts.append(_missing("T2d", "temporal_derivative with adam and the untrained network"))
+    else:
+        parts.append(_row("T2d", bootstrap(difference_of_means, _sm(d.probe_correct_raw.sel(condition=adam)),
+                                           _sm(d.probe_correct_raw.sel(condition="untrained")), **bs), ABOVE_ZERO,
+                          "temporal_derivative (Adam) learns on the scale-sensitive probe too (features as they are, "
+                          "so collapse shows): accuracy minus the untrained network's > 0"))
+    rows.append(_combined("T2", parts[0], parts, "T2a, T2b, T2c and T2d all held (value: T2a)"))
+    return rows + parts
+
+
+def memory_claim(peak: xr.DataArray, local_bound: float = 1.2) -> Claim:
+    """T3 from ``peak`` (``memory_rule, columns, memory_steps``; ``memory_rule`` ``backprop``
+    first): every local rule's peak at the most steps within ``local_bound`` times its
+    peak at the fewest, and backprop through time's above that. Peak memory of one
+    configuration is deterministic (measured in a fresh process), so the interval is the
+    value itself."""
+    steps = peak.memory_steps.values
+    ratio = peak.isel(memory_steps=-1) / np.maximum(peak.isel(memory_steps=0), 1)  # memory_rule columns
+    local = float(ratio.sel(memory_rule=ratio.memory_rule != "backprop").max())
+    bptt = float(ratio.sel(memory_rule="backprop").min())
+    held = local <= local_bound < bptt
+    return Claim("T3", local, held,
+                 f"local rules' peak memory at {steps[-1]} steps within {local_bound}x of that at {steps[0]} steps, "
+                 f"and backprop through time's above {local_bound}x (value: largest local ratio; backprop's "
+                 f"{bptt:.2f}; deterministic, so the interval is the value)", local, local,
+                 "held" if held else "not held")

@@ -1,0 +1,117 @@
+"""T1-T3 values and verdicts on constructed measurements (bioglom.analysis.temporal_claims)."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from bioglom.analysis import chosen_credit, memory_claim, temporal_claims
+
+CONDITIONS = [("untrained", "untrained", "", ""), ("backprop", "backprop", "", "adam"),
+              ("td lb", "temporal_derivative", "local_backprop", "adam"),
+              ("td fa", "temporal_derivative", "feedback_alignment", "adam"),
+              ("td fa sgd", "temporal_derivative", "feedback_alignment", "sgd")]
+
+
+def constructed(acc, val=None, cosine=0.3, spread=0.3, settle=0.8, seeds=3, samples=400, batches=8, raw_acc=None,
+                rng=0):
+    """Measurements whose per-condition accuracy is ``acc[name]`` (Bernoulli draws), whose
+    alignment entries are ``cosine`` +- ``spread`` (step 0 bottom-up: 1 and trivial), and
+    whose decoding error after settling is ``settle`` times that at the bottom-up pass."""
+    r = np.random.default_rng(rng)
+    names = [c[0] for c in CONDITIONS]
+    C = len(names)
+
+    def draws(p):
+        return np.stack([(r.random((seeds, samples)) < p[n]).astype(float) for n in names], 1)[:, None]
+
+    correct, raw = draws(acc), draws(raw_acc or acc)
+    val = val or acc
+    val_acc = np.array([[val[n] for n in names]] * seeds, float)[:, None]
+    start = r.uniform(0.5, 1.5, (seeds, 1, C, samples))
+    err = np.stack([start, start * settle * r.uniform(0.9, 1.1, start.shape)], 3)  # seed col cond moment sample
+    steps, L = 4, 2
+    al = cosine + spread * r.uniform(-1, 1, (seeds, 1, C, batches, steps, 2, L))
+    trivial = np.zeros(al.shape, bool)
+    al[..., 0, 0, :], trivial[..., 0, 0, :] = 1.0, True
+    al[..., 1, -1] = np.nan  # the top level has no top-down net
+    dims = ("seed", "columns", "condition")
+    return xr.Dataset(
+        {"probe_correct": (dims + ("sample",), correct), "probe_correct_raw": (dims + ("sample",), raw),
+         "val_accuracy": (dims, val_acc), "denoise_error": (dims + ("moment", "sample"), err),
+         "alignment": (dims + ("batch", "step", "direction", "level"), al),
+         "alignment_trivial": (dims + ("batch", "step", "direction", "level"), trivial)},
+        coords={"condition": names, "columns": ["unshared"], "moment": ["bottom_up_pass", "settled"],
+                "direction": ["bottom_up", "top_down"], "rule": ("condition", [c[1] for c in CONDITIONS]),
+                "hidden_credit": ("condition", [c[2] for c in CONDITIONS]),
+                "optimizer": ("condition", [c[3] for c in CONDITIONS])})
+
+
+GOOD = {"untrained": 0.5, "backprop": 0.9, "td lb": 0.7, "td fa": 0.75, "td fa sgd": 0.65}
+
+
+def claims(ds):
+    return {c.id: c for c in temporal_claims(ds, "unshared", resamples=400)}
+
+
+def test_every_t_claim_held_when_the_effects_are_large():
+    c = claims(constructed(GOOD))
+    assert [k for k in c] == ["T1", "T1p", "T2", "T2a", "T2b", "T2c", "T2d"]
+    assert all(v.decided == "held" for v in c.values()), {k: v.decided for k, v in c.items()}
+    assert c["T2a"].low <= c["T2a"].value <= c["T2a"].high
+    assert c["T2a"].value == pytest.approx(0.25, abs=0.03)
+
+
+def test_t1_leaves_out_the_entries_that_are_one_by_construction():
+    """Non-trivial cosines average 0: T1 is undecided, not pulled up by the step-0 ones."""
+    c = claims(constructed(GOOD, cosine=0.0, spread=0.5))
+    assert abs(c["T1"].value) < 0.05 and c["T1"].decided == "undecided"
+    assert claims(constructed(GOOD, cosine=-0.4, spread=0.1))["T1"].decided == "not held"
+
+
+def test_t1_precondition_sees_settling_that_does_not_help():
+    assert claims(constructed(GOOD, settle=1.3))["T1p"].decided == "not held"
+    assert claims(constructed(GOOD, settle=1.0))["T1p"].decided == "undecided"
+
+
+def test_t2_verdicts_and_their_combination():
+    no_gain = dict(GOOD, **{"td lb": 0.5, "td fa": 0.5})
+    c = claims(constructed(no_gain))
+    assert c["T2a"].decided == "undecided" and c["T2"].decided == "undecided"
+    worse = dict(GOOD, **{"td lb": 0.3, "td fa": 0.3})
+    assert claims(constructed(worse))["T2a"].decided == "not held"
+    beats_backprop = dict(GOOD, backprop=0.6)
+    c = claims(constructed(beats_backprop))
+    assert c["T2b"].decided == "not held" and c["T2"].decided == "not held"
+    collapsed = dict(GOOD, **{"td lb": 0.2, "td fa": 0.2})  # the scale-sensitive probe sees it
+    assert claims(constructed(GOOD, raw_acc=collapsed))["T2d"].decided == "not held"
+    sgd_fails = dict(GOOD, **{"td fa sgd": 0.4})
+    assert claims(constructed(sgd_fails))["T2c"].decided == "not held"
+
+
+def test_hidden_credit_is_chosen_on_validation_not_test():
+    """Test accuracy favours local_backprop; validation favours feedback_alignment, which is chosen."""
+    test = dict(GOOD, **{"td lb": 0.85, "td fa": 0.55})
+    val = dict(GOOD, **{"td lb": 0.6, "td fa": 0.7})
+    ds = constructed(test, val=val)
+    assert (chosen_credit(ds.sel(columns="unshared"), "adam") == "td fa").all()
+    assert claims(ds)["T2a"].value == pytest.approx(0.05, abs=0.04)
+    assert chosen_credit(ds.sel(columns="unshared"), "rmsprop") is None
+
+
+def test_missing_conditions_are_undecided_and_named():
+    ds = constructed(GOOD).drop_sel(condition=["backprop", "td fa sgd"])
+    c = claims(ds)
+    assert c["T2b"].decided == "undecided" and "backprop" in c["T2b"].criterion
+    assert c["T2c"].decided == "undecided" and c["T2"].decided == "undecided"
+
+
+def test_memory_claim_verdicts():
+    def peak(local, bptt):
+        values = np.array([[[100.0, 100.0 * bptt]], [[100.0, 100.0 * local]]])
+        return xr.DataArray(values, dims=("memory_rule", "columns", "memory_steps"),
+                            coords={"memory_rule": ["backprop", "delta"], "memory_steps": [4, 32]})
+
+    assert memory_claim(peak(1.0, 7.0)).decided == "held"
+    assert memory_claim(peak(1.5, 7.0)).decided == "not held"  # local memory grows
+    assert memory_claim(peak(1.0, 1.1)).decided == "not held"  # so does nothing else: no contrast
+    assert memory_claim(peak(1.1, 7.0)).value == pytest.approx(1.1)
