@@ -2,27 +2,29 @@
 columns that each own their nets, trained by co-distillation toward the consensus, do
 what weight sharing does -- and do they cope better with a foveated retina?
 
-    python simulations/distillery.py            # 2-core CPU sized: about eight minutes
-    python simulations/distillery.py --quick    # seconds
+    python simulations/distillery.py            # 3 seeds, 2-core CPU sized (README: time)
+    python simulations/distillery.py --quick    # seconds, 1 seed
     python simulations/distillery.py --preset gpu --device cuda
 
 On scikit-learn's centred digits (embedded), with one region masked out of each input,
-trains the same model with the same data, budget and seed in each condition --
-``shared``, ``unshared`` (nothing passes between columns) and ``distilled``
-(co-distillation toward the consensus), as bioglom.learning.conditions defines them --
-each under the ``delta`` and ``temporal_derivative`` rules, ``shared`` also under
-``backprop`` as the reference, on a uniform and on a foveated retina
-(bioglom/retina.py), and for D5 ``distilled`` once more with a location input to its
-top-down nets. Every ``--eval-every`` updates it measures: linear-probe accuracy of the
-top level (columns averaged) on held-out digits, denoising error (decoded last level-0
-state against the retinal image), functional dispersion of the bottom-up and top-down
-nets on common inputs, and the ensemble gain of islands (bioglom.analysis.distillery).
-Writes ``distillery.nc``, ``quality.png``, ``dispersion.png`` and ``gap.png``; every run
-checkpoints to ``--out/checkpoints`` and ``--resume`` continues it to the same result.
+for each seed (weights, split and data stream change with it), trains the same model
+with the same data and budget in each condition -- ``shared``, ``unshared`` and
+``distilled``, which differ from ``unshared`` in the teacher only (bioglom.learning.conditions)
+-- under ``temporal_derivative`` (``--rules`` adds ``delta``): on a uniform retina all
+three, and ``distilled`` once more with a location input to its top-down nets (D5); on a
+foveated retina (bioglom/retina.py) ``shared`` and ``unshared`` (D4). ``--backprop`` adds
+``shared`` under backprop as a reference. Every ``--eval-every`` updates it records the
+probe accuracy, denoising error and dispersion curves; at the end, per held-out digit:
+the linear probe's correctness, the dispersion of the column nets on common inputs drawn
+from the data (before and after training) and the ensemble ratio on each digit's ink
+columns. D1-D5 come with 95 % intervals over seeds and samples
+(bioglom.analysis.distillery_claims). Writes ``distillery.nc``, ``quality.png``,
+``dispersion.png`` and ``gap.png``; every run checkpoints to ``--out/checkpoints`` and
+``--resume`` continues it to the same result.
 
 Quality "against the number of training images" is recorded against updates with the
 coordinate ``images`` = updates x batch: each update draws a fresh batch from the
-training split. Island ARI on procedural scenes is not measured here (digits only).
+training split.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ import torch
 import xarray as xr
 
 from bioglom import Glom, GlomConfig
-from bioglom.analysis import (Claim, accuracy_stderr, claims_dataset, evaluations_dataset, extract_islands, format_claims,
-                              history_dataset, linear_probe, run_attrs, write_netcdf)
-from bioglom.analysis.distillery import column_outputs, dispersion, ensemble_gain
+from bioglom.analysis import (claims_dataset, column_outputs, dispersion, distillery_claims, evaluations_dataset,
+                              format_claims, history_dataset, ink_columns, linear_probe, net_inputs,
+                              object_ensemble_ratio, run_attrs, write_netcdf)
 from bioglom.analysis.figures import save_figure
 from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
 from bioglom.config import RETINAS, ConfigError, check_choice, check_positive
@@ -49,11 +51,13 @@ from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, Trainer, bui
 from bioglom.learning.conditions import CONDITIONS, condition_config, condition_teacher
 
 LOCAL_RULES = ("delta", "temporal_derivative")
+DIRECTIONS = ("bottom_up", "top_down")
 
 
 @dataclass
 class Options(ModelOptions):
     out: str = option("results/distillery", "output folder")
+    seeds: int = option(3, "seeds run (seed, seed+1, ...): weights, split and data stream change with each")
     stop_after: int = option(0, "stop every run after this many updates of this invocation, as a kill would (0: never)")
     # model
     image_size: int = option(12, "canvas side in pixels (the 8x8 digit is centred)")
@@ -64,8 +68,8 @@ class Options(ModelOptions):
     aberration: float = option(0.0, "foveated retina: radial channel shift in pixels at the edge (0: none)")
     # conditions and learning
     conditions: tuple[str, ...] = option(CONDITIONS, "conditions (comma-separated)")
-    rules: tuple[str, ...] = option(LOCAL_RULES, "local rules (comma-separated); every condition runs under each")
-    backprop: bool = option(True, "also train shared columns by backprop, the reference")
+    rules: tuple[str, ...] = option(("temporal_derivative",), "local rules (comma-separated); each runs every condition")
+    backprop: bool = option(False, "also train shared columns by backprop on the uniform retina, a reference")
     location_check: bool = option(True, "D5: also train distilled columns with a location input to top-down nets")
     hidden_credit: str = option("feedback_alignment", "hidden credit of temporal_derivative", choices=HIDDEN_CREDITS)
     steps: int = option(4, "settling steps")
@@ -78,31 +82,32 @@ class Options(ModelOptions):
     mask_min: int = option(2, "smallest removed region side (pixels)")
     mask_max: int = option(4, "largest removed region side (pixels)")
     # evaluation
-    eval_every: int = option(50, "updates between evaluations")
+    eval_every: int = option(100, "updates between evaluations of the curves")
     probe_limit: int = option(0, "digits per split used by the probe (0: all)")
-    probe_inputs: int = option(64, "common inputs on which dispersion compares the column nets")
+    probe_inputs: int = option(64, "common inputs from the data on which dispersion compares the column nets")
     checkpoint_every: int = option(100, "updates between checkpoints")
     progress: bool = option(True, "show a progress bar")
 
-    def glom_config(self, retina: str, condition: str, location: bool | None = None) -> GlomConfig:
+    def glom_config(self, retina: str, condition: str, location: bool | None = None, seed: int | None = None
+                    ) -> GlomConfig:
         base = GlomConfig(levels=self.levels, dim=self.dim, hidden=self.hidden, image_size=self.image_size,
-                          patch_size=self.patch_size, channels=1, radius=self.radius, seed=self.seed,
-                          td_location=location, retina=retina, fixation=tuple(self.fixation) or None,
-                          foveation=self.foveation, aberration=self.aberration if retina == "foveated" else 0.0)
+                          patch_size=self.patch_size, channels=1, radius=self.radius,
+                          seed=self.seed if seed is None else seed, td_location=location or None, retina=retina,
+                          fixation=tuple(self.fixation) or None, foveation=self.foveation,
+                          aberration=self.aberration if retina == "foveated" else 0.0)
         return condition_config(base, condition)
 
-    def runs(self) -> list[tuple[str, str, str, str, dict]]:
-        """(name, retina, condition, rule, extra) per training run, in report order."""
+    def runs(self) -> list["Run"]:
+        """Every training run of a seed, in report order."""
         out = []
         for retina in self.retinas:
-            for cond in self.conditions:
-                for rule in self.rules:
-                    out.append((f"{retina}/{cond}/{rule}", retina, cond, rule, {}))
-                if cond == "shared" and self.backprop:
-                    out.append((f"{retina}/shared/backprop", retina, "shared", "backprop", {}))
+            conds = self.conditions if retina == self.retinas[0] else [c for c in self.conditions if c != "distilled"]
+            for cond in conds:
+                out += [Run(retina, cond, rule) for rule in self.rules]
+                if cond == "shared" and self.backprop and retina == self.retinas[0]:
+                    out.append(Run(retina, "shared", "backprop"))
             if retina == self.retinas[0] and self.location_check and "distilled" in self.conditions:
-                for rule in self.rules:
-                    out.append((f"{retina}/distilled+location/{rule}", retina, "distilled", rule, {"location": True}))
+                out += [Run(retina, "distilled", rule, True) for rule in self.rules]
         return out
 
     def rule_options(self, rule: str, condition: str) -> dict:
@@ -126,7 +131,7 @@ class Options(ModelOptions):
                 self.glom_config(retina, cond)  # raises ConfigError naming the field
         if self.image_size < 8:
             raise ConfigError(f"image_size={self.image_size} is not allowed; the digits are 8x8, so it must be >= 8")
-        for name in ("steps", "updates", "batch", "eval_every", "probe_inputs", "checkpoint_every"):
+        for name in ("seeds", "steps", "updates", "batch", "eval_every", "probe_inputs", "checkpoint_every"):
             check_positive(name, getattr(self, name), integer=True)
         for name in ("stop_after", "probe_limit", "mask_regions"):
             check_positive(name, getattr(self, name), strict=False, integer=True)
@@ -138,231 +143,236 @@ class Options(ModelOptions):
             build_rule(rule, **self.rule_options(rule, "distilled"))
 
 
+@dataclass(frozen=True)
+class Run:
+    """One training run of a seed: retina, condition, rule, and whether the top-down nets
+    take a location input. ``name`` labels it along the ``run`` dimension."""
+
+    retina: str
+    condition: str
+    rule: str
+    location: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.retina} {self.condition}{' +location' if self.location else ''} {self.rule}"
+
+
 PRESETS = {
-    "quick": dict(updates=4, eval_every=2, probe_limit=80, dim=8, hidden=16, levels=2, radius=(1, 5), batch=4,
-                  steps=2, checkpoint_every=2, probe_inputs=8),
+    "quick": dict(seeds=1, updates=4, eval_every=2, probe_limit=80, dim=8, hidden=16, levels=2, radius=(1, 5),
+                  batch=4, steps=2, checkpoint_every=2, probe_inputs=8, rules=LOCAL_RULES, backprop=True),
     "gpu": dict(levels=4, dim=64, hidden=256, image_size=16, radius=(1, 2, 4, 7), batch=128, steps=6, updates=4000,
-                eval_every=250),
+                eval_every=250, seeds=5, rules=LOCAL_RULES, backprop=True),
 }
+
 
 def main(argv=None) -> int:
     opts, device, out = start_run(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
-
-    data = load_digits(opts.image_size)
-    train, test = split_indices(len(data.labels), 0.25, opts.seed)
-    probe_train, probe_test = (train[:opts.probe_limit], test[:opts.probe_limit]) if opts.probe_limit else (train, test)
-
-    def batches(u: int) -> Batch:
-        return Batch(*masked_batch(data.images, train, u, batch=opts.batch, regions=opts.mask_regions,
-                                   min_size=opts.mask_min, max_size=opts.mask_max, seed=opts.seed))
-
-    eval_images = data.images[test[:128]]
-    eval_corrupted, _ = mask_regions(eval_images, opts.mask_regions, opts.mask_min, opts.mask_max,
-                                     torch.Generator().manual_seed(opts.seed + 1))
-    probe_inputs = normalise(torch.randn(opts.probe_inputs, opts.dim, generator=torch.Generator().manual_seed(opts.seed + 2)),
-                             "layer")
-
-    def evaluate(model: Glom) -> dict:
-        return measure(model, opts, data, probe_train, probe_test, eval_images, eval_corrupted, probe_inputs)
-
-    status, trainers = "complete", {}
-    for name, retina, cond, rule, extra in opts.runs():
-        model = Glom(opts.glom_config(retina, cond, extra.get("location"))).to(device)
-        trainer = Trainer(model, build_rule(rule, **opts.rule_options(rule, cond)), batches, updates=opts.updates,
-                          lr=opts.lr, seed=opts.seed, checkpoint=out / "checkpoints" / f"{name.replace('/', '-')}.pt",
-                          checkpoint_every=opts.checkpoint_every, progress=opts.progress,
-                          data=run_identity(opts, ("updates", "conditions", "rules", "retinas", "backprop")),
-                          label=f"distillery {name}")
-        try:
-            trainer.run(resume=opts.resume, stop_after=opts.stop_after or None, evaluate=lambda u: evaluate(model),
-                        evaluate_every=opts.eval_every)
-        except NonFiniteError as e:
-            status = f"stopped: {name}: {e}"
-            print(f"error: {status}", file=sys.stderr)
-        trainers[name] = trainer
+    seeds = list(range(opts.seed, opts.seed + opts.seeds))
+    runs = opts.runs()
+    finals, trainers, status = [], {}, "complete"
+    for seed in seeds:
+        result, done, status = run_seed(opts, seed, runs, device, out)
+        trainers.update({(seed, k): v for k, v in done.items()})
         if status != "complete":
             break
-        if trainer.update < opts.updates:
-            status = f"stopped after {trainer.update} of {opts.updates} updates of {name} (--stop-after); continue with --resume"
+        finals.append(result)
 
-    names = list(trainers)
-    evals = xr.concat([evaluations_dataset(trainers[n].evaluations).expand_dims(run=[n]) for n in names], "run",
-                      join="outer")
-    hist = xr.concat([history_dataset(trainers[n].history).reset_coords(drop=True).expand_dims(run=[n]) for n in names],
-                     "run", join="outer")
-    hist = hist.rename({k: f"train_{k}" for k in hist.data_vars}).rename({"update": "train_update"})
-    parts = [n.split("/") for n in names]
-    ds = xr.merge([evals, hist], join="outer").assign_coords(
-        retina=("run", [p[0] for p in parts]), condition=("run", [p[1] for p in parts]),
-        rule=("run", [p[2] for p in parts]), images=("update", evals["update"].values * opts.batch))
-    attrs = run_attrs(dataclasses.asdict(opts), opts.seed, model_config=opts.glom_config(opts.retinas[0], "distilled").to_json())
+    curves = xr.concat([run_curves(t).expand_dims(seed=[s], run=[name]) for (s, name), t in trainers.items()], "run",
+                       join="outer", coords="minimal", compat="override")
+    curves = curves.assign_coords(images=("update", curves["update"].values * opts.batch))
+    attrs = run_attrs(dataclasses.asdict(opts), opts.seed,
+                      model_config=opts.glom_config(opts.retinas[0], "distilled").to_json())
     if status != "complete":
-        write_netcdf(ds.assign_attrs(attrs, status=status), out / "distillery.nc")
+        write_netcdf(curves.assign_attrs(attrs, status=status), out / "distillery.nc")
         print(status, file=sys.stderr)
         return 1
 
-    claims = claims_from(opts, ds, len(probe_test))
-    ds = xr.merge([claims_dataset(claims), ds], join="outer")
-    ds.attrs.update(attrs, status=status, probe_test=len(probe_test))
+    ds = xr.merge([xr.concat(finals, "seed").assign_coords(seed=seeds), curves], join="outer",
+                  combine_attrs="drop_conflicts").reindex(run=[r.name for r in runs])
+    ds = ds.assign_coords(retina=("run", [r.retina for r in runs]), condition=("run", [r.condition for r in runs]),
+                          rule=("run", [r.rule for r in runs]), location=("run", [r.location for r in runs]))
+    claims = []
+    for rule in opts.rules:
+        rows = distillery_claims(ds, rule)
+        claims += [c._replace(id=f"{c.id} {rule}") for c in rows] if len(opts.rules) > 1 else rows
+    ds = xr.merge([claims_dataset(claims), ds], join="outer", combine_attrs="drop_conflicts")
+    ds.attrs.update(attrs, status=status)
     path = write_netcdf(ds, out / "distillery.nc")
     figures(ds, out)
 
-    print(f"\nThe giant distillery on digits ({opts.updates} updates of {opts.batch}, {opts.steps} steps)")
-    print(f"{'run':<48}{'acc start':>10}{'acc end':>9}{'denoise':>9}{'disp bu':>9}{'disp td':>9}{'ens. gain':>10}")
-    for n in names:
-        e = ds.sel(run=n)
-        print(f"{n:<48}{float(e.accuracy[0]):>10.3f}{float(e.accuracy[-1]):>9.3f}{float(e.denoise_mse[-1]):>9.4f}"
-              f"{float(e.dispersion_bottom_up[-1]):>9.3f}{float(e.dispersion_top_down[-1]):>9.3f}"
-              f"{float(e.ensemble_gain[-1]):>10.3f}")
+    print(f"\nThe giant distillery on digits: {len(seeds)} seeds, {opts.updates} updates of {opts.batch} per run, "
+          f"{opts.steps} steps; means over seeds")
+    print(summary_table(ds))
     print(format_claims(claims))
     print(f"wrote {path}")
     return 0
 
 
+def run_curves(trainer: Trainer) -> xr.Dataset:
+    """A run's evaluations along ``update`` and its training metrics along ``train_update``."""
+    hist = history_dataset(trainer.history).reset_coords(drop=True)
+    hist = hist.rename({k: f"train_{k}" for k in hist.data_vars}).rename({"update": "train_update"})
+    return xr.merge([evaluations_dataset(trainer.evaluations), hist], join="outer")
+
+
+def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path):
+    """Train every run of one seed; return ``(final measurements, trainers, status)``."""
+    data = load_digits(opts.image_size)
+    train, test = split_indices(len(data.labels), 0.25, seed)
+    if opts.probe_limit:
+        train, test = train[:opts.probe_limit], test[:opts.probe_limit]
+    corrupted, _ = mask_regions(data.images[test], opts.mask_regions, opts.mask_min, opts.mask_max,
+                                torch.Generator().manual_seed(seed + 1))
+    split = dict(data=data, train=train, test=test, corrupted=corrupted)
+
+    def batches(u: int) -> Batch:
+        return Batch(*masked_batch(data.images, train, u, batch=opts.batch, regions=opts.mask_regions,
+                                   min_size=opts.mask_min, max_size=opts.mask_max, seed=seed))
+
+    finals, trainers = [], {}
+    for run in runs:
+        cfg = opts.glom_config(run.retina, run.condition, run.location, seed)
+        model = Glom(cfg).to(device)
+        trainer = Trainer(model, build_rule(run.rule, **opts.rule_options(run.rule, run.condition)), batches,
+                          updates=opts.updates, lr=opts.lr, seed=seed, checkpoint_every=opts.checkpoint_every,
+                          checkpoint=out / "checkpoints" / f"seed{seed}-{run.name.replace(' ', '-')}.pt",
+                          progress=opts.progress, label=f"distillery seed {seed} {run.name}",
+                          data=run_identity(opts, ("seed", "seeds", "updates", "conditions", "rules", "retinas",
+                                                   "backprop", "location_check")))
+        trainers[run.name] = trainer
+        try:
+            trainer.run(resume=opts.resume, stop_after=opts.stop_after or None,
+                        evaluate=lambda u: curve_point(model, opts, split), evaluate_every=opts.eval_every)
+        except NonFiniteError as e:
+            print(f"error: seed {seed} {run.name}: {e}", file=sys.stderr)
+            return None, trainers, f"stopped: seed {seed} {run.name}: {e}"
+        if trainer.update < opts.updates:
+            return None, trainers, (f"stopped after {trainer.update} of {opts.updates} updates of seed {seed} "
+                                    f"{run.name} (--stop-after); continue with --resume")
+        start = Glom(cfg).to(device)  # the same config and seed: the run's initial weights
+        finals.append(final_measures(model, start, opts, split, seed).expand_dims(run=[run.name]))
+    return xr.concat(finals, "run"), trainers, "complete"
+
+
+def top_level_features(model: Glom, images: torch.Tensor, steps: int, chunk: int = 256) -> torch.Tensor:
+    """Top-level embeddings after settling, averaged over columns: ``[n, D]``."""
+    with torch.no_grad():
+        return torch.cat([model.settle(images[i:i + chunk].to(model.device), steps, record=False).final[:, -1]
+                          .mean(1).cpu() for i in range(0, len(images), chunk)])
+
+
 @torch.no_grad()
-def measure(model: Glom, opts: Options, data, probe_train, probe_test, eval_images, eval_corrupted, probe_inputs) -> dict:
-    """Probe accuracy, denoising error, dispersion per direction and ensemble gain of one model."""
+def curve_point(model: Glom, opts: Options, split: dict) -> dict:
+    """Probe accuracy, denoising error and pooled dispersion per direction, for the curves."""
     model.eval()
-    feats = []
-    for idx in (probe_train, probe_test):
-        chunks = [model.settle(data.images[idx[i:i + 256]].to(model.device), opts.steps, record=False).final[:, -1]
-                  .mean(1).cpu() for i in range(0, len(idx), 256)]
-        feats.append(torch.cat(chunks))
-    acc = linear_probe(feats[0], data.labels[probe_train], feats[1], data.labels[probe_test])
-    traj = model.settle(eval_corrupted.to(model.device), opts.steps, record=False)
-    recon = model.decode(traj.final[:, 0])
-    denoise = float(((recon - model.retinal(eval_images.to(model.device))) ** 2).mean())
-    disp = {d: dispersion(column_outputs(model, probe_inputs, d)).cpu() for d in ("bottom_up", "top_down")}
-    final = traj.final  # b l n d
-    predictions = normalise(traj.bottom_up[-1], model.cfg.norm)  # the students' last votes
-    islands = extract_islands(final)  # b l n
-    gains = ensemble_gain(predictions, final, islands).tolist()  # per level
+    data, train, test = split["data"], split["train"], split["test"]
+    acc = linear_probe(top_level_features(model, data.images[train], opts.steps), data.labels[train],
+                       top_level_features(model, data.images[test], opts.steps), data.labels[test])
+    recon = model.decode(model.settle(split["corrupted"].to(model.device), opts.steps, record=False).final[:, 0])
+    denoise = float(((recon - model.retinal(data.images[test].to(model.device))) ** 2).mean())
+    inputs = net_inputs(model, data.images[test[:256]], opts.steps, opts.probe_inputs, torch.Generator().manual_seed(0))
+    disp = {d: float(dispersion(column_outputs(model, inputs[d], d)).mean()) for d in DIRECTIONS}
     model.train()
-    return {"accuracy": acc, "denoise_mse": denoise,
-            "dispersion_bottom_up": float(disp["bottom_up"].mean()), "dispersion_top_down": float(disp["top_down"].mean()),
-            "ensemble_gain": float(np.mean(gains)),
-            **{f"dispersion_bottom_up_level{l}": float(v) for l, v in enumerate(disp["bottom_up"])},
-            **{f"ensemble_gain_level{l}": g for l, g in enumerate(gains)}}
+    return {"accuracy": acc, "denoise_mse": denoise, **{f"dispersion_{d}": v for d, v in disp.items()}}
 
 
-def claims_from(opts: Options, ds: xr.Dataset, n_test: int) -> list[Claim]:
-    """D1-D5 (docs/claims.md) from the final evaluations; a claim whose runs are missing is
-    reported with value NaN, not held. Comparisons are within one retina and one rule."""
-    have = set(ds.run.values.tolist())
-    r0 = opts.retinas[0]
+@torch.no_grad()
+def final_measures(model: Glom, start: Glom, opts: Options, split: dict, seed: int) -> xr.Dataset:
+    """Per-sample measurements of a trained model (and of its initial weights, ``start``,
+    for dispersion and the ensemble ratio) that distillery_claims reads."""
+    model.eval()
+    data, train, test = split["data"], split["train"], split["test"]
+    feats = [top_level_features(model, data.images[i], opts.steps) for i in (train, test)]
+    correct = linear_probe(feats[0], data.labels[train], feats[1], data.labels[test], return_correct=True)
+    recon = model.decode(model.settle(split["corrupted"].to(model.device), opts.steps, record=False).final[:, 0])
+    denoise = ((recon - model.retinal(data.images[test].to(model.device))) ** 2).flatten(1).mean(1).cpu()
+    disp = []
+    for m in (start, model):  # the same digits and (image, column) draws for both
+        inputs = net_inputs(m, data.images[test[:256]], opts.steps, opts.probe_inputs,
+                            torch.Generator().manual_seed(seed + 2))
+        disp.append(torch.stack([dispersion(column_outputs(m, inputs[d], d), per_input=True).mean(1)
+                                 for d in DIRECTIONS]).mean(0).cpu())  # input
+    ratio = []
+    for m in (start, model):
+        traj = m.settle(data.images[test].to(m.device), opts.steps, record=False)
+        predictions = normalise(traj.bottom_up[-1], m.cfg.norm)  # the students' last votes
+        ratio.append(object_ensemble_ratio(predictions, traj.final, ink_columns(m, data.images[test])).cpu())
+    model.train()
+    return xr.Dataset({
+        "probe_correct": ("sample", correct.double().numpy()),
+        "denoise_error": ("sample", denoise.double().numpy()),
+        "dispersion_inputs": (("moment", "input"), torch.stack(disp).double().numpy()),
+        "ensemble_ratio": (("moment", "sample"), np.nanmean(torch.stack(ratio).double().numpy(), -1)),
+    }, coords={"moment": ["start", "end"]})
 
-    def final(name, var="accuracy"):
-        return float(ds[var].sel(run=name).dropna("update")[-1])
 
-    def first(name, var):
-        return float(ds[var].sel(run=name).dropna("update")[0])
-
-    se = accuracy_stderr(0.8, n_test) * np.sqrt(2)  # of a difference of two accuracies near 0.8
-
-    def d1():  # per rule: distilled ends below its start and below unshared
-        ratios, ok = [], True
-        for rule in opts.rules:
-            dis, uns = f"{r0}/distilled/{rule}", f"{r0}/unshared/{rule}"
-            mean = lambda n, at: np.mean([at(n, f"dispersion_{d}") for d in ("bottom_up", "top_down")])  # noqa: E731
-            ratios.append(mean(dis, final) / mean(uns, final))
-            ok &= mean(dis, final) < mean(dis, first) and ratios[-1] < 1
-        return max(ratios), ok
-
-    def d2():
-        gains = [final(f"{r0}/distilled/{rule}", "ensemble_gain") for rule in opts.rules]
-        return max(gains), max(gains) < 1
-
-    def gap(retina, cond, rule):
-        return final(f"{retina}/shared/{rule}") - final(f"{retina}/{cond}/{rule}")
-
-    def d3():
-        diffs = [gap(r0, "distilled", rule) - gap(r0, "unshared", rule) for rule in opts.rules]
-        return max(diffs), max(diffs) < 0
-
-    def d4():  # loss from the uniform to the foveated retina, distilled minus shared
-        loss = lambda cond, rule: final(f"uniform/{cond}/{rule}") - final(f"foveated/{cond}/{rule}")  # noqa: E731
-        diffs = [loss("distilled", rule) - loss("shared", rule) for rule in opts.rules]
-        return max(diffs), max(diffs) < 0
-
-    def d5():
-        diffs = [abs(final(f"{r0}/distilled+location/{rule}") - final(f"{r0}/distilled/{rule}")) for rule in opts.rules]
-        return max(diffs), max(diffs) <= 2 * se
-
-    runs = lambda conds, retinas=(r0,): {f"{r}/{c}/{rule}" for r in retinas for c in conds for rule in opts.rules}  # noqa: E731
-    table = [
-        ("D1", d1, runs(["distilled", "unshared"]),
-         "co-distilled columns converge: dispersion of the column nets (mean of bottom-up and top-down) falls during "
-         "training and ends below the unshared control's, under every rule (value: largest distilled/unshared ratio)"),
-        ("D2", d2, runs(["distilled"]),
-         "ensemble effect: island-averaged bottom-up predictions are closer to the consensus than the individual "
-         "ones, ratio of errors < 1 under every rule (value: largest ratio)"),
-        ("D3", d3, runs(["shared", "unshared", "distilled"]),
-         "co-distillation narrows the gap to shared weights: probe-accuracy gap(shared - distilled) < gap(shared - "
-         f"unshared) under every rule (value: largest difference of gaps; s.e. of one accuracy difference ~{se:.3f})"),
-        ("D4", d4, runs(["shared", "distilled"], ("uniform", "foveated")),
-         "a foveated retina costs distilled columns less probe accuracy than shared ones, relative to a uniform retina, "
-         f"under every rule (value: largest loss(distilled) - loss(shared); s.e. ~{se * np.sqrt(2):.3f})"),
-        ("D5", d5, runs(["distilled", "distilled+location"]),
-         f"unshared top-down nets need no location input: probe accuracy with and without it within 2 s.e. "
-         f"({2 * se:.3f}) under every rule (value: largest difference)"),
-    ]
-    claims = []
-    for cid, fn, needs, criterion in table:
-        if needs <= have:
-            value, held = fn()
-            claims.append(Claim(cid, float(value), bool(held), criterion))
-        else:
-            claims.append(Claim(cid, float("nan"), False, criterion + " [not measured: runs missing]"))
-    return claims
+def summary_table(ds: xr.Dataset) -> str:
+    m = ds.mean("seed")
+    rows = [f"{'run':<50}{'probe':>7}{'denoise':>9}{'disp start':>11}{'disp end':>9}{'ens. ratio':>11}"]
+    for n in ds.run.values:
+        e = m.sel(run=n)
+        rows.append(f"{n:<50}{float(e.probe_correct.mean()):>7.3f}{float(e.denoise_error.mean()):>9.4f}"
+                    f"{float(e.dispersion_inputs.sel(moment='start').mean()):>11.3f}"
+                    f"{float(e.dispersion_inputs.sel(moment='end').mean()):>9.3f}"
+                    f"{float(e.ensemble_ratio.sel(moment='end').mean()):>11.3f}")
+    return "\n".join(rows)
 
 
 def figures(ds: xr.Dataset, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     retinas = list(dict.fromkeys(ds.retina.values.tolist()))
+    mean = ds.mean("seed")
     fig, axes = plt.subplots(len(retinas), 2, figsize=(10, 3.2 * len(retinas)), squeeze=False)
     for row, retina in zip(axes, retinas):
         for n in ds.run.values[ds.retina.values == retina]:
-            e = ds.sel(run=n).dropna("update", subset=["accuracy"])
+            e = mean.sel(run=n).dropna("update", subset=["accuracy"])
             ls = "--" if "delta" in n else (":" if "backprop" in n else "-")
-            row[0].plot(e["images"], e.accuracy, ls=ls, marker=".", label=n.split("/", 1)[1])
+            row[0].plot(e["images"], e.accuracy, ls=ls, marker=".", label=n.split(" ", 1)[1])
             row[1].plot(e["images"], e.denoise_mse, ls=ls, marker=".")
-        row[0].set_ylabel(f"{retina}: probe accuracy")
-        row[1].set_ylabel(f"{retina}: denoising MSE")
+        row[0].set_ylabel(f"{retina} retina:\nprobe accuracy")
+        row[1].set_ylabel(f"{retina} retina:\ndenoising error (MSE)")
         row[0].legend(fontsize=6)
     for ax in axes[-1]:
         ax.set_xlabel("training images")
+    fig.suptitle("mean over seeds", fontsize=9)
     fig.tight_layout()
     save_figure(fig, out / "quality.png")
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-    for ax, d in zip(axes, ("bottom_up", "top_down")):
+    for ax, d in zip(axes, DIRECTIONS):
         for n in ds.run.values:
-            if "/shared/" in n:
-                continue  # exactly 0 (bottom-up) by construction
-            e = ds.sel(run=n).dropna("update", subset=["accuracy"])
+            if str(ds.condition.sel(run=n).values) == "shared":
+                continue  # 0 by construction: one net
+            e = mean.sel(run=n).dropna("update", subset=["accuracy"])
             ax.plot(e["update"], e[f"dispersion_{d}"], marker=".", label=n, ls="--" if "delta" in n else "-")
-        ax.set_title(f"dispersion of the {d.replace('_', '-')} nets")
+        ax.set_title(f"dispersion of the {d.replace('_', '-')} nets on data inputs", fontsize=9)
         ax.set_xlabel("update")
+    axes[0].set_ylabel("spread across columns / mean output norm")
     axes[0].legend(fontsize=6)
     fig.tight_layout()
     save_figure(fig, out / "dispersion.png")
 
+    from bioglom.analysis import find_run
+
     fig, ax = plt.subplots(figsize=(5, 3.2))
     rules = [r for r in dict.fromkeys(ds.rule.values.tolist()) if r != "backprop"]
-    width = 0.8 / max(len(retinas) * 2, 1)
-    for i, retina in enumerate(retinas):
-        for j, cond in enumerate(("unshared", "distilled")):
-            gaps = []
-            for rule in rules:
-                names = (f"{retina}/shared/{rule}", f"{retina}/{cond}/{rule}")
-                have = all(n in ds.run.values for n in names)
-                gaps.append(float(ds.accuracy.sel(run=names[0]).dropna("update")[-1]
-                                  - ds.accuracy.sel(run=names[1]).dropna("update")[-1]) if have else np.nan)
-            ax.bar(np.arange(len(rules)) + (2 * i + j) * width, gaps, width, label=f"{retina} {cond}")
-    ax.set_xticks(np.arange(len(rules)) + width * (len(retinas) - 0.5), rules)
+    acc = ds.probe_correct.mean("sample")  # seed run
+    bars = [(retina, cond) for retina in retinas for cond in ("unshared", "distilled")]
+    width = 0.8 / len(bars)
+    for i, (retina, cond) in enumerate(bars):
+        gaps, errs = [], []
+        for rule in rules:
+            a, b = find_run(ds, retina, "shared", rule), find_run(ds, retina, cond, rule)
+            g = (acc.sel(run=a) - acc.sel(run=b)).values if a is not None and b is not None else np.array([np.nan])
+            gaps.append(float(np.mean(g)))
+            errs.append(float(np.std(g) / np.sqrt(len(g))) if len(g) > 1 else 0.0)
+        ax.bar(np.arange(len(rules)) + i * width, gaps, width, yerr=errs, capsize=2, label=f"{retina} retina, {cond}")
+    ax.set_xticks(np.arange(len(rules)) + width * (len(bars) - 1) / 2, rules)
     ax.axhline(0, color="k", lw=0.5)
-    ax.set_ylabel("probe accuracy gap to shared")
+    ax.set_ylabel("probe accuracy: shared minus condition")
+    ax.set_title("the gap to shared weights (s.e. over seeds)", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, out / "gap.png")

@@ -27,13 +27,18 @@ def test_quick_run_writes_netcdf_with_d_claims(quick_run):
     out, res = quick_run
     with xr.open_dataset(out / "distillery.nc", engine="h5netcdf") as ds:
         assert_described(ds)
-        assert list(ds.claim.values) == ["D1", "D2", "D3", "D4", "D5"]
-        assert np.isfinite(ds.claim_value).all() and ds.claim_held.dtype == bool
-        assert {"uniform/shared/backprop", "foveated/distilled/temporal_derivative",
-                "uniform/distilled+location/delta"} <= set(ds.run.values)
-        shared = ds.sel(run="uniform/shared/delta")
+        ids = [f"{c} {r}" for r in ("delta", "temporal_derivative")
+               for c in ("D1", "D1a", "D1b", "D2", "D3", "D3a", "D3b", "D4", "D5")]
+        assert list(ds.claim.values) == ids
+        assert np.isfinite(ds.claim_value).all() and set(ds.claim_verdict.values) <= {"held", "not held", "undecided"}
+        # retina, condition, rule and location are coordinates of run
+        assert {"uniform shared backprop", "foveated unshared temporal_derivative",
+                "uniform distilled +location delta"} <= set(ds.run.values)
+        shared = ds.sel(run=(ds.condition == "shared") & (ds.rule == "delta") & (ds.retina == "uniform"))
         assert (shared.dispersion_bottom_up == 0).all()  # one net: no dispersion, ever
-        assert (ds.sel(run="uniform/unshared/delta").dispersion_bottom_up > 0).all()
+        assert (ds.sel(run="uniform unshared delta").dispersion_inputs > 0).all()
+        assert ds.probe_correct.dims == ("seed", "run", "sample")
+        assert ds.dispersion_inputs.dims == ("seed", "run", "moment", "input")
         assert list(ds["images"].values) == list(ds["update"].values * 4)
     for fig in ("quality.png", "dispersion.png", "gap.png"):
         assert (out / fig).stat().st_size > 0

@@ -29,11 +29,17 @@ def test_quick_run_writes_netcdf_with_w_claims(quick_run):
     out, res = quick_run
     with xr.open_dataset(out / "wake_sleep.nc", engine="h5netcdf") as ds:
         assert_described(ds)
-        assert list(ds.claim.values) == ["W0", "W1", "W2", "W3", "W4"]
-        assert ds.claim_held.dtype == bool
-        assert list(ds.schedule.values) == ["interleaved", "day-night-1", "day-night-3", "deprivation", "sleep-first"]
+        assert list(ds.claim.values) == ["W0", "W0a", "W0b", "W0c", "W1", "W1 block 1", "W1 block 3", "W2", "W2a",
+                                         "W2b", "W3", "W3a", "W3b", "W4"]
+        assert ds.claim_held.dtype == bool and set(ds.claim_verdict.values) <= {"held", "not held", "undecided"}
+        assert list(ds.schedule.values) == ["interleaved", "day-night-1", "day-night-3", "deprivation", "sleep-first",
+                                            "positive-only", "sleep-only"]
+        # kind and block are coordinates: select without parsing names
+        assert list(ds.sel(schedule=ds.kind == "day-night").block.values) == [1, 3]
         assert set(np.unique(ds.schedule_phase.sel(schedule="day-night-3").values)) >= {"wake", "sleep"}
-        assert ds.accuracy.dims == ("schedule", "update") and "accuracy_level0" in ds
+        assert ds.accuracy.dims == ("seed", "schedule", "update") and "accuracy_level0" in ds
+        assert ds.probe_correct.dims == ("seed", "schedule", "update", "sample")
+        assert {"accuracy_raw", "centred_norm", "effective_rank"} <= set(ds.data_vars)
     for fig in ("curves.png", "recovery.png", "block_length.png"):
         assert (out / fig).stat().st_size > 0
     assert "W3" in res.stdout

@@ -7,9 +7,10 @@ from .parse import PAIR_KINDS, foreground_island_size, kind_probe, masked_error,
 from .parse_eval import evaluate_parse, settle_states
 from .island_claims import ISLAND_TARGETS, island_claims
 from .temporal_claims import chosen_credit, memory_claim, temporal_claims
-from .distillery import column_outputs, dispersion, ensemble_gain
+from .distillery_claims import DISTILLERY_TARGETS, distillery_claims, find_run
+from .distillery import column_outputs, dispersion, ensemble_gain, ink_columns, net_inputs, object_ensemble_ratio
 from .verdicts import (VERDICTS, Interval, bootstrap, combine_verdicts, difference_of_means, mean_of,
-                       relative_reduction, verdict_at_least, verdict_at_most)
+                       relative_reduction, verdict_at_least, verdict_at_most, verdict_within)
 from .recorder import Claim, claims_dataset, evaluations_dataset, format_claims, history_dataset, run_attrs, write_netcdf
 
 __all__ = [
@@ -17,10 +18,10 @@ __all__ = [
     "adjusted_rand_index", "extract_islands", "island_counts", "island_scores", "island_sizes",
     "accuracy_stderr", "alignment", "dimension_std", "effective_rank", "linear_probe", "mean_norm", "uniformity",
     "VERDICTS", "Interval", "bootstrap", "combine_verdicts", "difference_of_means", "mean_of", "relative_reduction",
-    "verdict_at_least", "verdict_at_most",
+    "verdict_at_least", "verdict_at_most", "verdict_within", "ink_columns", "net_inputs", "object_ensemble_ratio",
     "PAIR_KINDS", "foreground_island_size", "kind_probe", "masked_error", "pair_similarity",
     "evaluate_parse", "settle_states", "ISLAND_TARGETS", "island_claims", "chosen_credit", "memory_claim",
-    "temporal_claims",
+    "temporal_claims", "DISTILLERY_TARGETS", "distillery_claims", "find_run",
     "Claim", "claims_dataset", "evaluations_dataset", "history_dataset",
     "column_outputs", "dispersion", "ensemble_gain", "format_claims", "run_attrs", "write_netcdf",
 ]

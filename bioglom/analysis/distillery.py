@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["column_outputs", "dispersion", "ensemble_gain"]
+__all__ = ["column_outputs", "dispersion", "ensemble_gain", "net_inputs", "object_ensemble_ratio", "ink_columns"]
 
 
 @torch.no_grad()
 def column_outputs(model, x: torch.Tensor, direction: str = "bottom_up") -> torch.Tensor:
-    """Every column's net of every level applied to the same inputs ``x [P, D]``:
-    ``[P, G, N, D]`` (``G`` = levels for ``bottom_up``, levels - 1 for ``top_down``).
+    """Every column's net of every level applied to the same inputs ``x [P, D]`` (one input
+    for every level) or ``x [P, G, D]`` (one per level): ``[P, G, N, D]`` (``G`` = levels
+    for ``bottom_up``, levels - 1 for ``top_down``).
 
     A shared net is one function, so it is evaluated once and repeated over the columns;
     where the top-down nets take a location, the location is each column's own.
@@ -22,23 +23,72 @@ def column_outputs(model, x: torch.Tensor, direction: str = "bottom_up") -> torc
     G, N = mlp.groups, model.cfg.n_columns
     has_location = direction == "top_down" and mlp.u is not None
     n = N if (has_location or not mlp.shared) else 1
-    src = x.to(model.device)[:, None, None, :].expand(-1, G, n, -1)  # p g n d
+    x = x.to(model.device)
+    src = (x[:, :, None, :] if x.dim() == 3 else x[:, None, None, :]).expand(-1, G, n, -1)  # p g n d
     out = nets.bottom_up(src)[0] if direction == "bottom_up" else nets.top_down(src)[0]
     return out.expand(-1, -1, N, -1)
 
 
-def dispersion(outputs: torch.Tensor) -> torch.Tensor:
+@torch.no_grad()
+def net_inputs(model, images: torch.Tensor, steps: int, count: int, generator: torch.Generator) -> dict:
+    """Inputs the column nets meet on data, for :func:`column_outputs`: settle ``images``,
+    then draw ``count`` (image, column) pairs and take what each level's net reads there --
+    bottom-up: the front end's output (level 0) and the state of the level below; top-down:
+    the state of the level above. Returns ``{"bottom_up": [P, L, D], "top_down": [P, L-1, D]}``."""
+    traj = model.settle(images.to(model.device), steps, record=False)
+    inputs = model.encode(images.to(model.device))  # b n d
+    b, L, n, _ = traj.final.shape
+    pick_b = torch.randint(0, b, (count,), generator=generator)
+    pick_n = torch.randint(0, n, (count,), generator=generator)
+    states = traj.final[pick_b, :, pick_n]  # p l d
+    return {"bottom_up": torch.cat([inputs[pick_b, pick_n][:, None], states[:, :-1]], 1), "top_down": states[:, 1:]}
+
+
+def ink_columns(model, images: torch.Tensor, threshold: float = 0.05) -> torch.Tensor:
+    """The ground-truth object of a digit: the columns whose retinal patch holds ink
+    (mean intensity above ``threshold``), ``[b, N]`` bool."""
+    retinal = model.retinal(images.to(model.device))
+    p = model.cfg.patch_size
+    pooled = torch.nn.functional.avg_pool2d(retinal.mean(1, keepdim=True), p)  # b 1 h w
+    return pooled.flatten(1) > threshold
+
+
+def object_ensemble_ratio(predictions: torch.Tensor, states: torch.Tensor, objects: torch.Tensor) -> torch.Tensor:
+    """Paper 12.1's ensemble effect on ground-truth objects, per sample and level.
+
+    For the columns of one object (``objects [b, N]`` bool), the error of the average of
+    their bottom-up predictions against the object's mean consensus, over the mean error of
+    the individual predictions::
+
+        ratio_bl = ||mean_n p_bln - mean_n s_bln||^2 / mean_n ||p_bln - mean_n s_bln||^2
+
+    ``predictions, states [b, L, N, D]`` -> ``[b, L]`` (NaN where an object has fewer than
+    two columns). With one target for all members, ``ratio <= 1`` whenever the members
+    differ (Jensen), so a claim compares it with a baseline, not with 1."""
+    m = objects[:, None, :, None].to(predictions.dtype)  # b 1 n 1
+    count = m.sum(2)  # b 1 1
+    target = (states * m).sum(2) / count.clamp_min(1)  # b l d
+    pbar = (predictions * m).sum(2) / count.clamp_min(1)
+    ensemble = (pbar - target).pow(2).sum(-1)  # b l
+    single = ((predictions - target[:, :, None]).pow(2).sum(-1) * m[..., 0]).sum(2) / count[..., 0].clamp_min(1)
+    ratio = ensemble / single.clamp_min(1e-300)
+    return torch.where(count[..., 0] >= 2, ratio, torch.full_like(ratio, float("nan")))
+
+
+def dispersion(outputs: torch.Tensor, per_input: bool = False) -> torch.Tensor:
     """Functional dispersion of column nets from their outputs on common inputs,
     ``outputs [P, G, N, D]`` -> ``[G]``:
 
         disp_g = sqrt(mean_{p,n} ||y_pgn - mean_n y_pgn||^2) / mean_{p,n} ||y_pgn||
 
     the spread across columns relative to the mean output norm. It is 0 exactly when every
-    column computes the same output (shared nets; unshared nets that are copies).
+    column computes the same output (shared nets; unshared nets that are copies). With
+    ``per_input=True`` the same ratio per input, without the mean over ``p``: ``[P, G]``.
     """
     y = outputs.double()
-    spread = (y - y.mean(2, keepdim=True)).pow(2).sum(-1).mean((0, 2)).sqrt()
-    return (spread / y.norm(dim=-1).mean((0, 2)).clamp_min(1e-300)).to(outputs.dtype)
+    over = (2,) if per_input else (0, 2)
+    spread = (y - y.mean(2, keepdim=True)).pow(2).sum(-1).mean(over).sqrt()
+    return (spread / y.norm(dim=-1).mean(over).clamp_min(1e-300)).to(outputs.dtype)
 
 
 def ensemble_gain(predictions: torch.Tensor, targets: torch.Tensor, islands: torch.Tensor) -> torch.Tensor:

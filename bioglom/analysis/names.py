@@ -42,6 +42,9 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "probe_correct": ("1 where the linear probe (standardised features) classifies the test digit correctly", "1"),
     "probe_correct_raw": ("1 where the linear probe of the features as they are (scale-sensitive) classifies the "
                           "test digit correctly", "1"),
+    "accuracy_raw": ("linear-probe accuracy of the top level's features as they are (scale-sensitive), held-out "
+                     "digits", "1"),
+    "centred_norm": ("norm of a held-out digit's centred top-level probe features (their mean is the spread)", "1"),
     "feature_norm": ("mean norm of the top-level probe features of test digits", "1"),
     "feature_spread": ("mean norm of the centred top-level probe features of test digits (collapse: toward 0)", "1"),
     "denoise_error": ("mean squared error of the image decoded from level 0, from a masked test digit", "1"),
@@ -53,6 +56,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "dispersion_bottom_up": ("dispersion of the unshared bottom-up nets' outputs across columns, mean over levels", "1"),
     "dispersion_top_down": ("dispersion of the unshared top-down nets' outputs across columns, mean over levels", "1"),
     "ensemble_gain": ("ensemble gain of island-averaged predictions over single columns, mean over levels", "1"),
+    "dispersion_inputs": ("dispersion of the unshared column nets on one common input drawn from the data, mean "
+                          "over levels and directions", "1"),
+    "ensemble_ratio": ("error of the object-averaged bottom-up prediction over the single predictions' error, on a "
+                       "digit's ink columns, mean over levels", "1"),
     # timing
     "seconds_per_update": ("wall time per training update", "s"),
     # spikes (simulations/stdp_spiking.py)

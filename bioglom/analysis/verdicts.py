@@ -24,7 +24,7 @@ import numpy as np
 from ..config import ConfigError
 
 __all__ = ["VERDICTS", "Interval", "bootstrap", "mean_of", "difference_of_means", "relative_reduction",
-           "verdict_at_least", "verdict_at_most", "combine_verdicts"]
+           "verdict_at_least", "verdict_at_most", "verdict_within", "combine_verdicts"]
 
 VERDICTS = ("held", "not held", "undecided")
 
@@ -131,6 +131,20 @@ def verdict_at_most(interval: Interval, bound: float) -> str:
     """Three-way verdict of the criterion ``value <= bound`` (see :func:`verdict_at_least`)."""
     flipped = Interval(-interval.value, -interval.high, -interval.low)
     return verdict_at_least(flipped, -bound)
+
+
+def verdict_within(interval: Interval, bound: float) -> str:
+    """Three-way verdict of an equivalence, ``|value| <= bound``: ``held`` when the whole
+    interval lies in ``[-bound, bound]``, ``not held`` when none of it does, ``undecided``
+    otherwise (or when the interval is undefined)."""
+    low, high = interval.low, interval.high
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "undecided"
+    if -bound <= low and high <= bound:
+        return "held"
+    if high < -bound or low > bound:
+        return "not held"
+    return "undecided"
 
 
 def combine_verdicts(verdicts) -> str:

@@ -12,7 +12,9 @@ Presets (:func:`preset`):
 - ``day-night``: ``block`` wake updates, then ``block`` sleep updates, repeated;
 - ``deprivation``: ``pre`` interleaved updates, then ``deprived`` wake-only updates, then
   ``recovery`` sleep updates;
-- ``sleep-first``: ``block`` sleep updates first, then wake and sleep alternate (end of 12.2).
+- ``sleep-first``: ``block`` sleep updates first, then wake and sleep alternate (end of 12.2);
+- ``positive-only`` and ``sleep-only``: wake (positive learning) or sleep (negative
+  learning on dreams) at every update, the controls that show a gain needs both.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ..config import ConfigError, check_choice, check_positive
 __all__ = ["KINDS", "PRESETS", "Phase", "WakeSleepSchedule", "preset", "rule_phase"]
 
 KINDS = ("wake", "sleep", "both")
-PRESETS = ("interleaved", "day-night", "deprivation", "sleep-first")
+PRESETS = ("interleaved", "day-night", "deprivation", "sleep-first", "positive-only", "sleep-only")
 _RULE_PHASE = {"wake": "positive", "sleep": "negative", "both": "both"}
 
 
@@ -85,6 +87,10 @@ def preset(name: str, *, block: int = 100, pre: int = 100, deprived: int = 1000,
     check_choice("schedule", name, PRESETS)
     if name == "interleaved":
         return WakeSleepSchedule((Phase("both", 1),), repeat=True).check()
+    if name == "positive-only":
+        return WakeSleepSchedule((Phase("wake", 1),), repeat=True).check()
+    if name == "sleep-only":
+        return WakeSleepSchedule((Phase("sleep", 1),), repeat=True).check()
     if name == "day-night":
         return WakeSleepSchedule((Phase("wake", block), Phase("sleep", block)), repeat=True).check()
     if name == "sleep-first":
