@@ -41,7 +41,7 @@ import xarray as xr
 from bioglom import Glom, GlomConfig
 from bioglom.analysis import (claims_dataset, column_outputs, dispersion, distillery_claims, evaluations_dataset,
                               format_claims, history_dataset, ink_columns, linear_probe, net_inputs,
-                              object_ensemble_ratio, run_attrs, write_netcdf)
+                              object_ensemble_ratio, run_attrs, stack_datasets, write_netcdf)
 from bioglom.analysis.figures import save_figure
 from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
 from bioglom.config import RETINAS, ConfigError, check_choice, check_positive
@@ -178,8 +178,7 @@ def main(argv=None) -> int:
             break
         finals.append(result)
 
-    curves = xr.concat([run_curves(t).expand_dims(seed=[s], run=[name]) for (s, name), t in trainers.items()], "run",
-                       join="outer", coords="minimal", compat="override")
+    curves = stack_datasets({k: run_curves(t) for k, t in trainers.items()}, ("seed", "run"))
     curves = curves.assign_coords(images=("update", curves["update"].values * opts.batch))
     attrs = run_attrs(dataclasses.asdict(opts), opts.seed,
                       model_config=opts.glom_config(opts.retinas[0], "distilled").to_json())

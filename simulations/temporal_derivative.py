@@ -45,7 +45,7 @@ import xarray as xr
 
 from bioglom import Glom, GlomConfig
 from bioglom.analysis import (bootstrap, claims_dataset, effective_rank, format_claims, history_dataset, linear_probe,
-                              mean_of, memory_claim, run_attrs, temporal_claims, write_netcdf)
+                              mean_of, memory_claim, run_attrs, stack_datasets, temporal_claims, write_netcdf)
 from bioglom.analysis.figures import save_figure
 from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_choice, check_positive
@@ -137,7 +137,8 @@ class Options(ModelOptions):
 
     def conditions(self) -> list["Condition"]:
         """Every trained condition, in report order: backprop and delta (Adam), then
-        temporal_derivative with each hidden credit and each optimizer."""
+        temporal_derivative with each hidden credit (Adam), then with plain SGD and the
+        hidden credit chosen on validation among the Adam runs (or the first given)."""
         out = []
         if "backprop" in self.rules:
             out.append(Condition("backprop", "backprop", "", "adam", dict(
@@ -147,11 +148,12 @@ class Options(ModelOptions):
                       teacher=self.teacher, frontend=self.frontend_learning)
         if "delta" in self.rules:
             out.append(Condition("delta", "delta", "", "adam", common))
-        for opt in self.optimizers:
-            tag = "" if opt == "adam" else f" {opt}"
-            if "temporal_derivative" in self.rules:
-                out += [Condition(f"temporal_derivative {h}{tag}", "temporal_derivative", h, opt,
+        if "temporal_derivative" in self.rules:
+            if "adam" in self.optimizers:
+                out += [Condition(f"temporal_derivative {h}", "temporal_derivative", h, "adam",
                                   dict(common, hidden_credit=h)) for h in self.hidden_credits]
+            if "sgd" in self.optimizers:  # with the hidden credit Adam's runs choose on validation
+                out.append(Condition("temporal_derivative sgd", "temporal_derivative", CHOSEN, "sgd", common))
         return out
 
 
@@ -168,6 +170,7 @@ class Condition:
 
 
 UNTRAINED = Condition("untrained", "untrained", "", "", {})
+CHOSEN = "chosen on validation"
 
 PRESETS = {
     "quick": dict(seeds=1, updates=6, batch=8, steps=2, dim=8, hidden=16, levels=2, radius=(1, 5), memory_steps=(2, 4),
@@ -236,6 +239,9 @@ def run_seed(opts: Options, seed: int, device, out: Path) -> tuple[dict, dict, s
         cfg = opts.glom_config(columns, seed)
         results[(columns, "untrained")] = evaluate(Glom(cfg).to(device), UNTRAINED, opts, data, split, held_out)
         for cond in opts.conditions():
+            if cond.hidden_credit == CHOSEN:
+                cond = with_chosen_credit(cond, opts, {n: r for (c, n), r in results.items() if c == columns})
+                results[(columns, "chosen_credit")] = cond.hidden_credit
             model = Glom(cfg).to(device)
             lr = opts.lr if cond.optimizer == "adam" else opts.sgd_lr
             trainer = Trainer(model, build_rule(cond.rule, **cond.options), batches, updates=opts.updates, lr=lr,
@@ -254,6 +260,14 @@ def run_seed(opts: Options, seed: int, device, out: Path) -> tuple[dict, dict, s
             histories[(columns, cond.name)] = history_dataset(trainer.history)
             results[(columns, cond.name)] = evaluate(model, cond, opts, data, split, held_out)
     return results, histories, "complete"
+
+
+def with_chosen_credit(cond: Condition, opts: Options, results: dict) -> Condition:
+    """``cond`` with the hidden credit whose Adam run has the best validation accuracy."""
+    adam = [c for c in opts.conditions() if c.rule == "temporal_derivative" and c.optimizer == "adam"]
+    scored = [(results[c.name]["val_accuracy"], c.hidden_credit) for c in adam if c.name in results]
+    credit = max(scored, key=lambda x: x[0])[1] if scored else opts.hidden_credits[0]  # the first of equals
+    return dataclasses.replace(cond, hidden_credit=credit, options=dict(cond.options, hidden_credit=credit))
 
 
 def measure_memory(opts: Options, device) -> xr.DataArray:
@@ -289,8 +303,7 @@ def main(argv=None) -> int:
         per_seed.append(results)
 
     attrs = run_attrs(dataclasses.asdict(opts), opts.seed, model_config=opts.glom_config(opts.columns[0]).to_json())
-    hist = xr.concat([h.expand_dims(seed=[s], columns=[c], condition=[n]) for (s, c, n), h in histories.items()],
-                     "condition", join="outer", coords="minimal", compat="override")
+    hist = stack_datasets(histories, ("seed", "columns", "condition"))
     hist = hist.rename({k: f"train_{k}" for k in hist.data_vars})
     if status != "complete":  # keep what was measured so far
         write_netcdf(hist.assign_attrs(attrs, status=status), out / "temporal_derivative.nc")
@@ -322,6 +335,7 @@ def measurements_dataset(per_seed: list[dict], seeds: list[int], columns, conds:
     keys = per_seed[0][(columns[0], "untrained")].keys()
     arrays = {k: np.stack([np.stack([np.stack([np.asarray(r[(c, cond.name)][k]) for cond in conds]) for c in columns])
                            for r in per_seed]) for k in keys}
+    chosen = [[r.get((c, "chosen_credit"), "") for c in columns] for r in per_seed]
     dims = ("seed", "columns", "condition")
     extra = {"probe_correct": ("sample",), "probe_correct_raw": ("sample",), "denoise_error": ("moment", "sample"),
              "alignment": ("batch", "step", "direction", "level"),
@@ -334,6 +348,9 @@ def measurements_dataset(per_seed: list[dict], seeds: list[int], columns, conds:
                               "moment": ["bottom_up_pass", "settled"], "direction": ["bottom_up", "top_down"]})
     ds.alignment.attrs.update(long_name="T1: cosine between the temporal-derivative and the delta output-layer "
                               "updates", units="1")
+    ds["sgd_hidden_credit"] = (("seed", "columns"), np.array(chosen, dtype=str),
+                               {"long_name": "hidden credit of the plain-SGD run, chosen on validation among the Adam "
+                                "runs", "units": "1"})
     return ds
 
 

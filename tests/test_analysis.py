@@ -133,3 +133,18 @@ def test_describe_fills_long_names_from_the_table_and_keeps_a_variables_own():
     assert ds.train_loss.attrs["units"] == "1" and "per training update" in ds.train_loss.attrs["long_name"]
     assert ds.spread.attrs["long_name"] == "mine" and ds.spread.attrs["units"] == "1"
     assert "long_name" not in ds.mystery.attrs and lookup("mystery") is None  # unknown names are not invented
+
+
+def test_stack_datasets_nests_keys_into_dimensions_without_duplicates():
+    import xarray as xr
+
+    from bioglom.analysis import stack_datasets
+
+    def part(v, n=3):
+        return xr.Dataset({"x": ("update", np.full(n, float(v)))}, coords={"update": np.arange(n)})
+
+    parts = {(0, "a"): part(1), (0, "b"): part(2), (1, "a"): part(3), (1, "b"): part(4, n=2)}
+    ds = stack_datasets(parts, ("seed", "run"))
+    assert ds.x.dims == ("seed", "run", "update") and list(ds.run.values) == ["a", "b"]
+    assert list(ds.seed.values) == [0, 1] and float(ds.x.sel(seed=1, run="a", update=2)) == 3
+    assert np.isnan(float(ds.x.sel(seed=1, run="b", update=2)))  # a shorter run is padded

@@ -11,7 +11,8 @@ from .distillery_claims import DISTILLERY_TARGETS, distillery_claims, find_run
 from .distillery import column_outputs, dispersion, ensemble_gain, ink_columns, net_inputs, object_ensemble_ratio
 from .verdicts import (VERDICTS, Interval, bootstrap, combine_verdicts, difference_of_means, mean_of,
                        relative_reduction, verdict_at_least, verdict_at_most, verdict_within)
-from .recorder import Claim, claims_dataset, evaluations_dataset, format_claims, history_dataset, run_attrs, write_netcdf
+from .recorder import (Claim, claims_dataset, evaluations_dataset, format_claims, history_dataset, run_attrs,
+                       stack_datasets, write_netcdf)
 
 __all__ = [
     "THRESHOLDS", "choose_thresholds", "foreground_ari", "raw_pixel_islands", "threshold_sweep",
@@ -22,6 +23,6 @@ __all__ = [
     "PAIR_KINDS", "foreground_island_size", "kind_probe", "masked_error", "pair_similarity",
     "evaluate_parse", "settle_states", "ISLAND_TARGETS", "island_claims", "chosen_credit", "memory_claim",
     "temporal_claims", "DISTILLERY_TARGETS", "distillery_claims", "find_run",
-    "Claim", "claims_dataset", "evaluations_dataset", "history_dataset",
+    "Claim", "claims_dataset", "evaluations_dataset", "history_dataset", "stack_datasets",
     "column_outputs", "dispersion", "ensemble_gain", "format_claims", "run_attrs", "write_netcdf",
 ]

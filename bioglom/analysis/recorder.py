@@ -12,7 +12,8 @@ import xarray as xr
 
 from ..atomic import atomic_write
 
-__all__ = ["Claim", "claims_dataset", "history_dataset", "write_netcdf", "run_attrs", "format_claims"]
+__all__ = ["Claim", "claims_dataset", "history_dataset", "stack_datasets", "write_netcdf", "run_attrs",
+           "format_claims"]
 
 
 class Claim(NamedTuple):
@@ -75,6 +76,20 @@ def history_dataset(history: list[dict]) -> xr.Dataset:
         elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
             data[k] = ("update", np.array([np.nan if v is None else v for v in values], float))
     return xr.Dataset(data, coords=coords)
+
+
+def stack_datasets(parts: dict, dims: tuple[str, ...]) -> xr.Dataset:
+    """Datasets keyed by tuples of labels, ``{(seed, run): ds}``, stacked into new
+    dimensions ``dims`` (one per key position, outermost first), labels in first-seen
+    order; a combination that is missing, and a variable or length one part lacks, is NaN."""
+    if not dims:
+        (only,) = parts.values()
+        return only
+    groups: dict = {}
+    for key, ds in parts.items():
+        groups.setdefault(key[0], {})[key[1:]] = ds
+    inner = [stack_datasets(g, dims[1:]).expand_dims({dims[0]: [label]}) for label, g in groups.items()]
+    return xr.concat(inner, dims[0], join="outer", coords="minimal", compat="override")
 
 
 def provenance() -> dict:
