@@ -89,6 +89,8 @@ def test_the_final_read_out_averages_a_whole_cycle():
     (dict(dep=dict(low=0.79)), "W3a", "not held"),               # nothing degrades
     (dict(dep=dict(recover_at=200)), "W3b", "not held"),         # recovery too slow
     (dict(final={"sleep-first": 0.6}), "W4", "not held"),
+    (dict(final={"sleep-only": 0.9}), "W1", "undecided"),         # W0 fails: W1-W4 say nothing
+    (dict(final={"sleep-only": 0.9}), "W1 block 10", "held"),     # though their parts keep what was measured
 ])
 def test_each_verdict_on_constructed_curves(change, claim, verdict):
     assert claims(constructed(**change))[claim].decided == verdict

@@ -55,7 +55,7 @@ def claims(ds):
 
 def test_every_t_claim_held_when_the_effects_are_large():
     c = claims(constructed(GOOD))
-    assert [k for k in c] == ["T1", "T1p", "T2", "T2a", "T2b", "T2c", "T2d"]
+    assert [k for k in c] == ["T1", "T1 bottom_up", "T1 top_down", "T1p", "T2", "T2a", "T2b", "T2c", "T2d"]
     assert all(v.decided == "held" for v in c.values()), {k: v.decided for k, v in c.items()}
     assert c["T2a"].low <= c["T2a"].value <= c["T2a"].high
     assert c["T2a"].value == pytest.approx(0.25, abs=0.03)
@@ -64,8 +64,22 @@ def test_every_t_claim_held_when_the_effects_are_large():
 def test_t1_leaves_out_the_entries_that_are_one_by_construction():
     """Non-trivial cosines average 0: T1 is undecided, not pulled up by the step-0 ones."""
     c = claims(constructed(GOOD, cosine=0.0, spread=0.5))
-    assert abs(c["T1"].value) < 0.05 and c["T1"].decided == "undecided"
+    assert abs(c["T1"].value) < 0.05 and c["T1"].decided != "held"
+    assert abs(c["T1 bottom_up"].value) < 0.08  # where every step-0 entry is a trivial 1
     assert claims(constructed(GOOD, cosine=-0.4, spread=0.1))["T1"].decided == "not held"
+
+
+def test_t1_needs_both_directions():
+    """Bottom-up cosines of +0.5 and top-down ones of -0.3 average to a positive number,
+    but the top-down nets' updates point against the local gradient: T1 is not held."""
+    ds = constructed(GOOD)
+    al = ds.alignment.values
+    al[..., 0, :] = np.where(np.isnan(al[..., 0, :]), np.nan, 0.5)
+    al[..., 1, :] = np.where(np.isnan(al[..., 1, :]), np.nan, -0.3)
+    al[..., 0, 0, :] = 1.0  # the trivial entries stay 1
+    c = claims(ds.assign(alignment=(ds.alignment.dims, al)))
+    assert c["T1"].value > 0 and c["T1 bottom_up"].decided == "held"
+    assert c["T1 top_down"].decided == "not held" and c["T1"].decided == "not held"
 
 
 def test_t1_precondition_sees_settling_that_does_not_help():

@@ -14,7 +14,8 @@ Read-outs that the phase of the moment cannot bias: a schedule's final quality i
 mean over the evaluations of its last full wake+sleep cycle or its last 10 % of updates,
 whichever is longer; the pre-deprivation reference is the mean over the last quarter of
 the interleaved stretch. Every value comes with a 95 % interval from
-:func:`~bioglom.analysis.verdicts.bootstrap` over seeds and held-out digits.
+:func:`~bioglom.analysis.verdicts.bootstrap` over seeds and held-out digits. W1-W4 are
+``undecided`` unless W0 is held (docs/claims.md: otherwise they say nothing).
 """
 
 from __future__ import annotations
@@ -176,4 +177,21 @@ def sleep_claims(ds: xr.Dataset, *, pre: int, deprived: int, recovery: int, resa
         rows.append(Claim.measured("W4", v, verdict_at_most(v, pts),
                                    f"sleep-first (negative phase first, then alternation on dreams): interleaved minus "
                                    f"sleep-first final accuracy <= {pts}"))
-    return rows
+    return _gated_on_w0(rows)
+
+
+def _gated_on_w0(rows: list[Claim]) -> list[Claim]:
+    """W1-W4 compare schedules of contrastive learning; unless W0 shows that the contrastive
+    learning is what helps, they say nothing about it, so their summary rows become
+    ``undecided`` (the measured verdict is kept in the criterion; the part rows keep theirs)."""
+    w0 = next((c for c in rows if c.id == "W0"), None)
+    if w0 is None or w0.decided == "held":
+        return rows
+    out = []
+    for c in rows:
+        if c.id in ("W1", "W2", "W3", "W4") and c.decided != "undecided":
+            c = c._replace(held=False, verdict="undecided",
+                           criterion=f"{c.criterion} [measured: {c.decided}; undecided because W0 is {w0.decided}: "
+                                     "the contrastive learning these schedules arrange is not shown to help]")
+        out.append(c)
+    return out
