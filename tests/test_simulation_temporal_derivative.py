@@ -14,7 +14,7 @@ def run(*args):
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
-def test_quick_run_writes_netcdf_with_t_claims(tmp_path):
+def test_quick_run_writes_netcdf_with_t_claims(tmp_path, run_notebook):
     res = run("--quick", "--no-progress", "--out", str(tmp_path), "--device", "cpu")
     assert res.returncode == 0, res.stderr
     with xr.open_dataset(tmp_path / "temporal_derivative.nc", engine="h5netcdf") as ds:
@@ -43,6 +43,8 @@ def test_quick_run_writes_netcdf_with_t_claims(tmp_path):
     for fig in ("alignment.png", "quality.png", "memory.png"):
         assert (tmp_path / fig).stat().st_size > 0
     assert "T2c" in res.stdout
+    outputs = run_notebook("temporal_derivative.ipynb", {"BIOGLOM_TEMPORAL_DERIVATIVE_NC": tmp_path / "temporal_derivative.nc"})
+    assert any("T1p" in str(o.get("data", {})) for o in outputs)
 
 
 def test_bad_options_stop_before_work(tmp_path):
