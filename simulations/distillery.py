@@ -41,7 +41,7 @@ import xarray as xr
 from bioglom import Glom, GlomConfig
 from bioglom.analysis import (claims_dataset, column_outputs, dispersion, distillery_claims, evaluations_dataset,
                               format_claims, history_dataset, ink_columns, linear_probe, net_inputs,
-                              object_ensemble_ratio, run_attrs, stack_datasets, write_netcdf)
+                              object_ensemble_ratio, run_attrs, settled_features, stack_datasets, write_netcdf)
 from bioglom.analysis.figures import save_figure
 from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
 from bioglom.config import RETINAS, ConfigError, check_choice, check_positive
@@ -219,11 +219,11 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path):
     """Train every run of one seed; return ``(final measurements, trainers, status)``."""
     data = load_digits(opts.image_size)
     train, test = split_indices(len(data.labels), 0.25, seed)
-    if opts.probe_limit:
-        train, test = train[:opts.probe_limit], test[:opts.probe_limit]
+    limit = opts.probe_limit or None  # the probe's digits; training draws from the whole training split
+    test = test[:limit]
     corrupted, _ = mask_regions(data.images[test], opts.mask_regions, opts.mask_min, opts.mask_max,
                                 torch.Generator().manual_seed(seed + 1))
-    split = dict(data=data, train=train, test=test, corrupted=corrupted)
+    split = dict(data=data, train=train[:limit], test=test, corrupted=corrupted)
 
     def batches(u: int) -> Batch:
         return Batch(*masked_batch(data.images, train, u, batch=opts.batch, regions=opts.mask_regions,
@@ -254,20 +254,13 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path):
     return xr.concat(finals, "run"), trainers, "complete"
 
 
-def top_level_features(model: Glom, images: torch.Tensor, steps: int, chunk: int = 256) -> torch.Tensor:
-    """Top-level embeddings after settling, averaged over columns: ``[n, D]``."""
-    with torch.no_grad():
-        return torch.cat([model.settle(images[i:i + chunk].to(model.device), steps, record=False).final[:, -1]
-                          .mean(1).cpu() for i in range(0, len(images), chunk)])
-
-
 @torch.no_grad()
 def curve_point(model: Glom, opts: Options, split: dict) -> dict:
     """Probe accuracy, denoising error and pooled dispersion per direction, for the curves."""
     model.eval()
     data, train, test = split["data"], split["train"], split["test"]
-    acc = linear_probe(top_level_features(model, data.images[train], opts.steps), data.labels[train],
-                       top_level_features(model, data.images[test], opts.steps), data.labels[test])
+    acc = linear_probe(settled_features(model, data.images[train], opts.steps), data.labels[train],
+                       settled_features(model, data.images[test], opts.steps), data.labels[test])
     recon = model.decode(model.settle(split["corrupted"].to(model.device), opts.steps, record=False).final[:, 0])
     denoise = float(((recon - model.retinal(data.images[test].to(model.device))) ** 2).mean())
     inputs = net_inputs(model, data.images[test[:256]], opts.steps, opts.probe_inputs, torch.Generator().manual_seed(0))
@@ -282,12 +275,12 @@ def final_measures(model: Glom, start: Glom, opts: Options, split: dict, seed: i
     for dispersion and the ensemble ratio) that distillery_claims reads."""
     model.eval()
     data, train, test = split["data"], split["train"], split["test"]
-    feats = [top_level_features(model, data.images[i], opts.steps) for i in (train, test)]
+    feats = [settled_features(model, data.images[i], opts.steps) for i in (train, test)]
     correct = linear_probe(feats[0], data.labels[train], feats[1], data.labels[test], return_correct=True)
     recon = model.decode(model.settle(split["corrupted"].to(model.device), opts.steps, record=False).final[:, 0])
     denoise = ((recon - model.retinal(data.images[test].to(model.device))) ** 2).flatten(1).mean(1).cpu()
     disp = []
-    for m in (start, model):  # the same digits and (image, column) draws for both
+    for m in (start, model):  # the same digits and (image, column) positions for both, each model's own states
         inputs = net_inputs(m, data.images[test[:256]], opts.steps, opts.probe_inputs,
                             torch.Generator().manual_seed(seed + 2))
         disp.append(torch.stack([dispersion(column_outputs(m, inputs[d], d), per_input=True).mean(1)

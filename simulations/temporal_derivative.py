@@ -48,7 +48,8 @@ import xarray as xr
 
 from bioglom import Glom, GlomConfig
 from bioglom.analysis import (bootstrap, claims_dataset, effective_rank, format_claims, history_dataset, linear_probe,
-                              mean_of, memory_claim, run_attrs, stack_datasets, temporal_claims, write_netcdf)
+                              mean_norm, mean_of, memory_claim, run_attrs, settled_features, stack_datasets,
+                              temporal_claims, write_netcdf)
 from bioglom.analysis.figures import save_figure
 from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_choice, check_positive
@@ -183,26 +184,18 @@ PRESETS = {
 }
 
 
-def top_level_features(model: Glom, images: torch.Tensor, steps: int, chunk: int = 256) -> torch.Tensor:
-    """Top-level embeddings after settling, averaged over columns: ``[n, D]``."""
-    with torch.no_grad():
-        return torch.cat([model.settle(images[i:i + chunk].to(model.device), steps, record=False).final[:, -1]
-                          .mean(1).cpu() for i in range(0, len(images), chunk)])
-
-
 def evaluate(model: Glom, cond: Condition, opts: Options, data, split: dict, held_out: Batch) -> dict:
     """Per-digit measurements of one model (see bioglom.analysis.temporal_claims)."""
     model.eval()
-    feats = {k: top_level_features(model, data.images[v], opts.steps) for k, v in split.items()}
+    feats = {k: settled_features(model, data.images[v], opts.steps) for k, v in split.items()}
     labels = {k: data.labels[v] for k, v in split.items()}
     out = {"val_accuracy": linear_probe(feats["train"], labels["train"], feats["val"], labels["val"])}
     for key, standardise in (("probe_correct", True), ("probe_correct_raw", False)):
         out[key] = linear_probe(feats["train"], labels["train"], feats["test"], labels["test"], return_correct=True,
                                 standardise=standardise).double().numpy()
-    test = feats["test"].double()
-    out["feature_norm"] = float(test.norm(dim=1).mean())
-    out["feature_spread"] = float((test - test.mean(0)).norm(dim=1).mean())  # collapse: toward 0
-    out["effective_rank"] = effective_rank(feats["test"], centre=True)
+    test = feats["test"]
+    out["norm"], out["spread"] = mean_norm(test), mean_norm(test - test.mean(0))  # collapse: spread toward 0
+    out["effective_rank"] = effective_rank(test, centre=True)
     with torch.no_grad():
         states = model.settle(held_out.corrupted.to(model.device), opts.steps).states
         out["denoise_error"] = np.stack([((model.decode(states[k][:, 0]).cpu() - held_out.clean) ** 2)
@@ -226,9 +219,9 @@ def run_seed(opts: Options, seed: int, device, out: Path) -> tuple[dict, dict, s
     data = load_digits(opts.image_size)
     rest, test = split_indices(len(data.labels), opts.test_fraction, seed)
     train, val = (rest[i] for i in split_indices(len(rest), opts.val_fraction, seed + 1))
-    if opts.probe_limit:
-        train, val, test = train[:opts.probe_limit], val[:opts.probe_limit], test[:opts.probe_limit]
-    split = {"train": train, "val": val, "test": test}
+    limit = opts.probe_limit or None  # the probe's digits; training draws from the whole training split
+    val, test = val[:limit], test[:limit]
+    split = {"train": train[:limit], "val": val, "test": test}
     corrupted, keep = mask_regions(data.images[test], opts.mask_regions, opts.mask_min, opts.mask_max,
                                    torch.Generator().manual_seed(seed + 1))
     held_out = Batch(data.images[test], corrupted, keep)
@@ -258,9 +251,9 @@ def run_seed(opts: Options, seed: int, device, out: Path) -> tuple[dict, dict, s
                 trainer.run(resume=opts.resume)
             except NonFiniteError as e:
                 print(f"error: seed {seed} {columns} {cond.name}: {e}", file=sys.stderr)
-                histories[(columns, cond.name)] = history_dataset(trainer.history)
                 return results, histories, f"stopped: seed {seed} {columns} {cond.name}: {e}"
-            histories[(columns, cond.name)] = history_dataset(trainer.history)
+            finally:
+                histories[(columns, cond.name)] = history_dataset(trainer.history)
             results[(columns, cond.name)] = evaluate(model, cond, opts, data, split, held_out)
     return results, histories, "complete"
 
@@ -273,7 +266,7 @@ def with_chosen_credit(cond: Condition, opts: Options, results: dict) -> Conditi
     return dataclasses.replace(cond, hidden_credit=credit, options=dict(cond.options, hidden_credit=credit))
 
 
-def measure_memory(opts: Options, device) -> xr.DataArray:
+def measure_memory(opts: Options, device) -> xr.Dataset:
     """T3: peak memory of one update per rule, column kind and number of steps, each in its own process."""
     rules = [("backprop", "backprop", {}), ("delta", "delta", {}),
              ("temporal_derivative", "temporal_derivative", {"hidden_credit": "local_backprop"})]
@@ -288,9 +281,7 @@ def measure_memory(opts: Options, device) -> xr.DataArray:
                 peak[i, j, k], seconds[i, j, k] = m["peak_bytes"], m["seconds_per_update"]
     coords = {"memory_rule": [r[0] for r in rules], "columns": list(opts.columns), "memory_steps": list(opts.memory_steps)}
     dims = ("memory_rule", "columns", "memory_steps")
-    return xr.Dataset({"peak_memory": (dims, peak, {"units": "bytes", "long_name": "peak memory of one training update "
-                                                    "above the pre-update baseline"}),
-                       "seconds_per_update": (dims, seconds, {"units": "s"})}, coords=coords)
+    return xr.Dataset({"peak_memory": (dims, peak), "seconds_per_update": (dims, seconds)}, coords=coords)
 
 
 def main(argv=None) -> int:
@@ -366,7 +357,7 @@ def summary_table(ds: xr.Dataset) -> str:
         for c in ds.columns.values:
             x = m.sel(columns=c, condition=n)
             cells.append(f"{float(x.probe_correct.mean()):>8.3f}{float(x.probe_correct_raw.mean()):>6.3f}"
-                         f"{float(x.denoise_error.sel(moment='settled').mean()):>9.4f}{float(x.feature_spread):>7.3f}"
+                         f"{float(x.denoise_error.sel(moment='settled').mean()):>9.4f}{float(x.spread):>7.3f}"
                          f"{float(x.effective_rank):>5.1f}")
         rows.append(f"{n:<42}" + "".join(f"{c:>34}" for c in cells))
     return "\n".join(rows)

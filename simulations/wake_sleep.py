@@ -72,7 +72,7 @@ from bioglom import Glom, GlomConfig
 from bioglom.analysis import (alignment, claims_dataset, dimension_std, effective_rank, evaluations_dataset,
                               format_claims, history_dataset, linear_probe, mean_norm, run_attrs, uniformity,
                               write_netcdf)
-from bioglom.analysis.sleep_claims import final_window, find_schedule, sleep_claims
+from bioglom.analysis.sleep_claims import final_readout, find_schedule, sleep_claims
 from bioglom.analysis.figures import save_figure
 from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_choice, check_positive
@@ -323,14 +323,11 @@ def run_dataset(trainer) -> xr.Dataset:
 
 def summary_table(ds: xr.Dataset) -> str:
     rows = [f"{'schedule':<16}{'updates':>8}{'acc start':>11}{'acc final':>11}{'spread final':>14}{'rank final':>12}"]
-    m = ds.mean("seed")
     for n in ds.schedule.values:
-        e = m.sel(schedule=n)
-        length, cycle = int(e.length), int(e.cycle)
-        window = (ds["update"] > length - final_window(length, cycle)) & (ds["update"] <= length)
-        f = e.sel(update=ds["update"][window])
-        rows.append(f"{n:<16}{length:>8}{float(e.accuracy.sel(update=0)):>11.3f}{float(f.accuracy.mean()):>11.3f}"
-                    f"{float(f.spread.mean()):>14.3f}{float(f.effective_rank.mean()):>12.2f}")
+        final = {v: float(final_readout(ds, n, v).mean()) for v in ("accuracy", "spread", "effective_rank")}
+        rows.append(f"{n:<16}{int(ds.length.sel(schedule=n)):>8}"
+                    f"{float(ds.accuracy.sel(schedule=n, update=0).mean()):>11.3f}{final['accuracy']:>11.3f}"
+                    f"{final['spread']:>14.3f}{final['effective_rank']:>12.2f}")
     return "\n".join(rows) + "\n(final: mean over the last full wake+sleep cycle or 10 % of updates, the longer)"
 
 
@@ -397,9 +394,7 @@ def figures(ds: xr.Dataset, opts: Options, out: Path) -> None:
     blocks = [int(b) for b, k in zip(ds.block.values, ds.kind.values) if k == "day-night"]
     if inter is not None and blocks:
         def final(name):
-            s = ds.sel(schedule=name)
-            window = (ds["update"] > int(s.length) - final_window(int(s.length), int(s.cycle))) & (ds["update"] <= int(s.length))
-            per_seed = s.accuracy.sel(update=ds["update"][window]).mean("update").values
+            per_seed = final_readout(ds, name, "accuracy").values
             return per_seed.mean(), per_seed.std() / np.sqrt(len(per_seed)) if len(per_seed) > 1 else 0.0
 
         fig, ax = plt.subplots(figsize=(4.5, 3))

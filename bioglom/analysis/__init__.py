@@ -4,7 +4,7 @@ from .islands import (THRESHOLDS, adjusted_rand_index, choose_thresholds, extrac
                       island_scores, island_sizes, raw_pixel_islands, threshold_sweep)
 from .metrics import accuracy_stderr, alignment, dimension_std, effective_rank, linear_probe, mean_norm, uniformity
 from .parse import PAIR_KINDS, foreground_island_size, kind_probe, masked_error, pair_similarity
-from .parse_eval import evaluate_parse, settle_states
+from .parse_eval import evaluate_parse, settle_states, settled_features
 from .island_claims import ISLAND_TARGETS, island_claims
 from .temporal_claims import chosen_credit, memory_claim, temporal_claims
 from .distillery_claims import DISTILLERY_TARGETS, distillery_claims, find_run
@@ -21,7 +21,7 @@ __all__ = [
     "VERDICTS", "Interval", "bootstrap", "combine_verdicts", "difference_of_means", "mean_of", "relative_reduction",
     "verdict_at_least", "verdict_at_most", "verdict_within", "ink_columns", "net_inputs", "object_ensemble_ratio",
     "PAIR_KINDS", "foreground_island_size", "kind_probe", "masked_error", "pair_similarity",
-    "evaluate_parse", "settle_states", "ISLAND_TARGETS", "island_claims", "chosen_credit", "memory_claim",
+    "evaluate_parse", "settle_states", "settled_features", "ISLAND_TARGETS", "island_claims", "chosen_credit", "memory_claim",
     "temporal_claims", "DISTILLERY_TARGETS", "distillery_claims", "find_run",
     "Claim", "claims_dataset", "evaluations_dataset", "history_dataset", "stack_datasets",
     "column_outputs", "dispersion", "ensemble_gain", "format_claims", "run_attrs", "write_netcdf",

@@ -12,27 +12,14 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .claim_rows import ABOVE_ZERO, at_least, combined, per_sample
 from .recorder import Claim
-from .verdicts import Interval, bootstrap, combine_verdicts, difference_of_means, mean_of, relative_reduction, verdict_at_least
+from .verdicts import bootstrap, difference_of_means, mean_of, relative_reduction
 
 __all__ = ["ISLAND_TARGETS", "island_claims"]
 
 # the criteria of I1-I4
 ISLAND_TARGETS = dict(ari=0.8, above_raw=0.2, level_margin=0.2, rise=0.1, probe_gain=0.10, fill_gain=0.30)
-
-
-def _sm(da: xr.DataArray) -> np.ndarray:
-    """A per-scene measurement as ``[seeds, samples]``."""
-    return da.transpose("seed", "sample").values
-
-
-def _row(id_, interval: Interval, bound: float, criterion: str) -> Claim:
-    return Claim.measured(id_, interval, verdict_at_least(interval, bound), criterion)
-
-
-def _combined(id_, main: Claim, parts: list[Claim], criterion: str) -> Claim:
-    verdict = combine_verdicts([c.decided for c in parts])
-    return Claim(id_, main.value, verdict == "held", criterion, main.low, main.high, verdict)
 
 
 def island_claims(ds: xr.Dataset, resamples: int = 2000, targets: dict | None = None) -> list[Claim]:
@@ -51,46 +38,49 @@ def island_claims(ds: xr.Dataset, resamples: int = 2000, targets: dict | None = 
     bs = dict(resamples=resamples)
 
     # I1: islands match the parse
-    top_obj = _sm(after.ari_objects.sel(level=top))
-    i1a = _row("I1a", bootstrap(mean_of, top_obj, **bs), t["ari"],
-               f"top level's islands against objects: foreground ARI after settling >= {t['ari']}")
-    i1b = _row("I1b", bootstrap(difference_of_means, top_obj, _sm(ds.raw_pixels_objects), **bs), t["above_raw"],
-               f"top level minus the raw_pixels baseline (foreground ARI against objects) >= {t['above_raw']}")
-    i1c = _row("I1c", bootstrap(mean_of, _sm(after.ari_parts.sel(level=0)), **bs), t["ari"],
-               f"level 0's islands against parts: foreground ARI after settling >= {t['ari']}")
-    i1 = _combined("I1", i1a, [i1a, i1b, i1c], "I1a, I1b and I1c all held (value: I1a)")
+    top_obj = per_sample(after.ari_objects.sel(level=top))
+    i1a = at_least("I1a", bootstrap(mean_of, top_obj, **bs), t["ari"],
+                   f"top level's islands against objects: foreground ARI after settling >= {t['ari']}")
+    i1b = at_least("I1b", bootstrap(difference_of_means, top_obj, per_sample(ds.raw_pixels_objects), **bs),
+                   t["above_raw"],
+                   f"top level minus the raw_pixels baseline (foreground ARI against objects) >= {t['above_raw']}")
+    i1c = at_least("I1c", bootstrap(mean_of, per_sample(after.ari_parts.sel(level=0)), **bs), t["ari"],
+                   f"level 0's islands against parts: foreground ARI after settling >= {t['ari']}")
+    i1 = combined("I1", [i1a, i1b, i1c], "I1a, I1b and I1c all held (value: I1a)")
 
     # I2: levels differ the way the tree does
-    l0 = after.sel(level=0)
-    i2a = _row("I2a", bootstrap(difference_of_means, _sm(l0.ari_parts), _sm(l0.ari_objects), **bs), t["level_margin"],
-               f"level 0: ARI against parts minus against objects >= {t['level_margin']}")
-    tp = after.sel(level=top)
-    i2b = _row("I2b", bootstrap(difference_of_means, _sm(tp.ari_objects), _sm(tp.ari_parts), **bs), t["level_margin"],
-               f"top level: ARI against objects minus against parts >= {t['level_margin']}")
-    sizes = [_sm(after.island_size.sel(level=int(l))) for l in ds.level]
+    l0, tp = after.sel(level=0), after.sel(level=top)
+    i2a = at_least("I2a", bootstrap(difference_of_means, per_sample(l0.ari_parts), per_sample(l0.ari_objects), **bs),
+                   t["level_margin"], f"level 0: ARI against parts minus against objects >= {t['level_margin']}")
+    i2b = at_least("I2b", bootstrap(difference_of_means, per_sample(tp.ari_objects), per_sample(tp.ari_parts), **bs),
+                   t["level_margin"], f"top level: ARI against objects minus against parts >= {t['level_margin']}")
+    sizes = [per_sample(after.island_size.sel(level=int(l))) for l in ds.level]
 
     def smallest_rise(*levels):
         means = [np.nanmean(x, axis=(-2, -1)) for x in levels]
         return np.min(np.stack([b - a for a, b in zip(means[:-1], means[1:])]), axis=0)
 
-    i2c = _row("I2c", bootstrap(smallest_rise, *sizes, **bs), 1e-9,
-               "mean island size of foreground columns rises with level (value: smallest rise, columns) > 0")
-    i2 = _combined("I2", i2a, [i2a, i2b, i2c], "I2a, I2b and I2c all held (value: I2a)")
+    i2c = at_least("I2c", bootstrap(smallest_rise, *sizes, **bs), ABOVE_ZERO,
+                   "mean island size of foreground columns rises with level (value: smallest rise, columns) > 0")
+    i2 = combined("I2", [i2a, i2b, i2c], "I2a, I2b and I2c all held (value: I2a)")
 
     # I3: islands form during settling
-    i3 = _row("I3", bootstrap(difference_of_means, top_obj, _sm(start.ari_objects.sel(level=top)), **bs), t["rise"],
-              f"top level's foreground ARI against objects, last step minus step 0 >= {t['rise']}")
+    i3 = at_least("I3", bootstrap(difference_of_means, top_obj, per_sample(start.ari_objects.sel(level=top)), **bs),
+                  t["rise"], f"top level's foreground ARI against objects, last step minus step 0 >= {t['rise']}")
 
     # I4: wholes from ambiguous parts
     acc = ds.kind_accuracy.sel(level=top)
-    i4a = _row("I4a", bootstrap(difference_of_means, _sm(acc.isel(probe_step=-1)), _sm(acc.isel(probe_step=0)), **bs),
-               t["probe_gain"], f"object-kind probe from the top level, settled minus step 0 >= {t['probe_gain']}")
+    i4a = at_least("I4a", bootstrap(difference_of_means, per_sample(acc.isel(probe_step=-1)),
+                                    per_sample(acc.isel(probe_step=0)), **bs),
+                   t["probe_gain"], f"object-kind probe from the top level, settled minus step 0 >= {t['probe_gain']}")
     rows = [i1, i1a, i1b, i1c, i2, i2a, i2b, i2c, i3]
     if "fill_error" in ds:
         fe = ds.fill_error
-        i4b = _row("I4b", bootstrap(relative_reduction, _sm(fe.isel(probe_step=-1)), _sm(fe.isel(probe_step=0)), **bs),
-                   t["fill_gain"], f"removed parts filled in: 1 - error settled / error at step 0 >= {t['fill_gain']}")
-        rows += [_combined("I4", i4a, [i4a, i4b], "I4a and I4b both held (value: I4a)"), i4a, i4b]
+        i4b = at_least("I4b", bootstrap(relative_reduction, per_sample(fe.isel(probe_step=-1)),
+                                        per_sample(fe.isel(probe_step=0)), **bs),
+                       t["fill_gain"],
+                       f"removed parts filled in: 1 - error settled / error at step 0 >= {t['fill_gain']}")
+        rows += [combined("I4", [i4a, i4b], "I4a and I4b both held (value: I4a)"), i4a, i4b]
     else:
-        rows += [_combined("I4", i4a, [i4a], "I4a held (no filling-in measured) (value: I4a)"), i4a]
+        rows += [combined("I4", [i4a], "I4a held (no filling-in measured) (value: I4a)"), i4a]
     return rows

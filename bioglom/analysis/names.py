@@ -26,7 +26,6 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "example_truth": ("ground-truth segment ids (level 0 parts, others objects)", "1"),
     "example_image": ("example test scene", "1"),
     # probes and representation metrics (bioglom.analysis.metrics)
-    "probe_accuracy": ("linear-probe accuracy of the top level on held-out digits", "1"),
     "schedule_phase": ("wake, sleep or both at each training update", "1"),
     "s3_weight": ("S3: bottom-up unit weight of the spiking column", "1"),
     "s3_rate_weight": ("S3: the rate model's unit weight", "1"),
@@ -35,7 +34,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "norm": ("mean norm of the top-level probe features", "1"),
     "spread": ("mean norm of the centred top-level probe features (collapse: toward 0)", "1"),
     "dimension_std": ("mean per-dimension std of the normalised top-level features", "1"),
-    "effective_rank": ("effective rank of the top-level probe features (Roy & Vetterli 2007)", "1"),
+    "effective_rank": ("effective rank of the centred top-level probe features (Roy & Vetterli 2007)", "1"),
     "alignment": ("alignment of positive pairs (Wang & Isola 2020; lower: closer)", "1"),
     # temporal derivatives (bioglom.analysis.temporal_claims)
     "val_accuracy": ("linear-probe accuracy of the top level on validation digits (standardised features)", "1"),
@@ -45,16 +44,16 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "accuracy_raw": ("linear-probe accuracy of the top level's features as they are (scale-sensitive), held-out "
                      "digits", "1"),
     "centred_norm": ("norm of a held-out digit's centred top-level probe features (their mean is the spread)", "1"),
-    "feature_norm": ("mean norm of the top-level probe features of test digits", "1"),
-    "feature_spread": ("mean norm of the centred top-level probe features of test digits (collapse: toward 0)", "1"),
     "denoise_error": ("mean squared error of the image decoded from level 0, from a masked test digit", "1"),
     "alignment_trivial": ("whether the state equals the student's prediction, so the T1 cosine is 1 by "
                           "construction", "1"),
     "peak_memory": ("peak memory of one training update above the pre-update baseline", "bytes"),
     "uniformity": ("uniformity on the sphere (Wang & Isola 2020; lower: more even)", "1"),
     # distillery (bioglom.analysis.distillery)
-    "dispersion_bottom_up": ("dispersion of the unshared bottom-up nets' outputs across columns, mean over levels", "1"),
-    "dispersion_top_down": ("dispersion of the unshared top-down nets' outputs across columns, mean over levels", "1"),
+    "dispersion_bottom_up": ("dispersion of the bottom-up nets' outputs across columns on inputs drawn from the data, "
+                             "mean over levels", "1"),
+    "dispersion_top_down": ("dispersion of the top-down nets' outputs across columns on inputs drawn from the data, "
+                            "mean over levels", "1"),
     "ensemble_gain": ("ensemble gain of island-averaged predictions over single columns, mean over levels", "1"),
     "dispersion_inputs": ("dispersion of the unshared column nets on one common input drawn from the data, mean "
                           "over levels and directions", "1"),

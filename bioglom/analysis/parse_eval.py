@@ -27,7 +27,7 @@ from .islands import (THRESHOLDS, adjusted_rand_index, choose_thresholds, extrac
                       raw_pixel_islands, threshold_sweep)
 from .parse import PAIR_KINDS, foreground_island_size, kind_probe, masked_error, pair_similarity
 
-__all__ = ["evaluate_parse", "settle_states"]
+__all__ = ["evaluate_parse", "settle_states", "settled_features"]
 
 
 @torch.no_grad()
@@ -36,6 +36,17 @@ def settle_states(model, images: torch.Tensor, steps: int, batch: int = 128) -> 
     model.eval()
     out = [model.settle(images[i:i + batch].to(model.device), steps).states.cpu() for i in range(0, len(images), batch)]
     return torch.cat(out, 1)
+
+
+@torch.no_grad()
+def settled_features(model, images: torch.Tensor, steps: int, level: int | None = -1, chunk: int = 256) -> torch.Tensor:
+    """Embeddings after settling ``images``, averaged over columns, on the CPU: ``[n, D]`` of
+    ``level`` (the top level by default), or ``[n, L, D]`` of every level (``level=None``)."""
+    out = []
+    for i in range(0, len(images), chunk):
+        final = model.settle(images[i:i + chunk].to(model.device), steps, record=False).final.mean(2)  # b l d
+        out.append((final if level is None else final[:, level]).cpu())
+    return torch.cat(out)
 
 
 def _truth(scenes, patch_size, levels):

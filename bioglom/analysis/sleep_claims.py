@@ -25,13 +25,13 @@ import math
 import numpy as np
 import xarray as xr
 
+from .claim_rows import ABOVE_ZERO, at_least, at_most, combined, missing, per_sample
 from .recorder import Claim
-from .verdicts import bootstrap, combine_verdicts, difference_of_means, verdict_at_least, verdict_at_most
+from .verdicts import bootstrap, difference_of_means
 
-__all__ = ["SLEEP_TARGETS", "sleep_claims", "final_window", "find_schedule"]
+__all__ = ["SLEEP_TARGETS", "sleep_claims", "final_window", "final_readout", "find_schedule"]
 
 SLEEP_TARGETS = dict(points=0.03, shrink=2.0, shrink_points=0.05, recover_points=0.02, recover_fraction=0.10)
-ABOVE_ZERO = 1e-9
 
 
 def find_schedule(ds: xr.Dataset, kind: str, block: int = 0):
@@ -46,34 +46,27 @@ def final_window(length: int, cycle: int) -> int:
     return max(int(cycle), math.ceil(0.1 * int(length)))
 
 
-def _sm(da: xr.DataArray) -> np.ndarray:
-    return da.transpose("seed", "sample").values
-
-
-def _final(ds: xr.Dataset, name, var: str = "probe_correct") -> np.ndarray:
-    """Per-sample mean of ``var`` over the final window of schedule ``name``: ``[seeds, samples]``."""
+def final_readout(ds: xr.Dataset, name, var: str = "probe_correct") -> xr.DataArray:
+    """``var`` of schedule ``name`` averaged over the evaluations of its final window
+    (:func:`final_window`), every other dimension kept."""
     s = ds.sel(schedule=name)
     length, cycle = int(s.length), int(s.cycle)
     u = ds["update"].values
     inside = (u > length - final_window(length, cycle)) & (u <= length)
-    return _sm(s[var].isel(update=np.flatnonzero(inside)).mean("update"))
+    return s[var].isel(update=np.flatnonzero(inside)).mean("update")
 
 
-def _at(ds: xr.Dataset, name, update: int, var: str = "probe_correct") -> np.ndarray:
-    """``var`` at the first evaluation at or after ``update``: ``[seeds, samples]``."""
+def _final(ds: xr.Dataset, name) -> np.ndarray:
+    return per_sample(final_readout(ds, name))
+
+
+def _at(ds: xr.Dataset, name, after: int, until: int, var: str = "probe_correct") -> np.ndarray | None:
+    """``var`` at the last evaluation in ``(after, until]`` -- never later than ``until``,
+    so a coarse evaluation grid cannot grant a schedule more updates than a criterion
+    allows: ``[seeds, samples]``, or None when no evaluation falls there."""
     u = ds["update"].values
-    i = int(np.flatnonzero(u >= update)[0])
-    return _sm(ds.sel(schedule=name)[var].isel(update=i))
-
-
-def _missing(id_, needs: str) -> Claim:
-    return Claim(id_, float("nan"), False, f"not measured: needs the {needs} schedule(s)", verdict="undecided")
-
-
-def _combined(id_, parts: list[Claim], criterion: str) -> Claim:
-    verdict = combine_verdicts([c.decided for c in parts])
-    main = parts[0]
-    return Claim(id_, main.value, verdict == "held", criterion, main.low, main.high, verdict)
+    inside = np.flatnonzero((u > after) & (u <= until))
+    return per_sample(ds.sel(schedule=name)[var].isel(update=inside[-1])) if len(inside) else None
 
 
 def _ratio_of_means(a, b):
@@ -92,91 +85,82 @@ def sleep_claims(ds: xr.Dataset, *, pre: int, deprived: int, recovery: int, resa
 
     # W0: interleaved contrastive learning beats the untrained network, and needs both phases
     if inter is None:
-        rows.append(_missing("W0", "interleaved"))
+        rows.append(missing("W0", "the interleaved schedule"))
     else:
         final = _final(ds, inter)
-        parts = []
-        v = bootstrap(difference_of_means, final, _at(ds, inter, 0), **bs)
-        parts.append(Claim.measured("W0a", v, verdict_at_least(v, ABOVE_ZERO),
-                                    "interleaved beats the untrained network: final probe accuracy minus at update 0 > 0"))
+        parts = [at_least("W0a", bootstrap(difference_of_means, final, _at(ds, inter, -1, 0), **bs), ABOVE_ZERO,
+                          "interleaved beats the untrained network: final probe accuracy minus at update 0 > 0")]
         for id_, kind, words in (("W0b", "positive-only", "positive (wake) learning alone"),
                                  ("W0c", "sleep-only", "negative (sleep) learning on dreams alone")):
             other = find_schedule(ds, kind)
-            if other is None:
-                parts.append(_missing(id_, kind))
-                continue
-            v = bootstrap(difference_of_means, final, _final(ds, other), **bs)
-            parts.append(Claim.measured(id_, v, verdict_at_least(v, ABOVE_ZERO),
-                                        f"the gain needs both phases: interleaved minus {words}, equal updates, > 0"))
-        rows += [_combined("W0", parts, "W0a, W0b and W0c all held (value: W0a)"), *parts]
+            parts.append(missing(id_, f"the {kind} schedule") if other is None else
+                         at_least(id_, bootstrap(difference_of_means, final, _final(ds, other), **bs), ABOVE_ZERO,
+                                  f"the gain needs both phases: interleaved minus {words}, equal updates, > 0"))
+        rows += [combined("W0", parts, "W0a, W0b and W0c all held (value: W0a)"), *parts]
 
     # W1: day-night within `pts` of interleaved at every block length
     blocks = sorted(int(b) for b, k in zip(ds.block.values, ds.kind.values) if k == "day-night")
     if inter is None or not blocks:
-        rows.append(_missing("W1", "interleaved and day-night"))
+        rows.append(missing("W1", "the interleaved and day-night schedules"))
     else:
-        parts = []
-        for b in blocks:
-            v = bootstrap(difference_of_means, _final(ds, inter), _final(ds, find_schedule(ds, "day-night", b)), **bs)
-            parts.append(Claim.measured(f"W1 block {b}", v, verdict_at_most(v, pts),
-                                        f"day-night with blocks of {b}: interleaved minus day-night final accuracy "
-                                        f"<= {pts}"))
+        parts = [at_most(f"W1 block {b}", bootstrap(difference_of_means, _final(ds, inter),
+                                                    _final(ds, find_schedule(ds, "day-night", b)), **bs), pts,
+                         f"day-night with blocks of {b}: interleaved minus day-night final accuracy <= {pts}")
+                 for b in blocks]
         worst = max(parts, key=lambda c: c.value)
-        verdict = combine_verdicts([c.decided for c in parts])
-        rows += [Claim("W1", worst.value, verdict == "held", f"every block length held (value: the largest shortfall, "
-                       f"{worst.id})", worst.low, worst.high, verdict), *parts]
+        rows += [combined("W1", parts, f"every block length held (value: the largest shortfall, {worst.id})",
+                          main=worst), *parts]
 
     # W2, W3: the deprivation run
     dep = find_schedule(ds, "deprivation")
-    if dep is None:
-        rows += [_missing("W2", "deprivation"), _missing("W3", "deprivation")]
+    u = ds["update"].values
+    ref_idx = np.flatnonzero((u > pre - pre / 4) & (u <= pre))  # the last quarter of the interleaved stretch
+    end_wake = pre + deprived
+    if dep is None or len(ref_idx) == 0 or _at(ds, dep, pre, end_wake) is None:
+        needs = ("the deprivation schedule" if dep is None else
+                 "evaluations in the last quarter of its interleaved stretch and in its wake-only stretch")
+        rows += [missing("W2", needs), missing("W3", needs)]
     else:
-        u = ds["update"].values
-        ref_idx = np.flatnonzero((u > pre - pre / 4) & (u <= pre))
         s = ds.sel(schedule=dep)
-        ref_acc = _sm(s.probe_correct.isel(update=ref_idx).mean("update"))
-        ref_norm = _sm(s.centred_norm.isel(update=ref_idx).mean("update"))
-        end_wake = pre + deprived
-        # W2: the first evaluation of the wake-only stretch at which the spread has halved (per seed)
+        ref_acc = per_sample(s.probe_correct.isel(update=ref_idx).mean("update"))
+        ref_norm = per_sample(s.centred_norm.isel(update=ref_idx).mean("update"))
+        # W2: per seed, the first evaluation of the wake-only stretch at which the spread has
+        # halved, else the stretch's last one
         spread = s.centred_norm.mean("sample").transpose("seed", "update").values  # seed update
-        halved = []
-        for k in range(ds.sizes["seed"]):
-            ok = np.flatnonzero((u > pre) & (u <= end_wake) & (spread[k] <= ref_norm[k].mean() / t["shrink"]))
-            halved.append(int(ok[0]) if len(ok) else int(np.flatnonzero(u >= end_wake)[0]))
-        pick = lambda var: np.stack([s[var].isel(seed=k, update=i).values for k, i in enumerate(halved)])  # noqa: E731
-        shrink = bootstrap(_ratio_of_means, ref_norm, _at(ds, dep, end_wake, "centred_norm"), **bs)
-        w2a = Claim.measured("W2a", shrink, verdict_at_least(shrink, t["shrink"]),
-                             f"positive-only learning shrinks the representation: spread before / at the end of the "
-                             f"wake-only stretch >= {t['shrink']:g}")
-        drop = bootstrap(difference_of_means, ref_acc, pick("probe_correct"), **bs)
-        w2b = Claim.measured("W2b", drop, verdict_at_most(drop, t["shrink_points"]),
-                             f"while accuracy falls by little: reference minus accuracy where the spread first halves "
-                             f"(else at the end of the stretch) <= {t['shrink_points']}")
-        rows += [_combined("W2", [w2a, w2b], "W2a and W2b both held (value: W2a)"), w2a, w2b]
+        stretch = (u > pre) & (u <= end_wake)
+        halved = stretch & (spread <= ref_norm.mean(1, keepdims=True) / t["shrink"])  # seed update
+        last = np.flatnonzero(stretch)[-1]
+        first = np.where(halved.any(1), halved.argmax(1), last)  # seed
+        at_halving = s.probe_correct.transpose("seed", "update", "sample").values[np.arange(len(first)), first]
+        w2a = at_least("W2a", bootstrap(_ratio_of_means, ref_norm, _at(ds, dep, pre, end_wake, "centred_norm"), **bs),
+                       t["shrink"], f"positive-only learning shrinks the representation: spread before / at the end "
+                       f"of the wake-only stretch >= {t['shrink']:g}")
+        w2b = at_most("W2b", bootstrap(difference_of_means, ref_acc, at_halving, **bs), t["shrink_points"],
+                      f"while accuracy falls by little: reference minus accuracy where the spread first halves (else "
+                      f"at the end of the stretch) <= {t['shrink_points']}")
+        rows += [combined("W2", [w2a, w2b], "W2a and W2b both held (value: W2a)"), w2a, w2b]
         # W3: degraded, then restored within 10 % as many sleep updates
-        degr = bootstrap(difference_of_means, ref_acc, _at(ds, dep, end_wake), **bs)
-        w3a = Claim.measured("W3a", degr, verdict_at_least(degr, t["recover_points"]),
-                             f"quality degrades after positive-only learning: reference minus accuracy at its end >= "
-                             f"{t['recover_points']}")
+        w3a = at_least("W3a", bootstrap(difference_of_means, ref_acc, _at(ds, dep, pre, end_wake), **bs),
+                       t["recover_points"], f"quality degrades after positive-only learning: reference minus "
+                       f"accuracy at its end >= {t['recover_points']}")
         budget = math.ceil(t["recover_fraction"] * deprived)
-        if budget > recovery or u.max() < end_wake + budget:
-            w3b = _missing("W3b", f"deprivation with a recovery of at least {budget} updates")
-        else:
-            rec = bootstrap(difference_of_means, ref_acc, _at(ds, dep, end_wake + budget), **bs)
-            w3b = Claim.measured("W3b", rec, verdict_at_most(rec, t["recover_points"]),
-                                 f"and {budget} sleep updates ({t['recover_fraction']:.0%} of the wake-only ones) bring it "
-                                 f"back: reference minus accuracy then <= {t['recover_points']}")
-        rows += [_combined("W3", [w3a, w3b], "W3a and W3b both held (value: W3a)"), w3a, w3b]
+        recovered = _at(ds, dep, end_wake, end_wake + min(budget, recovery))
+        w3b = (missing("W3b", f"an evaluation within the first {budget} sleep updates of a recovery of at least "
+                              f"{budget}") if recovered is None or budget > recovery else
+               at_most("W3b", bootstrap(difference_of_means, ref_acc, recovered, **bs), t["recover_points"],
+                       f"and {budget} sleep updates ({t['recover_fraction']:.0%} of the wake-only ones) bring it "
+                       f"back: reference minus accuracy then (the last evaluation within them) <= "
+                       f"{t['recover_points']}"))
+        rows += [combined("W3", [w3a, w3b], "W3a and W3b both held (value: W3a)"), w3a, w3b]
 
     # W4: sleep first, then alternate
-    first = find_schedule(ds, "sleep-first")
-    if inter is None or first is None:
-        rows.append(_missing("W4", "interleaved and sleep-first"))
+    first_sleep = find_schedule(ds, "sleep-first")
+    if inter is None or first_sleep is None:
+        rows.append(missing("W4", "the interleaved and sleep-first schedules"))
     else:
-        v = bootstrap(difference_of_means, _final(ds, inter), _final(ds, first), **bs)
-        rows.append(Claim.measured("W4", v, verdict_at_most(v, pts),
-                                   f"sleep-first (negative phase first, then alternation on dreams): interleaved minus "
-                                   f"sleep-first final accuracy <= {pts}"))
+        rows.append(at_most("W4", bootstrap(difference_of_means, _final(ds, inter), _final(ds, first_sleep), **bs), pts,
+                            f"sleep-first (negative phase first, then alternation on dreams): interleaved minus "
+                            f"sleep-first final accuracy <= {pts}"))
     return _gated_on_w0(rows)
 
 

@@ -27,14 +27,26 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .claim_rows import ABOVE_ZERO, at_least, combined, missing, per_sample
 from .recorder import Claim
-from .verdicts import (Interval, bootstrap, combine_verdicts, difference_of_means, mean_of, relative_reduction,
-                       verdict_at_least)
+from .verdicts import bootstrap, difference_of_means, mean_of, relative_reduction
 
 __all__ = ["chosen_credit", "temporal_claims", "memory_claim"]
 
 TD = "temporal_derivative"
-ABOVE_ZERO = 1e-9  # "> 0" as an at-least criterion
+
+# T2's parts: (id, variable, condition minus condition, what it needs, criterion); "adam" and
+# "sgd" stand for the temporal-derivative condition chosen on validation with that optimizer
+T2_PARTS = (
+    ("T2a", "probe_correct", "adam", "untrained", "temporal_derivative (Adam) learns: its probe accuracy minus the "
+     "untrained network's > 0 (standardised probe)"),
+    ("T2b", "probe_correct", "backprop", "adam", "not as well as backprop: backprop's probe accuracy minus "
+     "temporal_derivative's (Adam) > 0"),
+    ("T2c", "probe_correct", "sgd", "untrained", "temporal_derivative learns with its own change (plain SGD): probe "
+     "accuracy minus the untrained network's > 0"),
+    ("T2d", "probe_correct_raw", "adam", "untrained", "temporal_derivative (Adam) learns on the scale-sensitive probe "
+     "too (features as they are, so collapse shows): accuracy minus the untrained network's > 0"),
+)
 
 
 def chosen_credit(ds: xr.Dataset, optimizer: str) -> xr.DataArray | None:
@@ -46,23 +58,6 @@ def chosen_credit(ds: xr.Dataset, optimizer: str) -> xr.DataArray | None:
     val = ds.val_accuracy.sel(condition=pool)
     best = val.fillna(-1).argmax("condition")
     return xr.DataArray(pool[best.values], dims=best.dims, coords={k: best[k] for k in best.dims if k in best.coords})
-
-
-def _sm(da: xr.DataArray, samples: str = "sample") -> np.ndarray:
-    return da.transpose("seed", samples).values
-
-
-def _row(id_, interval: Interval, bound: float, criterion: str) -> Claim:
-    return Claim.measured(id_, interval, verdict_at_least(interval, bound), criterion)
-
-
-def _missing(id_, needs: str) -> Claim:
-    return Claim(id_, float("nan"), False, f"not measured: needs {needs}", verdict="undecided")
-
-
-def _combined(id_, main: Claim, parts: list[Claim], criterion: str) -> Claim:
-    verdict = combine_verdicts([c.decided for c in parts])
-    return Claim(id_, main.value, verdict == "held", criterion, main.low, main.high, verdict)
 
 
 def temporal_claims(ds: xr.Dataset, columns: str, resamples: int = 2000) -> list[Claim]:
@@ -85,59 +80,37 @@ def temporal_claims(ds: xr.Dataset, columns: str, resamples: int = 2000) -> list
     adam, sgd = chosen_credit(d, "adam"), chosen_credit(d, "sgd")
 
     if adam is None:
-        rows += [_missing("T1", "temporal_derivative with adam"), _missing("T1p", "temporal_derivative with adam")]
+        rows += [missing("T1", "temporal_derivative with adam"), missing("T1p", "temporal_derivative with adam")]
     else:
         al = d.alignment.sel(condition=adam)
         al = al.where(~d.alignment_trivial.sel(condition=adam).astype(bool))
-        parts = []
-        for direction in al.direction.values:
-            per_batch = al.sel(direction=direction).mean(("step", "level"), skipna=True)  # seed batch
-            parts.append(_row(f"T1 {direction}", bootstrap(mean_of, _sm(per_batch, "batch"), **bs), ABOVE_ZERO,
-                              f"{str(direction).replace('_', '-')} nets: mean cosine over settling steps and levels "
-                              "> 0"))
-        overall = bootstrap(mean_of, _sm(al.mean(("step", "direction", "level"), skipna=True), "batch"), **bs)
-        verdict = combine_verdicts([c.decided for c in parts])
-        rows.append(Claim("T1", overall.value, verdict == "held",
-                          "the temporal-derivative update points where the delta (local gradient) update points, in "
-                          "the bottom-up and the top-down nets: cosine of the two output-layer updates, entries that "
-                          "are 1 by construction left out, hidden credit chosen on validation (Adam); held when both "
-                          "directions are (value: mean over both)", overall.low, overall.high, verdict))
+        parts = [at_least(f"T1 {direction}", bootstrap(mean_of, per_sample(
+            al.sel(direction=direction).mean(("step", "level"), skipna=True), "batch"), **bs), ABOVE_ZERO,
+            f"{str(direction).replace('_', '-')} nets: mean cosine over settling steps and levels > 0")
+            for direction in al.direction.values]
+        overall = bootstrap(mean_of, per_sample(al.mean(("step", "direction", "level"), skipna=True), "batch"), **bs)
+        rows.append(combined("T1", parts, "the temporal-derivative update points where the delta (local gradient) "
+                             "update points, in the bottom-up and the top-down nets: cosine of the two output-layer "
+                             "updates, entries that are 1 by construction left out, hidden credit chosen on "
+                             "validation (Adam); held when both directions are (value: mean over both)",
+                             main=Claim.measured("T1", overall, "undecided", "")))
         rows += parts
         err = d.denoise_error.sel(condition=adam)
-        rows.append(_row("T1p", bootstrap(relative_reduction, _sm(err.sel(moment="settled")),
-                                          _sm(err.sel(moment="bottom_up_pass")), **bs), ABOVE_ZERO,
-                         "T1's precondition, representations improve during settling: 1 - decoding error after "
-                         "settling / at the bottom-up pass > 0 (same model)"))
+        rows.append(at_least("T1p", bootstrap(relative_reduction, per_sample(err.sel(moment="settled")),
+                                              per_sample(err.sel(moment="bottom_up_pass")), **bs), ABOVE_ZERO,
+                             "T1's precondition, representations improve during settling: 1 - decoding error after "
+                             "settling / at the bottom-up pass > 0 (same model)"))
 
+    chosen = {"adam": adam, "sgd": sgd, "untrained": "untrained" if "untrained" in names else None,
+              "backprop": "backprop" if "backprop" in names else None}
     parts = []
-    if adam is None or "untrained" not in names:
-        parts += [_missing("T2a", "temporal_derivative with adam and the untrained network")]
-    else:
-        base = _sm(d.probe_correct.sel(condition="untrained"))
-        parts.append(_row("T2a", bootstrap(difference_of_means, _sm(d.probe_correct.sel(condition=adam)), base, **bs),
-                          ABOVE_ZERO, "temporal_derivative (Adam) learns: its probe accuracy minus the untrained "
-                          "network's > 0 (standardised probe)"))
-    if adam is None or "backprop" not in names:
-        parts.append(_missing("T2b", "temporal_derivative with adam and backprop"))
-    else:
-        parts.append(_row("T2b", bootstrap(difference_of_means, _sm(d.probe_correct.sel(condition="backprop")),
-                                           _sm(d.probe_correct.sel(condition=adam)), **bs), ABOVE_ZERO,
-                          "not as well as backprop: backprop's probe accuracy minus temporal_derivative's (Adam) > 0"))
-    if sgd is None or "untrained" not in names:
-        parts.append(_missing("T2c", "temporal_derivative with sgd and the untrained network"))
-    else:
-        parts.append(_row("T2c", bootstrap(difference_of_means, _sm(d.probe_correct.sel(condition=sgd)),
-                                           _sm(d.probe_correct.sel(condition="untrained")), **bs), ABOVE_ZERO,
-                          "temporal_derivative learns with its own change (plain SGD): probe accuracy minus the "
-                          "untrained network's > 0"))
-    if adam is None or "untrained" not in names:
-        parts.append(_missing("T2d", "temporal_derivative with adam and the untrained network"))
-    else:
-        parts.append(_row("T2d", bootstrap(difference_of_means, _sm(d.probe_correct_raw.sel(condition=adam)),
-                                           _sm(d.probe_correct_raw.sel(condition="untrained")), **bs), ABOVE_ZERO,
-                          "temporal_derivative (Adam) learns on the scale-sensitive probe too (features as they are, "
-                          "so collapse shows): accuracy minus the untrained network's > 0"))
-    rows.append(_combined("T2", parts[0], parts, "T2a, T2b, T2c and T2d all held (value: T2a)"))
+    for id_, var, a, b, criterion in T2_PARTS:
+        if chosen[a] is None or chosen[b] is None:
+            parts.append(missing(id_, f"the {a} and {b} conditions"))
+            continue
+        values = [per_sample(d[var].sel(condition=chosen[k])) for k in (a, b)]
+        parts.append(at_least(id_, bootstrap(difference_of_means, *values, **bs), ABOVE_ZERO, criterion))
+    rows.append(combined("T2", parts, "T2a, T2b, T2c and T2d all held (value: T2a)"))
     return rows + parts
 
 
@@ -145,8 +118,7 @@ def memory_claim(peak: xr.DataArray, local_bound: float = 1.2) -> Claim:
     """T3 from ``peak`` (``memory_rule, columns, memory_steps``; ``memory_rule`` ``backprop``
     first): every local rule's peak at the most steps within ``local_bound`` times its
     peak at the fewest, and backprop through time's above that. Peak memory is measured
-    once per configuration in a fresh process (repeat runs agree within 1 %), so the
-    interval is the value itself."""
+    once per configuration in a fresh process, so there is no interval: it is the value."""
     steps = peak.memory_steps.values
     ratio = peak.isel(memory_steps=-1) / np.maximum(peak.isel(memory_steps=0), 1)  # memory_rule columns
     local = float(ratio.sel(memory_rule=ratio.memory_rule != "backprop").max())
@@ -155,6 +127,6 @@ def memory_claim(peak: xr.DataArray, local_bound: float = 1.2) -> Claim:
     return Claim("T3", local, held,
                  f"local rules' peak memory at {steps[-1]} steps within {local_bound}x of that at {steps[0]} steps, "
                  f"and backprop through time's above {local_bound}x (value: largest local ratio; backprop's "
-                 f"{bptt:.2f}; one measurement per configuration in a fresh process, repeat runs within 1 %, so "
-                 "no interval: low = high = value)", local, local,
+                 f"{bptt:.2f}; one measurement per configuration in a fresh process, so no interval: low = high "
+                 "= value)", local, local,
                  "held" if held else "not held")

@@ -1,0 +1,42 @@
+"""Building blocks of the claims modules: per-sample arrays, one claim row from an
+interval, a row for a claim that could not be measured, and a row combining parts."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .recorder import Claim
+from .verdicts import Interval, combine_verdicts, verdict_at_least, verdict_at_most
+
+__all__ = ["ABOVE_ZERO", "per_sample", "at_least", "at_most", "missing", "combined"]
+
+ABOVE_ZERO = 1e-9  # "> 0" as an at-least criterion
+
+
+def per_sample(da: xr.DataArray, samples: str = "sample") -> np.ndarray:
+    """A measurement as ``[seeds, samples]``, the layout :func:`~.verdicts.bootstrap` takes."""
+    return da.transpose("seed", samples).values
+
+
+def at_least(id_: str, interval: Interval, bound: float, criterion: str) -> Claim:
+    """The row of the criterion ``value >= bound``."""
+    return Claim.measured(id_, interval, verdict_at_least(interval, bound), criterion)
+
+
+def at_most(id_: str, interval: Interval, bound: float, criterion: str) -> Claim:
+    """The row of the criterion ``value <= bound``."""
+    return Claim.measured(id_, interval, verdict_at_most(interval, bound), criterion)
+
+
+def missing(id_: str, needs: str) -> Claim:
+    """A claim the run could not measure: value NaN, ``undecided``, the criterion saying what it needs."""
+    return Claim(id_, float("nan"), False, f"not measured: needs {needs}", verdict="undecided")
+
+
+def combined(id_: str, parts: list[Claim], criterion: str, main: Claim | None = None) -> Claim:
+    """A claim that needs every part: :func:`~.verdicts.combine_verdicts` of theirs, with the
+    value and interval of ``main`` (default: the first part)."""
+    main = parts[0] if main is None else main
+    verdict = combine_verdicts([c.decided for c in parts])
+    return Claim(id_, main.value, verdict == "held", criterion, main.low, main.high, verdict)
