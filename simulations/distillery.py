@@ -5,6 +5,7 @@ what weight sharing does -- and do they cope better with a foveated retina?
     python simulations/distillery.py            # 3 seeds, 2-core CPU sized (README: time)
     python simulations/distillery.py --quick    # seconds, 1 seed
     python simulations/distillery.py --preset gpu --device cuda
+    python simulations/distillery.py --data scenes --image-size 16 --radius 1,2,4   # the part-whole scenes
 
 On scikit-learn's centred digits (embedded), with one region masked out of each input,
 for each seed (weights, split and data stream change with it), trains the same model
@@ -22,6 +23,14 @@ columns. D1-D5 come with 95 % intervals over seeds and samples
 ``dispersion.png`` and ``gap.png``; every run checkpoints to ``--out/checkpoints`` and
 ``--resume`` continues it to the same result.
 
+With ``--data scenes`` the conditions train on the islands simulation's part-whole scenes
+(bioglom.data.scene_task) beside the positive controls trained on the same scenes with
+the same budget (shared columns: ``backprop`` with the islands recipe, label-free, and
+``backprop label-trained``; bioglom.learning.controls); quality is the settled top
+level's foreground ARI against the objects (D3-D5 compare it), with the error of filling
+in a removed part, D2's objects are the scenes' ground-truth objects, and Q0-Q3 say how
+much of the control's gain each condition reaches (bioglom.analysis.scene_quality).
+
 Quality "against the number of training images" is recorded against updates with the
 coordinate ``images`` = updates x batch: each update draws a fresh batch from the
 training split.
@@ -31,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,9 +56,11 @@ from bioglom.analysis.figures import save_figure
 from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
 from bioglom.config import RETINAS, ConfigError, check_choice, check_positive
 from bioglom.consensus import normalise
-from bioglom.data import load_digits, mask_regions, masked_batch, split_indices
+from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_quality
+from bioglom.data import SceneTask, column_labels, load_digits, mask_regions, masked_batch, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, Trainer, build_rule
 from bioglom.learning.conditions import CONDITIONS, condition_config, condition_teacher
+from bioglom.learning.controls import LABEL_TRAINED, POSITIVE_CONTROLS, control_options
 
 LOCAL_RULES = ("delta", "temporal_derivative")
 DIRECTIONS = ("bottom_up", "top_down")
@@ -59,8 +71,12 @@ class Options(ModelOptions):
     out: str = option("results/distillery", "output folder")
     seeds: int = option(3, "seeds run (seed, seed+1, ...): weights, split and data stream change with each")
     stop_after: int = option(0, "stop every run after this many updates of this invocation, as a kill would (0: never)")
+    data: str = option("digits", "scikit-learn's digits (probe accuracy), or the part-whole scenes (island ARI, "
+                       "fill-in, beside the positive controls)", choices=("digits", "scenes"))
+    test_scenes: int = option(256, "--data scenes: held-out test scenes per seed")
+    val_scenes: int = option(128, "--data scenes: validation scenes per seed (island thresholds)")
     # model
-    image_size: int = option(12, "canvas side in pixels (the 8x8 digit is centred)")
+    image_size: int = option(12, "canvas side in pixels (digits: the 8x8 digit is centred)")
     radius: tuple[int, ...] = option((1, 2, 5), "window radius per level (comma-separated)")
     retinas: tuple[str, ...] = option(RETINAS, "retinas to compare (comma-separated)")
     fixation: tuple[float, ...] = option((), "foveated retina: fixation (row, column) of the column grid; empty: centre")
@@ -91,7 +107,7 @@ class Options(ModelOptions):
     def glom_config(self, retina: str, condition: str, location: bool | None = None, seed: int | None = None
                     ) -> GlomConfig:
         base = GlomConfig(levels=self.levels, dim=self.dim, hidden=self.hidden, image_size=self.image_size,
-                          patch_size=self.patch_size, channels=1, radius=self.radius,
+                          patch_size=self.patch_size, channels=3 if self.data == "scenes" else 1, radius=self.radius,
                           seed=self.seed if seed is None else seed, td_location=location or None, retina=retina,
                           fixation=tuple(self.fixation) or None, foveation=self.foveation,
                           aberration=self.aberration if retina == "foveated" else 0.0)
@@ -108,10 +124,17 @@ class Options(ModelOptions):
                     out.append(Run(retina, "shared", "backprop"))
             if retina == self.retinas[0] and self.location_check and "distilled" in self.conditions:
                 out += [Run(retina, "distilled", rule, True) for rule in self.rules]
+            if retina == self.retinas[0] and self.data == "scenes":  # the positive controls, shared columns
+                out += [Run(retina, "shared", c) for c in POSITIVE_CONTROLS if not (c == "backprop" and self.backprop)]
         return out
+
+    def task(self) -> SceneTask:
+        return SceneTask(image_size=self.image_size, val_scenes=self.val_scenes, test_scenes=self.test_scenes)
 
     def rule_options(self, rule: str, condition: str) -> dict:
         common = dict(steps=self.steps, negative_weight=self.negative_weight, margin=self.margin)
+        if self.data == "scenes" and rule in POSITIVE_CONTROLS:
+            return control_options(rule, self.steps)
         if rule == "backprop":
             return common
         extra = {"hidden_credit": self.hidden_credit} if rule == "temporal_derivative" else {}
@@ -129,9 +152,12 @@ class Options(ModelOptions):
         for retina in self.retinas:
             for cond in self.conditions:
                 self.glom_config(retina, cond)  # raises ConfigError naming the field
-        if self.image_size < 8:
+        if self.image_size < 8 and self.data == "digits":
             raise ConfigError(f"image_size={self.image_size} is not allowed; the digits are 8x8, so it must be >= 8")
-        for name in ("seeds", "steps", "updates", "batch", "eval_every", "probe_inputs", "checkpoint_every"):
+        if self.data == "scenes":
+            self.task().check()
+        for name in ("seeds", "steps", "updates", "batch", "eval_every", "probe_inputs", "checkpoint_every",
+                     "test_scenes", "val_scenes"):
             check_positive(name, getattr(self, name), integer=True)
         for name in ("stop_after", "probe_limit", "mask_regions"):
             check_positive(name, getattr(self, name), strict=False, integer=True)
@@ -187,22 +213,39 @@ def main(argv=None) -> int:
         print(status, file=sys.stderr)
         return 1
 
+    scenes = None
+    if opts.data == "scenes":
+        names = ["untrained"] + [r.name for r in runs]
+        scenes = scene_dataset({(s, n): f[1][n] for s, f in zip(seeds, finals) for n in names}, ("seed", "run"),
+                               [(s, n) for s in seeds for n in names])
+        finals = [f[0] for f in finals]
     ds = xr.merge([xr.concat(finals, "seed").assign_coords(seed=seeds), curves], join="outer",
                   combine_attrs="drop_conflicts").reindex(run=[r.name for r in runs])
     ds = ds.assign_coords(retina=("run", [r.retina for r in runs]), condition=("run", [r.condition for r in runs]),
                           rule=("run", [r.rule for r in runs]), location=("run", [r.location for r in runs]))
     claims = []
+    quality = None if scenes is None else scenes.object_ari.sel(moment="settled", run=ds.run.values)
     for rule in opts.rules:
-        rows = distillery_claims(ds, rule)
+        rows = distillery_claims(ds, rule, quality=quality)
         claims += [c._replace(id=f"{c.id} {rule}") for c in rows] if len(opts.rules) > 1 else rows
+    if scenes is not None:
+        trained = [r.name for r in runs if r.rule != LABEL_TRAINED]
+        control = next(r.name for r in runs if r.rule == LABEL_TRAINED)
+        claims += scene_claims(scenes, "run", trained, "untrained", control)
+        # along "settling": the bottom-up pass and after settling ("moment" is before and after training here)
+        ds = xr.merge([ds, scenes.rename(moment="settling", run="scene_run")], join="outer",
+                      combine_attrs="drop_conflicts")
     ds = xr.merge([claims_dataset(claims), ds], join="outer", combine_attrs="drop_conflicts")
     ds.attrs.update(attrs, status=status)
     path = write_netcdf(ds, out / "distillery.nc")
     figures(ds, out)
 
-    print(f"\nThe giant distillery on digits: {len(seeds)} seeds, {opts.updates} updates of {opts.batch} per run, "
+    print(f"\nThe giant distillery on {opts.data}: {len(seeds)} seeds, {opts.updates} updates of {opts.batch} per run, "
           f"{opts.steps} steps; means over seeds")
     print(summary_table(ds))
+    if scenes is not None:
+        controls = [r.name for r in runs if r.rule in POSITIVE_CONTROLS]
+        print(fraction_table(scenes, "run", "untrained", controls))
     print(format_claims(claims))
     print(f"wrote {path}")
     return 0
@@ -216,24 +259,40 @@ def run_curves(trainer: Trainer) -> xr.Dataset:
 
 
 def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path):
-    """Train every run of one seed; return ``(final measurements, trainers, status)``."""
-    data = load_digits(opts.image_size)
-    train, test = split_indices(len(data.labels), 0.25, seed)
-    limit = opts.probe_limit or None  # the probe's digits; training draws from the whole training split
-    test = test[:limit]
-    corrupted, _ = mask_regions(data.images[test], opts.mask_regions, opts.mask_min, opts.mask_max,
-                                torch.Generator().manual_seed(seed + 1))
-    split = dict(data=data, train=train[:limit], test=test, corrupted=corrupted)
+    """Train every run of one seed; return ``(final measurements, trainers, status)``; on
+    scenes the final measurements are ``(dataset, {run: scene quality})``, the untrained
+    network (the first run's config at its initial weights) under ``"untrained"``."""
+    if opts.data == "scenes":
+        task = opts.task()
+        held = task.held_out(seed)
+        split = dict(held=held, images=held.test.images, corrupted=held.corrupted)
 
-    def batches(u: int) -> Batch:
-        return Batch(*masked_batch(data.images, train, u, batch=opts.batch, regions=opts.mask_regions,
-                                   min_size=opts.mask_min, max_size=opts.mask_max, seed=seed))
+        def batch_source(run: Run):
+            labels = (opts.patch_size, opts.levels) if run.rule == LABEL_TRAINED else None
+            return lambda u: Batch(*task.batch(seed, u, opts.batch, labels_for=labels))
+    else:
+        data = load_digits(opts.image_size)
+        train, test = split_indices(len(data.labels), 0.25, seed)
+        limit = opts.probe_limit or None  # the probe's digits; training draws from the whole training split
+        test = test[:limit]
+        corrupted, _ = mask_regions(data.images[test], opts.mask_regions, opts.mask_min, opts.mask_max,
+                                    torch.Generator().manual_seed(seed + 1))
+        split = dict(data=data, train=train[:limit], test=test, corrupted=corrupted, images=data.images[test])
 
-    finals, trainers = [], {}
+        def batch_source(run: Run):
+            return lambda u: Batch(*masked_batch(data.images, train, u, batch=opts.batch, regions=opts.mask_regions,
+                                                 min_size=opts.mask_min, max_size=opts.mask_max, seed=seed))
+
+    finals, scenes, trainers = [], {}, {}
+    if opts.data == "scenes":
+        first = runs[0]
+        untrained = Glom(opts.glom_config(first.retina, first.condition, first.location, seed)).to(device)
+        scenes["untrained"] = scene_quality(untrained, opts.steps, held)
     for run in runs:
         cfg = opts.glom_config(run.retina, run.condition, run.location, seed)
         model = Glom(cfg).to(device)
-        trainer = Trainer(model, build_rule(run.rule, **opts.rule_options(run.rule, run.condition)), batches,
+        rule = "backprop" if run.rule in POSITIVE_CONTROLS else run.rule
+        trainer = Trainer(model, build_rule(rule, **opts.rule_options(run.rule, run.condition)), batch_source(run),
                           updates=opts.updates, lr=opts.lr, seed=seed, checkpoint_every=opts.checkpoint_every,
                           checkpoint=out / "checkpoints" / f"seed{seed}-{run.name.replace(' ', '-')}.pt",
                           progress=opts.progress, label=f"distillery seed {seed} {run.name}",
@@ -251,22 +310,33 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path):
                                     f"{run.name} (--stop-after); continue with --resume")
         start = Glom(cfg).to(device)  # the same config and seed: the run's initial weights
         finals.append(final_measures(model, start, opts, split, seed).expand_dims(run=[run.name]))
-    return xr.concat(finals, "run"), trainers, "complete"
+        if opts.data == "scenes":
+            model.eval()
+            scenes[run.name] = scene_quality(model, opts.steps, held)
+    final = xr.concat(finals, "run")
+    return (final, scenes) if opts.data == "scenes" else final, trainers, "complete"
 
 
 @torch.no_grad()
 def curve_point(model: Glom, opts: Options, split: dict) -> dict:
-    """Probe accuracy, denoising error and pooled dispersion per direction, for the curves."""
+    """Quality (probe accuracy on digits; settled object ARI and fill-in error on scenes),
+    denoising error and pooled dispersion per direction, for the curves."""
     model.eval()
-    data, train, test = split["data"], split["train"], split["test"]
-    acc = linear_probe(settled_features(model, data.images[train], opts.steps), data.labels[train],
-                       settled_features(model, data.images[test], opts.steps), data.labels[test])
+    images = split["images"]
+    if "held" in split:
+        q = scene_quality(model, opts.steps, split["held"])
+        quality = {"object_ari_mean": float(np.nanmean(q["object_ari"][-1])),
+                   "fill_error_mean": float(q["fill_error"][-1].mean())}
+    else:
+        data, train, test = split["data"], split["train"], split["test"]
+        quality = {"accuracy": linear_probe(settled_features(model, data.images[train], opts.steps), data.labels[train],
+                                            settled_features(model, images, opts.steps), data.labels[test])}
     recon = model.decode(model.settle(split["corrupted"].to(model.device), opts.steps, record=False).final[:, 0])
-    denoise = float(((recon - model.retinal(data.images[test].to(model.device))) ** 2).mean())
-    inputs = net_inputs(model, data.images[test[:256]], opts.steps, opts.probe_inputs, torch.Generator().manual_seed(0))
+    denoise = float(((recon - model.retinal(images.to(model.device))) ** 2).mean())
+    inputs = net_inputs(model, images[:256], opts.steps, opts.probe_inputs, torch.Generator().manual_seed(0))
     disp = {d: float(dispersion(column_outputs(model, inputs[d], d)).mean()) for d in DIRECTIONS}
     model.train()
-    return {"accuracy": acc, "denoise_mse": denoise, **{f"dispersion_{d}": v for d, v in disp.items()}}
+    return {**quality, "denoise_mse": denoise, **{f"dispersion_{d}": v for d, v in disp.items()}}
 
 
 @torch.no_grad()
@@ -274,37 +344,59 @@ def final_measures(model: Glom, start: Glom, opts: Options, split: dict, seed: i
     """Per-sample measurements of a trained model (and of its initial weights, ``start``,
     for dispersion and the ensemble ratio) that distillery_claims reads."""
     model.eval()
-    data, train, test = split["data"], split["train"], split["test"]
-    feats = [settled_features(model, data.images[i], opts.steps) for i in (train, test)]
-    correct = linear_probe(feats[0], data.labels[train], feats[1], data.labels[test], return_correct=True)
+    images = split["images"]
+    out = {}
+    if "held" in split:
+        objects = column_labels(split["held"].test, opts.patch_size, opts.levels)[:, 1]  # b n, 0: background
+        members = [objects == k for k in range(1, int(objects.max()) + 1)]  # one mask per object of a scene
+    else:
+        data, train, test = split["data"], split["train"], split["test"]
+        correct = linear_probe(settled_features(model, data.images[train], opts.steps), data.labels[train],
+                               settled_features(model, images, opts.steps), data.labels[test], return_correct=True)
+        out["probe_correct"] = ("sample", correct.double().numpy())
     recon = model.decode(model.settle(split["corrupted"].to(model.device), opts.steps, record=False).final[:, 0])
-    denoise = ((recon - model.retinal(data.images[test].to(model.device))) ** 2).flatten(1).mean(1).cpu()
+    denoise = ((recon - model.retinal(images.to(model.device))) ** 2).flatten(1).mean(1).cpu()
     disp = []
-    for m in (start, model):  # the same digits and (image, column) positions for both, each model's own states
-        inputs = net_inputs(m, data.images[test[:256]], opts.steps, opts.probe_inputs,
-                            torch.Generator().manual_seed(seed + 2))
+    for m in (start, model):  # the same images and (image, column) positions for both, each model's own states
+        inputs = net_inputs(m, images[:256], opts.steps, opts.probe_inputs, torch.Generator().manual_seed(seed + 2))
         disp.append(torch.stack([dispersion(column_outputs(m, inputs[d], d), per_input=True).mean(1)
                                  for d in DIRECTIONS]).mean(0).cpu())  # input
     ratio = []
     for m in (start, model):
-        traj = m.settle(data.images[test].to(m.device), opts.steps, record=False)
+        traj = m.settle(images.to(m.device), opts.steps, record=False)
         predictions = normalise(traj.bottom_up[-1], m.cfg.norm)  # the students' last votes
-        ratio.append(object_ensemble_ratio(predictions, traj.final, ink_columns(m, data.images[test])).cpu())
+        if "held" in split:  # every ground-truth object of a scene, then their mean
+            per_object = torch.stack([object_ensemble_ratio(predictions, traj.final, k.to(m.device)).cpu()
+                                      for k in members]).double().numpy()  # object b l; NaN: absent object
+            with warnings.catch_warnings():  # a scene with fewer objects than the most has NaN slots
+                warnings.simplefilter("ignore", RuntimeWarning)
+                ratio.append(torch.from_numpy(np.nanmean(per_object, 0)))
+        else:
+            ratio.append(object_ensemble_ratio(predictions, traj.final, ink_columns(m, images)).cpu())
     model.train()
     return xr.Dataset({
-        "probe_correct": ("sample", correct.double().numpy()),
+        **out,
         "denoise_error": ("sample", denoise.double().numpy()),
         "dispersion_inputs": (("moment", "input"), torch.stack(disp).double().numpy()),
         "ensemble_ratio": (("moment", "sample"), np.nanmean(torch.stack(ratio).double().numpy(), -1)),
     }, coords={"moment": ["start", "end"]})
 
 
+def final_quality(ds: xr.Dataset) -> xr.DataArray:
+    """Per-sample quality of every run: probe correctness on digits, the settled object ARI on scenes."""
+    if "probe_correct" in ds:
+        return ds.probe_correct
+    return ds.object_ari.sel(settling="settled").rename(scene_run="run").sel(run=ds.run.values)
+
+
 def summary_table(ds: xr.Dataset) -> str:
     m = ds.mean("seed")
-    rows = [f"{'run':<50}{'probe':>7}{'denoise':>9}{'disp start':>11}{'disp end':>9}{'ens. ratio':>11}"]
+    quality = final_quality(ds).mean("seed")
+    rows = [f"{'run':<50}{'probe' if 'probe_correct' in ds else 'obj ARI':>7}{'denoise':>9}{'disp start':>11}"
+            f"{'disp end':>9}{'ens. ratio':>11}"]
     for n in ds.run.values:
         e = m.sel(run=n)
-        rows.append(f"{n:<50}{float(e.probe_correct.mean()):>7.3f}{float(e.denoise_error.mean()):>9.4f}"
+        rows.append(f"{n:<50}{float(quality.sel(run=n).mean()):>7.3f}{float(e.denoise_error.mean()):>9.4f}"
                     f"{float(e.dispersion_inputs.sel(moment='start').mean()):>11.3f}"
                     f"{float(e.dispersion_inputs.sel(moment='end').mean()):>9.3f}"
                     f"{float(e.ensemble_ratio.sel(moment='end').mean()):>11.3f}")
@@ -316,14 +408,15 @@ def figures(ds: xr.Dataset, out: Path) -> None:
 
     retinas = list(dict.fromkeys(ds.retina.values.tolist()))
     mean = ds.mean("seed")
+    curve = "accuracy" if "accuracy" in ds else "object_ari_mean"
     fig, axes = plt.subplots(len(retinas), 2, figsize=(10, 3.2 * len(retinas)), squeeze=False)
     for row, retina in zip(axes, retinas):
         for n in ds.run.values[ds.retina.values == retina]:
-            e = mean.sel(run=n).dropna("update", subset=["accuracy"])
+            e = mean.sel(run=n).dropna("update", subset=[curve])
             ls = "--" if "delta" in n else (":" if "backprop" in n else "-")
-            row[0].plot(e["images"], e.accuracy, ls=ls, marker=".", label=n.split(" ", 1)[1])
+            row[0].plot(e["images"], e[curve], ls=ls, marker=".", label=n.split(" ", 1)[1])
             row[1].plot(e["images"], e.denoise_mse, ls=ls, marker=".")
-        row[0].set_ylabel(f"{retina} retina:\nprobe accuracy")
+        row[0].set_ylabel(f"{retina} retina:\n" + ("probe accuracy" if curve == "accuracy" else "object ARI"))
         row[1].set_ylabel(f"{retina} retina:\ndenoising error (MSE)")
         row[0].legend(fontsize=6)
     for ax in axes[-1]:
@@ -337,7 +430,7 @@ def figures(ds: xr.Dataset, out: Path) -> None:
         for n in ds.run.values:
             if str(ds.condition.sel(run=n).values) == "shared":
                 continue  # 0 by construction: one net
-            e = mean.sel(run=n).dropna("update", subset=["accuracy"])
+            e = mean.sel(run=n).dropna("update", subset=[curve])
             ax.plot(e["update"], e[f"dispersion_{d}"], marker=".", label=n, ls="--" if "delta" in n else "-")
         ax.set_title(f"dispersion of the {d.replace('_', '-')} nets on data inputs", fontsize=9)
         ax.set_xlabel("update")
@@ -350,7 +443,7 @@ def figures(ds: xr.Dataset, out: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
     rules = [r for r in dict.fromkeys(ds.rule.values.tolist()) if r != "backprop"]
-    acc = ds.probe_correct.mean("sample")  # seed run
+    acc = final_quality(ds).mean("sample")  # seed run
     bars = [(retina, cond) for retina in retinas for cond in ("unshared", "distilled")]
     width = 0.8 / len(bars)
     for i, (retina, cond) in enumerate(bars):
@@ -363,7 +456,7 @@ def figures(ds: xr.Dataset, out: Path) -> None:
         ax.bar(np.arange(len(rules)) + i * width, gaps, width, yerr=errs, capsize=2, label=f"{retina} retina, {cond}")
     ax.set_xticks(np.arange(len(rules)) + width * (len(bars) - 1) / 2, rules)
     ax.axhline(0, color="k", lw=0.5)
-    ax.set_ylabel("probe accuracy: shared minus condition")
+    ax.set_ylabel(("probe accuracy" if curve == "accuracy" else "object ARI") + ": shared minus condition")
     ax.set_title("the gap to shared weights (s.e. over seeds)", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()

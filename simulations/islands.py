@@ -46,6 +46,7 @@ from bioglom.analysis import (bootstrap, claims_dataset, evaluate_parse, evaluat
 from bioglom.analysis.figures import ari_band_figure, parse_figure, save_figure, similarity_figure
 from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, changed_fields, check_positive
+from bioglom.data.scene_task import SELECTION_STREAM, TEST_STREAM, VAL_STREAM
 from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_scenes, make_whole_scenes, mask_parts,
                           mask_regions)
 from bioglom.learning import Batch, NonFiniteError, Trainer, build_rule
@@ -198,9 +199,8 @@ VARIANTS = {
         supervision=3.0, steps=8, recon="balanced"),
 }
 
-# offsets of the held-out streams, far from any training stream: validation (thresholds,
-# kind probe), selection (the sweep's test scenes) and the claims' test scenes
-VAL_STREAM, SELECTION_STREAM, TEST_STREAM = 1_000_003, 2_000_003, 3_000_003
+# the held-out streams (validation: thresholds, kind probe; selection: the sweep's test
+# scenes; test: the claims') are the scene task's, so the section-12 simulations' scenes match
 
 
 def run_seed(opts: Options, seed: int, device, folder, test_stream: int = TEST_STREAM) -> xr.Dataset:

@@ -5,6 +5,7 @@ and how does that compare with backpropagation through time?
     python simulations/temporal_derivative.py            # 3 seeds, 2-core CPU sized (README: time)
     python simulations/temporal_derivative.py --quick    # seconds, 1 seed
     python simulations/temporal_derivative.py --preset gpu --device cuda
+    python simulations/temporal_derivative.py --data scenes --image-size 16 --radius 1,2,4   # the part-whole scenes
 
 On scikit-learn's digits (embedded), for each seed (weights, split and data stream change
 with it), trains the same model with the same data and budget under each rule --
@@ -19,6 +20,14 @@ own update, scaled by one learning rate), and measures on held-out digits:
   collapse shows) against the untrained network and backprop; the hidden credit is
   chosen on validation digits;
 - T3: peak memory of one update at 4 and 32 settling steps, each in its own process.
+
+With ``--data scenes`` the same conditions train on the islands simulation's part-whole
+scenes (bioglom.data.scene_task), beside the positive controls trained on the same scenes
+with the same budget -- ``backprop`` with the islands recipe (label-free) and ``backprop
+label-trained`` (bioglom.learning.controls) -- and quality is the foreground ARI of the
+top level's islands against the objects, and the error of filling in a removed part
+(bioglom.analysis.scene_quality): T2 is measured on the ARI, Q0-Q3 say how much of the
+control's gain each rule reaches, and the hidden credit is chosen on validation scenes.
 
 Writes ``temporal_derivative.nc``, ``alignment.png``, ``quality.png`` and ``memory.png``.
 Every training run checkpoints to ``--out/checkpoints`` and ``--resume`` continues it.
@@ -53,8 +62,10 @@ from bioglom.analysis import (bootstrap, claims_dataset, effective_rank, format_
 from bioglom.analysis.figures import save_figure
 from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_choice, check_positive
-from bioglom.data import load_digits, mask_regions, masked_batch, split_indices
+from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_quality
+from bioglom.data import SceneTask, load_digits, mask_regions, masked_batch, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, Trainer, build_rule
+from bioglom.learning.controls import LABEL_TRAINED, control_options
 from bioglom.learning.profile import measure_in_subprocess
 from bioglom.learning.trainer import OPTIMIZERS
 
@@ -66,8 +77,12 @@ DIGITS = 1797  # scikit-learn's digits
 class Options(ModelOptions):
     out: str = option("results/temporal_derivative", "output folder")
     seeds: int = option(3, "seeds run (seed, seed+1, ...): weights, split and data stream change with each")
+    data: str = option("digits", "scikit-learn's digits (probe accuracy), or the part-whole scenes (island ARI, "
+                       "fill-in, beside the positive controls)", choices=("digits", "scenes"))
+    test_scenes: int = option(256, "--data scenes: held-out test scenes per seed")
+    val_scenes: int = option(128, "--data scenes: validation scenes per seed (thresholds, hidden credit)")
     # model
-    image_size: int = option(12, "canvas side in pixels (the 8x8 digit is centred)")
+    image_size: int = option(12, "canvas side in pixels (digits: the 8x8 digit is centred)")
     neighbourhood: str = option("window", "lateral attention neighbourhood", choices=("full", "window", "gaussian"))
     radius: tuple[int, ...] = option((1, 2, 5), "window radius per level (comma-separated)")
     norm: str = option("layer", "normalisation of embeddings", choices=("layer", "l2", "none"))
@@ -101,10 +116,16 @@ class Options(ModelOptions):
 
     def glom_config(self, columns: str, seed: int | None = None) -> GlomConfig:
         return GlomConfig(levels=self.levels, dim=self.dim, hidden=self.hidden, image_size=self.image_size,
-                          patch_size=self.patch_size, channels=1, columns=columns, neighbourhood=self.neighbourhood,
+                          patch_size=self.patch_size, channels=self.task().channels if self.data == "scenes" else 1,
+                          columns=columns, neighbourhood=self.neighbourhood,
                           radius=self.radius, norm=self.norm, seed=self.seed if seed is None else seed)
 
+    def task(self) -> SceneTask:
+        return SceneTask(image_size=self.image_size, val_scenes=self.val_scenes, test_scenes=self.test_scenes)
+
     def validate(self) -> None:
+        if self.data == "scenes":
+            self.task().check()
         for c in self.columns:
             check_choice("columns", c, ("shared", "unshared"))
             self.glom_config(c)  # raises ConfigError naming the field
@@ -114,10 +135,10 @@ class Options(ModelOptions):
             check_choice("hidden_credits", h, HIDDEN_CREDITS)
         for o in self.optimizers:
             check_choice("optimizers", o, OPTIMIZERS)
-        if self.image_size < 8:
+        if self.image_size < 8 and self.data == "digits":
             raise ConfigError(f"image_size={self.image_size} is not allowed; the digits are 8x8, so it must be >= 8")
         for name in ("seeds", "updates", "batch", "steps", "checkpoint_every", "memory_batch", "probe_limit",
-                     "alignment_batches"):
+                     "alignment_batches", "test_scenes", "val_scenes"):
             check_positive(name, getattr(self, name), integer=True, strict=name not in ("updates", "probe_limit"))
         for s in self.memory_steps:
             check_positive("memory_steps", s, integer=True)
@@ -133,18 +154,21 @@ class Options(ModelOptions):
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not allowed; it must lie in (0, 1)")
         for c in self.conditions():
             build_rule(c.rule, **c.options)
-        n_test = round(DIGITS * self.test_fraction)
-        n_test = min(n_test, self.probe_limit) if self.probe_limit else n_test
+        n_test = round(DIGITS * self.test_fraction) if self.data == "digits" else self.test_scenes
+        n_test = min(n_test, self.probe_limit) if self.probe_limit and self.data == "digits" else n_test
         if self.alignment_batches * self.batch > n_test:
             raise ConfigError(f"alignment_batches={self.alignment_batches} is not allowed; {self.alignment_batches} "
-                              f"batches of {self.batch} digits need more than the {n_test} test digits")
+                              f"batches of {self.batch} need more than the {n_test} test {self.data}")
 
     def conditions(self) -> list["Condition"]:
         """Every trained condition, in report order: backprop and delta (Adam), then
         temporal_derivative with each hidden credit (Adam), then with plain SGD and the
         hidden credit chosen on validation among the Adam runs (or the first given)."""
         out = []
-        if "backprop" in self.rules:
+        if self.data == "scenes":  # the positive controls, trained on the same scenes with the same budget
+            out += [Condition(name, "backprop", "", "adam", control_options(name, self.steps))
+                    for name in ("backprop", LABEL_TRAINED)]
+        elif "backprop" in self.rules:
             out.append(Condition("backprop", "backprop", "", "adam", dict(
                 steps=self.steps, agreement_weight=self.agreement_weight, negative_weight=self.negative_weight,
                 margin=self.margin)))
@@ -184,16 +208,24 @@ PRESETS = {
 }
 
 
-def evaluate(model: Glom, cond: Condition, opts: Options, data, split: dict, held_out: Batch) -> dict:
-    """Per-digit measurements of one model (see bioglom.analysis.temporal_claims)."""
+def evaluate(model: Glom, cond: Condition, opts: Options, source, held_out: Batch) -> dict:
+    """Per-sample measurements of one model (see bioglom.analysis.temporal_claims): on digits
+    ``source = (data, split)`` and quality is the probe; on scenes ``source`` is the
+    :class:`~bioglom.data.HeldOutScenes` and quality is bioglom.analysis.scene_quality's."""
     model.eval()
-    feats = {k: settled_features(model, data.images[v], opts.steps) for k, v in split.items()}
-    labels = {k: data.labels[v] for k, v in split.items()}
-    out = {"val_accuracy": linear_probe(feats["train"], labels["train"], feats["val"], labels["val"])}
-    for key, standardise in (("probe_correct", True), ("probe_correct_raw", False)):
-        out[key] = linear_probe(feats["train"], labels["train"], feats["test"], labels["test"], return_correct=True,
-                                standardise=standardise).double().numpy()
-    test = feats["test"]
+    if opts.data == "scenes":
+        out = scene_quality(model, opts.steps, source)
+        out["val_accuracy"] = out.pop("val_object_ari")  # what chooses the hidden credit
+        test = settled_features(model, source.test.images, opts.steps)
+    else:
+        data, split = source
+        feats = {k: settled_features(model, data.images[v], opts.steps) for k, v in split.items()}
+        labels = {k: data.labels[v] for k, v in split.items()}
+        out = {"val_accuracy": linear_probe(feats["train"], labels["train"], feats["val"], labels["val"])}
+        for key, standardise in (("probe_correct", True), ("probe_correct_raw", False)):
+            out[key] = linear_probe(feats["train"], labels["train"], feats["test"], labels["test"],
+                                    return_correct=True, standardise=standardise).double().numpy()
+        test = feats["test"]
     out["norm"], out["spread"] = mean_norm(test), mean_norm(test - test.mean(0))  # collapse: spread toward 0
     out["effective_rank"] = effective_rank(test, centre=True)
     with torch.no_grad():
@@ -216,31 +248,40 @@ def evaluate(model: Glom, cond: Condition, opts: Options, data, split: dict, hel
 
 def run_seed(opts: Options, seed: int, device, out: Path) -> tuple[dict, dict, str]:
     """Train and evaluate every condition of one seed: ``(results, histories, status)``."""
-    data = load_digits(opts.image_size)
-    rest, test = split_indices(len(data.labels), opts.test_fraction, seed)
-    train, val = (rest[i] for i in split_indices(len(rest), opts.val_fraction, seed + 1))
-    limit = opts.probe_limit or None  # the probe's digits; training draws from the whole training split
-    val, test = val[:limit], test[:limit]
-    split = {"train": train[:limit], "val": val, "test": test}
-    corrupted, keep = mask_regions(data.images[test], opts.mask_regions, opts.mask_min, opts.mask_max,
-                                   torch.Generator().manual_seed(seed + 1))
-    held_out = Batch(data.images[test], corrupted, keep)
+    if opts.data == "scenes":
+        task = opts.task()
+        source = task.held_out(seed)
+        held_out = Batch(source.test.images, source.corrupted, source.keep)
 
-    def batches(u: int) -> Batch:
-        return Batch(*masked_batch(data.images, train, u, batch=opts.batch, regions=opts.mask_regions,
-                                   min_size=opts.mask_min, max_size=opts.mask_max, seed=seed))
+        def batch_source(cond: Condition):
+            labels = (opts.patch_size, opts.levels) if cond.options.get("supervision", 0) > 0 else None
+            return lambda u: Batch(*task.batch(seed, u, opts.batch, labels_for=labels))
+    else:
+        data = load_digits(opts.image_size)
+        rest, test = split_indices(len(data.labels), opts.test_fraction, seed)
+        train, val = (rest[i] for i in split_indices(len(rest), opts.val_fraction, seed + 1))
+        limit = opts.probe_limit or None  # the probe's digits; training draws from the whole training split
+        val, test = val[:limit], test[:limit]
+        source = (data, {"train": train[:limit], "val": val, "test": test})
+        corrupted, keep = mask_regions(data.images[test], opts.mask_regions, opts.mask_min, opts.mask_max,
+                                       torch.Generator().manual_seed(seed + 1))
+        held_out = Batch(data.images[test], corrupted, keep)
+
+        def batch_source(cond: Condition):
+            return lambda u: Batch(*masked_batch(data.images, train, u, batch=opts.batch, regions=opts.mask_regions,
+                                                 min_size=opts.mask_min, max_size=opts.mask_max, seed=seed))
 
     results, histories = {}, {}
     for columns in opts.columns:
         cfg = opts.glom_config(columns, seed)
-        results[(columns, "untrained")] = evaluate(Glom(cfg).to(device), UNTRAINED, opts, data, split, held_out)
+        results[(columns, "untrained")] = evaluate(Glom(cfg).to(device), UNTRAINED, opts, source, held_out)
         for cond in opts.conditions():
             if cond.hidden_credit == CHOSEN:
                 cond = with_chosen_credit(cond, opts, {n: r for (c, n), r in results.items() if c == columns})
                 results[(columns, "chosen_credit")] = cond.hidden_credit
             model = Glom(cfg).to(device)
             lr = opts.lr if cond.optimizer == "adam" else opts.sgd_lr
-            trainer = Trainer(model, build_rule(cond.rule, **cond.options), batches, updates=opts.updates, lr=lr,
+            trainer = Trainer(model, build_rule(cond.rule, **cond.options), batch_source(cond), updates=opts.updates, lr=lr,
                               seed=seed, optimizer=cond.optimizer, frontend_lr=opts.lr,
                               checkpoint_every=opts.checkpoint_every,
                               checkpoint=out / "checkpoints" / f"seed{seed}-{columns}-{cond.name.replace(' ', '-')}.pt",
@@ -254,7 +295,7 @@ def run_seed(opts: Options, seed: int, device, out: Path) -> tuple[dict, dict, s
                 return results, histories, f"stopped: seed {seed} {columns} {cond.name}: {e}"
             finally:
                 histories[(columns, cond.name)] = history_dataset(trainer.history)
-            results[(columns, cond.name)] = evaluate(model, cond, opts, data, split, held_out)
+            results[(columns, cond.name)] = evaluate(model, cond, opts, source, held_out)
     return results, histories, "complete"
 
 
@@ -306,8 +347,13 @@ def main(argv=None) -> int:
     ds = measurements_dataset(per_seed, seeds, opts.columns, conds)
     memory = measure_memory(opts, device)
     claims = []
+    scenes = opts.data == "scenes"
     for columns in opts.columns:
-        rows = temporal_claims(ds, columns)
+        rows = temporal_claims(ds, columns, quality="object_ari" if scenes else "probe_correct",
+                               quality_raw=None if scenes else "probe_correct_raw")
+        if scenes:
+            trained = [c.name for c in conds[1:] if c.name != LABEL_TRAINED]
+            rows += scene_claims(ds.sel(columns=columns), "condition", trained, "untrained", LABEL_TRAINED)
         claims += [r._replace(id=f"{r.id} {columns}") for r in rows] if len(opts.columns) > 1 else rows
     claims.append(memory_claim(memory.peak_memory))
     ds = xr.merge([claims_dataset(claims), ds, memory, hist], join="outer", combine_attrs="drop_conflicts").reindex(
@@ -316,9 +362,15 @@ def main(argv=None) -> int:
     path = write_netcdf(ds, out / "temporal_derivative.nc")
     figures(ds, out)
 
-    print(f"\nTemporal-derivative learning on digits: {len(seeds)} seeds, {opts.updates} updates of {opts.batch} per "
-          f"run, {opts.steps} steps; means over seeds (probe: standardised / as they are; denoise: settled)")
-    print(summary_table(ds))
+    print(f"\nTemporal-derivative learning on {opts.data}: {len(seeds)} seeds, {opts.updates} updates of {opts.batch} per "
+          f"run, {opts.steps} steps; means over seeds "
+          + ("and scenes (settled)" if scenes else "(probe: standardised / as they are; denoise: settled)"))
+    if scenes:
+        for c in opts.columns:
+            print(f"{c} columns:\n" + fraction_table(ds.sel(columns=c), "condition", "untrained",
+                                                     ["backprop", LABEL_TRAINED]))
+    else:
+        print(summary_table(ds))
     print(format_claims(claims))
     print(f"wrote {path}")
     return 0
@@ -332,6 +384,8 @@ def measurements_dataset(per_seed: list[dict], seeds: list[int], columns, conds:
     chosen = [[r.get((c, "chosen_credit"), "") for c in columns] for r in per_seed]
     dims = ("seed", "columns", "condition")
     extra = {"probe_correct": ("sample",), "probe_correct_raw": ("sample",), "denoise_error": ("moment", "sample"),
+             "object_ari": ("moment", "sample"), "part_ari": ("moment", "sample"), "fill_error": ("moment", "sample"),
+             "raw_pixels_ari": ("sample",),
              "alignment": ("batch", "step", "direction", "level"),
              "alignment_trivial": ("batch", "step", "direction", "level")}
     ds = xr.Dataset({k: (dims + extra.get(k, ()), v) for k, v in arrays.items()},
@@ -386,16 +440,18 @@ def figures(ds: xr.Dataset, out: Path) -> None:
     fig.tight_layout()
     save_figure(fig, out / "alignment.png")
 
+    scenes = "object_ari" in ds
+    quality = ds.object_ari.sel(moment="settled") if scenes else ds.probe_correct
     fig, ax = plt.subplots(figsize=(8, 3.8))
     x = np.arange(len(ds.condition))
     width = 0.8 / len(ds.columns)
     for i, c in enumerate(ds.columns.values):
-        iv = [bootstrap(mean_of, ds.probe_correct.sel(columns=c, condition=n).transpose("seed", "sample").values,
+        iv = [bootstrap(mean_of, quality.sel(columns=c, condition=n).transpose("seed", "sample").values,
                         resamples=500) for n in ds.condition.values]
         ax.bar(x + width * (i - (len(ds.columns) - 1) / 2), [v.value for v in iv], width=width, label=f"{c} columns",
                yerr=np.array([[v.value - v.low for v in iv], [v.high - v.value for v in iv]]), capsize=2)
     ax.set_xticks(x, [str(n).replace("temporal_derivative", "TD") for n in ds.condition.values], rotation=30, ha="right")
-    ax.set_ylabel("probe accuracy, held-out digits")
+    ax.set_ylabel("object ARI, held-out scenes" if scenes else "probe accuracy, held-out digits")
     ax.set_ylim(0, 1)
     ax.legend()
     ax.set_title("T2: quality per rule (95 % intervals over seeds and digits)")

@@ -71,3 +71,18 @@ def test_notebook_runs_on_quick_output(quick_run, run_notebook):
     out, _ = quick_run
     outputs = run_notebook("distillery.ipynb", {"BIOGLOM_DISTILLERY_NC": out / "distillery.nc"})
     assert any("D3" in str(o.get("data", {})) for o in outputs)
+
+
+@pytest.mark.slow  # about a minute on 2 cores; the temporal-derivative scenes run is in the default suite
+def test_quick_run_on_scenes_reports_quality_against_the_controls(tmp_path):
+    res = run("--quick", "--data", "scenes", "--retinas", "uniform", "--rules", "temporal_derivative", "--out",
+              str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    with xr.open_dataset(tmp_path / "distillery.nc", engine="h5netcdf") as ds:
+        assert_described(ds)
+        assert "uniform shared backprop label-trained" in ds.run.values
+        assert ds.object_ari.dims == ("seed", "scene_run", "settling", "sample")
+        assert "untrained" in ds.scene_run.values
+        assert {"D1", "D2", "D3", "Q0 uniform shared backprop label-trained", "Q3 uniform distilled temporal_derivative"} \
+            <= set(ds.claim.values)
+    assert "of uniform shared backprop label-trained gain" in res.stdout

@@ -61,3 +61,18 @@ def test_bad_options_stop_before_work(tmp_path):
     res = run("--quick", "--alignment-batches", "99", "--out", str(tmp_path / "o"))
     assert res.returncode == 2 and "alignment_batches=99" in res.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_quick_run_on_scenes_reports_quality_against_the_controls(tmp_path):
+    res = run("--quick", "--data", "scenes", "--no-progress", "--out", str(tmp_path), "--device", "cpu",
+              "--hidden-credits", "feedback_alignment")
+    assert res.returncode == 0, res.stderr
+    with xr.open_dataset(tmp_path / "temporal_derivative.nc", engine="h5netcdf") as ds:
+        assert_described(ds)
+        assert list(ds.condition.values) == ["untrained", "backprop", "backprop label-trained", "delta",
+                                             "temporal_derivative feedback_alignment", "temporal_derivative sgd"]
+        assert ds.object_ari.dims == ("seed", "columns", "condition", "moment", "sample")
+        claims = list(ds.claim.values)
+        assert "Q0 backprop label-trained" in claims and "Q2 temporal_derivative sgd" in claims
+        assert ds.claim_value.sel(claim="T2d").isnull() and "probe_correct" not in ds
+    assert "of backprop label-trained gain" in res.stdout

@@ -98,3 +98,19 @@ def test_runs_on_local_mnist_files(tmp_path):
     res = run("--quick", "--data", "mnist", "--data-dir", str(folder), "--image-size", "24",
               "--out", str(tmp_path / "p"))
     assert res.returncode == 2 and "image_size=24" in res.stderr, res.stderr
+
+
+@pytest.mark.slow  # about a minute on 2 cores; the temporal-derivative scenes run is in the default suite
+def test_quick_run_on_scenes_reports_quality_against_the_controls(tmp_path):
+    res = run("--quick", "--data", "scenes", "--image-size", "16", "--schedules", "interleaved,sleep-first",
+              "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    with xr.open_dataset(tmp_path / "wake_sleep.nc", engine="h5netcdf") as ds:
+        assert_described(ds)
+        assert list(ds.run.values) == ["interleaved", "sleep-first", "untrained", "backprop", "backprop label-trained"]
+        assert ds.object_ari.dims == ("seed", "run", "settling", "sample")
+        assert ds.object_ari_mean.dims[:2] == ("seed", "schedule")
+        assert {"W0-W4", "Q0 backprop label-trained", "Q2 sleep-first", "Q3 backprop"} <= set(ds.claim.values)
+        assert ds.claim_verdict.sel(claim="W0-W4") == "undecided"
+    res = run("--quick", "--data", "scenes", "--out", str(tmp_path / "small"))  # 10x10 is too small for the scenes
+    assert res.returncode == 2 and "image_size=10" in res.stderr and not (tmp_path / "small").exists()

@@ -5,6 +5,7 @@ from .islands import (THRESHOLDS, adjusted_rand_index, choose_thresholds, extrac
 from .metrics import accuracy_stderr, alignment, dimension_std, effective_rank, linear_probe, mean_norm, uniformity
 from .parse import PAIR_KINDS, foreground_island_size, kind_probe, masked_error, pair_similarity
 from .parse_eval import evaluate_parse, settle_states, settled_features
+from .scene_quality import MOMENTS, fraction_table, gain_fraction, scene_claims, scene_dataset, scene_quality
 from .island_claims import ISLAND_TARGETS, island_claims
 from .temporal_claims import chosen_credit, memory_claim, temporal_claims
 from .distillery_claims import DISTILLERY_TARGETS, distillery_claims, find_run
@@ -24,5 +25,6 @@ __all__ = [
     "evaluate_parse", "settle_states", "settled_features", "ISLAND_TARGETS", "island_claims", "chosen_credit", "memory_claim",
     "temporal_claims", "DISTILLERY_TARGETS", "distillery_claims", "find_run",
     "Claim", "claims_dataset", "evaluations_dataset", "history_dataset", "stack_datasets",
-    "column_outputs", "dispersion", "ensemble_gain", "format_claims", "run_attrs", "write_netcdf",
+    "column_outputs", "dispersion", "MOMENTS", "fraction_table", "gain_fraction", "scene_claims", "scene_dataset",
+    "scene_quality", "ensemble_gain", "format_claims", "run_attrs", "write_netcdf",
 ]

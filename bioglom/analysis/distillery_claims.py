@@ -51,14 +51,21 @@ def _loss_difference(su, sf, uu, uf):
     return (m(su) - m(sf)) - (m(uu) - m(uf))
 
 
-def distillery_claims(ds: xr.Dataset, rule: str, resamples: int = 2000, targets: dict | None = None) -> list[Claim]:
+def distillery_claims(ds: xr.Dataset, rule: str, resamples: int = 2000, targets: dict | None = None,
+                      quality: xr.DataArray | None = None) -> list[Claim]:
     """D1-D5 for one local rule (see the module docstring for ``ds``); comparisons within
-    the uniform retina except D4's."""
+    the uniform retina except D4's. ``quality`` (``seed, run, sample``; default
+    ``ds.probe_correct``) is what D3-D5 compare: on the part-whole scenes, the settled
+    top level's foreground ARI against the objects, and D2's objects are the scenes'
+    ground-truth objects."""
+    quality = ds.probe_correct if quality is None else quality
+    what = {None: "probe accuracy", "probe_correct": "probe accuracy", "object_ari": "settled object ARI"}.get(
+        quality.name, str(quality.name).replace("_", " "))
     t = dict(DISTILLERY_TARGETS, **(targets or {}))
     bs = dict(resamples=resamples)
     run = {(ret, cond, loc): find_run(ds, ret, cond, rule, loc) for ret in ("uniform", "foveated")
            for cond in ("shared", "unshared", "distilled") for loc in (False, True)}
-    acc = {k: per_sample(ds.probe_correct.sel(run=v), "sample") for k, v in run.items() if v is not None}
+    acc = {k: per_sample(quality.sel(run=v), "sample") for k, v in run.items() if v is not None}
     rows = []
 
     dis, uns = run[("uniform", "distilled", False)], run[("uniform", "unshared", False)]
@@ -86,10 +93,10 @@ def distillery_claims(ds: xr.Dataset, rule: str, resamples: int = 2000, targets:
         ratio = ds.ensemble_ratio.sel(moment="end")
         r = bootstrap(difference_of_means, per_sample(ratio.sel(run=sha)), per_sample(ratio.sel(run=dis)), **bs)
         rows.append(at_least("D2", r, ABOVE_ZERO,
-                             "ensemble effect: on each digit's ink columns, the object-averaged bottom-up "
-                             "prediction's error over the single predictions' error (<= 1 by Jensen whenever "
-                             "they differ) is lower for distilled columns than for one shared net: ratio(shared) "
-                             "- ratio(distilled) > 0"))
+                             "ensemble effect: on each ground-truth object (a digit's ink columns, a scene's "
+                             "objects), the object-averaged bottom-up prediction's error over the single "
+                             "predictions' error (<= 1 by Jensen whenever they differ) is lower for distilled "
+                             "columns than for one shared net: ratio(shared) - ratio(distilled) > 0"))
 
     keys = [("uniform", c, False) for c in ("shared", "unshared", "distilled")]
     if not all(k in acc for k in keys):
@@ -100,11 +107,11 @@ def distillery_claims(ds: xr.Dataset, rule: str, resamples: int = 2000, targets:
         s_, u_, d_ = (acc[k] for k in keys)
         a = bootstrap(difference_of_means, s_, u_, **bs)
         d3a = at_least("D3a", a, ABOVE_ZERO,
-                       "without weight sharing learning is less efficient: probe accuracy shared - unshared > 0 "
+                       f"without weight sharing learning is less efficient: {what} shared - unshared > 0 "
                        "(same data and budget)")
         b = bootstrap(difference_of_means, d_, u_, **bs)
         d3b = at_least("D3b", b, ABOVE_ZERO,
-                       "co-distillation narrows the gap: gap(unshared) - gap(distilled) = accuracy distilled - "
+                       f"co-distillation narrows the gap: gap(unshared) - gap(distilled) = {what} distilled - "
                        "unshared > 0")
         rows += [combined("D3", [d3a, d3b], "D3a and D3b both held (value: D3b)", main=d3b), d3a, d3b]
 
@@ -114,7 +121,7 @@ def distillery_claims(ds: xr.Dataset, rule: str, resamples: int = 2000, targets:
     else:
         v = bootstrap(_loss_difference, *(acc[k] for k in keys), **bs)
         rows.append(at_least("D4", v, ABOVE_ZERO,
-                             "a foveated retina costs unshared columns less than shared ones: accuracy loss "
+                             f"a foveated retina costs unshared columns less than shared ones: {what} loss "
                              "uniform -> foveated, shared - unshared > 0"))
 
     keys = [("uniform", "distilled", True), ("uniform", "distilled", False)]
@@ -123,7 +130,7 @@ def distillery_claims(ds: xr.Dataset, rule: str, resamples: int = 2000, targets:
     else:
         v = bootstrap(difference_of_means, acc[keys[0]], acc[keys[1]], **bs)
         rows.append(Claim.measured("D5", v, verdict_within(v, t["equivalence"]),
-                                   "unshared top-down nets need no location input: accuracy with location - without "
+                                   f"unshared top-down nets need no location input: {what} with location - without "
                                    f"lies within +-{t['equivalence']} (the whole interval)"))
     return rows
 

@@ -25,6 +25,14 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "example_islands": ("island ids of example test scenes", "1"),
     "example_truth": ("ground-truth segment ids (level 0 parts, others objects)", "1"),
     "example_image": ("example test scene", "1"),
+    # quality on the part-whole scenes (bioglom.analysis.scene_quality)
+    "object_ari": ("foreground ARI of the top level's islands against the objects (held-out scenes)", "1"),
+    "part_ari": ("foreground ARI of level 0's islands against the parts (held-out scenes)", "1"),
+    "fill_error": ("squared error of the removed pixels, decoded from level 0 of the masked scenes", "intensity^2"),
+    "val_object_ari": ("settled top level's foreground ARI against objects on the validation scenes", "1"),
+    "raw_pixels_ari": ("baseline: identical raw patches, foreground ARI against objects", "1"),
+    "object_ari_mean": ("settled top level's foreground ARI against objects, mean over test scenes", "1"),
+    "fill_error_mean": ("squared error of the removed pixels after settling, mean over test scenes", "intensity^2"),
     # probes and representation metrics (bioglom.analysis.metrics)
     "schedule_phase": ("wake, sleep or both at each training update", "1"),
     "s3_weight": ("S3: bottom-up unit weight of the spiking column", "1"),

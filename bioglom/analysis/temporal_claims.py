@@ -60,8 +60,13 @@ def chosen_credit(ds: xr.Dataset, optimizer: str) -> xr.DataArray | None:
     return xr.DataArray(pool[best.values], dims=best.dims, coords={k: best[k] for k in best.dims if k in best.coords})
 
 
-def temporal_claims(ds: xr.Dataset, columns: str, resamples: int = 2000) -> list[Claim]:
+def temporal_claims(ds: xr.Dataset, columns: str, resamples: int = 2000, quality: str = "probe_correct",
+                    quality_raw: str | None = "probe_correct_raw") -> list[Claim]:
     """T1 and T2 for one column kind (see the module docstring for ``ds``).
+
+    ``quality`` and ``quality_raw`` name the per-sample quality T2 compares (on the
+    part-whole scenes: ``object_ari``, read after settling where it has a ``moment``
+    dimension, and no scale-sensitive variant, so T2d is not measured).
 
     - T1: mean cosine of the non-trivial alignment entries (every step and level where
       the state is not the student's prediction), per evaluation batch, of the chosen
@@ -104,11 +109,17 @@ def temporal_claims(ds: xr.Dataset, columns: str, resamples: int = 2000) -> list
     chosen = {"adam": adam, "sgd": sgd, "untrained": "untrained" if "untrained" in names else None,
               "backprop": "backprop" if "backprop" in names else None}
     parts = []
+    names = {"probe_correct": quality, "probe_correct_raw": quality_raw}
     for id_, var, a, b, criterion in T2_PARTS:
-        if chosen[a] is None or chosen[b] is None:
-            parts.append(missing(id_, f"the {a} and {b} conditions"))
+        var = names[var]
+        if chosen[a] is None or chosen[b] is None or var is None:
+            parts.append(missing(id_, f"the {a} and {b} conditions" if var else "a scale-sensitive probe"))
             continue
-        values = [per_sample(d[var].sel(condition=chosen[k])) for k in (a, b)]
+        q = d[var].sel(moment="settled") if "moment" in d[var].dims else d[var]
+        if var != "probe_correct":
+            label = "settled object ARI" if var == "object_ari" else var.replace("_", " ")
+            criterion = criterion.replace("probe accuracy", label).replace(" (standardised probe)", "")
+        values = [per_sample(q.sel(condition=chosen[k])) for k in (a, b)]
         parts.append(at_least(id_, bootstrap(difference_of_means, *values, **bs), ABOVE_ZERO, criterion))
     rows.append(combined("T2", parts, "T2a, T2b, T2c and T2d all held (value: T2a)"))
     return rows + parts
