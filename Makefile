@@ -35,6 +35,7 @@ benchmark: $(STAMP)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[benchmark]"
 	$(BIN)/python benchmarks/columns.py $(ARGS)
 	$(BIN)/python benchmarks/learning.py
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) results

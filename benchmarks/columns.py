@@ -109,7 +109,7 @@ def main():
         w = consensus_weights(cfg, 0, 2).to(dev)
 
         def fwd():
-            return settle_step(nets, state0, inputs.detach(), model.mask, beta_schedule(cfg, 0, 2), w, cfg)[0]
+            return settle_step(nets, state0, inputs.detach(), model.neighbourhood, beta_schedule(cfg, 0, 2), w, cfg)[0]
 
         def fwd_bwd():
             model.zero_grad(set_to_none=True)  # every variant writes fresh gradients, none accumulates

@@ -5,9 +5,19 @@ Paper 3.4: ``w_nm = exp(beta s_n . s_m) / sum_z exp(beta s_n . s_z)`` over the c
 neighbourhood (paper 6): ``full``, ``window`` (Chebyshev radius per level) or
 ``gaussian`` (K columns sampled without replacement from a Gaussian around ``n``). A
 column always attends to itself.
+
+A neighbourhood is held densely, as a ``[L, N, N]`` boolean mask, or sparsely, as
+:class:`Neighbours`: for every level and column the indices of ``K`` columns it may attend
+to (``[L, N, K]``, with a validity flag for padding slots). The sparse form costs memory
+and time O(N K) instead of O(N^2), and never builds an ``[N, N]`` tensor:
+:func:`window_neighbours` and :func:`gaussian_neighbours` draw it directly, and
+:func:`lateral_attention` takes either form and gives the same result.
 """
 
 from __future__ import annotations
+
+import math
+from typing import NamedTuple
 
 import torch
 
@@ -22,7 +32,102 @@ __all__ = [
     "similarity_logits",
     "lateral_attention",
     "beta_schedule",
+    "Neighbours",
+    "window_neighbours",
+    "gaussian_neighbours",
+    "neighbours_from_mask",
+    "dense_mask",
 ]
+
+
+class Neighbours(NamedTuple):
+    """A sparse neighbourhood: column ``n`` of level ``l`` may attend to the columns
+    ``index[l, n, k]`` for which ``valid[l, n, k]`` (``[L, N, K]`` each); padding slots
+    point at ``n`` itself and are not valid."""
+
+    index: torch.Tensor
+    valid: torch.Tensor
+
+    def to(self, device) -> "Neighbours":
+        return Neighbours(self.index.to(device), self.valid.to(device))
+
+
+def _positions(grid):
+    h, w = grid
+    n = torch.arange(h * w)
+    return n, n // w, n % w
+
+
+def _offsets(radius: int):
+    r = torch.arange(-radius, radius + 1)
+    dy, dx = torch.meshgrid(r, r, indexing="ij")
+    return dy.reshape(-1), dx.reshape(-1)  # c
+
+
+def window_neighbours(grid: tuple[int, int], radii) -> Neighbours:
+    """:func:`window_mask` in sparse form: the ``(2R + 1)^2`` offsets of the largest radius
+    ``R`` around each column, valid where inside the grid and within the level's radius.
+    ``[L, N, K]`` with ``K = (2R + 1)^2``."""
+    h, w = grid
+    n, y, x = _positions(grid)
+    dy, dx = _offsets(max(radii))
+    ny, nx = y[:, None] + dy, x[:, None] + dx  # n k
+    inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+    index = torch.where(inside, ny * w + nx, n[:, None])
+    cheb = torch.maximum(dy.abs(), dx.abs())  # k
+    valid = torch.stack([inside & (cheb <= r) for r in radii])  # one row of slots per level
+    return Neighbours(index[None].expand(len(radii), -1, -1).contiguous(), valid)
+
+
+def gaussian_neighbours(grid: tuple[int, int], ks, sigmas, generator: torch.Generator | None = None) -> Neighbours:
+    """A Gaussian neighbourhood drawn in sparse form: column ``n`` of level ``l`` attends to
+    itself and ``ks[l]`` other columns sampled without replacement with probability
+    proportional to ``exp(-|pos_n - pos_m|^2 / (2 sigma_l^2))``, among the columns within
+    a Chebyshev radius ``R_l = max(ceil(4 sigma_l), ceil(sqrt(ks[l] + 1)))`` (beyond
+    ``4 sigma`` a column's weight is below ``e^-8`` of the nearest; the radius leaves even a
+    corner column more than ``ks[l]`` candidates), by Gumbel top-k. Memory O(N R^2), no
+    ``[N, N]`` tensor.
+    ``[L, N, 1 + max(ks)]``; slot 0 is the column itself."""
+    h, w = grid
+    n, y, x = _positions(grid)
+    k_max = max(ks)
+    index = n[None, :, None].repeat(len(ks), 1, 1 + k_max)
+    valid = torch.zeros(len(ks), len(n), 1 + k_max, dtype=torch.bool)
+    valid[:, :, 0] = True
+    for l, (k, sigma) in enumerate(zip(ks, sigmas)):  # one draw per level: levels differ in K and sigma
+        if k == 0:
+            continue
+        radius = min(max(math.ceil(4 * sigma), math.ceil(math.sqrt(k + 1))), max(h, w) - 1)
+        dy, dx = _offsets(radius)
+        yy, xx = y.int()[:, None] + dy.int(), x.int()[:, None] + dx.int()  # n c (int32: the largest tensors here)
+        ok = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w) & ((dy != 0) | (dx != 0))
+        del yy, xx
+        # Gumbel top-k: the k largest of log p + Gumbel noise are a draw without replacement
+        # proportional to p (Plackett-Luce), in O(N C) without a multinomial's copies
+        log_p = (-(dy**2 + dx**2).float() / (2 * sigma**2))[None].expand(len(n), -1)
+        u = torch.rand(log_p.shape, generator=generator).clamp_(1e-20, 1.0)
+        keys = (log_p - torch.log(-torch.log(u))).masked_fill(~ok, float("-inf"))
+        idx = keys.topk(k, dim=1).indices  # n k
+        index[l, :, 1:1 + k] = (y[:, None] + dy[idx]) * w + x[:, None] + dx[idx]
+        valid[l, :, 1:1 + k] = True
+    return Neighbours(index, valid)
+
+
+def neighbours_from_mask(mask: torch.Tensor) -> Neighbours:
+    """A dense ``[L, N, N]`` mask in sparse form, ``K`` = the largest neighbourhood (tests,
+    and a model's mask in index form). Builds on the dense mask, so for small grids only."""
+    k = int(mask.sum(-1).max())
+    order = torch.argsort((~mask).to(torch.int8), dim=-1, stable=True)[..., :k]  # members first, in column order
+    valid = mask.gather(-1, order)
+    n = torch.arange(mask.shape[-1])[None, :, None].expand_as(order)
+    return Neighbours(torch.where(valid, order, n), valid)
+
+
+def dense_mask(neighbours: Neighbours, n: int) -> torch.Tensor:
+    """The ``[L, N, N]`` boolean mask of a sparse neighbourhood (for analyses of small grids)."""
+    L = neighbours.index.shape[0]
+    count = torch.zeros(L, n, n, dtype=torch.int32, device=neighbours.index.device)
+    return count.scatter_add_(-1, neighbours.index, neighbours.valid.int()) > 0  # padding repeats n itself
 
 
 def grid_distances(grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,7 +192,7 @@ def similarity_logits(state: torch.Tensor, similarity: str) -> torch.Tensor:
     return torch.einsum("blnd,blmd->blnm", state, state) / state.shape[-1] ** 0.5
 
 
-def lateral_attention(state: torch.Tensor, mask: torch.Tensor, beta: float, similarity: str = "cosine"):
+def lateral_attention(state: torch.Tensor, mask, beta: float, similarity: str = "cosine"):
     """Attention-weighted average of same-level embeddings in each column's neighbourhood.
 
     ``lat[b, l, n] = sum_m w[b, l, n, m] s[b, l, m]`` with
@@ -97,7 +202,8 @@ def lateral_attention(state: torch.Tensor, mask: torch.Tensor, beta: float, simi
     Parameters
     ----------
     state : Tensor ``[b, l, n, d]``
-    mask : bool Tensor ``[l, n, n]``
+    mask : bool Tensor ``[l, n, n]``, or :class:`Neighbours` (``[l, n, k]``): the sparse
+        form gathers each column's ``k`` neighbours and never builds ``[n, n]``.
     beta : float
         Inverse temperature.
     similarity : {"cosine", "dot"}
@@ -105,12 +211,30 @@ def lateral_attention(state: torch.Tensor, mask: torch.Tensor, beta: float, simi
     Returns
     -------
     lat : Tensor ``[b, l, n, d]``
-    weights : Tensor ``[b, l, n, n]``; each row sums to 1.
+    weights : Tensor ``[b, l, n, n]`` (dense mask) or ``[b, l, n, k]`` over the slots of
+        :class:`Neighbours` (0 on padding); each row sums to 1.
     """
+    if isinstance(mask, Neighbours):
+        return _sparse_attention(state, mask, beta, similarity)
     logits = beta * similarity_logits(state, similarity)
     logits = logits.masked_fill(~mask, float("-inf"))  # the diagonal is always in, so no row is all -inf
     weights = torch.softmax(logits, dim=-1)
     return torch.einsum("blnm,blmd->blnd", weights, state), weights
+
+
+def _sparse_attention(state: torch.Tensor, nb: Neighbours, beta: float, similarity: str):
+    b, L, n, d = state.shape
+    k = nb.index.shape[-1]
+    keys = state if similarity == "dot" else torch.nn.functional.normalize(state, dim=-1, eps=1e-8)
+    flat = nb.index.reshape(1, L, n * k, 1).expand(b, -1, -1, d)  # b l (n k) d
+    near_keys = keys.gather(2, flat).view(b, L, n, k, d)
+    sim = torch.einsum("blnd,blnkd->blnk", keys, near_keys)
+    if similarity == "dot":
+        sim = sim / d**0.5
+    logits = (beta * sim).masked_fill(~nb.valid, float("-inf"))  # slot 0 or the column itself is always valid
+    weights = torch.softmax(logits, dim=-1)
+    near = near_keys if similarity == "dot" else state.gather(2, flat).view(b, L, n, k, d)
+    return torch.einsum("blnk,blnkd->blnd", weights, near), weights
 
 
 def beta_schedule(cfg: GlomConfig, step: int, steps: int) -> float:

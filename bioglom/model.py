@@ -17,7 +17,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .attention import beta_schedule, gaussian_mask, lateral_attention, neighbourhood_mask
+from .attention import (Neighbours, beta_schedule, dense_mask, gaussian_mask, gaussian_neighbours, lateral_attention,
+                        neighbourhood_mask, window_neighbours)
 from .columns import ColumnNets
 from .config import ConfigError, GlomConfig, NonFiniteError
 from .consensus import CONTRIBUTIONS, combine, consensus_weights, normalise
@@ -154,6 +155,18 @@ def settle_step(nets: ColumnNets, state, inputs, mask, beta, weights, cfg: GlomC
     return new, contributions, lps
 
 
+def uses_sparse_attention(cfg: GlomConfig) -> bool:
+    """Whether lateral attention gathers neighbours (``[L, N, K]``) instead of masking all
+    pairs (``[L, N, N]``): for ``window`` and ``gaussian`` neighbourhoods whose largest
+    ``K`` (``(2 R + 1)^2`` slots for a window of radius ``R``, ``1 + k`` for a Gaussian) is
+    at most a quarter of the columns. Below that the dense batched matmul is faster and
+    small models keep it; both give the same result (tests/test_attention.py)."""
+    if cfg.neighbourhood == "full":
+        return False
+    k = (2 * max(cfg.radii) + 1) ** 2 if cfg.neighbourhood == "window" else 1 + max(cfg.gaussian_ks)
+    return 4 * k <= cfg.n_columns
+
+
 class Glom(nn.Module):
     """GLOM with shared or unshared column nets (docs/design.md §10).
 
@@ -176,11 +189,29 @@ class Glom(nn.Module):
             self.decoder = FieldDecoder(cfg)
         self.retina = Retina(cfg)
         self.nets = ColumnNets(cfg, generator=gen)
-        self.register_buffer("mask", neighbourhood_mask(cfg, gen), persistent=True)
+        self.sparse = uses_sparse_attention(cfg)
+        if self.sparse:  # gathered neighbour indices: O(N K), no [N, N] tensor anywhere
+            nb = (window_neighbours(cfg.grid, cfg.radii) if cfg.neighbourhood == "window"
+                  else gaussian_neighbours(cfg.grid, cfg.gaussian_ks, cfg.gaussian_sigmas, gen))
+            self.register_buffer("neighbour_index", nb.index, persistent=True)
+            self.register_buffer("neighbour_valid", nb.valid, persistent=True)
+        else:
+            self.register_buffer("mask", neighbourhood_mask(cfg, gen), persistent=True)
 
     @property
     def device(self):
-        return self.mask.device
+        return next(self.buffers()).device
+
+    @property
+    def neighbourhood(self):
+        """What lateral attention reads: the ``[L, N, N]`` mask, or :class:`~bioglom.attention.Neighbours`."""
+        return Neighbours(self.neighbour_index, self.neighbour_valid) if self.sparse else self.mask
+
+    @property
+    def attention_mask(self) -> torch.Tensor:
+        """The neighbourhood as a dense ``[L, N, N]`` boolean mask (built on demand from the
+        sparse form: for analyses of small grids)."""
+        return dense_mask(self.neighbourhood, self.cfg.n_columns) if self.sparse else self.mask
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Retina, then front end: ``[b, C, H, W] -> inputs [b, N, D]``."""
@@ -253,9 +284,10 @@ class Glom(nn.Module):
             for t in range(steps):  # settling is sequential in time
                 if detach:
                     state = state.detach()
-                mask = self.mask
+                mask = self.neighbourhood
                 if cfg.neighbourhood == "gaussian" and cfg.gaussian_resample:
-                    mask = gaussian_mask(cfg.grid, cfg.gaussian_ks, cfg.gaussian_sigmas, generator).to(self.device)
+                    draw = gaussian_neighbours if self.sparse else gaussian_mask
+                    mask = draw(cfg.grid, cfg.gaussian_ks, cfg.gaussian_sigmas, generator).to(self.device)
                 weights = consensus_weights(cfg, t, steps).to(self.device)
                 new, contrib, lp = settle_step(self.nets, state, inputs, mask, beta_schedule(cfg, t, steps), weights, cfg)
                 if on_step is not None:

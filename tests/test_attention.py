@@ -1,7 +1,15 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 import torch
 
-from bioglom.attention import beta_schedule, gaussian_mask, lateral_attention, window_mask
-from bioglom import GlomConfig
+from bioglom import Glom, GlomConfig
+from bioglom.attention import (beta_schedule, dense_mask, gaussian_mask, gaussian_neighbours, grid_distances,
+                               lateral_attention, neighbours_from_mask, window_mask, window_neighbours)
+from bioglom.consensus import consensus_weights
+from bioglom.model import settle_step
 
 
 def test_rows_sum_to_one_and_zero_outside_window():
@@ -60,3 +68,79 @@ def test_k_equal_to_all_other_columns_is_full():
 def test_beta_schedule_is_linear():
     cfg = GlomConfig(beta_start=2.0, beta_end=12.0)
     assert [beta_schedule(cfg, t, 6) for t in range(6)] == [2.0, 4.0, 6.0, 8.0, 10.0, 12.0]
+
+
+# ---- sparse neighbourhoods ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "dot"])
+def test_sparse_window_equals_dense_in_float64_at_the_edges(similarity):
+    grid, radii = (5, 7), (0, 1, 3)  # not square; radius 3 reaches past every edge
+    nb = window_neighbours(grid, radii)
+    assert torch.equal(dense_mask(nb, 35), window_mask(grid, radii))
+    state = torch.randn(2, 3, 35, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    dense, w_dense = lateral_attention(state, window_mask(grid, radii), 4.0, similarity)
+    sparse, w_sparse = lateral_attention(state, nb, 4.0, similarity)
+    torch.testing.assert_close(sparse, dense, rtol=1e-10, atol=1e-12)
+    assert w_sparse.shape == (2, 3, 35, 49) and (w_sparse[..., :][~nb.valid.expand_as(w_sparse)] == 0).all()
+    torch.testing.assert_close(w_sparse.sum(-1), torch.ones(2, 3, 35, dtype=torch.float64))
+
+
+def test_sparse_form_of_a_gaussian_mask_gives_the_same_attention():
+    mask = gaussian_mask((6, 6), (3, 8), (1.0, 2.0), torch.Generator().manual_seed(3))
+    nb = neighbours_from_mask(mask)
+    assert torch.equal(dense_mask(nb, 36), mask)
+    state = torch.randn(3, 2, 36, 5, dtype=torch.float64)
+    torch.testing.assert_close(lateral_attention(state, nb, 2.0)[0], lateral_attention(state, mask, 2.0)[0],
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_gaussian_neighbours_draw_k_distinct_others_and_prefer_near_columns():
+    grid, ks, sigmas = (12, 12), (4, 10), (1.0, 3.0)
+    nb = gaussian_neighbours(grid, ks, sigmas, torch.Generator().manual_seed(0))
+    mask = dense_mask(nb, 144)
+    assert (mask.sum(-1) == torch.tensor([5, 11])[:, None]).all()  # self and k distinct others
+    assert mask.diagonal(dim1=1, dim2=2).all()
+    _, sq = grid_distances(grid)
+    mean_sq = (sq * mask.float()).sum((-1, -2)) / (mask.sum((-1, -2)) - 144)  # self adds 0
+    assert mean_sq[0] < 4.0 < sq.mean()  # far nearer than a uniform draw
+    again = gaussian_neighbours(grid, ks, sigmas, torch.Generator().manual_seed(0))
+    assert torch.equal(again.index, nb.index)
+
+
+@pytest.mark.parametrize("columns", ["shared", "unshared"])
+@pytest.mark.parametrize("neighbourhood", ["window", "gaussian"])
+def test_a_model_on_a_large_grid_attends_sparsely_and_settles_as_the_dense_mask_would(columns, neighbourhood):
+    cfg = GlomConfig(levels=3, dim=6, hidden=8, image_size=12, patch_size=1, channels=1, columns=columns,
+                     neighbourhood=neighbourhood, radius=(1, 1, 1), gaussian_k=3)
+    model = Glom(cfg).double()
+    assert model.sparse and not hasattr(model, "mask")
+    images = torch.rand(2, 1, 12, 12, dtype=torch.float64)
+    inputs = model.encode(images)
+    state = model.bottom_up_pass(inputs)
+    w = consensus_weights(cfg, 1, 3).double()
+    with torch.no_grad():
+        sparse = settle_step(model.nets, state, inputs, model.neighbourhood, 3.0, w, cfg)[0]
+        dense = settle_step(model.nets, state, inputs, model.attention_mask, 3.0, w, cfg)[0]
+    torch.testing.assert_close(sparse, dense, rtol=1e-10, atol=1e-12)
+
+
+def test_small_models_keep_the_dense_mask():
+    model = Glom(GlomConfig(levels=3, dim=8, hidden=8, image_size=16, patch_size=2, channels=1, radius=(1, 2, 4)))
+    assert not model.sparse and model.mask.shape == (3, 64, 64)
+
+
+def test_no_n_by_n_tensor_on_the_sparse_path():
+    """A 256x256 grid: one [L, N, N] boolean mask alone would take 8.6 GB; the sparse model
+    builds, settles two steps and stays under 2 GB of peak memory (its own process)."""
+    code = ("import resource, torch\nfrom bioglom import Glom, GlomConfig\n"
+            "for nb in ('window', 'gaussian'):\n"
+            "    m = Glom(GlomConfig(levels=2, dim=4, hidden=8, image_size=256, patch_size=1, channels=1, "
+            "columns='shared', neighbourhood=nb, radius=(1, 2), gaussian_k=4, gaussian_resample=True))\n"
+            "    with torch.no_grad():\n"
+            "        m.settle(torch.rand(1, 1, 256, 256), 2, record=False, generator=torch.Generator().manual_seed(0))\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.split()[-1]) < 2 * 1024**2  # KiB

@@ -140,7 +140,7 @@ def test_field_prediction_matches_a_naive_loop_in_float64():
     model = Glom(GlomConfig(levels=3, dim=8, hidden=8, image_size=8, patch_size=2, channels=3, radius=(1, 1, 2))).double()
     final = torch.randn(2, 3, 16, 8, dtype=torch.float64)  # b l n d
     ours = field_prediction(model, final)
-    _, w = lateral_attention(final[:, 2:], model.mask[2:], model.cfg.beta_end, "cosine")
+    _, w = lateral_attention(final[:, 2:], model.attention_mask[2:], model.cfg.beta_end, "cosine")
     total = 0.0
     for b in range(2):
         for n in range(16):

@@ -52,7 +52,7 @@ def field_prediction(model: Glom, final: torch.Tensor) -> torch.Tensor:
     cfg = model.cfg
     top, below = final[:, -1], final[:, -2].detach()  # b n d
     b, n, d = top.shape
-    _, w = lateral_attention(final[:, -1:].detach(), model.mask[-1:], cfg.beta_end, cfg.similarity)  # b 1 n m
+    _, w = lateral_attention(final[:, -1:].detach(), model.attention_mask[-1:], cfg.beta_end, cfg.similarity)  # b 1 n m
     pairs = top[:, :, None, :].expand(b, n, n, d).reshape(b * n, 1, n, d)  # (b n) 1 m d: v_n at every m
     pred, _ = model.nets.top_down(pairs, slice(cfg.levels - 2, cfg.levels - 1))
     err = ((pred.reshape(b, n, n, d) - below[:, None]) ** 2).sum(-1) / d  # b n m
@@ -162,7 +162,7 @@ class BackpropRule:
             clean, keep = clean[:, -1], keep[:, -1]
         clean, keep = model.retinal(clean), model.retinal(keep.to(clean))
         recon_loss = reconstruction_error(recon, clean, keep, self.recon)
-        outside = ~model.mask if self.negative_scope == "outside_neighbourhood" else None
+        outside = ~model.attention_mask if self.negative_scope == "outside_neighbourhood" else None
         agree, separate = agreement_terms(traj, self.margin, self.negatives, self.negative_beta, outside)
         positive = {"recon": (1.0, recon_loss), "agree": (self.agreement_weight, agree)}
         if self.field_weight > 0:

@@ -11,8 +11,10 @@ inherit another's allocator state:
   is an upper bound on the tensors' own peak (Linux only).
 
     python -m bioglom.learning.profile '{"rule": "delta", "steps": 32, "config": {...}}'
+    python -m bioglom.learning.profile '{"measure": "settle_step", "config": {...}}'
 
-prints one JSON line: ``seconds_per_update`` (median), ``peak_bytes``, ``device``.
+prints one JSON line: ``seconds_per_update`` (median) or ``seconds_per_step``,
+``peak_bytes``, ``device`` (benchmarks/learning.py, benchmarks/scale.py).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import time
 
 import torch
 
-__all__ = ["measure_update", "measure_in_subprocess"]
+__all__ = ["measure_update", "measure_settle_step", "measure_in_subprocess"]
 
 
 def _status_bytes(field: str) -> int:
@@ -84,6 +86,48 @@ def measure_update(config: dict, rule: str, rule_options: dict, *, batch: int = 
     return {"seconds_per_update": times[len(times) // 2], "peak_bytes": int(max(peak, 0)), "device": device}
 
 
+@torch.no_grad()
+def measure_settle_step(config: dict, *, batch: int = 1, repeats: int = 3, device: str = "cpu",
+                        threads: int | None = None) -> dict:
+    """Time (median of ``repeats``) and peak memory of one settling step (``settle_step``,
+    the bottom-up pass and front end excluded) on random images, after one warm-up step."""
+    from ..config import GlomConfig
+    from ..consensus import consensus_weights
+    from ..attention import beta_schedule
+    from ..model import Glom, settle_step
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = GlomConfig.from_dict(config)
+    model = Glom(cfg).to(device).eval()
+    images = torch.rand(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=torch.Generator().manual_seed(0))
+    inputs = model.encode(images.to(device))
+    state = model.bottom_up_pass(inputs)
+    weights = consensus_weights(cfg, 0, 2).to(device)
+
+    def step():
+        return settle_step(model.nets, state, inputs, model.neighbourhood, beta_schedule(cfg, 0, 2), weights, cfg)[0]
+
+    cuda = device.startswith("cuda")
+    step()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        base = _reset_peak_rss()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    peak = (torch.cuda.max_memory_allocated() if cuda else _status_bytes("VmHWM")) - base
+    times.sort()
+    return {"seconds_per_step": times[len(times) // 2], "peak_bytes": int(max(peak, 0)), "device": device}
+
+
 # glibc settings under which CPU memory returns to the system as soon as a tensor is freed,
 # so the resident size follows live memory (without them the peak wanders by ~10 MB
 # between runs of the same update); they slow allocation, so timings are taken without them
@@ -104,4 +148,6 @@ def measure_in_subprocess(spec: dict, *, for_memory: bool = True, timeout: float
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure_update(**json.loads(sys.argv[1]))))
+    spec = json.loads(sys.argv[1])
+    measure = measure_settle_step if spec.pop("measure", "update") == "settle_step" else measure_update
+    print(json.dumps(measure(**spec)))
