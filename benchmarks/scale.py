@@ -6,7 +6,8 @@ distillery" needs tens of thousands of columns).
 
 Every configuration runs in its own fresh process (``bioglom.learning.profile``) under
 glibc settings that make the resident size follow live memory, so one measurement cannot
-inherit another's allocator state; the time is the median of a few repeats. Grids from
+inherit another's allocator state; the time is the median of a few repeats, taken under
+the same settings (which slow allocation alike at every size, so the exponents hold). Grids from
 8x8 (64 columns) to 128x128 (16,384): ``patch_size=1`` and ``image_size`` = the grid side.
 
     python benchmarks/scale.py                         # CPU; a few minutes

@@ -66,8 +66,15 @@ def measure_update(config: dict, rule: str, rule_options: dict, *, batch: int = 
     images = torch.rand(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=gen)
     fixed = Batch(images, images, torch.ones_like(images))
     trainer = Trainer(model, r, lambda u: fixed, updates=updates + 1, progress=False)
+    seconds, peak = _timed(trainer.step, updates, device)
+    return {"seconds_per_update": seconds, "peak_bytes": peak, "device": device}
+
+
+def _timed(run, repeats: int, device: str) -> tuple[float, int]:
+    """``run(0)`` as a warm-up, then the median time of ``run(1) .. run(repeats)`` and the
+    peak memory they add over what was live after the warm-up (module docstring)."""
     cuda = device.startswith("cuda")
-    trainer.step(0)
+    run(0)
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -75,15 +82,14 @@ def measure_update(config: dict, rule: str, rule_options: dict, *, batch: int = 
     else:
         base = _reset_peak_rss()
     times = []
-    for u in range(1, updates + 1):
+    for u in range(1, repeats + 1):
         t0 = time.perf_counter()
-        trainer.step(u)
+        run(u)
         if cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     peak = (torch.cuda.max_memory_allocated() if cuda else _status_bytes("VmHWM")) - base
-    times.sort()
-    return {"seconds_per_update": times[len(times) // 2], "peak_bytes": int(max(peak, 0)), "device": device}
+    return sorted(times)[len(times) // 2], int(max(peak, 0))
 
 
 @torch.no_grad()
@@ -105,27 +111,11 @@ def measure_settle_step(config: dict, *, batch: int = 1, repeats: int = 3, devic
     state = model.bottom_up_pass(inputs)
     weights = consensus_weights(cfg, 0, 2).to(device)
 
-    def step():
+    def step(_):
         return settle_step(model.nets, state, inputs, model.neighbourhood, beta_schedule(cfg, 0, 2), weights, cfg)[0]
 
-    cuda = device.startswith("cuda")
-    step()
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    else:
-        base = _reset_peak_rss()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        if cuda:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    peak = (torch.cuda.max_memory_allocated() if cuda else _status_bytes("VmHWM")) - base
-    times.sort()
-    return {"seconds_per_step": times[len(times) // 2], "peak_bytes": int(max(peak, 0)), "device": device}
+    seconds, peak = _timed(step, repeats, device)
+    return {"seconds_per_step": seconds, "peak_bytes": peak, "device": device}
 
 
 # glibc settings under which CPU memory returns to the system as soon as a tensor is freed,
