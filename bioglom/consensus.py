@@ -54,9 +54,15 @@ def combine(contributions: torch.Tensor, weights: torch.Tensor, precisions: torc
     w = weights.to(contributions)[:, None, :, None, None]  # i 1 l 1 1
     if precisions is not None:
         w = w * precisions
-    # an absent contribution is 0 with weight 0; where() keeps a NaN there from leaking in
-    weighted = torch.where(w > 0, w * contributions, torch.zeros_like(contributions))
-    return weighted.sum(0) / w.sum(0)
+        # an absent contribution is 0 with weight 0; where() keeps a NaN there from leaking in
+        return torch.where(w > 0, w * contributions, 0.0).sum(0) / w.sum(0)
+    total = None
+    for i in range(contributions.shape[0]):  # the four contributions, not columns
+        term = w[i] * contributions[i]
+        if not bool((weights[i] > 0).all()):  # only where a weight is 0 (the top level's top-down) pay for where()
+            term = torch.where(w[i] > 0, term, 0.0)
+        total = term if total is None else total + term
+    return total / w.sum(0)
 
 
 def normalise(x: torch.Tensor, kind: str, eps: float = 1e-5) -> torch.Tensor:
