@@ -9,6 +9,8 @@ glibc settings that make the resident size follow live memory, so one measuremen
 inherit another's allocator state; the time is the median of a few repeats, taken under
 the same settings (which slow allocation alike at every size, so the exponents hold). Grids from
 8x8 (64 columns) to 128x128 (16,384): ``patch_size=1`` and ``image_size`` = the grid side.
+"step MB" is what one step adds over the live model and state; "step total MB" is the
+process's whole peak while it runs (CPU: resident size, the Python runtime included).
 
     python benchmarks/scale.py                         # CPU; a few minutes
     python benchmarks/scale.py --sides 8,16,32,64,128,256 --device cuda --batch 8
@@ -81,7 +83,8 @@ def main() -> None:
     print(f"{'what':<34}" + "".join(f"{n:>10}" for n in ns) + "   exponent (all sizes; sparse sizes)")
     for columns in ("shared", "unshared"):
         for nb in ("window", "gaussian"):
-            rows = {"step ms": [], "step MB": [], "update ms": [], "update MB": [], "% of ceiling": []}
+            rows = {"step ms": [], "step MB": [], "step total MB": [], "update ms": [], "update MB": [],
+                    "% of ceiling": []}
             sparse = []
             for side in sides:
                 cfg = GlomConfig(levels=args.levels, dim=args.dim, hidden=args.hidden, image_size=side, patch_size=1,
@@ -95,6 +98,7 @@ def main() -> None:
                                                 "batch": args.batch, "updates": 3, "device": args.device})
                 rows["step ms"].append(step["seconds_per_step"] * 1e3)
                 rows["step MB"].append(step["peak_bytes"] / 2**20)
+                rows["step total MB"].append(step["total_peak_bytes"] / 2**20)
                 rows["update ms"].append(update["seconds_per_update"] * 1e3)
                 rows["update MB"].append(update["peak_bytes"] / 2**20)
                 rows["% of ceiling"].append(100 * step_flops(cfg, args.batch) / step["seconds_per_step"] / ceiling)

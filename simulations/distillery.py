@@ -107,7 +107,8 @@ class Options(ModelOptions):
     def glom_config(self, retina: str, condition: str, location: bool | None = None, seed: int | None = None
                     ) -> GlomConfig:
         base = GlomConfig(levels=self.levels, dim=self.dim, hidden=self.hidden, image_size=self.image_size,
-                          patch_size=self.patch_size, channels=3 if self.data == "scenes" else 1, radius=self.radius,
+                          patch_size=self.patch_size, channels=SceneTask.channels if self.data == "scenes" else 1,
+                          radius=self.radius,
                           seed=self.seed if seed is None else seed, td_location=location or None, retina=retina,
                           fixation=tuple(self.fixation) or None, foveation=self.foveation,
                           aberration=self.aberration if retina == "foveated" else 0.0)

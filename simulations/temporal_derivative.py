@@ -116,7 +116,7 @@ class Options(ModelOptions):
 
     def glom_config(self, columns: str, seed: int | None = None) -> GlomConfig:
         return GlomConfig(levels=self.levels, dim=self.dim, hidden=self.hidden, image_size=self.image_size,
-                          patch_size=self.patch_size, channels=self.task().channels if self.data == "scenes" else 1,
+                          patch_size=self.patch_size, channels=SceneTask.channels if self.data == "scenes" else 1,
                           columns=columns, neighbourhood=self.neighbourhood,
                           radius=self.radius, norm=self.norm, seed=self.seed if seed is None else seed)
 

@@ -145,7 +145,7 @@ class Options(ModelOptions):
 
     def glom_config(self, seed: int | None = None) -> GlomConfig:
         return GlomConfig(levels=self.levels, dim=self.dim, hidden=self.hidden, image_size=self.image_size,
-                          patch_size=self.patch_size, channels=3 if self.data == "scenes" else 1,
+                          patch_size=self.patch_size, channels=SceneTask.channels if self.data == "scenes" else 1,
                           columns=self.columns, radius=self.radius,
                           init_state=self.init_state, seed=self.seed if seed is None else seed)
 

@@ -31,10 +31,12 @@ __all__ = ["evaluate_parse", "settle_states", "settled_features"]
 
 
 @torch.no_grad()
-def settle_states(model, images: torch.Tensor, steps: int, batch: int = 128) -> torch.Tensor:
-    """``Trajectory.states`` of ``images`` in batches, on the CPU: ``[S+1, B, L, N, D]``."""
+def settle_states(model, images: torch.Tensor, steps: int, batch: int = 128, record: bool = True) -> torch.Tensor:
+    """``Trajectory.states`` of ``images`` in batches, on the CPU: ``[S+1, B, L, N, D]``, or
+    with ``record=False`` only the bottom-up pass and the last step, ``[2, B, L, N, D]``."""
     model.eval()
-    out = [model.settle(images[i:i + batch].to(model.device), steps).states.cpu() for i in range(0, len(images), batch)]
+    out = [model.settle(images[i:i + batch].to(model.device), steps, record=record).states.cpu()
+           for i in range(0, len(images), batch)]
     return torch.cat(out, 1)
 
 

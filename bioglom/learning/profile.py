@@ -66,13 +66,14 @@ def measure_update(config: dict, rule: str, rule_options: dict, *, batch: int = 
     images = torch.rand(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=gen)
     fixed = Batch(images, images, torch.ones_like(images))
     trainer = Trainer(model, r, lambda u: fixed, updates=updates + 1, progress=False)
-    seconds, peak = _timed(trainer.step, updates, device)
-    return {"seconds_per_update": seconds, "peak_bytes": peak, "device": device}
+    seconds, peak, total = _timed(trainer.step, updates, device)
+    return {"seconds_per_update": seconds, "peak_bytes": peak, "total_peak_bytes": total, "device": device}
 
 
 def _timed(run, repeats: int, device: str) -> tuple[float, int]:
-    """``run(0)`` as a warm-up, then the median time of ``run(1) .. run(repeats)`` and the
-    peak memory they add over what was live after the warm-up (module docstring)."""
+    """``run(0)`` as a warm-up, then the median time of ``run(1) .. run(repeats)``, the peak
+    memory they add over what was live after the warm-up (module docstring), and the whole
+    peak while they ran (model, optimizer and data included)."""
     cuda = device.startswith("cuda")
     run(0)
     if cuda:
@@ -88,8 +89,8 @@ def _timed(run, repeats: int, device: str) -> tuple[float, int]:
         if cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
-    peak = (torch.cuda.max_memory_allocated() if cuda else _status_bytes("VmHWM")) - base
-    return sorted(times)[len(times) // 2], int(max(peak, 0))
+    total = torch.cuda.max_memory_allocated() if cuda else _status_bytes("VmHWM")
+    return sorted(times)[len(times) // 2], int(max(total - base, 0)), int(total)
 
 
 @torch.no_grad()
@@ -114,8 +115,8 @@ def measure_settle_step(config: dict, *, batch: int = 1, repeats: int = 3, devic
     def step(_):
         return settle_step(model.nets, state, inputs, model.neighbourhood, beta_schedule(cfg, 0, 2), weights, cfg)[0]
 
-    seconds, peak = _timed(step, repeats, device)
-    return {"seconds_per_step": seconds, "peak_bytes": peak, "device": device}
+    seconds, peak, total = _timed(step, repeats, device)
+    return {"seconds_per_step": seconds, "peak_bytes": peak, "total_peak_bytes": total, "device": device}
 
 
 # glibc settings under which CPU memory returns to the system as soon as a tensor is freed,
