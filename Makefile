@@ -36,6 +36,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/columns.py $(ARGS)
 	$(BIN)/python benchmarks/learning.py
 	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/distributed.py
 
 clean:
 	rm -rf $(VENV) results

@@ -7,6 +7,11 @@ follow live memory (peak memory), once without them (time). Target (issue 3): th
 rules' peak at the most steps within 1.2x of that at the fewest, where backpropagation
 through time grows with the steps.
 
+Then, for the ratio of each local rule's update to backpropagation through time, the
+rules are timed side by side in one process, interleaved round by round, at 8 settling
+steps (the fresh processes' times above wander by up to 2x between processes on a shared
+machine). Target (issue 15): a local update <= 0.5x backpropagation through time.
+
     python benchmarks/learning.py                       # CPU; a few minutes
     python benchmarks/learning.py --device cuda --batch 256
 """
@@ -16,7 +21,7 @@ from __future__ import annotations
 import argparse
 
 from bioglom import GlomConfig
-from bioglom.learning.profile import measure_in_subprocess
+from bioglom.learning.profile import measure_in_subprocess, measure_side_by_side
 
 RULES = [("backprop", {}), ("delta", {}), ("temporal_derivative", {"hidden_credit": "local_backprop"}),
          ("temporal_derivative", {"hidden_credit": "feedback_alignment"})]
@@ -31,6 +36,8 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--updates", type=int, default=3, help="timed updates per configuration (median)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--ratio-steps", type=int, default=8, help="settling steps of the side-by-side ratio (0: skip it)")
+    ap.add_argument("--rounds", type=int, default=9, help="interleaved rounds of the side-by-side ratio (median)")
     args = ap.parse_args()
     steps = [int(s) for s in args.steps.split(",")]
     print(f"device {args.device}; levels 3, dim {args.dim}, hidden {args.hidden}, {args.image_size}px images, "
@@ -51,6 +58,17 @@ def main() -> None:
                   + f"   {mem[-1] / max(mem[0], 1):.2f}x")
             print(f"{name + ' ms/update':<46}{columns:<10}" + "".join(f"{t * 1e3:>11.1f}" for t in sec)
                   + f"   {sec[-1] / sec[0]:.2f}x")
+    if args.ratio_steps:
+        print(f"\nside by side in one process, {args.ratio_steps} settling steps, median of {args.rounds} interleaved rounds")
+        print(f"{'rule':<46}{'columns':<10}{'ms/update':>10}{'x backprop':>12}")
+        for columns in ("shared", "unshared"):
+            cfg = GlomConfig(levels=3, dim=args.dim, hidden=args.hidden, image_size=args.image_size, patch_size=2,
+                             channels=1, columns=columns, radius=(1, 2, 5)).to_dict()
+            rules = [(rule, {"steps": args.ratio_steps, **extra}) for rule, extra in RULES]
+            sec = measure_side_by_side(cfg, rules, batch=args.batch, rounds=args.rounds, device=args.device)
+            for (rule, extra), t in zip(RULES, sec):
+                name = rule + (f":{extra['hidden_credit']}" if extra else "")
+                print(f"{name:<46}{columns:<10}{t * 1e3:>10.1f}{t / sec[0]:>11.2f}x")
 
 
 if __name__ == "__main__":

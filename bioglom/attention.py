@@ -35,6 +35,7 @@ __all__ = [
     "Neighbours",
     "window_neighbours",
     "gaussian_neighbours",
+    "gaussian_radius",
     "neighbours_from_mask",
     "dense_mask",
 ]
@@ -97,7 +98,7 @@ def gaussian_neighbours(grid: tuple[int, int], ks, sigmas, generator: torch.Gene
     for l, (k, sigma) in enumerate(zip(ks, sigmas)):  # one draw per level: levels differ in K and sigma
         if k == 0:
             continue
-        radius = min(max(math.ceil(4 * sigma), math.ceil(math.sqrt(k + 1))), max(h, w) - 1)
+        radius = gaussian_radius(grid, k, sigma)
         dy, dx = _offsets(radius)
         yy, xx = y.int()[:, None] + dy.int(), x.int()[:, None] + dx.int()  # n c (int32: the largest tensors here)
         ok = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w) & ((dy != 0) | (dx != 0))
@@ -111,6 +112,12 @@ def gaussian_neighbours(grid: tuple[int, int], ks, sigmas, generator: torch.Gene
         index[l, :, 1:1 + k] = (y[:, None] + dy[idx]) * w + x[:, None] + dx[idx]
         valid[l, :, 1:1 + k] = True
     return Neighbours(index, valid)
+
+
+def gaussian_radius(grid: tuple[int, int], k: int, sigma: float) -> int:
+    """The Chebyshev radius within which :func:`gaussian_neighbours` draws a level's ``k``
+    columns: ``min(max(ceil(4 sigma), ceil(sqrt(k + 1))), max(H, W) - 1)``."""
+    return min(max(math.ceil(4 * sigma), math.ceil(math.sqrt(k + 1))), max(grid) - 1)
 
 
 def neighbours_from_mask(mask: torch.Tensor) -> Neighbours:
@@ -192,7 +199,8 @@ def similarity_logits(state: torch.Tensor, similarity: str) -> torch.Tensor:
     return torch.einsum("blnd,blmd->blnm", state, state) / state.shape[-1] ** 0.5
 
 
-def lateral_attention(state: torch.Tensor, mask, beta: float, similarity: str = "cosine"):
+def lateral_attention(state: torch.Tensor, mask, beta: float, similarity: str = "cosine",
+                      context: torch.Tensor | None = None):
     """Attention-weighted average of same-level embeddings in each column's neighbourhood.
 
     ``lat[b, l, n] = sum_m w[b, l, n, m] s[b, l, m]`` with
@@ -207,6 +215,10 @@ def lateral_attention(state: torch.Tensor, mask, beta: float, similarity: str = 
     beta : float
         Inverse temperature.
     similarity : {"cosine", "dot"}
+    context : Tensor ``[b, l, m, d]``, optional
+        The embeddings that the :class:`Neighbours` indices point into, when they are not
+        ``state`` itself: the columns of a shard plus the rows it receives from other
+        shards (:mod:`bioglom.distributed`). Sparse form only.
 
     Returns
     -------
@@ -215,25 +227,32 @@ def lateral_attention(state: torch.Tensor, mask, beta: float, similarity: str = 
         :class:`Neighbours` (0 on padding); each row sums to 1.
     """
     if isinstance(mask, Neighbours):
-        return _sparse_attention(state, mask, beta, similarity)
+        return _sparse_attention(state, mask, beta, similarity, state if context is None else context)
+    if context is not None:
+        raise ValueError("lateral_attention: a context is only read through a sparse neighbourhood (Neighbours)")
     logits = beta * similarity_logits(state, similarity)
     logits = logits.masked_fill(~mask, float("-inf"))  # the diagonal is always in, so no row is all -inf
     weights = torch.softmax(logits, dim=-1)
     return torch.einsum("blnm,blmd->blnd", weights, state), weights
 
 
-def _sparse_attention(state: torch.Tensor, nb: Neighbours, beta: float, similarity: str):
+def _sparse_attention(state: torch.Tensor, nb: Neighbours, beta: float, similarity: str, context: torch.Tensor):
     b, L, n, d = state.shape
     k = nb.index.shape[-1]
-    keys = state if similarity == "dot" else torch.nn.functional.normalize(state, dim=-1, eps=1e-8)
+
+    def unit(x):
+        return x if similarity == "dot" else torch.nn.functional.normalize(x, dim=-1, eps=1e-8)
+
+    queries = unit(state)
+    keys = queries if context is state else unit(context)
     flat = nb.index.reshape(1, L, n * k, 1).expand(b, -1, -1, d)  # b l (n k) d
     near_keys = keys.gather(2, flat).view(b, L, n, k, d)
-    sim = torch.einsum("blnd,blnkd->blnk", keys, near_keys)
+    sim = torch.einsum("blnd,blnkd->blnk", queries, near_keys)
     if similarity == "dot":
         sim = sim / d**0.5
     logits = (beta * sim).masked_fill(~nb.valid, float("-inf"))  # slot 0 or the column itself is always valid
     weights = torch.softmax(logits, dim=-1)
-    near = near_keys if similarity == "dot" else state.gather(2, flat).view(b, L, n, k, d)
+    near = near_keys if similarity == "dot" else context.gather(2, flat).view(b, L, n, k, d)
     return torch.einsum("blnk,blnkd->blnd", weights, near), weights
 
 

@@ -204,7 +204,13 @@ def start_run(cls, argv=None, *, description: str = "", presets: dict[str, dict]
     except OSError as e:
         fail(f"out={str(out)!r} cannot be used as the output folder ({e.strerror}); give a writable folder")
     shard = getattr(opts, "shard", (0, 1))
-    lock_output_folder(out, "" if shard[1] == 1 else f"-shard{shard[0]}of{shard[1]}")
+    if getattr(opts, "distributed", False):  # torchrun's processes share the folder, one lock each
+        import os
+
+        shard = (os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "?"))
+        lock_output_folder(out, f"-rank{shard[0]}of{shard[1]}")
+    else:
+        lock_output_folder(out, "" if shard[1] == 1 else f"-shard{shard[0]}of{shard[1]}")
     if getattr(opts, "resume", False):
         from .atomic import remove_stale_temporaries
 

@@ -35,7 +35,10 @@ class StepRecord(NamedTuple):
     step : settling step within the frame; frame : the video frame; state ``[b, L, N, D]``
     the state at ``t``; inputs ``[b, N, D]`` the front end's output; new ``[b, L, N, D]``
     the state at ``t+1``; contributions ``[4, b, L, N, D]`` (order of
-    ``consensus.CONTRIBUTIONS``); weights ``[4, L]`` the consensus weights used.
+    ``consensus.CONTRIBUTIONS``); weights ``[4, L]`` the consensus weights used; hidden
+    ``((pre, h) of the bottom-up nets, (pre, h) of the top-down nets)``, each in the
+    layout of :meth:`StackedMLP.hidden_pre <bioglom.columns.StackedMLP.hidden_pre>`: the
+    hidden layer of the step's forward pass, which a local rule's update reads.
     """
 
     step: int
@@ -45,6 +48,7 @@ class StepRecord(NamedTuple):
     new: torch.Tensor
     contributions: torch.Tensor
     weights: torch.Tensor
+    hidden: tuple | None = None
 
 
 class Trajectory(NamedTuple):
@@ -133,17 +137,21 @@ def check_images(images, cfg: GlomConfig) -> torch.Tensor:
     return video
 
 
-def settle_step(nets: ColumnNets, state, inputs, mask, beta, weights, cfg: GlomConfig):
+def settle_step(nets: ColumnNets, state, inputs, mask, beta, weights, cfg: GlomConfig, keep: list | None = None,
+                context: torch.Tensor | None = None):
     """One settling step (docs/design.md §3); returns ``(new_state, contributions [4, b, L, N, D], log_precisions)``.
 
     Pure: reads ``state [b, L, N, D]`` and ``inputs [b, N, D]``, modifies neither.
+    ``keep``: a list that receives the bottom-up and then the top-down nets' ``(pre, h)``.
+    ``context``: what the lateral attention's neighbour indices point into, when not
+    ``state`` (a shard's columns and the rows it received; :mod:`bioglom.distributed`).
     """
     bu_src = torch.cat([inputs[:, None], state[:, :-1]], dim=1)  # b l n d: level l reads level l-1
-    bu, bu_lp = nets.bottom_up(bu_src)
-    td, td_lp = nets.top_down(state[:, 1:])  # b (l-1) n d: level l reads level l+1
+    bu, bu_lp = nets.bottom_up(bu_src, keep=keep)
+    td, td_lp = nets.top_down(state[:, 1:], keep=keep)  # b (l-1) n d: level l reads level l+1
     top = torch.zeros_like(state[:, :1])
     td = torch.cat([td, top], dim=1)  # the top level has no top-down contribution
-    lat, _ = lateral_attention(state, mask, beta, cfg.similarity)
+    lat, _ = lateral_attention(state, mask, beta, cfg.similarity, context)
     contributions = torch.stack([bu, td, state, lat])  # i b l n d
     precisions, lps = None, (None, None)
     if bu_lp is not None:
@@ -212,6 +220,20 @@ class Glom(nn.Module):
         """The neighbourhood as a dense ``[L, N, N]`` boolean mask (built on demand from the
         sparse form: for analyses of small grids)."""
         return dense_mask(self.neighbourhood, self.cfg.n_columns) if self.sparse else self.mask
+
+    def step_neighbourhood(self, generator: torch.Generator | None = None):
+        """The neighbourhood of one settling step: :attr:`neighbourhood`, or a fresh Gaussian
+        draw from ``generator`` when ``gaussian_resample`` is on."""
+        cfg = self.cfg
+        if cfg.neighbourhood == "gaussian" and cfg.gaussian_resample:
+            draw = gaussian_neighbours if self.sparse else gaussian_mask
+            return draw(cfg.grid, cfg.gaussian_ks, cfg.gaussian_sigmas, generator).to(self.device)
+        return self.neighbourhood
+
+    def lateral_context(self, state: torch.Tensor) -> torch.Tensor | None:
+        """What lateral attention reads besides ``state``: nothing here (``None``); a shard
+        of the column grid adds the rows it receives from other shards."""
+        return None
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Retina, then front end: ``[b, C, H, W] -> inputs [b, N, D]``."""
@@ -284,14 +306,13 @@ class Glom(nn.Module):
             for t in range(steps):  # settling is sequential in time
                 if detach:
                     state = state.detach()
-                mask = self.neighbourhood
-                if cfg.neighbourhood == "gaussian" and cfg.gaussian_resample:
-                    draw = gaussian_neighbours if self.sparse else gaussian_mask
-                    mask = draw(cfg.grid, cfg.gaussian_ks, cfg.gaussian_sigmas, generator).to(self.device)
+                mask = self.step_neighbourhood(generator)
                 weights = consensus_weights(cfg, t, steps).to(self.device)
-                new, contrib, lp = settle_step(self.nets, state, inputs, mask, beta_schedule(cfg, t, steps), weights, cfg)
+                keep = [] if on_step is not None else None
+                new, contrib, lp = settle_step(self.nets, state, inputs, mask, beta_schedule(cfg, t, steps), weights,
+                                               cfg, keep, self.lateral_context(state))
                 if on_step is not None:
-                    on_step(StepRecord(t, f, state, inputs, new, contrib, weights))
+                    on_step(StepRecord(t, f, state, inputs, new, contrib, weights, tuple(keep)))
                 state = new
                 if not record:
                     states, contributions, lps, frames = states[:1], [], [], []

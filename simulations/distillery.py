@@ -39,6 +39,7 @@ training split.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import warnings
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ from bioglom.cli import ModelOptions, option, run_identity, run_script, start_ru
 from bioglom.config import RETINAS, ConfigError, check_choice, check_positive
 from bioglom.consensus import normalise
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_quality
+from bioglom.distributed import ShardedGlom, ShardedRule, init_from_environment, plan_shard
 from bioglom.data import SceneTask, column_labels, load_digits, mask_regions, masked_batch, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, Trainer, build_rule
 from bioglom.learning.conditions import CONDITIONS, condition_config, condition_teacher
@@ -103,6 +105,9 @@ class Options(ModelOptions):
     probe_inputs: int = option(64, "common inputs from the data on which dispersion compares the column nets")
     checkpoint_every: int = option(100, "updates between checkpoints")
     progress: bool = option(True, "show a progress bar")
+    distributed: bool = option(False, "shard every run's columns by rows of the grid across the processes that "
+                               "torchrun starts (bioglom.distributed): torchrun --nproc-per-node K "
+                               "simulations/distillery.py --distributed --no-backprop; local rules on digits only")
 
     def glom_config(self, retina: str, condition: str, location: bool | None = None, seed: int | None = None
                     ) -> GlomConfig:
@@ -168,6 +173,10 @@ class Options(ModelOptions):
                               f"need 1 <= mask_min <= mask_max <= image_size ({self.image_size})")
         for rule in self.rules:
             build_rule(rule, **self.rule_options(rule, "distilled"))
+        if self.distributed and (self.backprop or self.data == "scenes"):
+            raise ConfigError(f"distributed=True is not allowed with backprop={self.backprop} or data={self.data!r}: "
+                              "those runs learn by backprop through time, which does not cross processes; "
+                              "give --no-backprop and --data digits")
 
 
 @dataclass(frozen=True)
@@ -197,13 +206,23 @@ def main(argv=None) -> int:
     opts, device, out = start_run(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
     seeds = list(range(opts.seed, opts.seed + opts.seeds))
     runs = opts.runs()
+    rank, world = 0, 1
+    if opts.distributed:
+        rank, world = init_from_environment()
+        for run in runs:  # a world size that does not divide the grid's rows stops every process here
+            plan_shard(opts.glom_config(run.retina, run.condition, run.location), rank, world)
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(device)
     finals, trainers, status = [], {}, "complete"
     for seed in seeds:
-        result, done, status = run_seed(opts, seed, runs, device, out)
+        result, done, status = run_seed(opts, seed, runs, device, out, rank, world)
         trainers.update({(seed, k): v for k, v in done.items()})
         if status != "complete":
             break
         finals.append(result)
+    if rank != 0:  # every process trained its rows and took part in the evaluations; process 0 reports
+        return 0 if status == "complete" else 1
 
     curves = stack_datasets({k: run_curves(t) for k, t in trainers.items()}, ("seed", "run"))
     curves = curves.assign_coords(images=("update", curves["update"].values * opts.batch))
@@ -259,10 +278,12 @@ def run_curves(trainer: Trainer) -> xr.Dataset:
     return xr.merge([evaluations_dataset(trainer.evaluations), hist], join="outer")
 
 
-def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path):
+def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path, rank: int = 0, world: int = 1):
     """Train every run of one seed; return ``(final measurements, trainers, status)``; on
     scenes the final measurements are ``(dataset, {run: scene quality})``, the untrained
-    network (the first run's config at its initial weights) under ``"untrained"``."""
+    network (the first run's config at its initial weights) under ``"untrained"``. With
+    ``--distributed`` this process trains its rows of the columns (rank of world) and every
+    process evaluates the assembled model."""
     if opts.data == "scenes":
         task = opts.task()
         held = task.held_out(seed)
@@ -292,17 +313,25 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path):
     for run in runs:
         cfg = opts.glom_config(run.retina, run.condition, run.location, seed)
         model = Glom(cfg).to(device)
-        rule = "backprop" if run.rule in POSITIVE_CONTROLS else run.rule
-        trainer = Trainer(model, build_rule(rule, **opts.rule_options(run.rule, run.condition)), batch_source(run),
+        rule = build_rule("backprop" if run.rule in POSITIVE_CONTROLS else run.rule,
+                          **opts.rule_options(run.rule, run.condition))
+        trained, name = model, f"seed{seed}-{run.name.replace(' ', '-')}"
+        if opts.distributed:
+            trained, rule, name = ShardedGlom(model, rank, world), ShardedRule(rule), f"{name}.rank{rank}of{world}"
+        trainer = Trainer(trained, rule, batch_source(run),
                           updates=opts.updates, lr=opts.lr, seed=seed, checkpoint_every=opts.checkpoint_every,
-                          checkpoint=out / "checkpoints" / f"seed{seed}-{run.name.replace(' ', '-')}.pt",
-                          progress=opts.progress, label=f"distillery seed {seed} {run.name}",
+                          checkpoint=out / "checkpoints" / f"{name}.pt",
+                          progress=opts.progress and rank == 0, label=f"distillery seed {seed} {run.name}",
                           data=run_identity(opts, ("seed", "seeds", "updates", "conditions", "rules", "retinas",
                                                    "backprop", "location_check")))
         trainers[run.name] = trainer
+
+        def whole() -> Glom:  # what evaluations read: the model, its shards gathered when distributed
+            return trained.assemble(model) if opts.distributed else model
+
         try:
             trainer.run(resume=opts.resume, stop_after=opts.stop_after or None,
-                        evaluate=lambda u: curve_point(model, opts, split), evaluate_every=opts.eval_every)
+                        evaluate=lambda u: curve_point(whole(), opts, split), evaluate_every=opts.eval_every)
         except NonFiniteError as e:
             print(f"error: seed {seed} {run.name}: {e}", file=sys.stderr)
             return None, trainers, f"stopped: seed {seed} {run.name}: {e}"
@@ -310,7 +339,13 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path):
             return None, trainers, (f"stopped after {trainer.update} of {opts.updates} updates of seed {seed} "
                                     f"{run.name} (--stop-after); continue with --resume")
         start = Glom(cfg).to(device)  # the same config and seed: the run's initial weights
-        finals.append(final_measures(model, start, opts, split, seed).expand_dims(run=[run.name]))
+        final = final_measures(whole(), start, opts, split, seed)
+        if opts.distributed:
+            sent = trained.bytes_per_step()
+            final["halo_bytes_per_step"] = sent
+            if rank == 0:
+                print(f"{run.name}, seed {seed}: {world} processes sent {sent:,.0f} bytes per settling step (halo rows)")
+        finals.append(final.expand_dims(run=[run.name]))
         if opts.data == "scenes":
             model.eval()
             scenes[run.name] = scene_quality(model, opts.steps, held)

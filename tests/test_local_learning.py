@@ -9,7 +9,7 @@ from bioglom.data import make_scenes, moving_digits
 from bioglom.learning import (RULES, Batch, NonFiniteError, Trainer, build_rule, first_non_finite_grad, hinge,
                               hinge_error)
 from bioglom.learning.credit import add_update, feedback_matrix, group_cosine, local_surrogate, local_update, output_update
-from bioglom.learning.local import through_norm
+from bioglom.learning.local import through_norm, vote
 
 
 def tiny_cfg(**kw):
@@ -45,6 +45,9 @@ def test_through_norm_is_the_jacobian_transpose(kind):
     r = raw.clone().requires_grad_(True)
     (want,) = torch.autograd.grad((normalise(r, kind) * e).sum(), r)
     torch.testing.assert_close(through_norm(raw, e, kind), want, rtol=1e-10, atol=1e-10)
+    voted = vote(raw, kind)
+    torch.testing.assert_close(voted[0], normalise(raw, kind), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(through_norm(raw, e, kind, voted=voted), want, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("credit", ["local_backprop", "feedback_alignment", "frozen"])
@@ -63,13 +66,54 @@ def test_direct_update_equals_autograd_surrogate(credit, columns, activation):
     mlp.zero_grad(set_to_none=True)
     local_surrogate(mlp, x, e, loc=loc, credit=credit, feedback=fb)[0].backward()
     want = {k: p.grad.clone() for k, p in mlp.named_parameters() if p.grad is not None}
-    mlp.zero_grad(set_to_none=True)
-    update, _ = local_update(mlp, x, e, loc=loc, credit=credit, feedback=fb)
-    add_update(mlp, update)
-    got = {k: p.grad for k, p in mlp.named_parameters() if p.grad is not None}
-    assert set(got) == set(want) == ({"w2", "b2"} if credit == "frozen" else {"w1", "b1", "w2", "b2", "u"})
-    for k in want:
-        torch.testing.assert_close(got[k], want[k], rtol=1e-10, atol=1e-12, msg=k)
+    kept = []
+    with torch.no_grad():
+        mlp(x, loc, keep=kept)  # the hidden layer as a settling step leaves it
+    for hidden in (None, kept[0]):
+        mlp.zero_grad(set_to_none=True)
+        update, _ = local_update(mlp, x, e, loc=loc, credit=credit, feedback=fb, hidden=hidden)
+        add_update(mlp, update)
+        got = {k: p.grad for k, p in mlp.named_parameters() if p.grad is not None}
+        assert set(got) == set(want) == ({"w2", "b2"} if credit == "frozen" else {"w1", "b1", "w2", "b2", "u"})
+        for k in want:
+            torch.testing.assert_close(got[k], want[k], rtol=1e-10, atol=1e-12, msg=k)
+
+
+@pytest.mark.parametrize("rule", ["delta", "temporal_derivative"])
+@pytest.mark.parametrize("columns", ["shared", "unshared"])
+def test_rule_reads_the_steps_hidden_layer_as_if_recomputed(rule, columns, monkeypatch):
+    """A rule forms its update from the hidden layer the settling step kept
+    (StepRecord.hidden); the update equals the one from the layer computed again, in
+    float64, and the kept layer is the nets' own on the step's input."""
+    torch.manual_seed(2)
+    model = Glom(tiny_cfg(columns=columns, column_init="independent")).double()
+    batch = Batch(*(t.double() if t.is_floating_point() else t for t in scene_batch()[:3]))
+    r = build_rule(rule, steps=3, hidden_credit="local_backprop")
+    seen = []
+    settle = model.settle
+
+    def spy(*a, on_step=None, **kw):
+        def wrapped(rec):
+            seen.append(rec)
+            on_step(rec)
+        return settle(*a, on_step=wrapped, **kw)
+
+    monkeypatch.setattr(model, "settle", spy)
+    model.zero_grad(set_to_none=True)
+    r.accumulate(model, batch)
+    kept = {k: p.grad.clone() for k, p in model.nets.named_parameters()}
+    rec = seen[0]
+    src = torch.cat([rec.inputs[:, None], rec.state[:, :-1]], 1)
+    torch.testing.assert_close(rec.hidden[0][0], model.nets.bu.hidden_pre(src, None, slice(None)), rtol=0, atol=0)
+
+    def forgetful(*a, on_step=None, **kw):
+        return settle(*a, on_step=lambda rec: on_step(rec._replace(hidden=None)), **kw)
+
+    monkeypatch.setattr(model, "settle", forgetful)
+    model.zero_grad(set_to_none=True)
+    r.accumulate(model, batch)
+    for k, p in model.nets.named_parameters():
+        torch.testing.assert_close(p.grad, kept[k], rtol=1e-10, atol=1e-13, msg=k)
 
 
 # ---- the temporal-derivative update and its relation to delta ----------------------------

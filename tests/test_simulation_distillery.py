@@ -86,3 +86,34 @@ def test_quick_run_on_scenes_reports_quality_against_the_controls(tmp_path):
         assert {"D1", "D2", "D3", "Q0 uniform shared backprop label-trained", "Q3 uniform distilled temporal_derivative"} \
             <= set(ds.claim.values)
     assert "of uniform shared backprop label-trained gain" in res.stdout
+
+
+@pytest.mark.slow
+def test_distributed_run_under_torchrun_matches_one_process(tmp_path):
+    """``torchrun --nproc-per-node 2 simulations/distillery.py --distributed``: two gloo
+    processes, each training half the rows of every run's columns, give the one-process
+    run's training losses and probe (float32, so to rounding) and report the halo bytes."""
+    args = ["--quick", "--no-backprop", "--radius", "1,1", "--no-progress", "--device", "cpu"]
+    one = run(*args, "--out", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          str(ROOT / "simulations" / "distillery.py"), *args, "--out", str(tmp_path / "two"),
+                          "--distributed"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "bytes per settling step" in two.stdout
+    assert len(list((tmp_path / "two" / "checkpoints").glob("*.rank1of2.pt"))) > 0
+    with xr.open_dataset(tmp_path / "one" / "distillery.nc", engine="h5netcdf") as a, \
+            xr.open_dataset(tmp_path / "two" / "distillery.nc", engine="h5netcdf") as b:
+        np.testing.assert_allclose(b.train_loss.values, a.train_loss.values, rtol=1e-3)
+        np.testing.assert_array_equal(b.probe_correct.values, a.probe_correct.values)
+        # 6x6 grid, radius 1: each of the 2 processes sends one row of 6 columns x 4 images x 2 levels x 8 dims
+        assert (b.halo_bytes_per_step == 2 * 6 * 4 * 2 * 8 * 4).all()
+        assert "halo_bytes_per_step" not in a
+
+
+def test_distributed_without_torchrun_names_the_missing_variables(tmp_path):
+    res = run("--quick", "--no-backprop", "--distributed", "--out", str(tmp_path), "--device", "cpu")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT are not set" in res.stderr
+    res = run("--quick", "--distributed", "--out", str(tmp_path), "--device", "cpu")
+    assert res.returncode == 2 and "distributed=True is not allowed with backprop=True" in res.stderr

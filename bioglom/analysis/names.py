@@ -46,6 +46,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "alignment": ("alignment of positive pairs (Wang & Isola 2020; lower: closer)", "1"),
     # temporal derivatives (bioglom.analysis.temporal_claims)
     "val_accuracy": ("linear-probe accuracy of the top level on validation digits (standardised features)", "1"),
+    "halo_bytes_per_step": ("bytes all processes sent each other per settling step in training (--distributed: "
+                            "the halo rows of the column grid)", "bytes"),
     "probe_correct": ("1 where the linear probe (standardised features) classifies the test digit correctly", "1"),
     "probe_correct_raw": ("1 where the linear probe of the features as they are (scale-sensitive) classifies the "
                           "test digit correctly", "1"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["PHASES", "check_phase", "hinge", "hinge_error", "other_image", "repulsion_weights", "same_image_hinge", "island_supervision"]
+__all__ = ["PHASES", "check_phase", "hinge", "hinge_error", "hinge_terms", "other_image", "repulsion_weights", "same_image_hinge", "island_supervision"]
 
 PHASES = ("both", "positive", "negative")
 
@@ -27,15 +27,21 @@ def check_phase(phase: str) -> str:
 
 def hinge(pred: torch.Tensor, other: torch.Tensor, margin: float) -> torch.Tensor:
     """``max(0, margin - ||pred - other||^2 / D)`` per vector (last axis reduced)."""
-    return torch.relu(margin - ((pred - other) ** 2).sum(-1) / pred.shape[-1])
+    return hinge_terms(pred, other, margin)[0]
 
 
 def hinge_error(pred: torch.Tensor, other: torch.Tensor, margin: float) -> torch.Tensor:
     """The gradient of :func:`hinge` with respect to ``pred``: ``-2 (pred - other) / D``
     inside the margin, exactly 0 outside it."""
+    return hinge_terms(pred, other, margin)[1]
+
+
+def hinge_terms(pred: torch.Tensor, other: torch.Tensor, margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`hinge` (``[...]``) and :func:`hinge_error` (``[..., D]``) from one distance."""
     diff = pred - other
-    inside = ((diff ** 2).sum(-1, keepdim=True) / pred.shape[-1]) < margin
-    return torch.where(inside, -2.0 * diff / pred.shape[-1], torch.zeros_like(diff))
+    dist = (diff * diff).mean(-1, keepdim=True)
+    inside = (dist < margin).to(diff.dtype)
+    return torch.relu(margin - dist)[..., 0], diff * (inside * (-2.0 / pred.shape[-1]))
 
 
 def other_image(x: torch.Tensor, dim: int = 0) -> torch.Tensor:

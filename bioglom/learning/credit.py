@@ -37,10 +37,17 @@ HIDDEN_CREDITS = ("local_backprop", "feedback_alignment", "frozen")
 def feedback_matrix(mlp: StackedMLP, seed: int) -> torch.Tensor:
     """Fixed random feedback weights with the shape of ``mlp.w2`` (``[g, (n,) h, d]``),
     uniform in ``+-1/sqrt(h)`` like a fresh output layer, from ``seed`` alone (so a resumed
-    run draws the same matrix). Unshared columns get one matrix each."""
+    run draws the same matrix). Unshared columns get one matrix each; the nets of a shard
+    of the column grid (``mlp.shard``, :mod:`bioglom.distributed`) get their columns' part
+    of the whole grid's draw, so a sharded run learns as the single-process one."""
     gen = torch.Generator().manual_seed(int(seed))
-    shape = mlp.w2.shape
+    shape = list(mlp.w2.shape)
+    shard = getattr(mlp, "shard", None)  # (columns of this shard, columns of the whole grid)
+    if shard is not None:
+        shape[1] = shard[1]
     b = (torch.rand(shape, generator=gen) * 2 - 1) / math.sqrt(shape[-2])
+    if shard is not None:
+        b = b[:, shard[0]]
     return b.to(mlp.w2.device, mlp.w2.dtype)
 
 
@@ -54,7 +61,8 @@ def _project_back(e: torch.Tensor, w: torch.Tensor, shared: bool) -> torch.Tenso
 
 def local_update(mlp: StackedMLP, x: torch.Tensor, error: torch.Tensor, *, loc: torch.Tensor | None = None,
                  g: slice = slice(None), credit: str = "local_backprop",
-                 feedback: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+                 feedback: torch.Tensor | None = None,
+                 hidden: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """The local update of nets ``g`` for output error ``e``, computed directly.
 
     With ``pre = W1 x + U loc + b1`` and ``h = act(pre)`` (all in the hidden layout of
@@ -65,31 +73,43 @@ def local_update(mlp: StackedMLP, x: torch.Tensor, error: torch.Tensor, *, loc: 
         dW1 = sum x delta^T    db1 = sum delta    dU = sum loc delta^T
 
     and no hidden update for ``frozen``. ``x [b, g, n, d_in]`` and ``error [b, g, n,
-    d_out]`` as in :func:`local_surrogate`. Returns ``({parameter name: update}, h)``,
-    each update shaped like ``mlp.<name>[g]``; the updates are what a gradient would be,
-    so an optimizer descends them.
+    d_out]`` as in :func:`local_surrogate`. ``hidden``: ``(pre, h)`` of nets ``g`` on ``x``
+    as the forward pass left them (``StackedMLP.forward(keep=...)``), so the first layer is
+    not computed twice; without it they are computed here. Returns ``({parameter name:
+    update}, h)``, each update shaped like ``mlp.<name>[g]``; the updates are what a
+    gradient would be, so an optimizer descends them.
     """
     check_choice("hidden_credit", credit, HIDDEN_CREDITS)
     with torch.no_grad():
-        pre = mlp.hidden_pre(x, loc, g)
-        h = mlp.act(pre)
-        e = mlp.to_hidden_layout(error)
-        xs = mlp.to_hidden_layout(x)
-        if mlp.shared:  # g b n .
-            out = {"w2": torch.einsum("gbnh,gbnd->ghd", h, e), "b2": e.sum((1, 2))}
-        else:  # g n b .
-            out = {"w2": torch.einsum("gnbh,gnbd->gnhd", h, e), "b2": e.sum(2)}
+        if hidden is None:
+            pre = mlp.hidden_pre(x, loc, g)
+            h = mlp.act(pre)
+        else:
+            pre, h = (t.detach() for t in hidden)
+        # rows: [nets, samples, features], nets = g (shared: samples b n) or g n (unshared: samples b),
+        # so every sum over samples is one batched matmul
+        shape = mlp.w2[g].shape  # g (n) h d
+        nets = shape[0] * (1 if mlp.shared else shape[1])
+
+        def rows(t):
+            return t.reshape(nets, -1, t.shape[-1])
+
+        h_r, e_r = rows(h), rows(mlp.to_hidden_layout(error))
+        out = {"w2": torch.bmm(h_r.transpose(1, 2), e_r).view(shape),
+               "b2": e_r.sum(1).view(mlp.b2[g].shape)}
         if credit != "frozen":
             w = mlp.w2[g] if credit == "local_backprop" else feedback[g]
-            delta = _project_back(e, w, mlp.shared) * mlp.act_derivative(pre)
-            if mlp.shared:
-                out.update(w1=torch.einsum("gbni,gbnh->gih", xs, delta), b1=delta.sum((1, 2)))
-                if mlp.u is not None:
-                    out["u"] = torch.einsum("np,gbnh->gph", loc, delta)
-            else:
-                out.update(w1=torch.einsum("gnbi,gnbh->gnih", xs, delta), b1=delta.sum(2))
-                if mlp.u is not None:
-                    out["u"] = torch.einsum("np,gnbh->gnph", loc, delta)
+            back = torch.bmm(e_r, w.reshape(nets, *shape[-2:]).transpose(1, 2))  # (M e): nets, samples, h
+            delta = mlp.act_backward(back, rows(pre), h_r)
+            out["w1"] = torch.bmm(rows(mlp.to_hidden_layout(x)).transpose(1, 2), delta).view(mlp.w1[g].shape)
+            out["b1"] = delta.sum(1).view(mlp.b1[g].shape)
+            if mlp.u is not None:
+                if mlp.shared:  # sum over the batch first: the location depends on the column only
+                    per_column = delta.view(*pre.shape).sum(1)  # g n h
+                    out["u"] = torch.einsum("np,gnh->gph", loc, per_column)
+                else:
+                    per_column = delta.sum(1).view(shape[0], shape[1], -1)  # g n h
+                    out["u"] = torch.einsum("np,gnh->gnph", loc, per_column)
     return out, h
 
 

@@ -45,16 +45,27 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
+from torch.nn.functional import mse_loss
 
 from ..config import ConfigError, check_choice, check_positive
 from ..consensus import combine, normalise
 from ..model import Glom, StepRecord
 from .base import Batch, NonFiniteError, RuleOutput, register_rule
-from .contrastive import check_phase, hinge, hinge_error, other_image
+from .contrastive import check_phase, hinge, hinge_error, hinge_terms, other_image
 from .credit import HIDDEN_CREDITS, add_update, feedback_matrix, group_cosine, local_update, output_update
 
 
-def through_norm(raw: torch.Tensor, error: torch.Tensor, kind: str, eps: float = 1e-5) -> torch.Tensor:
+def vote(raw: torch.Tensor, kind: str, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A student's vote ``y = normalise(raw)`` (:func:`~bioglom.consensus.normalise`) and,
+    for ``layer``, ``1 / sigma`` per vector, which :func:`through_norm` reuses."""
+    if kind == "layer":
+        y, _, inv_sigma = torch.native_layer_norm(raw, raw.shape[-1:], None, None, eps)
+        return y, inv_sigma
+    return normalise(raw, kind, eps), None
+
+
+def through_norm(raw: torch.Tensor, error: torch.Tensor, kind: str, eps: float = 1e-5,
+                 voted: tuple[torch.Tensor, torch.Tensor | None] | None = None) -> torch.Tensor:
     """``J^T e``: an error ``e`` on ``y = normalise(raw)`` carried back to ``raw`` through the
     Jacobian of the per-vector normalisation ``kind``, in closed form (over the last axis):
 
@@ -62,20 +73,27 @@ def through_norm(raw: torch.Tensor, error: torch.Tensor, kind: str, eps: float =
       ``J^T e = (e - mean e - y mean(e y)) / sigma``;
     - ``l2``, ``y = sqrt(D) u``, ``u = r / |r|``: ``J^T e = sqrt(D) (e - u (u . e)) / |r|``;
     - ``none``: ``e``.
+
+    ``voted``: :func:`vote`'s ``(y, 1 / sigma)`` for ``raw``, so ``layer`` need not compute them again.
     """
     e = error.detach()
     if kind == "none":
         return e
     r = raw.detach()
     if kind == "layer":
-        sigma = (r.var(-1, unbiased=False, keepdim=True) + eps).sqrt()
-        y = (r - r.mean(-1, keepdim=True)) / sigma
-        return (e - e.mean(-1, keepdim=True) - y * (e * y).mean(-1, keepdim=True)) / sigma
+        y, inv_sigma = voted if voted is not None else vote(r, kind, eps)
+        return (e - e.mean(-1, keepdim=True) - y * (e * y).mean(-1, keepdim=True)) * inv_sigma
     length = r.norm(dim=-1, keepdim=True)
     u = r / length.clamp_min(eps)
     back = (e - u * (u * e).sum(-1, keepdim=True)) / length.clamp_min(eps)
     # below eps, normalize() divides by the constant eps: its Jacobian is sqrt(D) / eps
     return r.shape[-1] ** 0.5 * torch.where(length > eps, back, e / eps)
+
+
+def non_finite_levels(x: torch.Tensor) -> torch.Tensor:
+    """``[g]`` bool: which level (axis 1) of ``x [b, g, n, d]`` holds a NaN or an infinity.
+    One max-reduction (NaN propagates through it), far cheaper than ``isfinite`` on every value."""
+    return ~torch.isfinite(x.abs().amax((0, 2, 3)))
 
 __all__ = ["LocalRule", "DeltaRule", "TemporalDerivativeRule", "TEACHERS", "NEGATIVES", "FRONTEND_LEARNING"]
 
@@ -184,33 +202,38 @@ class LocalRule:
                 other = other_image(new)
             elif negative and rec.frame >= self.near_gap:
                 other = settled[rec.frame - self.near_gap]
-            for i, name in enumerate(DIRECTIONS):  # a broken net is named before what it spoils
-                raw = rec.contributions[i][:, :s_t.shape[1] - i]
-                bad = ~torch.isfinite(raw).flatten(2).all(-1).all(0)  # g
-                if bad.any():
-                    raise NonFiniteError(f"settling step {rec.step} (frame {rec.frame}), level {int(bad.nonzero()[0])}, "
-                                         f"{name} net: non-finite output")
-            b, L, n, d = s_t.shape
-            scale = 1.0 / (n_terms * b * n * d)
+            def check_finite(err: torch.Tensor, name: str) -> None:
+                bad = non_finite_levels(err)  # g
+                if not bad.any():
+                    return
+                for i, net in enumerate(DIRECTIONS):  # a broken net is named before what it spoils
+                    broken = non_finite_levels(rec.contributions[i][:, :s_t.shape[1] - i])
+                    if broken.any():
+                        raise NonFiniteError(f"settling step {rec.step} (frame {rec.frame}), level "
+                                             f"{int(broken.nonzero()[0])}, {net} net: non-finite output")
+                raise NonFiniteError(f"settling step {rec.step} (frame {rec.frame}), level {int(bad.nonzero()[0])}, "
+                                     f"{name} net: non-finite output error (its input or teacher)")
+
+            b, L, _, d = s_t.shape
+            scale = 1.0 / (n_terms * b * cfg.n_columns * d)  # all columns: a shard's update is its part of the whole
             srcs = {"bottom_up": torch.cat([rec.inputs[:, None], s_t[:, :-1]], 1), "top_down": s_t[:, 1:]}
             for i, name in enumerate(DIRECTIONS):
                 g = L if name == "bottom_up" else L - 1  # the top level has no top-down net
                 raw, cur, tgt = rec.contributions[i][:, :g], s_t[:, :g], teacher[:, :g]
-                pred = normalise(raw, cfg.norm)  # the student's vote (module docstring)
+                voted = vote(raw, cfg.norm)
+                pred = voted[0]  # the student's vote (module docstring)
                 err = torch.zeros_like(pred)
                 if positive:
                     err = err + self.positive_error(pred, cur, tgt)
-                    totals["agreement"] += float(((pred - tgt) ** 2).sum(-1).mean()) / d * g / L / 2
-                    totals["movement"] += float(((tgt - cur) ** 2).sum(-1).mean()) / d * g / L / 2
+                    totals["agreement"] += float(mse_loss(pred, tgt)) * g / L / 2
+                    totals["movement"] += float(mse_loss(tgt, cur)) * g / L / 2
                 if other is not None:
-                    err = err + self.negative_weight * hinge_error(pred, other[:, :g], self.margin)
-                    totals["hinge"] += float(hinge(pred, other[:, :g], self.margin).mean()) * g / L / 2
-                err = through_norm(raw, err, cfg.norm)
-                bad = ~torch.isfinite(err).flatten(2).all(-1).all(0)  # g
-                if bad.any():
-                    raise NonFiniteError(f"settling step {rec.step} (frame {rec.frame}), level {int(bad.nonzero()[0])}, "
-                                         f"{name} net: non-finite output error (its input or teacher)")
-                h = self._update_net(model, name, srcs[name], err * scale)
+                    value, error = hinge_terms(pred, other[:, :g], self.margin)
+                    err = err + self.negative_weight * error
+                    totals["hinge"] += float(value.mean()) * g / L / 2
+                err = through_norm(raw, err, cfg.norm, voted=voted)
+                check_finite(err, name)  # a non-finite output makes a non-finite error: one check for both
+                h = self._update_net(model, name, srcs[name], err * scale, rec.hidden and rec.hidden[i])
                 if self.measure_alignment:
                     mlp = model.nets.bu if name == "bottom_up" else model.nets.td
                     td = output_update(mlp, h, through_norm(raw, cur - tgt, cfg.norm))
@@ -260,7 +283,7 @@ class LocalRule:
             err = through_norm(raw, self.negative_weight * hinge_error(pred, other[:, :g], self.margin), cfg.norm)
             if not torch.isfinite(err).all():
                 raise NonFiniteError(f"dream, {name} net: non-finite output error")
-            self._update_net(model, name, srcs[name], err / (b * n * d))
+            self._update_net(model, name, srcs[name], err / (b * cfg.n_columns * d))
         return {"hinge": total}
 
     @staticmethod
@@ -269,13 +292,15 @@ class LocalRule:
         mlp = model.nets.bu if name == "bottom_up" else model.nets.td
         return model.nets.location if mlp.u is not None else None
 
-    def _update_net(self, model: Glom, name: str, src: torch.Tensor, error: torch.Tensor) -> torch.Tensor:
+    def _update_net(self, model: Glom, name: str, src: torch.Tensor, error: torch.Tensor,
+                    hidden: tuple | None = None) -> torch.Tensor:
         """Add the local update of the ``name`` nets for output error ``error`` to ``.grad``;
-        return their hidden activity (for :func:`output_update`)."""
+        return their hidden activity (for :func:`output_update`). ``hidden``: their ``(pre,
+        h)`` on ``src`` from the settling step, when it kept them."""
         mlp = model.nets.bu if name == "bottom_up" else model.nets.td
         feedback = self.feedback(model)[name] if self.hidden_credit == "feedback_alignment" else None
         update, h = local_update(mlp, src, error, loc=self._location(model, name), credit=self.hidden_credit,
-                                 feedback=feedback)
+                                 feedback=feedback, hidden=hidden)
         add_update(mlp, update)
         return h
 

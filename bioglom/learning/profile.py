@@ -27,7 +27,7 @@ import time
 
 import torch
 
-__all__ = ["measure_update", "measure_settle_step", "measure_in_subprocess"]
+__all__ = ["measure_update", "measure_settle_step", "measure_side_by_side", "measure_in_subprocess"]
 
 
 def _status_bytes(field: str) -> int:
@@ -68,6 +68,40 @@ def measure_update(config: dict, rule: str, rule_options: dict, *, batch: int = 
     trainer = Trainer(model, r, lambda u: fixed, updates=updates + 1, progress=False)
     seconds, peak, total = _timed(trainer.step, updates, device)
     return {"seconds_per_update": seconds, "peak_bytes": peak, "total_peak_bytes": total, "device": device}
+
+
+def measure_side_by_side(config: dict, rules: list[tuple[str, dict]], *, batch: int = 16, rounds: int = 9,
+                         device: str = "cpu", threads: int | None = None) -> list[float]:
+    """Median seconds per update of each ``(rule, options)``, measured in this one process
+    with the rules interleaved round by round, so every rule meets the same machine state
+    (the ratios between rules are what this is for; :func:`measure_update` gives memory).
+    Each rule trains its own copy of the model on the same random images; the first round
+    is a warm-up and is not counted."""
+    from ..config import GlomConfig
+    from ..model import Glom
+    from .base import Batch, build_rule
+    from .trainer import Trainer
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = GlomConfig.from_dict(config)
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=gen)
+    fixed = Batch(images, images, torch.ones_like(images))
+    trainers = [Trainer(Glom(cfg).to(device), build_rule(rule, **options), lambda u: fixed, updates=rounds + 1,
+                        progress=False) for rule, options in rules]
+    times = [[] for _ in rules]
+    for u in range(rounds + 1):
+        for trainer, spent in zip(trainers, times):
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            trainer.step(u)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            if u:
+                spent.append(time.perf_counter() - t0)
+    return [sorted(t)[len(t) // 2] for t in times]
 
 
 def _timed(run, repeats: int, device: str) -> tuple[float, int]:
