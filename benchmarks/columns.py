@@ -46,10 +46,10 @@ class LoopColumnNets(nn.Module):
         return torch.stack([torch.stack([net(x) for net, x in zip(level, s.unbind(1))], 1)
                             for level, s in zip(nets, src.unbind(1))], 1), None
 
-    def bottom_up(self, src):
+    def bottom_up(self, src, keep=None):
         return self._run(self.bu, src)
 
-    def top_down(self, src):
+    def top_down(self, src, keep=None):
         return self._run(self.td, src)
 
 
@@ -137,11 +137,15 @@ def main():
     except ImportError:
         print("glom-pytorch is not installed: (d) left out (pip install -e '.[benchmark]')")
 
-    for name, (fwd, fwd_bwd) in variants.items():
-        with torch.no_grad():
-            f = timeit(fwd, dev, a.repeats)
-        fb = timeit(fwd_bwd, dev, max(2, a.repeats // 2))
-        rows[name] = (f, fb)
+    # interleaved rounds, the best of each variant: a load that comes and goes on a shared
+    # machine then slows every variant alike, instead of whichever ran during it
+    best = {name: [float("inf"), float("inf")] for name in variants}
+    for _ in range(a.repeats):
+        for name, (fwd, fwd_bwd) in variants.items():
+            with torch.no_grad():
+                best[name][0] = min(best[name][0], timeit(fwd, dev, 1, warmup=1))
+            best[name][1] = min(best[name][1], timeit(fwd_bwd, dev, 1, warmup=1))
+    rows = {name: tuple(v) for name, v in best.items()}
 
     shared_f = rows["(c) shared"][0]
     print(f"\nsettling step: {cfgs['shared'].n_columns} columns, {a.levels} levels, dim {a.dim}, hidden {a.hidden}, "

@@ -7,8 +7,17 @@ Public API (docs/design.md §10)::
     traj = model.settle(images, steps=8)
 """
 
-from .config import ConfigError, GlomConfig, NonFiniteError
-from .model import Glom, Trajectory
+import os
+
+# Large CPU tensors on transparent huge pages: unshared column nets allocate a weight-sized
+# gradient every backward pass, and on 4 KB pages its page faults cost more than the
+# matmul that fills it (benchmarks/columns.py: unshared forward+backward 1.5x shared with
+# huge pages, 2.2x without). PyTorch reads the variable at its first CPU allocation;
+# set THP_MEM_ALLOC_ENABLE=0 to keep 4 KB pages.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+
+from .config import ConfigError, GlomConfig, NonFiniteError  # noqa: E402
+from .model import Glom, Trajectory  # noqa: E402
 
 __version__ = "0.1.0"
 

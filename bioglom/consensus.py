@@ -35,12 +35,12 @@ def consensus_weights(cfg: GlomConfig, step: int, steps: int) -> torch.Tensor:
     return a
 
 
-def combine(contributions: torch.Tensor, weights: torch.Tensor, precisions: torch.Tensor | None = None) -> torch.Tensor:
+def combine(contributions, weights: torch.Tensor, precisions: torch.Tensor | None = None) -> torch.Tensor:
     """Weighted (and optionally precision-weighted) mean of the contributions.
 
     Parameters
     ----------
-    contributions : Tensor ``[i, b, l, n, d]``
+    contributions : Tensor ``[i, b, l, n, d]``, or a sequence of the ``i`` tensors ``[b, l, n, d]``
         The ``i`` contributions, in the order of :data:`CONTRIBUTIONS`.
     weights : Tensor ``[i, l]``
         Non-negative weights ``a_i`` per level; an absent contribution has weight 0.
@@ -51,18 +51,23 @@ def combine(contributions: torch.Tensor, weights: torch.Tensor, precisions: torc
     -------
     Tensor ``[b, l, n, d]``: ``sum_i a_i pi_i c_i / sum_i a_i pi_i``.
     """
-    w = weights.to(contributions)[:, None, :, None, None]  # i 1 l 1 1
     if precisions is not None:
-        w = w * precisions
+        c = torch.stack(list(contributions)) if not isinstance(contributions, torch.Tensor) else contributions
+        w = weights.to(c)[:, None, :, None, None] * precisions  # i b l n d
         # an absent contribution is 0 with weight 0; where() keeps a NaN there from leaking in
-        return torch.where(w > 0, w * contributions, 0.0).sum(0) / w.sum(0)
+        return torch.where(w > 0, w * c, 0.0).sum(0) / w.sum(0)
+    # without precisions the normaliser depends on the level only: divide the [i, l] weights
+    # once, not the [b, l, n, d] sum
+    w = weights.to(contributions[0])  # the contributions' dtype before dividing: float64 stays exact
+    a = (w / w.sum(0))[:, None, :, None, None]  # i 1 l 1 1
     total = None
-    for i in range(contributions.shape[0]):  # the four contributions, not columns
-        term = w[i] * contributions[i]
-        if not bool((weights[i] > 0).all()):  # only where a weight is 0 (the top level's top-down) pay for where()
-            term = torch.where(w[i] > 0, term, 0.0)
+    for i in range(len(contributions)):  # the four contributions, not columns
+        term = a[i] * contributions[i]
+        absent = (weights[i] <= 0).nonzero()[:, 0]  # levels where this contribution has weight 0
+        if len(absent):  # set to exactly 0 there, so a NaN in an absent contribution cannot leak in
+            term.index_fill_(1, absent.to(term.device), 0.0)
         total = term if total is None else total + term
-    return total / w.sum(0)
+    return total
 
 
 def normalise(x: torch.Tensor, kind: str, eps: float = 1e-5) -> torch.Tensor:

@@ -34,7 +34,7 @@ class StepRecord(NamedTuple):
 
     step : settling step within the frame; frame : the video frame; state ``[b, L, N, D]``
     the state at ``t``; inputs ``[b, N, D]`` the front end's output; new ``[b, L, N, D]``
-    the state at ``t+1``; contributions ``[4, b, L, N, D]`` (order of
+    the state at ``t+1``; contributions the four ``[b, L, N, D]`` (a tuple, order of
     ``consensus.CONTRIBUTIONS``); weights ``[4, L]`` the consensus weights used; hidden
     ``((pre, h) of the bottom-up nets, (pre, h) of the top-down nets)``, each in the
     layout of :meth:`StackedMLP.hidden_pre <bioglom.columns.StackedMLP.hidden_pre>`: the
@@ -46,7 +46,7 @@ class StepRecord(NamedTuple):
     state: torch.Tensor
     inputs: torch.Tensor
     new: torch.Tensor
-    contributions: torch.Tensor
+    contributions: tuple
     weights: torch.Tensor
     hidden: tuple | None = None
 
@@ -139,7 +139,8 @@ def check_images(images, cfg: GlomConfig) -> torch.Tensor:
 
 def settle_step(nets: ColumnNets, state, inputs, mask, beta, weights, cfg: GlomConfig, keep: list | None = None,
                 context: torch.Tensor | None = None):
-    """One settling step (docs/design.md §3); returns ``(new_state, contributions [4, b, L, N, D], log_precisions)``.
+    """One settling step (docs/design.md §3); returns ``(new_state, contributions, log_precisions)``,
+    the contributions as a tuple of four ``[b, L, N, D]`` (order of ``consensus.CONTRIBUTIONS``).
 
     Pure: reads ``state [b, L, N, D]`` and ``inputs [b, N, D]``, modifies neither.
     ``keep``: a list that receives the bottom-up and then the top-down nets' ``(pre, h)``.
@@ -152,7 +153,7 @@ def settle_step(nets: ColumnNets, state, inputs, mask, beta, weights, cfg: GlomC
     top = torch.zeros_like(state[:, :1])
     td = torch.cat([td, top], dim=1)  # the top level has no top-down contribution
     lat, _ = lateral_attention(state, mask, beta, cfg.similarity, context)
-    contributions = torch.stack([bu, td, state, lat])  # i b l n d
+    contributions = (bu, td, state, lat)  # i: stacked [i, b, l, n, d] only where a trajectory keeps them
     precisions, lps = None, (None, None)
     if bu_lp is not None:
         td_lp = torch.cat([td_lp, top], dim=1)
@@ -326,7 +327,7 @@ class Glom(nn.Module):
             step, level = where
             raise NonFiniteError(f"settling step {step}, level {level}: a non-finite embedding (input range "
                                  f"{float(video.min()):.3g}..{float(video.max()):.3g})")
-        c = torch.stack(contributions, dim=1)  # i s b l n d
+        c = torch.stack([torch.stack(step) for step in contributions], dim=1)  # i s b l n d
         bu_lp = td_lp = None
         if lps[0][0] is not None:
             bu_lp = torch.stack([p[0] for p in lps])
