@@ -61,6 +61,7 @@ from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_d
 from bioglom.distributed import ShardedGlom, ShardedRule, init_from_environment, plan_shard
 from bioglom.data import SceneTask, column_labels, load_digits, mask_regions, masked_batch, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, Trainer, build_rule
+from bioglom.seeding import generator
 from bioglom.learning.conditions import CONDITIONS, condition_config, condition_teacher
 from bioglom.learning.controls import LABEL_TRAINED, POSITIVE_CONTROLS, control_options
 
@@ -298,7 +299,7 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path, rank:
         limit = opts.probe_limit or None  # the probe's digits; training draws from the whole training split
         test = test[:limit]
         corrupted, _ = mask_regions(data.images[test], opts.mask_regions, opts.mask_min, opts.mask_max,
-                                    torch.Generator().manual_seed(seed + 1))
+                                    generator(seed, "test_masks"))
         split = dict(data=data, train=train[:limit], test=test, corrupted=corrupted, images=data.images[test])
 
         def batch_source(run: Run):
@@ -394,7 +395,7 @@ def final_measures(model: Glom, start: Glom, opts: Options, split: dict, seed: i
     denoise = ((recon - model.retinal(images.to(model.device))) ** 2).flatten(1).mean(1).cpu()
     disp = []
     for m in (start, model):  # the same images and (image, column) positions for both, each model's own states
-        inputs = net_inputs(m, images[:256], opts.steps, opts.probe_inputs, torch.Generator().manual_seed(seed + 2))
+        inputs = net_inputs(m, images[:256], opts.steps, opts.probe_inputs, generator(seed, "net_inputs"))
         disp.append(torch.stack([dispersion(column_outputs(m, inputs[d], d), per_input=True).mean(1)
                                  for d in DIRECTIONS]).mean(0).cpu())  # input
     ratio = []

@@ -46,10 +46,10 @@ from bioglom.analysis import (bootstrap, claims_dataset, evaluate_parse, evaluat
 from bioglom.analysis.figures import ari_band_figure, parse_figure, save_figure, similarity_figure
 from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, changed_fields, check_positive
-from bioglom.data.scene_task import SELECTION_STREAM, TEST_STREAM, VAL_STREAM
 from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_scenes, make_whole_scenes, mask_parts,
                           mask_regions)
 from bioglom.learning import Batch, NonFiniteError, Trainer, build_rule
+from bioglom.seeding import derived_seed, generator
 from bioglom.learning.backprop import NEGATIVE_SCOPES, NEGATIVES, RECONS
 
 
@@ -203,9 +203,9 @@ VARIANTS = {
 # scenes; test: the claims') are the scene task's, so the section-12 simulations' scenes match
 
 
-def run_seed(opts: Options, seed: int, device, folder, test_stream: int = TEST_STREAM) -> xr.Dataset:
+def run_seed(opts: Options, seed: int, device, folder, test_stream: str = "test") -> xr.Dataset:
     """Train one model on the scene stream of ``seed`` and evaluate it on the scenes of
-    ``seed + test_stream`` (cached in ``folder``)."""
+    the derived stream ``test_stream`` (bioglom.seeding) (cached in ``folder``)."""
     done = folder / f"seed{seed}.nc"
     per_seed = ("seed", "seeds", "sweep", "shard")  # one file per seed; which seeds and variants run is not its identity
     wanted = run_identity(opts, per_seed)
@@ -223,12 +223,12 @@ def run_seed(opts: Options, seed: int, device, folder, test_stream: int = TEST_S
 
     def batches(u: int) -> Batch:
         scenes = opts.scene_batch(opts.batch, seed, u * opts.batch)
-        corrupted, keep = opts.masked(scenes, torch.Generator().manual_seed(seed * 7919 + u))
+        corrupted, keep = opts.masked(scenes, generator(seed, "batch", u))
         labels = column_labels(scenes, opts.patch_size, opts.levels) if opts.supervision > 0 else None
         return Batch(scenes.images, corrupted, keep, labels)
 
-    val = opts.scene_batch(opts.val_scenes, seed + VAL_STREAM, 0)
-    test = opts.scene_batch(opts.test_scenes, seed + test_stream, 0)
+    val = opts.scene_batch(opts.val_scenes, derived_seed(seed, "validation"), 0)
+    test = opts.scene_batch(opts.test_scenes, derived_seed(seed, test_stream), 0)
     track = val.take(slice(0, 32))
     track_labels = column_labels(track, opts.patch_size, opts.levels)
 
@@ -247,7 +247,7 @@ def run_seed(opts: Options, seed: int, device, folder, test_stream: int = TEST_S
                       progress=opts.progress, data=run_identity(opts, per_seed + ("updates",)),
                       label=f"islands {folder.name} seed {seed}")
     trainer.run(resume=opts.resume, evaluate=attention_pairs, evaluate_every=opts.track_every)
-    masked = opts.masked(test, torch.Generator().manual_seed(seed + test_stream))
+    masked = opts.masked(test, generator(seed, test_stream))
     ds = evaluate_parse(model, opts.steps, val, test, masked=masked)
     ev = evaluations_dataset(trainer.evaluations)
     logits = np.stack([[ev[f"logit_{l}_{k}"].values for k in ("same_part", "same_object", "other_object")]
@@ -295,7 +295,7 @@ def run_sweep(opts: Options, device, out) -> int:
         folder = out / "checkpoints" / name.replace(" ", "_").replace("/", "-").replace(",", "_")
         folder.mkdir(parents=True, exist_ok=True)
         print(f"variant: {name}", flush=True)
-        ds = run_seed(v, opts.seed, device, folder, SELECTION_STREAM).mean("sample")
+        ds = run_seed(v, opts.seed, device, folder, "selection").mean("sample")
         top, last = int(ds.level[-1]), int(ds.step[-1])
         rows.append(dict(
             top_objects_step0=float(ds.ari_objects.sel(step=0, level=top)),

@@ -259,6 +259,23 @@ def claims(s1s: dict, s2s: dict, col: xr.Dataset) -> tuple[list[Claim], dict]:
     return [c1, c2, c3], nums
 
 
+def results_dataset(kernels: list[str], s1s: dict, s2s: dict, col: xr.Dataset, nums: dict) -> xr.Dataset:
+    """S1-S3 in one dataset: every measured number a variable (along ``kernel`` for S1 and
+    S2, along ``model`` for S3's prediction test), S2's change of every trial, S3's
+    variables ``s3_*`` on their own dimensions."""
+    s1_all = xr.concat([s1s[k].assign_attrs({}) for k in kernels], "kernel").assign_coords(kernel=kernels)
+    s1_all["s1_tolerance"] = ("kernel", [nums[f"s1_{k}"]["tolerance"] for k in kernels], {"units": "1/s**2"})
+    s2 = {name: ("kernel", [nums[f"s2_{k}"][key] for k in kernels], {"units": unit}) for name, key, unit in (
+        ("s2_mean", "mean", "Hz**2"), ("s2_se", "se", "Hz**2"), ("s2_rate_rule", "rate_rule", "Hz**2"),
+        ("s2_exact", "exact", "Hz**2"), ("s2_se_slope", "se_slope", "1"))}
+    s2["s2_change"] = (("kernel", "trial"), np.stack([s2s[k].s2_change.values for k in kernels]), {"units": "Hz**2"})
+    s3_all = col.assign_attrs({}).rename({v: f"s3_{v}" for v in col.data_vars})
+    s3_all["s3_weight_change_corr"] = ((), nums["s3"]["weight_change_corr"])
+    models = ["initial", "spiking", "rate"]
+    s3_all["s3_prediction_corr"] = ("model", [nums["s3"][f"prediction_corr_{m}"] for m in models])
+    return xr.merge([s1_all, xr.Dataset(s2, coords={"kernel": kernels}), s3_all.assign_coords(model=models)])
+
+
 def figures(out: Path, s1s: dict, s2s: dict, col: xr.Dataset) -> None:
     import matplotlib
 
@@ -320,18 +337,9 @@ def main(argv=None) -> int:
     print("S3: done")
     cl, nums = claims(s1s, s2s, col)
 
-    kernels = list(opts.kernels)
-    s1_all = xr.concat([s1s[k].assign_attrs({}) for k in kernels], "kernel").assign_coords(kernel=kernels)
-    s2_all = xr.Dataset(
-        {"s2_mean": ("kernel", [nums[f"s2_{k}"]["mean"] for k in kernels], {"units": "Hz**2"}),
-         "s2_se": ("kernel", [nums[f"s2_{k}"]["se"] for k in kernels], {"units": "Hz**2"}),
-         "s2_rate_rule": ("kernel", [nums[f"s2_{k}"]["rate_rule"] for k in kernels], {"units": "Hz**2"}),
-         "s2_exact": ("kernel", [nums[f"s2_{k}"]["exact"] for k in kernels], {"units": "Hz**2"})},
-        coords={"kernel": kernels})
-    s3_all = col.assign_attrs({}).rename({**{v: f"s3_{v}" for v in col.data_vars},
-                                          "step": "s3_step", "sample": "s3_sample", "item": "s3_item"})
-    ds = xr.merge([claims_dataset(cl), s1_all, s2_all, s3_all], combine_attrs="override")
-    ds.attrs = run_attrs(asdict(opts), opts.seed, numbers=nums, status="complete")
+    ds = xr.merge([claims_dataset(cl), results_dataset(list(opts.kernels), s1s, s2s, col, nums)],
+                  combine_attrs="override")
+    ds.attrs = run_attrs(asdict(opts), opts.seed, status="complete")
     write_netcdf(ds, out / "stdp_spiking.nc")
     figures(out, s1s, s2s, col)
 

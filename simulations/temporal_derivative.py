@@ -65,6 +65,7 @@ from bioglom.config import ConfigError, check_choice, check_positive
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_quality
 from bioglom.data import SceneTask, load_digits, mask_regions, masked_batch, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, Trainer, build_rule
+from bioglom.seeding import derived_seed, generator
 from bioglom.learning.controls import LABEL_TRAINED, control_options
 from bioglom.learning.profile import measure_in_subprocess
 from bioglom.learning.trainer import OPTIMIZERS
@@ -259,12 +260,12 @@ def run_seed(opts: Options, seed: int, device, out: Path) -> tuple[dict, dict, s
     else:
         data = load_digits(opts.image_size)
         rest, test = split_indices(len(data.labels), opts.test_fraction, seed)
-        train, val = (rest[i] for i in split_indices(len(rest), opts.val_fraction, seed + 1))
+        train, val = (rest[i] for i in split_indices(len(rest), opts.val_fraction, derived_seed(seed, "split")))
         limit = opts.probe_limit or None  # the probe's digits; training draws from the whole training split
         val, test = val[:limit], test[:limit]
         source = (data, {"train": train[:limit], "val": val, "test": test})
         corrupted, keep = mask_regions(data.images[test], opts.mask_regions, opts.mask_min, opts.mask_max,
-                                       torch.Generator().manual_seed(seed + 1))
+                                       generator(seed, "test_masks"))
         held_out = Batch(data.images[test], corrupted, keep)
 
         def batch_source(cond: Condition):

@@ -91,6 +91,7 @@ from bioglom.cli import ModelOptions, option, run_identity, run_script, start_ru
 from bioglom.config import ConfigError, check_choice, check_positive
 from bioglom.data import SceneTask, load_digits, load_mnist, mnist_sizes, moving_images, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, Trainer, build_rule
+from bioglom.seeding import derived_seed
 from bioglom.learning.controls import LABEL_TRAINED, POSITIVE_CONTROLS, control_options
 from bioglom.learning.schedule import PRESETS as SCHEDULES, preset
 from bioglom.learning.wake_sleep import SLEEP_INPUTS, WakeSleepTrainer
@@ -303,8 +304,8 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path) -> tu
             return moving_images(glyphs, labels, n, frames, opts.image_size, speed=opts.speed, seed=stream,
                                  indices=indices)
 
-        probe_fit = videos(opts.probe_train, 2, seed + 1, train_idx[:opts.probe_train])
-        probe_eval = videos(opts.probe_test, 2, seed + 2, test_idx[:opts.probe_test])
+        probe_fit = videos(opts.probe_train, 2, derived_seed(seed, "probe_fit"), train_idx[:opts.probe_train])
+        probe_eval = videos(opts.probe_test, 2, derived_seed(seed, "probe_eval"), test_idx[:opts.probe_test])
 
         def batches(u: int) -> Batch:
             rng = np.random.default_rng([seed, u])

@@ -12,7 +12,7 @@ from bioglom.analysis import MOMENTS, gain_fraction, scene_claims, scene_dataset
 from bioglom.analysis.scene_quality import fraction_table
 from bioglom.config import ConfigError
 from bioglom.data import MASK_TOKEN, SceneTask, make_whole_scenes
-from bioglom.data.scene_task import TEST_STREAM, VAL_STREAM
+from bioglom.seeding import derived_seed
 from bioglom.learning import build_rule
 from bioglom.learning.controls import LABEL_TRAINED, POSITIVE_CONTROLS, control_options
 
@@ -40,8 +40,8 @@ def test_videos_are_static_and_labels_come_only_when_asked():
 def test_held_out_scenes_come_from_their_own_streams():
     task = SceneTask(val_scenes=5, test_scenes=6)
     held = task.held_out(1)
-    assert torch.equal(held.val.images, make_whole_scenes(5, seed=1 + VAL_STREAM).images)
-    assert torch.equal(held.test.images, make_whole_scenes(6, seed=1 + TEST_STREAM).images)
+    assert torch.equal(held.val.images, make_whole_scenes(5, seed=derived_seed(1, "validation")).images)
+    assert torch.equal(held.test.images, make_whole_scenes(6, seed=derived_seed(1, "test")).images)
     assert held.corrupted.shape == held.test.images.shape and (held.keep == 0).any()
 
 

@@ -31,8 +31,13 @@ def test_quick_run_writes_netcdf_with_s_claims(quick_run):
         assert np.isfinite(ds.claim_value).all() and ds.claim_held.dtype == bool
         assert list(ds.kernel.values) == ["exponential", "gaussian"]
         assert ds.s1_measured.dims == ("kernel", "delay")
-        assert ds.s3_state.dims == ("s3_step", "level", "dim") and ds.s3_state.attrs["units"] == "Hz"
+        assert ds.s3_state.dims == ("step", "level", "dim") and ds.s3_state.attrs["units"] == "Hz"
         assert (ds.s3_state >= 0).all()
+        # measured numbers are variables, selectable by coordinate; none hides in an attribute
+        assert ds.s2_change.dims == ("kernel", "trial") and ds.s2_se_slope.dims == ("kernel",)
+        assert list(ds.model.values) == ["initial", "spiking", "rate"]
+        assert float(ds.s3_weight_change_corr) == float(ds.claim_value.sel(claim="S3"))
+        assert "numbers" not in ds.attrs
     for fig in ("window.png", "estimate.png", "weights.png"):
         assert (out / fig).stat().st_size > 0
     assert "S3" in res.stdout
@@ -61,3 +66,10 @@ def test_bad_options_stop_before_any_work(tmp_path, args, message):
     assert res.returncode == 2
     assert message in res.stderr
     assert not (tmp_path / "o" / "stdp_spiking.nc").exists()
+
+
+def test_notebook_runs_on_the_quick_result(quick_run, run_notebook):
+    out, _ = quick_run
+    outputs = run_notebook("stdp_spiking.ipynb", {"BIOGLOM_STDP_SPIKING_NC": out / "stdp_spiking.nc"})
+    text = "\n".join(str(o.get("data", o.get("text", ""))) for o in outputs)
+    assert "S3" in text and "se_slope" in text and "held-out prediction correlation" in text

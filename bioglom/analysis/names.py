@@ -72,6 +72,11 @@ VARIABLES: dict[str, tuple[str, str]] = {
     # timing
     "seconds_per_update": ("wall time per training update", "s"),
     # spikes (simulations/stdp_spiking.py)
+    "s1_tolerance": ("S1: largest allowed |measured - analytic| window: dt max|W'| + the traces' fit error", "1/s**2"),
+    "s2_change": ("S2: summed weight change of one Poisson trial", "Hz**2"),
+    "s2_se_slope": ("S2: log-log slope of the standard error against the number of trials (-0.5 expected)", "1"),
+    "s3_weight_change_corr": ("S3: correlation of the spiking column's weight changes with the rate model's", "1"),
+    "s3_prediction_corr": ("S3: held-out correlation of the predicted with the target consensus, per model", "1"),
     "s2_mean": ("S2: mean weight change over Poisson trials", "Hz**2"),
     "s2_se": ("S2: standard error of the mean weight change", "Hz**2"),
     "s2_rate_rule": ("S2: the rate rule's weight change, integral of pre x d(post)/dt", "Hz**2"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..config import ConfigError
+from ..seeding import generator
 
 __all__ = ["region_mask", "mask_regions", "part_mask", "mask_parts", "fill_removed", "changed_fraction", "FILLS"]
 
@@ -117,5 +118,5 @@ def masked_batch(images: torch.Tensor, indices, update: int, *, batch: int, regi
     rng = np.random.default_rng([seed, update])
     chosen = images[indices[rng.integers(0, len(indices), batch)]]
     corrupted, keep = mask_regions(chosen, regions, min_size, max_size,
-                                   torch.Generator().manual_seed(seed * 7919 + update))
+                                   generator(seed, "batch", update))
     return chosen, corrupted, keep

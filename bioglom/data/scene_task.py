@@ -9,10 +9,10 @@ judged on the scenes and against the control trained on them with the same budge
 - training batch ``u`` of ``seed``: scenes ``u * batch .. (u + 1) * batch - 1`` of the
   stream ``seed``, masked with the generator ``seed * 7919 + u`` (the islands
   simulation's streams), optionally as static videos of ``frames`` frames;
-- held-out scenes: validation scenes from the stream ``seed + VAL_STREAM`` (island
-  thresholds, choices) and test scenes from ``seed + TEST_STREAM`` (claims), far from
+- held-out scenes: validation scenes from the stream ``validation`` (island
+  thresholds, choices) and test scenes from ``test`` (claims; streams of bioglom.seeding), far from
   any training stream, and the test scenes masked once with the generator
-  ``seed + TEST_STREAM``.
+  ``test``.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from typing import NamedTuple
 import torch
 
 from ..config import ConfigError, check_choice, check_positive
+from ..seeding import derived_seed, generator
 from .masking import mask_parts
 from .scenes import Scenes, column_labels
 from .wholes import BACKGROUNDS, WHOLE_KINDS, make_whole_scenes
 
-__all__ = ["SceneTask", "HeldOutScenes", "VAL_STREAM", "SELECTION_STREAM", "TEST_STREAM", "SCENE_FILLS"]
+__all__ = ["SceneTask", "HeldOutScenes", "SCENE_FILLS"]
 
 # offsets of the held-out streams, far from any training stream
-VAL_STREAM, SELECTION_STREAM, TEST_STREAM = 1_000_003, 2_000_003, 3_000_003
 SCENE_FILLS = ("token", "noise", "zero")
 MIN_SIZE = 12  # the smallest object side is 0.35 of the image side, and at least 4 pixels
 
@@ -93,7 +93,7 @@ class SceneTask:
         frames (``[b, frames, 3, H, W]``); with ``labels_for = (patch_size, levels)`` the
         batch carries the columns' ground-truth labels (label-trained control only)."""
         scenes = self.scenes(size, seed, u * size)
-        corrupted, keep = self.masked(scenes, torch.Generator().manual_seed(seed * 7919 + u))
+        corrupted, keep = self.masked(scenes, generator(seed, "batch", u))
         clean = scenes.images
         if frames:
             clean, corrupted, keep = (x[:, None].expand(-1, frames, *x.shape[1:]).contiguous()
@@ -103,7 +103,7 @@ class SceneTask:
 
     def held_out(self, seed: int) -> HeldOutScenes:
         """The validation and test scenes of ``seed``, and the masked test images."""
-        val = self.scenes(self.val_scenes, seed + VAL_STREAM, 0)
-        test = self.scenes(self.test_scenes, seed + TEST_STREAM, 0)
-        corrupted, keep = self.masked(test, torch.Generator().manual_seed(seed + TEST_STREAM))
+        val = self.scenes(self.val_scenes, derived_seed(seed, "validation"), 0)
+        test = self.scenes(self.test_scenes, derived_seed(seed, "test"), 0)
+        corrupted, keep = self.masked(test, generator(seed, "test"))
         return HeldOutScenes(val, test, corrupted, keep)

@@ -50,6 +50,7 @@ from torch.nn.functional import mse_loss
 from ..config import ConfigError, check_choice, check_positive
 from ..consensus import combine, normalise
 from ..model import Glom, StepRecord
+from ..seeding import derived_seed
 from .base import Batch, NonFiniteError, RuleOutput, register_rule
 from .contrastive import check_phase, hinge, hinge_error, hinge_terms, other_image
 from .credit import HIDDEN_CREDITS, add_update, feedback_matrix, group_cosine, local_update, output_update
@@ -95,12 +96,63 @@ def non_finite_levels(x: torch.Tensor) -> torch.Tensor:
     One max-reduction (NaN propagates through it), far cheaper than ``isfinite`` on every value."""
     return ~torch.isfinite(x.abs().amax((0, 2, 3)))
 
-__all__ = ["LocalRule", "DeltaRule", "TemporalDerivativeRule", "TEACHERS", "NEGATIVES", "FRONTEND_LEARNING"]
+__all__ = ["LocalRule", "DeltaRule", "TemporalDerivativeRule", "StepMeasures", "TEACHERS", "NEGATIVES", "FRONTEND_LEARNING"]
 
 TEACHERS = ("full", "no_lateral")
 NEGATIVES = ("other_image", "near_frame")
 FRONTEND_LEARNING = ("autoencoder", "fixed")
 DIRECTIONS = ("bottom_up", "top_down")
+
+
+class StepMeasures:
+    """What a local rule records beside its update (none of it changes the update): the
+    loss terms summed over steps (``agreement`` ``||f - s*||^2 / D``, ``movement``
+    ``||s* - s_t||^2 / D``, ``hinge``; averaged over levels and directions), a named error
+    for a non-finite value, and, with ``alignment``, claim T1: the cosine between the
+    temporal-derivative and the delta output-layer update per step, direction and level,
+    flagged where the state is the student's own prediction (1 by construction)."""
+
+    def __init__(self, cfg, n_terms: int, steps: int, alignment: bool):
+        self.cfg, self.steps, self.measure_alignment = cfg, steps, alignment
+        self.totals = {"agreement": 0.0, "movement": 0.0, "hinge": 0.0}
+        self.alignment = torch.full((n_terms, 2, cfg.levels), float("nan"), dtype=torch.float64)
+        self.trivial = torch.zeros((n_terms, 2, cfg.levels), dtype=torch.bool)
+
+    def check(self, rec: StepRecord, err: torch.Tensor, name: str) -> None:
+        """Raise :class:`NonFiniteError` naming the step, level and net when ``err`` is not
+        finite: the net whose output is non-finite if there is one (a non-finite output makes
+        a non-finite error, so one check serves both), else the error itself."""
+        bad = non_finite_levels(err)  # g
+        if not bad.any():
+            return
+        L = rec.state.shape[1]
+        for i, net in enumerate(DIRECTIONS):  # a broken net is named before what it spoils
+            broken = non_finite_levels(rec.contributions[i][:, :L - i])
+            if broken.any():
+                raise NonFiniteError(f"settling step {rec.step} (frame {rec.frame}), level "
+                                     f"{int(broken.nonzero()[0])}, {net} net: non-finite output")
+        raise NonFiniteError(f"settling step {rec.step} (frame {rec.frame}), level {int(bad.nonzero()[0])}, "
+                             f"{name} net: non-finite output error (its input or teacher)")
+
+    def record(self, model: Glom, rec: StepRecord, i: int, name: str, raw, pred, state, target, hinge_value, h,
+               positive: bool) -> None:
+        g, L = raw.shape[1], rec.state.shape[1]
+        share = g / L / 2  # levels of this direction, of both directions
+        if positive:
+            self.totals["agreement"] += float(mse_loss(pred, target)) * share
+            self.totals["movement"] += float(mse_loss(target, state)) * share
+        if hinge_value is not None:
+            self.totals["hinge"] += float(hinge_value.mean()) * share
+        if self.measure_alignment:
+            mlp = model.nets.bu if name == "bottom_up" else model.nets.td
+            td = output_update(mlp, h, through_norm(raw, state - target, self.cfg.norm))
+            delta = output_update(mlp, h, through_norm(raw, pred - target, self.cfg.norm))
+            term = rec.frame * self.steps + rec.step
+            self.alignment[term, i, :g] = group_cosine(td, delta).cpu()
+            # where the state is the student's own prediction the two updates are
+            # equal by construction (cosine 1): flagged, so a claim can leave it out
+            gap = (pred - state).abs().flatten(2).amax(-1).amax(0)  # g
+            self.trivial[term, i, :g] = (gap <= 1e-5 * (1 + state.abs().amax())).cpu()
 
 
 @dataclass
@@ -168,16 +220,54 @@ class LocalRule:
         """Fixed random feedback matrices per direction, drawn once per model shape from ``feedback_seed``."""
         key = (tuple(model.nets.bu.w2.shape), str(model.device))
         if key not in self._feedback:
-            self._feedback[key] = {"bottom_up": feedback_matrix(model.nets.bu, self.feedback_seed),
-                                   "top_down": feedback_matrix(model.nets.td, self.feedback_seed + 1)}
+            self._feedback[key] = {"bottom_up": feedback_matrix(model.nets.bu, derived_seed(self.feedback_seed, "feedback", 0)),
+                                   "top_down": feedback_matrix(model.nets.td, derived_seed(self.feedback_seed, "feedback", 1))}
         return self._feedback[key]
+
+    # ---- the rule ----------------------------------------------------------------------
+    def step_update(self, model: Glom, rec: StepRecord, teacher: torch.Tensor, other: torch.Tensor | None,
+                    scale: float, positive: bool, measures: "StepMeasures | None" = None) -> None:
+        """The local update of one settling step, added to every student net's ``.grad``::
+
+            e     = positive_error(f, s_t, s*)  +  negative_weight * d hinge(f, o) / d f
+            e_raw = J^T e                          (through the vote's normalisation: through_norm)
+            dW2   = sum_b h e_raw^T,   db2 = sum_b e_raw           (presynaptic activity x error)
+            dW1   = sum_b x ((M e_raw) * act'(pre))^T              (M = W2, B or none: hidden_credit)
+
+        with ``f = normalise(W2 h + b2)`` the student's vote, ``h = act(pre)`` its hidden
+        layer on input ``x`` as the step's forward pass left it (``rec.hidden``), ``s_t`` the
+        state, ``s*`` the ``teacher``, ``o`` an unrelated context (``other``; no negative
+        term when ``None``). ``positive_error`` is what distinguishes the rules: ``f - s*``
+        (delta), ``s_t - s*`` (temporal derivative, paper 12.3). ``scale`` averages over
+        the terms of an update; ``measures`` records metrics and checks (no effect on the update).
+        """
+        L = rec.state.shape[1]
+        sources = {"bottom_up": torch.cat([rec.inputs[:, None], rec.state[:, :-1]], 1),  # level l reads l-1
+                   "top_down": rec.state[:, 1:]}  # level l reads l+1
+        for i, name in enumerate(DIRECTIONS):
+            g = L if name == "bottom_up" else L - 1  # the top level has no top-down net
+            raw, state, target = rec.contributions[i][:, :g], rec.state[:, :g], teacher[:, :g]
+            voted = vote(raw, model.cfg.norm)
+            pred, err, hinge_value = voted[0], torch.zeros_like(raw), None
+            if positive:
+                err = err + self.positive_error(pred, state, target)
+            if other is not None:
+                hinge_value, hinge_err = hinge_terms(pred, other[:, :g], self.margin)
+                err = err + self.negative_weight * hinge_err
+            err = through_norm(raw, err, model.cfg.norm, voted=voted)
+            if measures is not None:
+                measures.check(rec, err, name)
+            h = self._update_net(model, name, sources[name], err * scale, rec.hidden and rec.hidden[i])
+            if measures is not None:
+                measures.record(model, rec, i, name, raw, pred, state, target, hinge_value, h, positive)
 
     # ---- one update ---------------------------------------------------------------------
     def accumulate(self, model: Glom, batch: Batch, generator: torch.Generator | None = None,
                    phase: str = "both") -> RuleOutput:
-        """Settle ``batch.corrupted`` and add this rule's update (as a gradient to descend) to
-        every parameter's ``.grad``; return the rule's own loss, metrics and the trajectory
-        (first and last state only). Modifies neither the batch nor the weights."""
+        """Settle ``batch.corrupted`` and add this rule's update (:meth:`step_update` at every
+        step, as a gradient to descend) to every parameter's ``.grad``; return the rule's own
+        loss, metrics and the trajectory (first and last state only). Modifies neither the
+        batch nor the weights."""
         check_phase(phase)
         self.check(model, batch)
         cfg = model.cfg
@@ -185,78 +275,37 @@ class LocalRule:
         frames = video.shape[1] if video.dim() == 5 else 1
         positive, negative = phase in ("both", "positive"), phase in ("both", "negative") and self.negative_weight > 0
         n_terms = frames * self.steps
-        totals = {"agreement": 0.0, "movement": 0.0, "hinge": 0.0}
-        alignment = torch.full((n_terms, 2, cfg.levels), float("nan"), dtype=torch.float64)
-        trivial = torch.zeros((n_terms, 2, cfg.levels), dtype=torch.bool)
+        measures = StepMeasures(cfg, n_terms, self.steps, self.measure_alignment)
         settled = {}  # frame -> last state, for near-frame negatives
 
         def on_step(rec: StepRecord) -> None:
-            s_t, new = rec.state, rec.new
-            teacher = new
+            teacher = rec.new
             if self.teacher == "no_lateral":
                 w = rec.weights.clone()
                 w[3] = 0.0
                 teacher = normalise(combine(rec.contributions, w), cfg.norm)
             other = None
             if negative and self.negative == "other_image":
-                other = other_image(new)
+                other = other_image(rec.new)
             elif negative and rec.frame >= self.near_gap:
                 other = settled[rec.frame - self.near_gap]
-            def check_finite(err: torch.Tensor, name: str) -> None:
-                bad = non_finite_levels(err)  # g
-                if not bad.any():
-                    return
-                for i, net in enumerate(DIRECTIONS):  # a broken net is named before what it spoils
-                    broken = non_finite_levels(rec.contributions[i][:, :s_t.shape[1] - i])
-                    if broken.any():
-                        raise NonFiniteError(f"settling step {rec.step} (frame {rec.frame}), level "
-                                             f"{int(broken.nonzero()[0])}, {net} net: non-finite output")
-                raise NonFiniteError(f"settling step {rec.step} (frame {rec.frame}), level {int(bad.nonzero()[0])}, "
-                                     f"{name} net: non-finite output error (its input or teacher)")
-
-            b, L, _, d = s_t.shape
+            b, _, _, d = rec.state.shape
             scale = 1.0 / (n_terms * b * cfg.n_columns * d)  # all columns: a shard's update is its part of the whole
-            srcs = {"bottom_up": torch.cat([rec.inputs[:, None], s_t[:, :-1]], 1), "top_down": s_t[:, 1:]}
-            for i, name in enumerate(DIRECTIONS):
-                g = L if name == "bottom_up" else L - 1  # the top level has no top-down net
-                raw, cur, tgt = rec.contributions[i][:, :g], s_t[:, :g], teacher[:, :g]
-                voted = vote(raw, cfg.norm)
-                pred = voted[0]  # the student's vote (module docstring)
-                err = torch.zeros_like(pred)
-                if positive:
-                    err = err + self.positive_error(pred, cur, tgt)
-                    totals["agreement"] += float(mse_loss(pred, tgt)) * g / L / 2
-                    totals["movement"] += float(mse_loss(tgt, cur)) * g / L / 2
-                if other is not None:
-                    value, error = hinge_terms(pred, other[:, :g], self.margin)
-                    err = err + self.negative_weight * error
-                    totals["hinge"] += float(value.mean()) * g / L / 2
-                err = through_norm(raw, err, cfg.norm, voted=voted)
-                check_finite(err, name)  # a non-finite output makes a non-finite error: one check for both
-                h = self._update_net(model, name, srcs[name], err * scale, rec.hidden and rec.hidden[i])
-                if self.measure_alignment:
-                    mlp = model.nets.bu if name == "bottom_up" else model.nets.td
-                    td = output_update(mlp, h, through_norm(raw, cur - tgt, cfg.norm))
-                    delta = output_update(mlp, h, through_norm(raw, pred - tgt, cfg.norm))
-                    term = rec.frame * self.steps + rec.step
-                    alignment[term, i, :g] = group_cosine(td, delta).cpu()
-                    # where the state is the student's own prediction the two updates are
-                    # equal by construction (cosine 1): flagged, so a claim can leave it out
-                    gap = (pred - cur).abs().flatten(2).amax(-1).amax(0)  # g
-                    trivial[term, i, :g] = (gap <= 1e-5 * (1 + cur.abs().amax())).cpu()
+            self.step_update(model, rec, teacher, other, scale, positive, measures)
             if rec.step == self.steps - 1:
-                settled[rec.frame] = new
+                settled[rec.frame] = rec.new
 
         with torch.no_grad():
             traj = model.settle(video, self.steps, generator=generator, detach=True, on_step=on_step, record=False)
         ae = torch.zeros(())
         if positive and self.frontend == "autoencoder":
             ae = self._autoencoder(model, batch, traj.final[:, 0])
+        totals = {k: v / n_terms for k, v in measures.totals.items()}
         # the loss both rules report: the delta objective (which temporal_derivative estimates)
-        own = (totals["agreement"] + self.negative_weight * totals["hinge"]) / n_terms
-        metrics = {"loss": own, **{k_: v / n_terms for k_, v in totals.items()}, "autoencoder": float(ae)}
+        own = totals["agreement"] + self.negative_weight * totals["hinge"]
+        metrics = {"loss": own, **totals, "autoencoder": float(ae)}
         if self.measure_alignment:
-            metrics["alignment"], metrics["alignment_trivial"] = alignment, trivial
+            metrics["alignment"], metrics["alignment_trivial"] = measures.alignment, measures.trivial
         return RuleOutput(torch.tensor(own), metrics, traj)
 
     def accumulate_dream(self, model: Glom, dreams: torch.Tensor) -> dict:

@@ -21,6 +21,7 @@ import torch
 from ..atomic import atomic_write_bytes
 from ..config import ConfigError, changed_fields, check_choice, check_positive
 from ..model import Glom, Trajectory, first_non_finite_state
+from ..seeding import generator
 from .base import Batch, LearningRule, NonFiniteError
 from .contrastive import check_phase
 
@@ -51,7 +52,7 @@ def first_non_finite_grad(model: torch.nn.Module) -> str | None:
 
 def update_generator(seed: int, update: int) -> torch.Generator:
     """The generator of update ``update``: the same whenever that update is run."""
-    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(update))
+    return generator(seed, "update", update)
 
 
 class _Pair:
