@@ -21,7 +21,7 @@ import torch
 from .config import ConfigError
 
 __all__ = ["option", "RunOptions", "ModelOptions", "parse_options", "resolve_device", "fail", "start_run",
-           "lock_output_folder", "run_script", "run_identity", "RUN_ONLY"]
+           "lock_output_folder", "run_script", "run_identity", "stopped_status", "RUN_ONLY"]
 
 
 def option(default, help: str, choices=None):
@@ -264,6 +264,16 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def stopped_status(error: BaseException, where: str) -> str:
+    """The ``status`` a simulation records, with its partial results, when a run of
+    ``where`` stops early: Ctrl-C (``KeyboardInterrupt``; the checkpoints are kept and
+    ``--resume`` goes on), or a non-finite value (:class:`~bioglom.config.NonFiniteError`)."""
+    if isinstance(error, KeyboardInterrupt):
+        return (f"interrupted (Ctrl-C) during {where}: partial results written, the checkpoints kept; "
+                "run the same command with --resume to go on")
+    return f"stopped: {where}: {error}"
 
 
 def run_script(main, argv=None) -> int:

@@ -54,7 +54,7 @@ from bioglom.analysis import (claims_dataset, column_outputs, dispersion, distil
                               format_claims, history_dataset, ink_columns, linear_probe, net_inputs,
                               object_ensemble_ratio, run_attrs, settled_features, stack_datasets, write_netcdf)
 from bioglom.analysis.figures import save_figure
-from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
+from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run, stopped_status
 from bioglom.config import RETINAS, ConfigError, check_choice, check_positive
 from bioglom.consensus import normalise
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_quality
@@ -333,9 +333,10 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path, rank:
         try:
             trainer.run(resume=opts.resume, stop_after=opts.stop_after or None,
                         evaluate=lambda u: curve_point(whole(), opts, split), evaluate_every=opts.eval_every)
-        except NonFiniteError as e:
-            print(f"error: seed {seed} {run.name}: {e}", file=sys.stderr)
-            return None, trainers, f"stopped: seed {seed} {run.name}: {e}"
+        except (NonFiniteError, KeyboardInterrupt) as e:
+            status = stopped_status(e, f"seed {seed} {run.name}")
+            print(f"error: {status}", file=sys.stderr)
+            return None, trainers, status
         if trainer.update < opts.updates:
             return None, trainers, (f"stopped after {trainer.update} of {opts.updates} updates of seed {seed} "
                                     f"{run.name} (--stop-after); continue with --resume")

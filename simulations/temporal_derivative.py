@@ -60,7 +60,7 @@ from bioglom.analysis import (bootstrap, claims_dataset, effective_rank, format_
                               mean_norm, mean_of, memory_claim, run_attrs, settled_features, stack_datasets,
                               temporal_claims, write_netcdf)
 from bioglom.analysis.figures import save_figure
-from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
+from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run, stopped_status
 from bioglom.config import ConfigError, check_choice, check_positive
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_quality
 from bioglom.data import SceneTask, load_digits, mask_regions, masked_batch, split_indices
@@ -291,9 +291,10 @@ def run_seed(opts: Options, seed: int, device, out: Path) -> tuple[dict, dict, s
                                                        "optimizers", "memory_steps", "memory_batch")))
             try:
                 trainer.run(resume=opts.resume)
-            except NonFiniteError as e:
-                print(f"error: seed {seed} {columns} {cond.name}: {e}", file=sys.stderr)
-                return results, histories, f"stopped: seed {seed} {columns} {cond.name}: {e}"
+            except (NonFiniteError, KeyboardInterrupt) as e:
+                status = stopped_status(e, f"seed {seed} {columns} {cond.name}")
+                print(f"error: {status}", file=sys.stderr)
+                return results, histories, status
             finally:
                 histories[(columns, cond.name)] = history_dataset(trainer.history)
             results[(columns, cond.name)] = evaluate(model, cond, opts, source, held_out)

@@ -87,7 +87,7 @@ from bioglom.analysis.claim_rows import missing
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_quality
 from bioglom.analysis.sleep_claims import final_readout, find_schedule, sleep_claims
 from bioglom.analysis.figures import save_figure
-from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
+from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run, stopped_status
 from bioglom.config import ConfigError, check_choice, check_positive
 from bioglom.data import SceneTask, load_digits, load_mnist, mnist_sizes, moving_images, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, Trainer, build_rule
@@ -327,8 +327,8 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path) -> tu
         try:
             trainer.run(resume=opts.resume, stop_after=opts.stop_after or None,
                         evaluate=lambda u: measure(model), evaluate_every=opts.eval_every)
-        except NonFiniteError as e:
-            status = f"stopped: seed {seed} {run.name}: {e}"
+        except (NonFiniteError, KeyboardInterrupt) as e:
+            status = stopped_status(e, f"seed {seed} {run.name}")
             print(f"error: {status}", file=sys.stderr)
         done.append(run_dataset(trainer).expand_dims(schedule=[run.name]))
         if status == "complete" and trainer.update < run.updates:
@@ -349,8 +349,8 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path) -> tu
                               progress=opts.progress, data=data_identity, label=f"wake_sleep seed {seed} {name}")
             try:
                 trainer.run(resume=opts.resume, stop_after=opts.stop_after or None)
-            except NonFiniteError as e:
-                return _concat(done), scenes, f"stopped: seed {seed} {name}: {e}"
+            except (NonFiniteError, KeyboardInterrupt) as e:
+                return _concat(done), scenes, stopped_status(e, f"seed {seed} {name}")
             if trainer.update < opts.updates:
                 return _concat(done), scenes, (f"stopped after {trainer.update} of {opts.updates} updates of seed "
                                                f"{seed} {name} (--stop-after); continue with --resume")

@@ -114,3 +114,32 @@ def test_quick_run_on_scenes_reports_quality_against_the_controls(tmp_path):
         assert ds.claim_verdict.sel(claim="W0-W4") == "undecided"
     res = run("--quick", "--data", "scenes", "--out", str(tmp_path / "small"))  # 10x10 is too small for the scenes
     assert res.returncode == 2 and "image_size=10" in res.stderr and not (tmp_path / "small").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_writes_partial_results_and_resume_finishes_the_same(quick_run, tmp_path):
+    """SIGINT (Ctrl-C) once training has written a checkpoint: the run writes what it has
+    measured (status says interrupted and how to go on) and exits 1; --resume then ends
+    with the uninterrupted run's result."""
+    import signal
+    import time
+
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "simulations" / "wake_sleep.py"), "--quick", "--no-progress",
+                             "--out", str(out), "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT)
+    deadline = time.time() + 300
+    while not list((out / "checkpoints").glob("*.pt")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in err, err[-2000:]
+    assert "interrupted (Ctrl-C)" in err and "--resume" in err
+    with xr.open_dataset(out / "wake_sleep.nc", engine="h5netcdf") as ds:
+        assert ds.attrs["status"].startswith("interrupted (Ctrl-C)")
+    res = run("--quick", "--no-progress", "--out", str(out), "--device", "cpu", "--resume")
+    assert res.returncode == 0, res.stderr
+    straight, _ = quick_run
+    with xr.open_dataset(straight / "wake_sleep.nc", engine="h5netcdf") as a, \
+            xr.open_dataset(out / "wake_sleep.nc", engine="h5netcdf") as b:
+        xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
