@@ -140,11 +140,13 @@ def main():
     # interleaved rounds, the best of each variant: a load that comes and goes on a shared
     # machine then slows every variant alike, instead of whichever ran during it
     best = {name: [float("inf"), float("inf")] for name in variants}
-    for _ in range(a.repeats):
+    for r in range(a.repeats + 1):  # round 0 warms every variant up and is not counted
         for name, (fwd, fwd_bwd) in variants.items():
             with torch.no_grad():
-                best[name][0] = min(best[name][0], timeit(fwd, dev, 1, warmup=1))
-            best[name][1] = min(best[name][1], timeit(fwd_bwd, dev, 1, warmup=1))
+                f = timeit(fwd, dev, 1, warmup=0)
+            fb = timeit(fwd_bwd, dev, 1, warmup=0)
+            if r:
+                best[name] = [min(best[name][0], f), min(best[name][1], fb)]
     rows = {name: tuple(v) for name, v in best.items()}
 
     shared_f = rows["(c) shared"][0]

@@ -11,9 +11,11 @@ import os
 
 # Large CPU tensors on transparent huge pages: unshared column nets allocate a weight-sized
 # gradient every backward pass, and on 4 KB pages its page faults cost more than the
-# matmul that fills it (benchmarks/columns.py: unshared forward+backward 1.5x shared with
-# huge pages, 2.2x without). PyTorch reads the variable at its first CPU allocation;
-# set THP_MEM_ALLOC_ENABLE=0 to keep 4 KB pages.
+# matmul that fills it (benchmarks/kernels.py: a fresh 200 MB tensor 3.9-4.5x faster on huge
+# pages; benchmarks/columns.py: unshared forward+backward 1.4-1.9x shared with them, 2.2x
+# without). PyTorch reads the variable lazily, so setting it after `import torch` still
+# takes effect (benchmarks/kernels.py measures it so); set THP_MEM_ALLOC_ENABLE=0 to
+# keep 4 KB pages.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 from .config import ConfigError, GlomConfig, NonFiniteError  # noqa: E402

@@ -31,6 +31,7 @@ import copy
 import os
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -41,7 +42,7 @@ from .config import ConfigError, GlomConfig
 from .learning.base import RuleOutput
 from .model import Glom
 
-__all__ = ["RENDEZVOUS", "init_from_environment", "join_local", "RowShard", "plan_shard", "halo_rows", "ShardedGlom", "ShardedRule"]
+__all__ = ["RENDEZVOUS", "init_from_environment", "join_local", "checkpoint_path", "RowShard", "plan_shard", "halo_rows", "ShardedGlom", "ShardedRule"]
 
 RENDEZVOUS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -75,6 +76,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def checkpoint_path(folder: Path, name: str, rank: int, world: int, distributed: bool, resume: bool) -> Path:
+    """The checkpoint of run ``name`` for this process: ``NAME.pt``, or ``NAME.rankRofP.pt``
+    when distributed (each process holds its own rows). With ``resume``, a checkpoint of
+    the same run written under another process layout (single-process, or another number
+    of processes) raises :class:`ConfigError` naming it, instead of a fresh start that
+    would ignore ``--resume``."""
+    mine = folder / (f"{name}.rank{rank}of{world}.pt" if distributed else f"{name}.pt")
+    if resume and not mine.exists():
+        others = sorted(p.name for p in folder.glob(f"{name}*.pt")
+                        if p.name == f"{name}.pt" or p.name.startswith(f"{name}.rank"))
+        if others:
+            layout = f"--distributed with {world} processes" if distributed else "one process"
+            raise ConfigError(f"resume=True: checkpoint(s) {', '.join(others)} in {folder} were written under another "
+                              f"process layout than this run's ({layout}); resume with that layout or use another --out")
+    return mine
 
 
 def halo_rows(cfg: GlomConfig, dense: bool) -> int:

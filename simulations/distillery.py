@@ -58,7 +58,7 @@ from bioglom.cli import ModelOptions, option, run_identity, run_script, start_ru
 from bioglom.config import RETINAS, ConfigError, check_choice, check_positive
 from bioglom.consensus import normalise
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_quality
-from bioglom.distributed import ShardedGlom, ShardedRule, init_from_environment, plan_shard
+from bioglom.distributed import ShardedGlom, ShardedRule, checkpoint_path, init_from_environment, plan_shard
 from bioglom.data import SceneTask, column_labels, load_digits, mask_regions, masked_batch, split_indices
 from bioglom.learning import HIDDEN_CREDITS, Batch, NonFiniteError, Trainer, build_rule
 from bioglom.seeding import generator
@@ -316,12 +316,14 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path, rank:
         model = Glom(cfg).to(device)
         rule = build_rule("backprop" if run.rule in POSITIVE_CONTROLS else run.rule,
                           **opts.rule_options(run.rule, run.condition))
-        trained, name = model, f"seed{seed}-{run.name.replace(' ', '-')}"
+        trained = model
         if opts.distributed:
-            trained, rule, name = ShardedGlom(model, rank, world), ShardedRule(rule), f"{name}.rank{rank}of{world}"
+            trained, rule = ShardedGlom(model, rank, world), ShardedRule(rule)
+        checkpoint = checkpoint_path(out / "checkpoints", f"seed{seed}-{run.name.replace(' ', '-')}", rank, world,
+                                     opts.distributed, opts.resume)
         trainer = Trainer(trained, rule, batch_source(run),
                           updates=opts.updates, lr=opts.lr, seed=seed, checkpoint_every=opts.checkpoint_every,
-                          checkpoint=out / "checkpoints" / f"{name}.pt",
+                          checkpoint=checkpoint,
                           progress=opts.progress and rank == 0, label=f"distillery seed {seed} {run.name}",
                           data=run_identity(opts, ("seed", "seeds", "updates", "conditions", "rules", "retinas",
                                                    "backprop", "location_check")))

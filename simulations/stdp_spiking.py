@@ -25,7 +25,6 @@ part is checkpointed to ``--out/checkpoints`` when done; ``--resume`` skips the 
 
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 

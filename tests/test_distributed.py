@@ -10,7 +10,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from bioglom import ConfigError, Glom, GlomConfig
-from bioglom.distributed import ShardedGlom, free_port, init_from_environment, join_local, plan_shard
+from bioglom.distributed import ShardedGlom, checkpoint_path, free_port, init_from_environment, join_local, plan_shard
 from bioglom.learning import Batch, build_rule
 
 BASE = dict(levels=3, dim=8, hidden=16, image_size=16, patch_size=2, channels=1)
@@ -107,3 +107,17 @@ def test_halo_rows_follow_the_neighbourhood():
     assert plan_shard(GlomConfig(**BASE, neighbourhood="full"), 0, 2).halo == 8
     shard = plan_shard(GlomConfig(**BASE, radius=(1, 2, 3)), 1, 4)  # rows 2..4 read rows 0..7
     assert shard.exchange() == ({0: (2, 4), 2: (2, 4), 3: (3, 4)}, {0: (0, 2), 2: (4, 6), 3: (6, 7)})
+
+
+def test_resume_refuses_a_checkpoint_of_another_process_layout(tmp_path):
+    """--resume with another number of processes (or none) than the checkpoints were written
+    with names them instead of starting afresh; the same layout, or no checkpoint, is fine."""
+    (tmp_path / "seed0-run.pt").write_bytes(b"")
+    assert checkpoint_path(tmp_path, "seed0-run", 0, 1, False, True) == tmp_path / "seed0-run.pt"
+    with pytest.raises(ConfigError, match=r"seed0-run.pt .*another process layout.*--distributed with 2 processes"):
+        checkpoint_path(tmp_path, "seed0-run", 1, 2, True, True)
+    assert checkpoint_path(tmp_path, "seed0-run", 1, 2, True, False).name == "seed0-run.rank1of2.pt"
+    (tmp_path / "seed0-other.rank0of4.pt").write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"seed0-other.rank0of4.pt .*one process"):
+        checkpoint_path(tmp_path, "seed0-other", 0, 1, False, True)
+    assert checkpoint_path(tmp_path, "seed0-new", 0, 2, True, True).name == "seed0-new.rank0of2.pt"

@@ -104,7 +104,7 @@ def measure_side_by_side(config: dict, rules: list[tuple[str, dict]], *, batch: 
     return [sorted(t)[len(t) // 2] for t in times]
 
 
-def _timed(run, repeats: int, device: str) -> tuple[float, int]:
+def _timed(run, repeats: int, device: str) -> tuple[float, int, int]:
     """``run(0)`` as a warm-up, then the median time of ``run(1) .. run(repeats)``, the peak
     memory they add over what was live after the warm-up (module docstring), and the whole
     peak while they ran (model, optimizer and data included)."""
