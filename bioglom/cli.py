@@ -18,37 +18,169 @@ from pathlib import Path
 
 import torch
 
-from .config import ConfigError
+from .config import ConfigError, check_positive
 
-__all__ = ["option", "RunOptions", "ModelOptions", "parse_options", "resolve_device", "fail", "start_run",
+__all__ = ["option", "defaults", "RunOptions", "ModelOptions", "TrainingOptions", "DataOptions", "MaskOptions",
+           "parse_options", "resolve_device", "fail", "start_run",
            "lock_output_folder", "run_script", "run_identity", "stopped_status", "RUN_ONLY"]
 
 
 def option(default, help: str, choices=None):
-    """A dataclass field with its ``--help`` text (and allowed values)."""
+    """A dataclass field with its ``--help`` text (and allowed values: of the value, or of
+    every item of a comma-separated list)."""
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+
+
+def defaults(**values):
+    """Class decorator making an options dataclass whose inherited options take other
+    defaults: ``@defaults(out="results/islands", steps=6)``. The help text and allowed
+    values stay the base class's, unless a value is a whole :func:`option`."""
+    def wrap(cls):
+        inherited = {f.name: f for base in cls.__mro__[1:] if dataclasses.is_dataclass(base)
+                     for f in dataclasses.fields(base)}
+        annotations = dict(cls.__dict__.get("__annotations__", {}))
+        for name, value in values.items():
+            if name not in inherited:
+                raise TypeError(f"{cls.__name__} has no inherited option {name!r}")
+            base = inherited[name]
+            annotations[name] = base.type
+            setattr(cls, name, value if isinstance(value, dataclasses.Field) else
+                    option(value, base.metadata["help"], base.metadata.get("choices")))
+        cls.__annotations__ = annotations
+        return dataclasses.dataclass(cls)
+    return wrap
 
 
 @dataclasses.dataclass
 class RunOptions:
-    """The options every simulation script has (docs/design.md §11). A script's options subclass
-    this and redeclare ``out`` with its own default folder."""
+    """The options every simulation script has (docs/design.md §11); a script sets its own
+    default folder with :func:`defaults`. Each group of options checks its own fields in
+    ``validate``, and a script's ``validate`` calls ``super().validate()`` first."""
+
+    GROUP = "run options"
 
     out: str = option("results", "output folder")
     seed: int = option(0, "seed of weights, data streams and evaluation sets")
     device: str = option("auto", "where to run", choices=("auto", "cpu", "cuda"))
     resume: bool = option(False, "continue from the checkpoints in --out")
 
+    def validate(self) -> None:
+        pass
+
 
 @dataclasses.dataclass
 class ModelOptions(RunOptions):
     """:class:`RunOptions` plus the model sizes every simulation sets the same way; a script
-    adds its own image size, neighbourhood and the rest."""
+    adds its own neighbourhood and the rest."""
+
+    GROUP = "model options"
 
     levels: int = option(3, "levels of the part-whole hierarchy")
     dim: int = option(32, "embedding size per level")
     hidden: int = option(64, "hidden units of each column net")
     patch_size: int = option(2, "pixels per column side")
+    image_size: int = option(12, "image side in pixels")
+    radius: tuple[int, ...] = option((1, 2, 5), "window radius per level (comma-separated)")
+
+
+@dataclasses.dataclass
+class TrainingOptions(ModelOptions):
+    """:class:`ModelOptions` plus how every run of a training simulation is trained and
+    kept: seeds, settling steps, budget, learning rate, the negative hinge, checkpoints."""
+
+    GROUP = "training options"
+
+    seeds: int = option(3, "seeds run (seed, seed+1, ...): weights, split and data stream change with each")
+    steps: int = option(4, "settling steps")
+    updates: int = option(300, "training updates per run (the same budget in every condition)")
+    batch: int = option(32, "images per update")
+    lr: float = option(2e-3, "Adam learning rate")
+    negative_weight: float = option(1.0, "weight of the negative hinge")
+    margin: float = option(1.0, "hinge margin (squared distance per dimension)")
+    checkpoint_every: int = option(100, "updates between checkpoints")
+    stop_after: int = option(0, "stop every run after this many updates of this invocation, as a kill would (0: never)")
+    progress: bool = option(True, "show a progress bar (on a terminal; otherwise about 10 lines per run)")
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("seeds", "steps", "batch", "checkpoint_every"):
+            check_positive(name, getattr(self, name), integer=True)
+        for name in ("updates", "stop_after"):
+            check_positive(name, getattr(self, name), strict=False, integer=True)
+        check_positive("lr", self.lr)
+        for name in ("negative_weight", "margin"):
+            check_positive(name, getattr(self, name), strict=False)
+
+
+@dataclasses.dataclass
+class DataOptions(TrainingOptions):
+    """:class:`TrainingOptions` plus the choice of data of the section-12 simulations:
+    scikit-learn's digits, or the islands simulation's part-whole scenes
+    (:class:`~bioglom.data.SceneTask`) beside the positive controls."""
+
+    GROUP = "data options"
+
+    data: str = option("digits", "scikit-learn's digits (probe accuracy), or the part-whole scenes (island ARI, "
+                       "fill-in, beside the positive controls)", choices=("digits", "scenes"))
+    test_scenes: int = option(256, "--data scenes: held-out test scenes per seed")
+    val_scenes: int = option(128, "--data scenes: validation scenes per seed (island thresholds, choices)")
+
+    @property
+    def channels(self) -> int:
+        from .data import SceneTask
+
+        return SceneTask.channels if self.data == "scenes" else 1
+
+    def task(self):
+        """The part-whole scenes of ``--data scenes`` (:class:`~bioglom.data.SceneTask`)."""
+        from .data import SceneTask
+
+        return SceneTask(image_size=self.image_size, val_scenes=self.val_scenes, test_scenes=self.test_scenes)
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("test_scenes", "val_scenes"):
+            check_positive(name, getattr(self, name), integer=True)
+        if self.data == "scenes":
+            self.task().check()
+        elif self.image_size < 8:
+            raise ConfigError(f"image_size={self.image_size} is not allowed for data={self.data!r}; its digits are "
+                              "8x8, so it must be >= 8")
+
+
+@dataclasses.dataclass
+class MaskOptions(RunOptions):
+    """Rectangular regions removed from every training and test input (a group to mix
+    into a script's options beside :class:`DataOptions`)."""
+
+    GROUP = "mask options"
+
+    mask_regions: int = option(1, "regions removed from each input")
+    mask_min: int = option(2, "smallest removed region side (pixels)")
+    mask_max: int = option(4, "largest removed region side (pixels)")
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive("mask_regions", self.mask_regions, strict=False, integer=True)
+        if not 1 <= self.mask_min <= self.mask_max <= self.image_size:
+            raise ConfigError(f"mask_min={self.mask_min}, mask_max={self.mask_max} are not allowed; "
+                              f"need 1 <= mask_min <= mask_max <= image_size ({self.image_size})")
+
+    def masked_batches(self, images, train, seed: int):
+        """Training batch ``u``: ``batch`` images of ``train`` with regions removed
+        (:func:`~bioglom.data.masked_batch`), as a :class:`~bioglom.learning.Batch`."""
+        from .data import masked_batch
+        from .learning import Batch
+
+        return lambda u: Batch(*masked_batch(images, train, u, batch=self.batch, regions=self.mask_regions,
+                                             min_size=self.mask_min, max_size=self.mask_max, seed=seed))
+
+    def masked_test(self, images, seed: int):
+        """``(corrupted, keep)``: the test images with regions removed, once per seed."""
+        from .data import mask_regions
+        from .seeding import generator
+
+        return mask_regions(images, self.mask_regions, self.mask_min, self.mask_max, generator(seed, "test_masks"))
 
 
 # how a run is carried out, not what it computes: never part of its identity
@@ -123,16 +255,23 @@ def parse_options(cls, argv=None, *, description: str = "", presets: dict[str, d
     if others:
         parser.add_argument("--preset", choices=others, default=None,
                             help="a named set of sizes: " + "; ".join(f"{k}: {presets[k]}" for k in others))
+    groups = {}
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
+        # the group of the class that first declares the option: run, model, training, data, this script's own
+        owner = next(c for c in reversed(cls.__mro__) if f.name in c.__dict__.get("__annotations__", {}))
+        title = owner.__dict__.get("GROUP", "options of this simulation")
+        group = groups.setdefault(title, parser.add_argument_group(title))
         default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
         help_ = f.metadata.get("help", "") + f" (default: {default})"
         choices = f.metadata.get("choices")
         if _base_type(hints[f.name]) is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
         else:
             metavar = "{" + ",".join(map(str, choices)) + "}" if choices else f.name.upper()
-            parser.add_argument(flag, default=None, metavar=metavar, help=help_)
+            if choices and isinstance(_base_type(hints[f.name]), tuple):
+                metavar += "[,...]"
+            group.add_argument(flag, default=None, metavar=metavar, help=help_)
     args = parser.parse_args(argv)
 
     values = {}
@@ -162,8 +301,10 @@ def parse_options(cls, argv=None, *, description: str = "", presets: dict[str, d
             if f.name in values:
                 kwargs[f.name] = _convert(f.name, values[f.name], hints[f.name])
                 choices = f.metadata.get("choices")
-                if choices and kwargs[f.name] not in choices:
-                    raise ConfigError(f"{f.name}={kwargs[f.name]!r} is not allowed; choose one of {list(choices)}")
+                value = kwargs[f.name]
+                for v in value if isinstance(_base_type(hints[f.name]), tuple) else (value,):
+                    if choices and v not in choices:
+                        raise ConfigError(f"{f.name}={v!r} is not allowed; choose one of {list(choices)}")
         opts = cls(**kwargs)
         seed = getattr(opts, "seed", 0)
         if not 0 <= seed < 2**63:  # torch and numpy take seeds in this range

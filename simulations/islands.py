@@ -32,39 +32,40 @@ islands.nc, islands.png, ari_by_step.png and attention.png to --out.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import xarray as xr
 
 from bioglom import Glom, GlomConfig
-from bioglom.analysis import (bootstrap, claims_dataset, evaluate_parse, evaluations_dataset, format_claims,
-                              history_dataset, island_claims, mean_of, pair_similarity, run_attrs, write_netcdf)
+from bioglom.analysis import (bootstrap, evaluate_parse, island_claims, island_table, mean_of, pair_similarity,
+                              run_attrs, write_netcdf)
 from bioglom.analysis.figures import ari_band_figure, parse_figure, save_figure, similarity_figure
-from bioglom.cli import ModelOptions, option, run_identity, run_script, start_run
-from bioglom.config import ConfigError, changed_fields, check_positive
+from bioglom.cli import TrainingOptions, defaults, option, run_identity, run_script, start_run
+from bioglom.config import ConfigError, check_positive
 from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_scenes, make_whole_scenes, mask_parts,
                           mask_regions)
-from bioglom.learning import Batch, NonFiniteError, Trainer, build_rule
-from bioglom.seeding import derived_seed, generator
+from bioglom.experiment import COMPLETE, Stopped, attrs_of, cached, report, run_dataset, seeds_of, train, write_result
+from bioglom.learning import Batch, Trainer, build_rule
 from bioglom.learning.backprop import NEGATIVE_SCOPES, NEGATIVES, RECONS
+from bioglom.seeding import derived_seed, generator
 
 
-@dataclass
-class Options(ModelOptions):
-    out: str = option("results/islands", "output folder")
-    seeds: int = option(3, "seeds run (seed, seed+1, ...): model and data stream change with each")
+@defaults(out="results/islands", seeds=option(3, "seeds run (seed, seed+1, ...): model and data stream change with "
+                                                "each"),
+          image_size=option(16, "scene side in pixels"), radius=(1, 2, 4), steps=6,
+          updates=option(600, "training updates per seed"), batch=option(32, "scenes per update"),
+          negative_weight=0.1)
+class Options(TrainingOptions):
     sweep: bool = option(False, "run every variant of VARIANTS with one seed and write sweep.nc instead")
     shard: tuple[int, ...] = option((0, 1), "with --sweep: K,N runs the variants whose index is K modulo N (N "
                                     "processes share a sweep; each caches its variants, and only N=1 writes sweep.nc)")
     # scenes
     scenes: str = option("wholes", "scene family: familiar kinds of ambiguous parts, or the plain two-part scenes",
                          choices=("wholes", "plain"))
-    image_size: int = option(16, "scene side in pixels")
-    kinds: tuple[str, ...] = option(tuple(WHOLE_KINDS), "object kinds of the wholes scenes (comma-separated)")
+    kinds: tuple[str, ...] = option(tuple(WHOLE_KINDS), "object kinds of the wholes scenes (comma-separated)",
+                                    choices=tuple(WHOLE_KINDS))
     parts_min: int = option(2, "fewest parts of a kind used (2-4)")
     parts_max: int = option(4, "most parts of a kind used (2-4)")
     objects_min: int = option(2, "fewest objects per scene")
@@ -79,7 +80,6 @@ class Options(ModelOptions):
     # model
     columns: str = option("shared", "column nets", choices=("shared", "unshared"))
     neighbourhood: str = option("window", "lateral attention neighbourhood", choices=("full", "window", "gaussian"))
-    radius: tuple[int, ...] = option((1, 2, 4), "window radius per level (comma-separated)")
     similarity: str = option("cosine", "attention similarity", choices=("cosine", "dot"))
     beta_start: float = option(2.0, "attention inverse temperature at the first step")
     beta_end: float = option(12.0, "attention inverse temperature at the last step")
@@ -91,13 +91,7 @@ class Options(ModelOptions):
     frontend: str = option("linear", "front end", choices=("linear", "conv"))
     bu_location: bool = option(False, "bottom-up nets take the location too (pose of the whole, paper 2.3)")
     # learning
-    steps: int = option(6, "settling steps")
-    updates: int = option(600, "training updates per seed")
-    batch: int = option(32, "scenes per update")
-    lr: float = option(2e-3, "Adam learning rate")
     agreement_weight: float = option(0.1, "weight of predictions agreeing with the detached consensus")
-    negative_weight: float = option(0.1, "weight of the negative hinge")
-    margin: float = option(1.0, "hinge margin (squared distance per dimension)")
     negatives: str = option("both", "where negatives come from", choices=NEGATIVES)
     negative_scope: str = option("image", "same-image negatives from the whole image or only beyond the level's "
                                  "attention window", choices=NEGATIVE_SCOPES)
@@ -106,12 +100,10 @@ class Options(ModelOptions):
     field_weight: float = option(0.0, "weight of the top level predicting, as a neural field, the level below "
                                  "wherever it attends (label-free)")
     supervision: float = option(0.0, "weight of the supervised island loss (label-trained control; 0: label-free)")
-    checkpoint_every: int = option(100, "updates between checkpoints")
     # evaluation
     test_scenes: int = option(256, "held-out test scenes per seed")
     val_scenes: int = option(128, "validation scenes per seed (island thresholds, kind probe)")
-    track_every: int = option(50, "updates between measurements of the attention similarity of pair kinds")
-    progress: bool = option(True, "show a progress bar")
+    eval_every: int = option(50, "updates between measurements of the attention similarity of pair kinds")
 
     def glom_config(self, seed: int = 0) -> GlomConfig:
         fields = {f.name for f in dataclasses.fields(GlomConfig)}
@@ -119,14 +111,14 @@ class Options(ModelOptions):
         return GlomConfig(channels=3, seed=seed, **given)
 
     def validate(self) -> None:
+        super().validate()
         self.glom_config()  # raises ConfigError naming the field
-        for name in ("seeds", "updates", "batch", "test_scenes", "val_scenes", "steps", "checkpoint_every",
-                     "track_every", "mask_count"):
-            check_positive(name, getattr(self, name), integer=True, strict=name not in ("updates", "mask_count"))
+        for name in ("test_scenes", "val_scenes", "eval_every", "mask_count"):
+            check_positive(name, getattr(self, name), integer=True, strict=name != "mask_count")
         if len(self.shard) != 2 or not 0 <= self.shard[0] < self.shard[1]:
             raise ConfigError(f"shard={self.shard!r} is not allowed; give K,N with 0 <= K < N")
-        for name in ("lr", "agreement_weight", "negative_weight", "margin", "supervision", "field_weight"):
-            check_positive(name, getattr(self, name), strict=name == "lr")
+        for name in ("agreement_weight", "supervision", "field_weight"):
+            check_positive(name, getattr(self, name), strict=False)
         if not 1 <= self.mask_min <= self.mask_max <= self.image_size:
             raise ConfigError(f"mask_min={self.mask_min}, mask_max={self.mask_max} are not allowed; need "
                               f"1 <= mask_min <= mask_max <= image_size ({self.image_size})")
@@ -157,7 +149,7 @@ class Options(ModelOptions):
 
 PRESETS = {
     "quick": dict(seeds=1, updates=20, batch=8, steps=3, test_scenes=24, val_scenes=16, checkpoint_every=10,
-                  track_every=10, dim=16, hidden=32),
+                  eval_every=10, dim=16, hidden=32),
     "gpu": dict(levels=4, dim=64, hidden=256, image_size=32, radius=(1, 2, 4, 8), updates=6000, batch=64,
                 steps=8, test_scenes=1024, val_scenes=512, mask_min=6, mask_max=10, seeds=5),
 }
@@ -206,17 +198,12 @@ VARIANTS = {
 def run_seed(opts: Options, seed: int, device, folder, test_stream: str = "test") -> xr.Dataset:
     """Train one model on the scene stream of ``seed`` and evaluate it on the scenes of
     the derived stream ``test_stream`` (bioglom.seeding) (cached in ``folder``)."""
-    done = folder / f"seed{seed}.nc"
     per_seed = ("seed", "seeds", "sweep", "shard")  # one file per seed; which seeds and variants run is not its identity
-    wanted = run_identity(opts, per_seed)
-    if opts.resume and done.exists():
-        with xr.open_dataset(done, engine="h5netcdf") as ds:
-            defaults = {f.name: f.default for f in dataclasses.fields(Options)}
-            differ = changed_fields(json.loads(ds.attrs.get("options", "{}")), wanted, defaults)
-            if differ:
-                raise ConfigError(f"resume={True}: {done} was written with other options ({', '.join(differ)}); "
-                                  "rerun with those values or a new --out")
-            return ds.load()
+    return cached(folder / f"seed{seed}.nc", opts, lambda: train_and_evaluate(opts, seed, device, folder, test_stream),
+                  per_seed)
+
+
+def train_and_evaluate(opts: Options, seed: int, device, folder, test_stream: str) -> xr.Dataset:
     torch.manual_seed(seed)
     model = Glom(opts.glom_config(seed)).to(device)
     rule = build_rule("backprop", **opts.rule_options())
@@ -244,43 +231,25 @@ def run_seed(opts: Options, seed: int, device, folder, test_stream: str = "test"
 
     trainer = Trainer(model, rule, batches, updates=opts.updates, lr=opts.lr, seed=seed,
                       checkpoint=folder / f"seed{seed}.pt", checkpoint_every=opts.checkpoint_every,
-                      progress=opts.progress, data=run_identity(opts, per_seed + ("updates",)),
+                      progress=opts.progress, data=run_identity(opts, ("seed", "seeds", "sweep", "shard", "updates")),
                       label=f"islands {folder.name} seed {seed}")
-    trainer.run(resume=opts.resume, evaluate=attention_pairs, evaluate_every=opts.track_every)
+    status = train(trainer, opts, f"seed {seed}", attention_pairs, opts.eval_every)
+    if status != COMPLETE:
+        raise Stopped(status)
     masked = opts.masked(test, generator(seed, test_stream))
     ds = evaluate_parse(model, opts.steps, val, test, masked=masked)
-    ev = evaluations_dataset(trainer.evaluations)
-    logits = np.stack([[ev[f"logit_{l}_{k}"].values for k in ("same_part", "same_object", "other_object")]
+    run = run_dataset(trainer)
+    logits = np.stack([[run[f"logit_{l}_{k}"].values for k in ("same_part", "same_object", "other_object")]
                        for l in range(opts.levels)])  # l pair u
     ds["attention_logit"] = (("level", "pair", "update"), logits,
                              {"long_name": "attention logit (beta_end x similarity) of foreground pairs after settling",
                               "units": "1"})
-    ds = ds.assign_coords(update=ev["update"].values)
-    hist = history_dataset(trainer.history).reset_coords(drop=True).rename(update="train_update")
-    for k in hist.data_vars:
-        ds[f"train_{k}"] = hist[k]  # long_name and units from bioglom.analysis.names
+    ds = ds.assign_coords(update=run["update"].values)
+    for k in [v for v in run.data_vars if v.startswith("train_")]:
+        ds[k] = run[k]  # long_name and units from bioglom.analysis.names
     ds["mask_fraction"] = ((), changed_fraction(test.images, masked[0]),
                            {"long_name": "fraction of test pixels the mask changed", "units": "1"})
-    ds.attrs["options"] = json.dumps(wanted, sort_keys=True)
-    write_netcdf(ds, done)
     return ds
-
-
-def summarise(ds: xr.Dataset, levels: int) -> str:
-    """Per-level foreground ARI at step 0 and after settling, and the baselines."""
-    m = ds.mean(("seed", "sample"))
-    last = int(ds.step[-1])
-    lines = ["level  target   step 0  settled   (foreground ARI, mean over seeds and scenes)"]
-    for l in range(levels):
-        for target in ("parts", "objects"):
-            v = m[f"ari_{target}"].sel(level=l)
-            lines.append(f"{l:>5}  {target:<7}  {float(v.sel(step=0)):6.3f}  {float(v.sel(step=last)):7.3f}")
-    lines.append(f"baselines against objects: raw_pixels {float(m.raw_pixels_objects):.3f}, raw patches thresholded "
-                 f"{float(m.raw_tuned_objects):.3f}, ground-truth parts {float(m.parts_vs_objects):.3f}")
-    lines.append(f"kind probe (top level): step 0 {float(m.kind_accuracy.isel(probe_step=0, level=-1)):.3f}, settled "
-                 f"{float(m.kind_accuracy.isel(probe_step=-1, level=-1)):.3f}; fill-in error: step 0 "
-                 f"{float(m.fill_error.isel(probe_step=0)):.4f}, settled {float(m.fill_error.isel(probe_step=-1)):.4f}")
-    return "\n".join(lines)
 
 
 def run_sweep(opts: Options, device, out) -> int:
@@ -325,22 +294,16 @@ def main(argv=None) -> int:
     opts, device, out = start_run(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
     if opts.sweep:
         return run_sweep(opts, device, out)
-    seeds = list(range(opts.seed, opts.seed + opts.seeds))
+    seeds = seeds_of(opts)
     try:
         ds = xr.concat([run_seed(opts, s, device, out / "checkpoints").expand_dims(seed=[s]) for s in seeds], "seed",
                        data_vars="minimal", coords="minimal", compat="override")
-    except NonFiniteError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except Stopped as e:
+        print(f"{e}; the seeds done are kept in {out / 'checkpoints'}", file=sys.stderr)
         return 1
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     claims = island_claims(ds)
-    ds = xr.merge([claims_dataset(claims), ds], compat="override")
-    ds.attrs.update(run_attrs(dataclasses.asdict(opts), opts.seed, model_config=opts.glom_config(opts.seed).to_json(),
-                              rule="backprop", seeds=seeds))
-    path = write_netcdf(ds, out / "islands.nc")
-
+    path = write_result(ds, claims, out / "islands.nc", attrs_of(opts, model_config=opts.glom_config(opts.seed).to_json(),
+                                                                 rule="backprop", seeds=seeds))
     first = ds.sel(seed=seeds[0])
     save_figure(parse_figure(first.example_image.values, first.example_truth.values, first.example_islands.values),
                 out / "islands.png")
@@ -349,13 +312,10 @@ def main(argv=None) -> int:
                for s in ds.step for l in ds.level}
     save_figure(ari_band_figure(ds, step_ci), out / "ari_by_step.png")
     save_figure(similarity_figure(ds.attention_logit), out / "attention.png")
-
-    print(f"\nIslands on {opts.test_scenes} held-out scenes x {len(seeds)} seeds ({opts.scenes} scenes, {opts.columns} "
-          f"columns, {opts.updates} backprop updates per seed; mask changes {float(ds.mask_fraction.mean()):.1%} of pixels)")
-    print(summarise(ds, opts.levels))
-    print(format_claims(claims))
-    print(f"wrote {path}")
-    return 0
+    return report(f"Islands on {opts.test_scenes} held-out scenes x {len(seeds)} seeds ({opts.scenes} scenes, "
+                  f"{opts.columns} columns, {opts.updates} backprop updates per seed; mask changes "
+                  f"{float(ds.mask_fraction.mean()):.1%} of pixels)", island_table(ds), claims=claims,
+                  path=path)
 
 
 if __name__ == "__main__":

@@ -25,29 +25,27 @@ part is checkpointed to ``--out/checkpoints`` when done; ``--resume`` skips the 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 import xarray as xr
 
-from bioglom import Glom, GlomConfig
-from bioglom.analysis import Claim, claims_dataset, format_claims, run_attrs, write_netcdf
+from bioglom import GlomConfig
 from bioglom.analysis.figures import save_figure
-from bioglom.cli import RunOptions, option, run_script, start_run
-from bioglom.config import ConfigError, check_choice, check_positive
-from bioglom.data import load_digits
+from bioglom.analysis.spike_claims import spike_claims, spike_dataset
+from bioglom.analysis.spike_figures import spike_figures
+from bioglom.cli import RunOptions, defaults, option, run_script, start_run
+from bioglom.config import ConfigError, check_positive
+from bioglom.experiment import attrs_of, cached, report, write_result
 from bioglom.spiking import (KERNELS, TARGETS, brian_device, check_time_step, column_dataset, column_network,
-                             make_kernel, pair_expectation, poisson_pair_network, rate_column, rate_rule, simulate,
-                             window_network)
+                             glom_signals, make_kernel, pair_expectation, poisson_pair_network, rate_column, rate_rule,
+                             simulate, window_network)
 
 
-@dataclass
+@defaults(out="results/stdp_spiking")
 class Options(RunOptions):
-    out: str = option("results/stdp_spiking", "output folder")
     brian_device: str = option("numpy", "Brian2 target", choices=TARGETS)
-    kernels: tuple[str, ...] = option(KERNELS, "smoothing kernels (S1, S2)")
+    kernels: tuple[str, ...] = option(KERNELS, "smoothing kernels (S1, S2)", choices=KERNELS)
     width_ms: float = option(20.0, "kernel width in ms (tau of the exponential, sigma of the Gaussian)")
     dt_ms: float = option(0.5, "simulation time step in ms")
     s1_delays: int = option(81, "S1: delays between -5 and +5 kernel widths")
@@ -66,10 +64,7 @@ class Options(RunOptions):
     bin_ms: float = option(10.0, "S3: bin of the recorded population rates in ms")
 
     def validate(self) -> None:
-        check_choice("brian_device", self.brian_device, TARGETS)
-        for k in self.kernels:
-            check_choice("kernels", k, KERNELS)
-        check_choice("s3_kernel", self.s3_kernel, KERNELS)
+        super().validate()
         for name in ("width_ms", "dt_ms", "s2_duration", "s2_frequency", "s3_eta", "s3_scale", "bin_ms"):
             check_positive(name, getattr(self, name))
         for name in ("s1_delays", "s2_trials", "s3_samples", "s3_test", "s3_population", "s3_dim"):
@@ -100,18 +95,6 @@ class Options(RunOptions):
 
 PRESETS = {"quick": dict(s1_delays=21, s2_trials=400, s2_duration=2.0, s3_samples=6, s3_test=20,
                          s3_population=3, s3_dim=4, kernels=("exponential", "gaussian"))}
-
-
-def checkpointed(out: Path, name: str, resume: bool, compute) -> xr.Dataset:
-    """``compute()``'s dataset, written to ``out/checkpoints/name.nc``; with ``resume``, the one already there."""
-    path = out / "checkpoints" / f"{name}.nc"
-    if resume and path.exists():
-        print(f"{name}: from {path}")
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            return ds.load()
-    ds = compute()
-    write_netcdf(ds, path)
-    return ds
 
 
 def s1(opts, name: str, directory: Path) -> xr.Dataset:
@@ -154,40 +137,9 @@ def s2(opts, name: str, directory: Path) -> xr.Dataset:
                              "run_s": timing["run"]})
 
 
-def se_curve(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Standard error of the mean of the first ``n`` trials for ``n`` halving from all
-    trials down to 25, and the slope of log(se) against log(n)."""
-    n = [len(w)]
-    while n[-1] // 2 >= 25:
-        n.append(n[-1] // 2)
-    n = np.array(n[::-1])
-    se = np.array([w[:k].std(ddof=1) / np.sqrt(k) for k in n])
-    slope = float(np.polyfit(np.log(n), np.log(se), 1)[0]) if len(n) > 1 else float("nan")
-    return n, se, slope
-
-
-def glom_signals(opts, device) -> tuple[np.ndarray, np.ndarray]:
-    """The centre column's level-0 state and level-1 consensus after settling an untrained
-    GLOM on digits, z-scored per dimension and clipped to +-2: ``[samples, D]`` each."""
-    cfg = opts.glom_config()
-    model = Glom(cfg).to(device).eval()
-    n = opts.s3_samples + opts.s3_test
-    images = load_digits(8).images[torch.randperm(1797, generator=torch.Generator().manual_seed(opts.seed))[:n]]
-    with torch.no_grad():
-        states = model.settle(images.to(device), steps=4).states[-1].double().cpu().numpy()  # [b, L, N, D]
-    h, w = cfg.grid
-    column = (h // 2) * w + w // 2
-    x, c = states[:, 0, column], states[:, 1, column]
-
-    def z(v):
-        return np.clip((v - v.mean(0)) / (v.std(0) + 1e-9), -2, 2)
-
-    return z(x), z(c)
-
-
 def s3(opts, device, directory: Path) -> xr.Dataset:
     kernel, dt = opts.kernel(opts.s3_kernel), opts.dt_ms * 1e-3
-    zx, zc = glom_signals(opts, device)
+    zx, zc = glom_signals(opts.glom_config(), opts.s3_samples + opts.s3_test, opts.seed, device)
     a, c = opts.s3_rate + opts.s3_scale * zx, opts.s3_rate + opts.s3_scale * zc
     train = slice(0, opts.s3_samples)
     d = opts.s3_dim
@@ -208,152 +160,30 @@ def s3(opts, device, directory: Path) -> xr.Dataset:
     return ds.assign_attrs(run_s=timing["run"], compile_s=timing["compile"])
 
 
-def prediction_corr(w: np.ndarray, a: np.ndarray, c: np.ndarray) -> float:
-    """Mean over output units of the correlation across samples between ``a W`` and ``c``."""
-    p = a @ w
-    p, c = p - p.mean(0), c - c.mean(0)
-    scale = np.sqrt((p**2).sum(0) * (c**2).sum(0))
-    # a constant prediction has correlation 0
-    return float(np.mean(np.where(scale > 1e-12, (p * c).sum(0) / np.maximum(scale, 1e-300), 0.0)))
-
-
-def claims(s1s: dict, s2s: dict, col: xr.Dataset) -> tuple[list[Claim], dict]:
-    nums = {}
-    ratios = []
-    for k, ds in s1s.items():
-        err = float(np.abs(ds.s1_measured - ds.s1_analytic).max())
-        nums[f"s1_{k}"] = dict(max_error=err, tolerance=ds.attrs["tolerance"], peak=ds.attrs["peak"])
-        ratios.append(err / ds.attrs["tolerance"])
-    c1 = Claim("S1", max(ratios), max(ratios) <= 1,
-               "measured STDP window = -K' of the smoothing kernel for every kernel: largest |measured - analytic| "
-               "within dt max|W'| + the traces' fit error (value: largest error / that tolerance)")
-    devs, ok = [], True
-    for k, ds in s2s.items():
-        w = ds.s2_change.values
-        mean, se = float(w.mean()), float(w.std(ddof=1) / np.sqrt(len(w)))
-        n, ses, slope = se_curve(w)
-        dev = abs(mean - ds.attrs["rate_rule"]) / abs(ds.attrs["rate_rule"])
-        bias = abs(mean - ds.attrs["exact"]) / se
-        nums[f"s2_{k}"] = dict(mean=mean, se=se, rate_rule=ds.attrs["rate_rule"], exact=ds.attrs["exact"],
-                               deviation=dev, bias_in_se=bias, se_slope=slope)
-        devs.append(dev)
-        ok &= dev < 0.05 and bias < 3 and abs(slope + 0.5) < 0.1
-    c2 = Claim("S2", max(devs), ok,
-               "spike estimate noisy but unbiased, every kernel: mean change within 5% of the rate rule "
-               "integral pre dpost/dt, within 3 s.e. of the exact pair expectation, and s.e. ~ trials^(-1/2) "
-               "(log-log slope -0.5 +- 0.1) (value: largest relative deviation from the rate rule)")
-    w0 = col.weight.isel(sample=0).values
-    ds_w, dr_w = col.weight.isel(sample=-1).values - w0, col.rate_weight.isel(sample=-1).values - w0
-    corr = float(np.corrcoef(ds_w.ravel(), dr_w.ravel())[0, 1])
-    test = col.is_test.values
-    a, c = col.inputs.values[test], col.targets.values[test]
-    pred = {name: prediction_corr(w, a, c) for name, w in
-            (("initial", w0), ("spiking", col.weight.isel(sample=-1).values),
-             ("rate", col.rate_weight.isel(sample=-1).values))}
-    nums["s3"] = dict(weight_change_corr=corr, **{f"prediction_corr_{k}": v for k, v in pred.items()})
-    c3 = Claim("S3", corr, corr >= 0.9 and pred["spiking"] >= pred["initial"] + 0.2,
-               "the spiking column's learned bottom-up weight changes correlate with the rate model's "
-               "temporal_derivative rule's (>= 0.9), and its weights predict the held-out consensus better than "
-               "the initial ones (prediction correlation up by >= 0.2) (value: correlation of weight changes)")
-    return [c1, c2, c3], nums
-
-
-def results_dataset(kernels: list[str], s1s: dict, s2s: dict, col: xr.Dataset, nums: dict) -> xr.Dataset:
-    """S1-S3 in one dataset: every measured number a variable (along ``kernel`` for S1 and
-    S2, along ``model`` for S3's prediction test), S2's change of every trial, S3's
-    variables ``s3_*`` on their own dimensions."""
-    s1_all = xr.concat([s1s[k].assign_attrs({}) for k in kernels], "kernel").assign_coords(kernel=kernels)
-    s1_all["s1_tolerance"] = ("kernel", [nums[f"s1_{k}"]["tolerance"] for k in kernels], {"units": "1/s**2"})
-    s2 = {name: ("kernel", [nums[f"s2_{k}"][key] for k in kernels], {"units": unit}) for name, key, unit in (
-        ("s2_mean", "mean", "Hz**2"), ("s2_se", "se", "Hz**2"), ("s2_rate_rule", "rate_rule", "Hz**2"),
-        ("s2_exact", "exact", "Hz**2"), ("s2_se_slope", "se_slope", "1"))}
-    s2["s2_change"] = (("kernel", "trial"), np.stack([s2s[k].s2_change.values for k in kernels]), {"units": "Hz**2"})
-    s3_all = col.assign_attrs({}).rename({v: f"s3_{v}" for v in col.data_vars})
-    s3_all["s3_weight_change_corr"] = ((), nums["s3"]["weight_change_corr"])
-    models = ["initial", "spiking", "rate"]
-    s3_all["s3_prediction_corr"] = ("model", [nums["s3"][f"prediction_corr_{m}"] for m in models])
-    return xr.merge([s1_all, xr.Dataset(s2, coords={"kernel": kernels}), s3_all.assign_coords(model=models)])
-
-
-def figures(out: Path, s1s: dict, s2s: dict, col: xr.Dataset) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(s1s), figsize=(4.5 * len(s1s), 3.2), squeeze=False)
-    for ax, (k, ds) in zip(axes[0], s1s.items()):
-        d = ds.delay.values * 1e3
-        ax.plot(d, ds.s1_analytic, "k-", label="-K' (analytic)")
-        ax.plot(d, ds.s1_measured, "o", ms=3, label="measured (Brian2)")
-        ax.set(title=f"S1: {k} kernel", xlabel="t_post - t_pre (ms)", ylabel="weight change (1/s$^2$)")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, out / "window.png")
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
-    for i, (k, ds) in enumerate(s2s.items()):
-        w = ds.s2_change.values
-        ax1.errorbar([i], [w.mean()], yerr=[2 * w.std(ddof=1) / np.sqrt(len(w))], fmt="o", capsize=4,
-                     label="spikes: mean +- 2 s.e." if i == 0 else None)
-        ax1.plot([i - 0.3, i + 0.3], [ds.attrs["rate_rule"]] * 2, "k-", label="rate rule" if i == 0 else None)
-        ax1.plot([i - 0.3, i + 0.3], [ds.attrs["exact"]] * 2, "k:", label="exact pair expectation" if i == 0 else None)
-        n, se, slope = se_curve(w)
-        ax2.loglog(n, se, "o-", label=f"{k} (slope {slope:.2f})")
-    ax1.set(xticks=range(len(s2s)), xticklabels=list(s2s), ylabel="weight change (Hz$^2$)", title="S2: estimate")
-    ax1.legend(fontsize=7)
-    ax2.set(xlabel="trials", ylabel="standard error", title="S2: s.e. against trials")
-    ax2.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, out / "estimate.png")
-
-    w0 = col.weight.isel(sample=0).values
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
-    ax1.plot((col.rate_weight.isel(sample=-1).values - w0).ravel(), (col.weight.isel(sample=-1).values - w0).ravel(),
-             "o", ms=3)
-    lim = np.abs(ax1.get_xlim()).max()
-    ax1.plot([-lim, lim], [-lim, lim], "k:", lw=1)
-    ax1.set(xlabel="rate model: weight change", ylabel="spiking column: weight change", title="S3: learned weights")
-    ax2.plot(col.sample, np.linalg.norm((col.weight - col.weight.isel(sample=-1)).values, axis=(1, 2)), label="spiking")
-    ax2.plot(col.sample, np.linalg.norm((col.rate_weight - col.rate_weight.isel(sample=-1)).values, axis=(1, 2)),
-             label="rate")
-    ax2.set(xlabel="sample", ylabel="||W - W_final||", title="S3: convergence")
-    ax2.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, out / "weights.png")
-
-
 def main(argv=None) -> int:
     opts, device, out = start_run(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
-    build = out / "brian_build"
+    build, parts = out / "brian_build", out / "checkpoints"
     s1s, s2s = {}, {}
-    for k in opts.kernels:
-        s1s[k] = checkpointed(out, f"s1-{k}", opts.resume, lambda: s1(opts, k, build / f"s1-{k}"))
+    for k in opts.kernels:  # each part is kept once done; --resume skips it
+        s1s[k] = cached(parts / f"s1-{k}.nc", opts, lambda: s1(opts, k, build / f"s1-{k}"), ("kernels",))
         print(f"S1 {k}: done")
-        s2s[k] = checkpointed(out, f"s2-{k}", opts.resume, lambda: s2(opts, k, build / f"s2-{k}"))
+        s2s[k] = cached(parts / f"s2-{k}.nc", opts, lambda: s2(opts, k, build / f"s2-{k}"), ("kernels",))
         print(f"S2 {k}: done")
-    col = checkpointed(out, "s3", opts.resume, lambda: s3(opts, device, build / "s3"))
+    col = cached(parts / "s3.nc", opts, lambda: s3(opts, device, build / "s3"), ("kernels",))
     print("S3: done")
-    cl, nums = claims(s1s, s2s, col)
-
-    ds = xr.merge([claims_dataset(cl), results_dataset(list(opts.kernels), s1s, s2s, col, nums)],
-                  combine_attrs="override")
-    ds.attrs = run_attrs(asdict(opts), opts.seed, status="complete")
-    write_netcdf(ds, out / "stdp_spiking.nc")
-    figures(out, s1s, s2s, col)
-
-    print(f"\nSpikes: Brian2 on {opts.brian_device}, dt {opts.dt_ms} ms, kernel width {opts.width_ms} ms")
-    for k in opts.kernels:
-        n = nums[f"s2_{k}"]
-        print(f"S2 {k}: mean {n['mean']:.1f} +- {n['se']:.1f} Hz^2 (s.e.), rate rule {n['rate_rule']:.1f}, "
-              f"exact {n['exact']:.1f}, s.e. slope {n['se_slope']:.2f}")
+    claims, nums = spike_claims(s1s, s2s, col)
+    path = write_result(spike_dataset(list(opts.kernels), s1s, s2s, col, nums), claims, out / "stdp_spiking.nc",
+                        attrs_of(opts))
+    for name, fig in spike_figures(s1s, s2s, col).items():
+        save_figure(fig, out / name)
+    lines = [f"S2 {k}: mean {n['mean']:.1f} +- {n['se']:.1f} Hz^2 (s.e.), rate rule {n['rate_rule']:.1f}, exact "
+             f"{n['exact']:.1f}, s.e. slope {n['se_slope']:.2f}" for k, n in ((k, nums[f"s2_{k}"]) for k in opts.kernels)]
     n = nums["s3"]
-    print(f"S3: weight-change correlation {n['weight_change_corr']:.3f}; held-out prediction correlation "
-          f"initial {n['prediction_corr_initial']:.3f}, spiking {n['prediction_corr_spiking']:.3f}, "
-          f"rate {n['prediction_corr_rate']:.3f}")
-    print(format_claims(cl))
-    print(f"wrote {out / 'stdp_spiking.nc'}")
-    return 0
+    lines.append(f"S3: weight-change correlation {n['weight_change_corr']:.3f}; held-out prediction correlation "
+                 f"initial {n['prediction_corr_initial']:.3f}, spiking {n['prediction_corr_spiking']:.3f}, "
+                 f"rate {n['prediction_corr_rate']:.3f}")
+    return report(f"Spikes: Brian2 on {opts.brian_device}, dt {opts.dt_ms} ms, kernel width {opts.width_ms} ms",
+                  "\n".join(lines), claims=claims, path=path)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def test_quick_run_writes_netcdf_with_w_claims(quick_run):
                                             "positive-only", "sleep-only"]
         # kind and block are coordinates: select without parsing names
         assert list(ds.sel(schedule=ds.kind == "day-night").block.values) == [1, 3]
-        assert set(np.unique(ds.schedule_phase.sel(schedule="day-night-3").values)) >= {"wake", "sleep"}
+        assert set(np.unique(ds.schedule_period.sel(schedule="day-night-3").values)) >= {"wake", "sleep"}
         assert ds.accuracy.dims == ("seed", "schedule", "update") and "accuracy_level0" in ds
         assert ds.probe_correct.dims == ("seed", "schedule", "update", "sample")
         assert {"accuracy_raw", "centred_norm", "effective_rank"} <= set(ds.data_vars)

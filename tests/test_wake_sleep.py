@@ -6,7 +6,7 @@ import torch
 from bioglom import ConfigError, Glom, GlomConfig
 from bioglom.learning import build_rule
 from bioglom.learning.dreams import TopLevelMemory, dream
-from bioglom.learning.schedule import Phase, WakeSleepSchedule, preset, rule_phase
+from bioglom.learning.schedule import Period, WakeSleepSchedule, preset, rule_phase
 
 
 @pytest.mark.parametrize("name,kw,cases", [
@@ -16,11 +16,11 @@ from bioglom.learning.schedule import Phase, WakeSleepSchedule, preset, rule_pha
     ("sleep-first", {"block": 3}, {0: "sleep", 2: "sleep", 3: "wake", 5: "wake", 6: "sleep"}),
     ("deprivation", {"pre": 2, "deprived": 5, "recovery": 3}, {0: "both", 1: "both", 2: "wake", 6: "wake", 7: "sleep", 9: "sleep"}),
 ])
-def test_schedule_maps_updates_to_phases(name, kw, cases):
+def test_schedule_maps_updates_to_periods(name, kw, cases):
     s = preset(name, **kw)
     for u, kind in cases.items():
-        assert s.phase_at(u) == kind, (name, u)
-    assert list(s.kinds(4)) == [s.phase_at(u) for u in range(4)]
+        assert s.period_at(u) == kind, (name, u)
+    assert list(s.kinds(4)) == [s.period_at(u) for u in range(4)]
 
 
 def test_schedule_bad_input():
@@ -29,9 +29,9 @@ def test_schedule_bad_input():
     with pytest.raises(ConfigError, match="block=0"):
         preset("day-night", block=0)
     with pytest.raises(ConfigError, match="kind='nap'"):
-        WakeSleepSchedule((Phase("nap", 3),)).check()
+        WakeSleepSchedule((Period("nap", 3),)).check()
     with pytest.raises(ConfigError, match="update=10"):
-        preset("deprivation", pre=2, deprived=5, recovery=3).phase_at(10)
+        preset("deprivation", pre=2, deprived=5, recovery=3).period_at(10)
     assert [rule_phase(k) for k in ("wake", "sleep", "both")] == ["positive", "negative", "both"]
 
 

@@ -2,14 +2,16 @@
 
 from .islands import (THRESHOLDS, adjusted_rand_index, choose_thresholds, extract_islands, foreground_ari, island_counts,
                       island_scores, island_sizes, raw_pixel_islands, threshold_sweep)
-from .metrics import accuracy_stderr, alignment, dimension_std, effective_rank, linear_probe, mean_norm, uniformity
+from .metrics import (accuracy_stderr, alignment, dimension_std, effective_rank, linear_probe, mean_norm,
+                      representation_metrics, uniformity)
 from .parse import PAIR_KINDS, foreground_island_size, kind_probe, masked_error, pair_similarity
 from .parse_eval import evaluate_parse, settle_states, settled_features
-from .scene_quality import MOMENTS, fraction_table, gain_fraction, scene_claims, scene_dataset, scene_quality
-from .island_claims import ISLAND_TARGETS, island_claims
-from .temporal_claims import chosen_credit, memory_claim, temporal_claims
-from .distillery_claims import DISTILLERY_TARGETS, distillery_claims, find_run
-from .distillery import column_outputs, dispersion, ensemble_gain, ink_columns, net_inputs, object_ensemble_ratio
+from .scene_quality import MOMENTS, fraction_table, gain_fraction, scene_claims, scene_dataset, scene_means, scene_quality
+from .island_claims import ISLAND_TARGETS, island_claims, island_table
+from .temporal_claims import chosen_credit, memory_claim, temporal_claims, temporal_table
+from .distillery_claims import DISTILLERY_TARGETS, distillery_claims, distillery_table, find_run
+from .distillery import (DIRECTIONS, column_outputs, dispersion, distillery_finals, distillery_point, ensemble_gain,
+                         final_quality, ink_columns, net_inputs, object_ensemble_ratio)
 from .verdicts import (VERDICTS, Interval, bootstrap, combine_verdicts, difference_of_means, mean_of,
                        relative_reduction, verdict_at_least, verdict_at_most, verdict_within)
 from .recorder import (Claim, claims_dataset, evaluations_dataset, format_claims, history_dataset, run_attrs,
@@ -18,13 +20,13 @@ from .recorder import (Claim, claims_dataset, evaluations_dataset, format_claims
 __all__ = [
     "THRESHOLDS", "choose_thresholds", "foreground_ari", "raw_pixel_islands", "threshold_sweep",
     "adjusted_rand_index", "extract_islands", "island_counts", "island_scores", "island_sizes",
-    "accuracy_stderr", "alignment", "dimension_std", "effective_rank", "linear_probe", "mean_norm", "uniformity",
+    "accuracy_stderr", "alignment", "dimension_std", "effective_rank", "linear_probe", "mean_norm", "uniformity", "representation_metrics", "scene_means",
     "VERDICTS", "Interval", "bootstrap", "combine_verdicts", "difference_of_means", "mean_of", "relative_reduction",
     "verdict_at_least", "verdict_at_most", "verdict_within", "ink_columns", "net_inputs", "object_ensemble_ratio",
     "PAIR_KINDS", "foreground_island_size", "kind_probe", "masked_error", "pair_similarity",
-    "evaluate_parse", "settle_states", "settled_features", "ISLAND_TARGETS", "island_claims", "chosen_credit", "memory_claim",
-    "temporal_claims", "DISTILLERY_TARGETS", "distillery_claims", "find_run",
+    "evaluate_parse", "settle_states", "settled_features", "ISLAND_TARGETS", "island_claims", "island_table", "chosen_credit", "memory_claim",
+    "temporal_claims", "temporal_table", "DISTILLERY_TARGETS", "distillery_claims", "distillery_table", "find_run",
     "Claim", "claims_dataset", "evaluations_dataset", "history_dataset", "stack_datasets",
-    "column_outputs", "dispersion", "MOMENTS", "fraction_table", "gain_fraction", "scene_claims", "scene_dataset",
+    "column_outputs", "dispersion", "DIRECTIONS", "distillery_finals", "distillery_point", "final_quality", "MOMENTS", "fraction_table", "gain_fraction", "scene_claims", "scene_dataset",
     "scene_quality", "ensemble_gain", "format_claims", "run_attrs", "write_netcdf",
 ]

@@ -1,12 +1,20 @@
-"""Metrics of the giant distillery (paper 12.1; docs/claims.md D1-D2): how alike the
-column nets have become, and how much an island gains by averaging its members'
-predictions."""
+"""Metrics of the giant distillery (paper 12.1; docs/claims.md D1-D5): how alike the
+column nets have become, how much an island gains by averaging its members'
+predictions, and what the distillery simulation records of a model during training
+(:func:`distillery_point`) and at its end (:func:`distillery_finals`)."""
 
 from __future__ import annotations
 
-import torch
+import warnings
 
-__all__ = ["column_outputs", "dispersion", "ensemble_gain", "net_inputs", "object_ensemble_ratio", "ink_columns"]
+import numpy as np
+import torch
+import xarray as xr
+
+__all__ = ["column_outputs", "dispersion", "ensemble_gain", "net_inputs", "object_ensemble_ratio", "ink_columns",
+           "DIRECTIONS", "distillery_point", "distillery_finals", "final_quality"]
+
+DIRECTIONS = ("bottom_up", "top_down")
 
 
 @torch.no_grad()
@@ -113,3 +121,95 @@ def ensemble_gain(predictions: torch.Tensor, targets: torch.Tensor, islands: tor
         return e.pow(2).sum((-2, -1)).sum(0)
 
     return pooled(pbar_n - t) / pooled(p - t).clamp_min(1e-300)
+
+
+def _squared_error(model, split: dict, steps: int) -> torch.Tensor:
+    """Squared error of the image decoded from level 0, ``split["corrupted"]`` settled
+    ``steps`` steps, against what the columns see of the clean image: ``[b, C, H, W]``."""
+    recon = model.decode(model.settle(split["corrupted"].to(model.device), steps, record=False).final[:, 0])
+    return (recon - model.retinal(split["images"].to(model.device))) ** 2
+
+
+def _probe(model, split: dict, steps: int, **kwargs):
+    from .metrics import linear_probe
+    from .parse_eval import settled_features
+
+    data, train, test = split["data"], split["train"], split["test"]
+    return linear_probe(settled_features(model, data.images[train], steps), data.labels[train],
+                        settled_features(model, split["images"], steps), data.labels[test], **kwargs)
+
+
+@torch.no_grad()
+def distillery_point(model, split: dict, steps: int, probe_inputs: int) -> dict:
+    """A point of the distillery's curves: quality (on digits, ``split`` holding ``data``,
+    ``train``, ``test``: the linear-probe ``accuracy``; on scenes, ``split["held"]``: the
+    :func:`~bioglom.analysis.scene_means`), the denoising error ``denoise_mse`` of the
+    held-out ``corrupted`` images and the pooled :func:`dispersion` of each direction's
+    nets on ``probe_inputs`` inputs drawn from the data (fixed generator)."""
+    from .scene_quality import scene_means, scene_quality
+
+    model.eval()
+    if "held" in split:
+        quality = scene_means(scene_quality(model, steps, split["held"]))
+    else:
+        quality = {"accuracy": _probe(model, split, steps)}
+    denoise = float(_squared_error(model, split, steps).mean())
+    inputs = net_inputs(model, split["images"][:256], steps, probe_inputs, torch.Generator().manual_seed(0))
+    disp = {d: float(dispersion(column_outputs(model, inputs[d], d)).mean()) for d in DIRECTIONS}
+    model.train()
+    return {**quality, "denoise_mse": denoise, **{f"dispersion_{d}": v for d, v in disp.items()}}
+
+
+@torch.no_grad()
+def distillery_finals(model, start, split: dict, steps: int, probe_inputs: int, generator) -> xr.Dataset:
+    """Per-sample measurements of a trained ``model`` that
+    :func:`~bioglom.analysis.distillery_claims` reads, and of its initial weights ``start``
+    for dispersion and the ensemble ratio (along ``moment``: start, end): on digits the
+    probe's correctness per test digit; the denoising error per image; the dispersion of
+    the column nets per input drawn from the data with ``generator()`` (the same inputs
+    and positions for both models); the :func:`object_ensemble_ratio` per image, over each
+    digit's ink columns, or over each ground-truth object of a scene and then averaged."""
+    from ..consensus import normalise
+    from ..data import column_labels
+
+    model.eval()
+    images = split["images"]
+    out = {}
+    if "held" in split:
+        cfg = model.cfg
+        objects = column_labels(split["held"].test, cfg.patch_size, cfg.levels)[:, 1]  # b n, 0: background
+        members = [objects == k for k in range(1, int(objects.max()) + 1)]  # one mask per object of a scene
+    else:
+        out["probe_correct"] = ("sample", _probe(model, split, steps, return_correct=True).double().numpy())
+    denoise = _squared_error(model, split, steps).flatten(1).mean(1).cpu()
+    disp, ratio = [], []
+    for m in (start, model):  # the same images and (image, column) positions for both, each model's own states
+        inputs = net_inputs(m, images[:256], steps, probe_inputs, generator())
+        disp.append(torch.stack([dispersion(column_outputs(m, inputs[d], d), per_input=True).mean(1)
+                                 for d in DIRECTIONS]).mean(0).cpu())  # input
+    for m in (start, model):
+        traj = m.settle(images.to(m.device), steps, record=False)
+        predictions = normalise(traj.bottom_up[-1], m.cfg.norm)  # the students' last votes
+        if "held" in split:  # every ground-truth object of a scene, then their mean
+            per_object = torch.stack([object_ensemble_ratio(predictions, traj.final, k.to(m.device)).cpu()
+                                      for k in members]).double().numpy()  # object b l; NaN: absent object
+            with warnings.catch_warnings():  # a scene with fewer objects than the most has NaN slots
+                warnings.simplefilter("ignore", RuntimeWarning)
+                ratio.append(torch.from_numpy(np.nanmean(per_object, 0)))
+        else:
+            ratio.append(object_ensemble_ratio(predictions, traj.final, ink_columns(m, images)).cpu())
+    model.train()
+    return xr.Dataset({
+        **out,
+        "denoise_error": ("sample", denoise.double().numpy()),
+        "dispersion_inputs": (("moment", "input"), torch.stack(disp).double().numpy()),
+        "ensemble_ratio": (("moment", "sample"), np.nanmean(torch.stack(ratio).double().numpy(), -1)),
+    }, coords={"moment": ["start", "end"]})
+
+
+def final_quality(ds: xr.Dataset) -> xr.DataArray:
+    """Per-sample quality of every run of a distillery result: probe correctness on
+    digits, the settled object ARI on scenes."""
+    if "probe_correct" in ds:
+        return ds.probe_correct
+    return ds.object_ari.sel(settling="settled").rename(scene_run="run").sel(run=ds.run.values)

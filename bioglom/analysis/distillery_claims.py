@@ -27,7 +27,7 @@ from .claim_rows import ABOVE_ZERO, at_least, combined, missing, per_sample
 from .recorder import Claim
 from .verdicts import bootstrap, difference_of_means, relative_reduction, verdict_within
 
-__all__ = ["DISTILLERY_TARGETS", "distillery_claims", "find_run"]
+__all__ = ["DISTILLERY_TARGETS", "distillery_claims", "distillery_table", "find_run"]
 
 DISTILLERY_TARGETS = dict(equivalence=0.03)
 
@@ -134,3 +134,20 @@ def distillery_claims(ds: xr.Dataset, rule: str, resamples: int = 2000, targets:
                                    f"lies within +-{t['equivalence']} (the whole interval)"))
     return rows
 
+
+def distillery_table(ds: xr.Dataset) -> str:
+    """The distillery summary: per run its final quality, denoising error, dispersion at
+    the start and end of training and the ensemble ratio at the end, means over seeds."""
+    from .distillery import final_quality
+
+    m = ds.mean("seed")
+    quality = final_quality(ds).mean("seed")
+    rows = [f"{'run':<50}{'probe' if 'probe_correct' in ds else 'obj ARI':>7}{'denoise':>9}{'disp start':>11}"
+            f"{'disp end':>9}{'ens. ratio':>11}"]
+    for n in ds.run.values:
+        e = m.sel(run=n)
+        rows.append(f"{n:<50}{float(quality.sel(run=n).mean()):>7.3f}{float(e.denoise_error.mean()):>9.4f}"
+                    f"{float(e.dispersion_inputs.sel(moment='start').mean()):>11.3f}"
+                    f"{float(e.dispersion_inputs.sel(moment='end').mean()):>9.3f}"
+                    f"{float(e.ensemble_ratio.sel(moment='end').mean()):>11.3f}")
+    return "\n".join(rows)

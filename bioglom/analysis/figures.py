@@ -156,3 +156,19 @@ def similarity_figure(logits):
     axes[0, -1].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def se_band(ax, da, x: str, over: str = "seed", label: str | None = None):
+    """Plot the mean of ``da`` over ``over`` against its coordinate ``x``, with a band of
+    +-1 standard error over ``over`` (``std / sqrt(n)``, population std) where there is
+    more than one."""
+    import numpy as np
+
+    n = da.sizes[over]
+    mean = da.mean(over)
+    ax.plot(da[x], mean, marker=".", label=label)
+    if n > 1:
+        se = da.std(over) / np.sqrt(n)
+        ax.fill_between(da[x], mean - se, mean + se, alpha=0.3, lw=0,
+                        label=f"+-1 s.e. over {over}s" if label is not None else None)
+    return ax

@@ -16,7 +16,7 @@ from .claim_rows import ABOVE_ZERO, at_least, combined, per_sample
 from .recorder import Claim
 from .verdicts import bootstrap, difference_of_means, mean_of, relative_reduction
 
-__all__ = ["ISLAND_TARGETS", "island_claims"]
+__all__ = ["ISLAND_TARGETS", "island_claims", "island_table"]
 
 # the criteria of I1-I4
 ISLAND_TARGETS = dict(ari=0.8, above_raw=0.2, level_margin=0.2, rise=0.1, probe_gain=0.10, fill_gain=0.30)
@@ -84,3 +84,23 @@ def island_claims(ds: xr.Dataset, resamples: int = 2000, targets: dict | None = 
     else:
         rows += [combined("I4", [i4a], "I4a held (no filling-in measured) (value: I4a)"), i4a]
     return rows
+
+
+def island_table(ds: xr.Dataset) -> str:
+    """The islands summary: per level the foreground ARI against parts and objects at step 0
+    and after settling, the baselines, the kind probe and the fill-in error, means over
+    seeds and scenes."""
+    levels = ds.sizes["level"]
+    m = ds.mean(("seed", "sample"))
+    last = int(ds.step[-1])
+    lines = ["level  target   step 0  settled   (foreground ARI, mean over seeds and scenes)"]
+    for l in range(levels):
+        for target in ("parts", "objects"):
+            v = m[f"ari_{target}"].sel(level=l)
+            lines.append(f"{l:>5}  {target:<7}  {float(v.sel(step=0)):6.3f}  {float(v.sel(step=last)):7.3f}")
+    lines.append(f"baselines against objects: raw_pixels {float(m.raw_pixels_objects):.3f}, raw patches thresholded "
+                 f"{float(m.raw_tuned_objects):.3f}, ground-truth parts {float(m.parts_vs_objects):.3f}")
+    lines.append(f"kind probe (top level): step 0 {float(m.kind_accuracy.isel(probe_step=0, level=-1)):.3f}, settled "
+                 f"{float(m.kind_accuracy.isel(probe_step=-1, level=-1)):.3f}; fill-in error: step 0 "
+                 f"{float(m.fill_error.isel(probe_step=0)):.4f}, settled {float(m.fill_error.isel(probe_step=-1)):.4f}")
+    return "\n".join(lines)

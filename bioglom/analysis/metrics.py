@@ -9,7 +9,7 @@ import torch
 from ..config import ConfigError
 
 __all__ = ["linear_probe", "accuracy_stderr", "mean_norm", "dimension_std", "effective_rank", "alignment",
-           "uniformity"]
+           "uniformity", "representation_metrics"]
 
 
 def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
@@ -108,3 +108,10 @@ def uniformity(x: torch.Tensor, t: float = 2.0) -> float:
         raise ConfigError(f"uniformity needs at least 2 embeddings; got {len(z)}")
     d2 = torch.pdist(z) ** 2
     return float(torch.logsumexp(-t * d2, 0) - math.log(len(d2)))
+
+
+def representation_metrics(x: torch.Tensor) -> dict:
+    """What shows collapse in embeddings ``x [n, d]``: the mean norm ``mean_i ||x_i||``, the
+    spread ``mean_i ||x_i - mean_j x_j||`` (toward 0 as the rows become one; layer-normalised
+    states keep their norm, so only the spread shows it) and the centred effective rank."""
+    return {"norm": mean_norm(x), "spread": mean_norm(x - x.mean(0)), "effective_rank": effective_rank(x, centre=True)}

@@ -34,7 +34,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "object_ari_mean": ("settled top level's foreground ARI against objects, mean over test scenes", "1"),
     "fill_error_mean": ("squared error of the removed pixels after settling, mean over test scenes", "intensity^2"),
     # probes and representation metrics (bioglom.analysis.metrics)
-    "schedule_phase": ("wake, sleep or both at each training update", "1"),
+    "schedule_period": ("wake, sleep or both at each training update (the schedule's period)", "1"),
     "s3_weight": ("S3: bottom-up unit weight of the spiking column", "1"),
     "s3_rate_weight": ("S3: the rate model's unit weight", "1"),
     "accuracy": ("linear-probe accuracy of the top level on held-out digits", "1"),

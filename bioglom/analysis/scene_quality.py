@@ -34,7 +34,7 @@ from .names import VARIABLES
 from .recorder import Claim
 from .verdicts import bootstrap, difference_of_means, relative_reduction
 
-__all__ = ["MOMENTS", "SCENE_TARGETS", "scene_quality", "scene_dataset", "gain_fraction", "scene_claims", "fraction_table"]
+__all__ = ["MOMENTS", "SCENE_TARGETS", "scene_quality", "scene_means", "scene_dataset", "gain_fraction", "scene_claims", "fraction_table"]
 
 MOMENTS = ("bottom_up_pass", "settled")
 SCENE_TARGETS = dict(fraction=0.5)
@@ -78,6 +78,14 @@ def scene_quality(model, steps: int, held, thresholds=THRESHOLDS) -> dict:
         "raw_pixels_ari": foreground_ari(objects, raw_pixel_islands(held.test.images, p), fg).numpy(),
         "val_object_ari": float(np.nanmean(foreground_ari(v_objects, v_islands[:, -1], v_fg).numpy())),
     }
+
+
+def scene_means(quality: dict) -> dict:
+    """Means over the test scenes of a :func:`scene_quality` result after settling, for the
+    curves along ``update``: ``object_ari_mean`` (scenes without a defined ARI left out)
+    and ``fill_error_mean``."""
+    return {"object_ari_mean": float(np.nanmean(quality["object_ari"][-1])),
+            "fill_error_mean": float(quality["fill_error"][-1].mean())}
 
 
 def scene_dataset(results: dict, dims: tuple[str, ...], keys: list) -> xr.Dataset:

@@ -29,7 +29,7 @@ from .claim_rows import ABOVE_ZERO, at_least, at_most, combined, missing, per_sa
 from .recorder import Claim
 from .verdicts import bootstrap, difference_of_means
 
-__all__ = ["SLEEP_TARGETS", "sleep_claims", "final_window", "final_readout", "find_schedule"]
+__all__ = ["sleep_table", "SLEEP_TARGETS", "sleep_claims", "final_window", "final_readout", "find_schedule"]
 
 SLEEP_TARGETS = dict(points=0.03, shrink=2.0, shrink_points=0.05, recover_points=0.02, recover_fraction=0.10)
 
@@ -179,3 +179,15 @@ def _gated_on_w0(rows: list[Claim]) -> list[Claim]:
                                      "the contrastive learning these schedules arrange is not shown to help]")
         out.append(c)
     return out
+
+
+def sleep_table(ds: xr.Dataset) -> str:
+    """The wake/sleep summary: per schedule its updates, probe accuracy at the start and
+    final (:func:`final_readout`), and the final spread and effective rank, means over seeds."""
+    rows = [f"{'schedule':<16}{'updates':>8}{'acc start':>11}{'acc final':>11}{'spread final':>14}{'rank final':>12}"]
+    for n in ds.schedule.values:
+        final = {v: float(final_readout(ds, n, v).mean()) for v in ("accuracy", "spread", "effective_rank")}
+        rows.append(f"{n:<16}{int(ds.length.sel(schedule=n)):>8}"
+                    f"{float(ds.accuracy.sel(schedule=n, update=0).mean()):>11.3f}{final['accuracy']:>11.3f}"
+                    f"{final['spread']:>14.3f}{final['effective_rank']:>12.2f}")
+    return "\n".join(rows) + "\n(final: mean over the last full wake+sleep cycle or 10 % of updates, the longer)"

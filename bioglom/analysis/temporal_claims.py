@@ -31,7 +31,7 @@ from .claim_rows import ABOVE_ZERO, at_least, combined, missing, per_sample
 from .recorder import Claim
 from .verdicts import bootstrap, difference_of_means, mean_of, relative_reduction
 
-__all__ = ["chosen_credit", "temporal_claims", "memory_claim"]
+__all__ = ["chosen_credit", "temporal_claims", "memory_claim", "temporal_table"]
 
 TD = "temporal_derivative"
 
@@ -141,3 +141,21 @@ def memory_claim(peak: xr.DataArray, local_bound: float = 1.2) -> Claim:
                  f"{bptt:.2f}; one measurement per configuration in a fresh process, so no interval: low = high "
                  "= value)", local, local,
                  "held" if held else "not held")
+
+
+def temporal_table(ds: xr.Dataset) -> str:
+    """The temporal-derivative summary on digits: per condition and column kind the probe
+    accuracy (standardised and raw), the settled denoising error, spread and effective
+    rank, means over seeds."""
+    m = ds.mean("seed")
+    head = f"{'condition':<42}" + "".join(f"{c:>34}" for c in ds.columns.values)
+    rows = [head, f"{'':<42}" + "".join(f"{'probe  raw  denoise spread rank':>34}" for _ in ds.columns.values)]
+    for n in ds.condition.values:
+        cells = []
+        for c in ds.columns.values:
+            x = m.sel(columns=c, condition=n)
+            cells.append(f"{float(x.probe_correct.mean()):>8.3f}{float(x.probe_correct_raw.mean()):>6.3f}"
+                         f"{float(x.denoise_error.sel(moment='settled').mean()):>9.4f}{float(x.spread):>7.3f}"
+                         f"{float(x.effective_rank):>5.1f}")
+        rows.append(f"{n:<42}" + "".join(f"{c:>34}" for c in cells))
+    return "\n".join(rows)

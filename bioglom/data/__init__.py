@@ -3,7 +3,7 @@ a reader for local MNIST IDX files, and region masking for denoising."""
 
 from .digits import Digits, load_digits, moving_digits, moving_images, split_indices
 from .masking import changed_fraction, fill_removed, mask_parts, mask_regions, masked_batch, part_mask, region_mask
-from .mnist import check_mnist_folder, idx_shape, load_mnist, mnist_sizes, read_idx, write_idx
+from .mnist import check_mnist_folder, digit_glyphs, idx_shape, load_mnist, mnist_sizes, read_idx, write_idx
 from .scene_task import HeldOutScenes, SceneTask
 from .scenes import KINDS, Scenes, column_labels, make_scenes
 from .wholes import APPEARANCES, MASK_TOKEN, WHOLE_KINDS, appearance_kinds, column_kinds, make_whole_scenes
@@ -11,6 +11,6 @@ from .wholes import APPEARANCES, MASK_TOKEN, WHOLE_KINDS, appearance_kinds, colu
 __all__ = [
     "Digits", "load_digits", "moving_digits", "moving_images", "split_indices", "mask_regions", "masked_batch", "region_mask",
     "changed_fraction", "fill_removed", "mask_parts", "part_mask", "APPEARANCES", "MASK_TOKEN", "WHOLE_KINDS",
-    "appearance_kinds", "column_kinds", "make_whole_scenes", "check_mnist_folder", "idx_shape", "mnist_sizes", "load_mnist", "read_idx", "write_idx", "KINDS", "Scenes", "column_labels", "make_scenes",
+    "appearance_kinds", "column_kinds", "make_whole_scenes", "check_mnist_folder", "digit_glyphs", "idx_shape", "mnist_sizes", "load_mnist", "read_idx", "write_idx", "KINDS", "Scenes", "column_labels", "make_scenes",
     "SceneTask", "HeldOutScenes",
 ]

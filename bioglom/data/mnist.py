@@ -18,7 +18,7 @@ import torch
 from ..config import ConfigError
 from .digits import Digits
 
-__all__ = ["read_idx", "idx_shape", "write_idx", "load_mnist", "check_mnist_folder", "mnist_sizes", "MNIST_FILES"]
+__all__ = ["read_idx", "idx_shape", "write_idx", "load_mnist", "check_mnist_folder", "mnist_sizes", "MNIST_FILES", "digit_glyphs"]
 
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _CODES = {np.dtype(v).newbyteorder(">") if np.dtype(v).itemsize > 1 else np.dtype(v): k for k, v in _DTYPES.items()}
@@ -131,3 +131,19 @@ def load_mnist(folder, split: str = "train") -> Digits:
         raise ConfigError(f"data_dir={str(folder)!r}: {images.shape[0]} images in {img_file.name} but {labels.shape[0]} "
                           f"labels in {lab_file.name}")
     return Digits(torch.from_numpy(images.astype(np.float32) / 255.0)[:, None], torch.from_numpy(labels.astype(np.int64)))
+
+
+def digit_glyphs(data: str, data_dir: str, seed: int, test_fraction: float = 0.3):
+    """Glyphs ``[m, 1, k, k]``, labels ``[m]`` and the indices of the training and held-out
+    images: scikit-learn's 8x8 digits (``data="digits"``) split by ``seed`` with
+    ``test_fraction`` held out, or MNIST's own train and test files in ``data_dir``."""
+    from .digits import load_digits, split_indices
+
+    if data == "mnist":
+        train, test = load_mnist(data_dir, "train"), load_mnist(data_dir, "test")
+        n = len(train.labels)
+        return (torch.cat([train.images, test.images]), torch.cat([train.labels, test.labels]), np.arange(n),
+                n + np.arange(len(test.labels)))
+    digits = load_digits(8)
+    train_idx, test_idx = split_indices(len(digits.labels), test_fraction, seed)
+    return digits.images, digits.labels, train_idx, test_idx

@@ -1,10 +1,11 @@
 """Wake and sleep as data (docs/design.md §6; paper 12.2).
 
-A :class:`WakeSleepSchedule` is a tuple of phases ``(kind, updates)``, ``kind`` in
+A :class:`WakeSleepSchedule` is a tuple of periods ``(kind, updates)``, ``kind`` in
 ``wake`` (positive learning on real input), ``sleep`` (negative learning offline) and
 ``both`` (positive and negative in the same update: the ordinary contrastive baseline),
-optionally repeated. ``phase_at(u)`` is a pure function from the update index to the
-phase kind; ``rule_phase(kind)`` is the ``phase`` a learning rule takes.
+optionally repeated. ``period_at(u)`` is a pure function from the update index to the
+period's kind; ``rule_phase(kind)`` is the ``phase`` a learning rule takes (positive,
+negative or both). "Period" is always the schedule's, "phase" always the rule's.
 
 Presets (:func:`preset`):
 
@@ -25,14 +26,14 @@ import numpy as np
 
 from ..config import ConfigError, check_choice, check_positive
 
-__all__ = ["KINDS", "PRESETS", "Phase", "WakeSleepSchedule", "preset", "rule_phase"]
+__all__ = ["KINDS", "PRESETS", "Period", "WakeSleepSchedule", "preset", "rule_phase"]
 
 KINDS = ("wake", "sleep", "both")
 PRESETS = ("interleaved", "day-night", "deprivation", "sleep-first", "positive-only", "sleep-only")
 _RULE_PHASE = {"wake": "positive", "sleep": "negative", "both": "both"}
 
 
-class Phase(NamedTuple):
+class Period(NamedTuple):
     kind: str
     updates: int
 
@@ -44,25 +45,25 @@ def rule_phase(kind: str) -> str:
 
 
 class WakeSleepSchedule(NamedTuple):
-    """Phases in order; with ``repeat`` they cycle for ever, else the schedule ends after them."""
+    """Periods in order; with ``repeat`` they cycle for ever, else the schedule ends after them."""
 
-    phases: tuple
+    periods: tuple
     repeat: bool = False
 
     def check(self) -> "WakeSleepSchedule":
-        if not self.phases:
-            raise ConfigError("phases=() is not allowed; a schedule needs at least one phase")
-        for kind, updates in self.phases:
+        if not self.periods:
+            raise ConfigError("periods=() is not allowed; a schedule needs at least one period")
+        for kind, updates in self.periods:
             check_choice("kind", kind, KINDS)
             check_positive("block", updates, integer=True)
         return self
 
     @property
     def length(self) -> int:
-        """Updates in one pass through the phases."""
-        return sum(p.updates for p in self.phases)
+        """Updates in one pass through the periods."""
+        return sum(p.updates for p in self.periods)
 
-    def phase_at(self, update: int) -> str:
+    def period_at(self, update: int) -> str:
         """The kind of update ``update`` (0-based)."""
         if isinstance(update, bool) or not isinstance(update, (int, np.integer)) or update < 0:
             raise ConfigError(f"update={update!r} is not allowed; it must be an integer >= 0")
@@ -71,28 +72,28 @@ class WakeSleepSchedule(NamedTuple):
             u %= self.length
         elif u >= self.length:
             raise ConfigError(f"update={update} is not allowed; this schedule ends after {self.length} updates")
-        for kind, updates in self.phases:
+        for kind, updates in self.periods:
             if u < updates:
                 return kind
             u -= updates
         raise AssertionError("unreachable")
 
     def kinds(self, updates: int) -> np.ndarray:
-        """``phase_at(u)`` for ``u = 0 .. updates-1``: the ``phase`` coordinate along ``update``."""
-        return np.array([self.phase_at(u) for u in range(updates)], dtype=str)
+        """``period_at(u)`` for ``u = 0 .. updates-1``: the ``schedule_period`` of a result along ``train_update``."""
+        return np.array([self.period_at(u) for u in range(updates)], dtype=str)
 
 
 def preset(name: str, *, block: int = 100, pre: int = 100, deprived: int = 1000, recovery: int = 100) -> WakeSleepSchedule:
     """The schedule called ``name`` (module docstring); block lengths in updates."""
     check_choice("schedule", name, PRESETS)
     if name == "interleaved":
-        return WakeSleepSchedule((Phase("both", 1),), repeat=True).check()
+        return WakeSleepSchedule((Period("both", 1),), repeat=True).check()
     if name == "positive-only":
-        return WakeSleepSchedule((Phase("wake", 1),), repeat=True).check()
+        return WakeSleepSchedule((Period("wake", 1),), repeat=True).check()
     if name == "sleep-only":
-        return WakeSleepSchedule((Phase("sleep", 1),), repeat=True).check()
+        return WakeSleepSchedule((Period("sleep", 1),), repeat=True).check()
     if name == "day-night":
-        return WakeSleepSchedule((Phase("wake", block), Phase("sleep", block)), repeat=True).check()
+        return WakeSleepSchedule((Period("wake", block), Period("sleep", block)), repeat=True).check()
     if name == "sleep-first":
-        return WakeSleepSchedule((Phase("sleep", block), Phase("wake", block)), repeat=True).check()
-    return WakeSleepSchedule((Phase("both", pre), Phase("wake", deprived), Phase("sleep", recovery))).check()
+        return WakeSleepSchedule((Period("sleep", block), Period("wake", block)), repeat=True).check()
+    return WakeSleepSchedule((Period("both", pre), Period("wake", deprived), Period("sleep", recovery))).check()

@@ -30,7 +30,7 @@ SLEEP_INPUTS = ("dream", "replay")
 
 
 class WakeSleepTrainer(Trainer):
-    """:class:`Trainer` whose update ``u`` follows ``schedule.phase_at(u)``.
+    """:class:`Trainer` whose update ``u`` follows ``schedule.period_at(u)``.
 
     Extra parameters: ``schedule``; ``sleep_input`` (``dream`` or ``replay``);
     ``memory_capacity`` and ``dream_noise`` of the top-level memory; ``replay_capacity``
@@ -43,7 +43,7 @@ class WakeSleepTrainer(Trainer):
         check_choice("sleep_input", sleep_input, SLEEP_INPUTS)
         check_positive("replay_capacity", replay_capacity, integer=True)
         schedule.check()
-        super().__init__(model, rule, batches, phase=lambda u: rule_phase(schedule.phase_at(u)), **kw)
+        super().__init__(model, rule, batches, phase=lambda u: rule_phase(schedule.period_at(u)), **kw)
         self.schedule, self.sleep_input, self.replay_capacity = schedule, sleep_input, replay_capacity
         self.memory = TopLevelMemory(memory_capacity, dream_noise, model.cfg.norm)
         # the schedule and the sleep input belong to what a resumed run must match
@@ -62,11 +62,11 @@ class WakeSleepTrainer(Trainer):
         return True
 
     def step(self, u: int, source: int | None = None) -> dict:
-        kind = self.schedule.phase_at(u)
+        kind = self.schedule.period_at(u)
         if kind != "sleep":
             metrics = super().step(u, source)
             self.replay = (self.replay + [u])[-self.replay_capacity:]
-            self.memory.add(self.last_output.trajectory.final[:, -1])  # what the wake phase saw, to dream from
+            self.memory.add(self.last_output.trajectory.final[:, -1])  # what the wake period saw, to dream from
             return {**metrics, "kind": kind}
         if self.sleep_input == "replay" and self.replay:
             gen = update_generator(self.seed, u)

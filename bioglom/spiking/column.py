@@ -139,3 +139,26 @@ def unit_weights(w, pre_index, post_index, *, population: int, d: int) -> np.nda
     pair = (np.asarray(pre_index) // population) * d + np.asarray(post_index) // population
     member = np.eye(d * d)[pair]  # synapses x unit pairs
     return (w @ member / member.sum(0)).reshape(w.shape[:-1] + (d, d))
+
+
+def glom_signals(cfg, samples: int, seed: int, device="cpu", steps: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """What a spiking column learns from: an untrained GLOM of ``cfg`` (2 levels, 8x8
+    input) settled ``steps`` steps on ``samples`` of scikit-learn's digits drawn by
+    ``seed``; the centre column's level-0 state and level-1 consensus, z-scored per
+    dimension and clipped to +-2: ``[samples, D]`` each."""
+    from ..data import load_digits
+    from ..model import Glom
+
+    model = Glom(cfg).to(device).eval()
+    digits = load_digits(8).images
+    images = digits[torch.randperm(len(digits), generator=torch.Generator().manual_seed(seed))[:samples]]
+    with torch.no_grad():
+        states = model.settle(images.to(device), steps=steps).states[-1].double().cpu().numpy()  # [b, L, N, D]
+    h, w = cfg.grid
+    column = (h // 2) * w + w // 2
+    x, c = states[:, 0, column], states[:, 1, column]
+
+    def z(v):
+        return np.clip((v - v.mean(0)) / (v.std(0) + 1e-9), -2, 2)
+
+    return z(x), z(c)

@@ -1,0 +1,52 @@
+"""What the wake/sleep simulation measures on a model during training (docs/claims.md
+W0-W4; paper 12.2): on digits, linear probes of the settled levels and the shape of the
+top level's states; on the part-whole scenes, island quality and the same shape."""
+
+from __future__ import annotations
+
+import torch
+
+from .metrics import alignment, dimension_std, linear_probe, representation_metrics, uniformity
+from .parse_eval import settled_features
+from .scene_quality import scene_means, scene_quality
+
+__all__ = ["PER_DIGIT", "probe_point", "scene_point"]
+
+PER_DIGIT = ("probe_correct", "centred_norm")  # per held-out digit, along ``sample``
+
+
+def probe_point(model, steps: int, probe_fit, probe_eval) -> dict:
+    """On videos ``probe_fit`` and ``probe_eval`` (:class:`~bioglom.data.Digits`-like, images
+    ``[b, 2, C, H, W]``), settled ``steps`` steps from their first frame and averaged over
+    columns: the standardised linear-probe accuracy of every level (``accuracy`` for the top
+    one, ``accuracy_level{l}``), the scale-sensitive probe (``accuracy_raw``), per digit its
+    correctness (``probe_correct``) and centred norm, and the top level's
+    :func:`~bioglom.analysis.representation_metrics`, per-dimension std, alignment of each
+    digit's two frames and uniformity."""
+    model.eval()
+    with torch.no_grad():
+        fit, ev, nxt = (model.settle(v.to(model.device), steps, record=False).final.mean(2).cpu()  # b l d
+                        for v in (probe_fit.images[:, 0], probe_eval.images[:, 0], probe_eval.images[:, 1]))
+    acc_level = [linear_probe(fit[:, l], probe_fit.labels, ev[:, l], probe_eval.labels) for l in range(fit.shape[1])]
+    top = ev[:, -1]
+    correct = linear_probe(fit[:, -1], probe_fit.labels, top, probe_eval.labels, return_correct=True)
+    raw = linear_probe(fit[:, -1], probe_fit.labels, top, probe_eval.labels, standardise=False)
+    model.train()
+    shape = representation_metrics(top)
+    return {"accuracy": acc_level[-1], **{f"accuracy_level{l}": a for l, a in enumerate(acc_level)},
+            "accuracy_raw": raw, "norm": shape["norm"], "spread": shape["spread"],
+            "dimension_std": float(dimension_std(top).mean()), "effective_rank": shape["effective_rank"],
+            "alignment": alignment(top, nxt[:, -1]), "uniformity": uniformity(top),
+            "probe_correct": correct.double().numpy(),
+            "centred_norm": (top - top.mean(0)).double().norm(dim=1).numpy()}
+
+
+@torch.no_grad()
+def scene_point(model, steps: int, held) -> dict:
+    """On held-out scenes (:class:`~bioglom.data.scene_task.HeldOutScenes`): the means of
+    the settled object ARI and fill-in error (:func:`~bioglom.analysis.scene_means`) and the
+    :func:`~bioglom.analysis.representation_metrics` of the settled top level."""
+    out = scene_means(scene_quality(model, steps, held))
+    out.update(representation_metrics(settled_features(model, held.test.images, steps)))
+    model.train()
+    return out

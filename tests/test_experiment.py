@@ -1,0 +1,112 @@
+"""The harness every simulation shares: option groups and defaults, the run loop's
+statuses, per-seed results, cached parts and run datasets (bioglom.cli, bioglom.experiment)."""
+
+import dataclasses
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from bioglom.cli import DataOptions, MaskOptions, TrainingOptions, defaults, option, parse_options
+from bioglom.config import ConfigError, NonFiniteError
+from bioglom.experiment import COMPLETE, cached, over_seeds, run_dataset, train
+
+
+@defaults(out="results/x", steps=6, batch=option(8, "scenes per update"))
+class Opts(DataOptions, MaskOptions):
+    extra: int = option(1, "an option of the script's own")
+
+
+def test_defaults_change_the_inherited_default_and_keep_its_help():
+    fields = {f.name: f for f in dataclasses.fields(Opts)}
+    assert Opts().steps == 6 and Opts().out == "results/x" and Opts().batch == 8
+    assert fields["steps"].metadata["help"] == "settling steps"  # the base's help
+    assert fields["batch"].metadata["help"] == "scenes per update"  # a whole option replaces it
+    assert fields["data"].metadata["choices"] == ("digits", "scenes")
+    assert TrainingOptions().steps == 4  # the base class is unchanged
+    with pytest.raises(TypeError, match="no inherited option 'stpes'"):
+        defaults(stpes=3)(type("Bad", (TrainingOptions,), {}))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--steps", "0"], "steps=0 is not allowed"),  # TrainingOptions
+    (["--lr", "0"], "lr=0.0 is not allowed"),
+    (["--stop-after", "-1"], "stop_after=-1 is not allowed"),
+    (["--test-scenes", "0"], "test_scenes=0 is not allowed"),  # DataOptions
+    (["--image-size", "6"], "image_size=6 is not allowed for data='digits'"),
+    (["--data", "scenes", "--image-size", "8"], "image_size=8 is not allowed for the part-whole scenes"),
+    (["--mask-min", "5", "--mask-max", "4"], "mask_min=5, mask_max=4 are not allowed"),  # MaskOptions
+])
+def test_every_group_checks_its_own_options(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        parse_options(Opts, argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+class FakeTrainer:
+    """Stands for a Trainer: ``run`` does ``stop_after`` updates, or raises ``error``."""
+
+    def __init__(self, updates, error=None):
+        self.update, self.updates, self.error, self.calls = 0, updates, error, []
+
+    def run(self, resume, stop_after, evaluate, evaluate_every):
+        self.calls.append((resume, stop_after, evaluate_every))
+        if self.error is not None:
+            raise self.error
+        self.update = self.updates if stop_after is None else min(self.updates, stop_after)
+
+
+def test_train_says_how_a_run_ended(capsys):
+    opts = SimpleNamespace(resume=True, stop_after=0)
+    t = FakeTrainer(5)
+    assert train(t, opts, "seed 0 a", evaluate_every=3) == COMPLETE
+    assert t.calls == [(True, None, 3)]  # 0: no limit
+    opts.stop_after = 2
+    status = train(FakeTrainer(5), opts, "seed 0 a")
+    assert status == "stopped after 2 of 5 updates of seed 0 a (--stop-after); continue with --resume"
+    status = train(FakeTrainer(5, NonFiniteError("non-finite value at update 3")), opts, "seed 1 b")
+    assert status == "stopped: seed 1 b: non-finite value at update 3"
+    status = train(FakeTrainer(5, KeyboardInterrupt()), opts, "seed 1 b")
+    assert status.startswith("interrupted (Ctrl-C) during seed 1 b") and "--resume" in status
+    assert capsys.readouterr().err.count("error: ") == 2  # the two that stopped by themselves say so
+
+
+def test_over_seeds_stops_at_the_first_seed_that_stops_and_keeps_its_partial_result():
+    opts = SimpleNamespace(seed=4, seeds=3)
+    results, status = over_seeds(opts, lambda s: (s, COMPLETE))
+    assert results == [4, 5, 6] and status == COMPLETE
+    results, status = over_seeds(opts, lambda s: (s, COMPLETE if s < 5 else "stopped"))
+    assert results == [4, 5] and status == "stopped"
+
+
+def test_run_dataset_puts_evaluations_along_update_and_training_along_train_update():
+    t = SimpleNamespace(history=[{"update": 0, "phase": "both", "loss": 1.0}, {"update": 1, "phase": "both", "loss": 0.5}],
+                        evaluations=[{"update": 0, "accuracy": 0.1, "correct": np.array([1.0, 0.0, 1.0])},
+                                     {"update": 2, "accuracy": 0.3, "correct": np.array([1.0, 1.0, 1.0])}])
+    ds = run_dataset(t, per_sample=("correct",))
+    assert ds.train_loss.dims == ("train_update",) and list(ds.train_loss.values) == [1.0, 0.5]
+    assert ds.accuracy.dims == ("update",) and list(ds["update"].values) == [0, 2]
+    assert ds.correct.dims == ("update", "sample") and float(ds.correct.sum()) == 5.0
+    assert "phase" not in ds.variables
+
+
+def test_cached_computes_once_and_refuses_a_part_computed_with_other_options(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return xr.Dataset({"v": ("i", np.arange(3.0))})
+
+    opts = Opts(resume=True)
+    path = tmp_path / "part.nc"
+    first = cached(path, opts, compute)
+    again = cached(path, opts, compute)
+    assert len(calls) == 1 and (first.v.values == again.v.values).all()
+    assert len(cached(path, dataclasses.replace(opts, resume=False), compute).v) == 3 and len(calls) == 2
+    with pytest.raises(ConfigError, match=r"other options \(steps"):
+        cached(path, dataclasses.replace(opts, steps=7), compute)
+    other = tmp_path / "other.nc"
+    cached(other, opts, compute, drop=("extra", "seed"))
+    cached(other, dataclasses.replace(opts, extra=2, seed=9), compute, drop=("extra", "seed"))
+    assert len(calls) == 3  # options left out of the identity do not matter
