@@ -66,12 +66,12 @@ from bioglom.learning.wake_sleep import SLEEP_INPUTS, WakeSleepTrainer
 from bioglom.seeding import derived_seed
 
 
-@defaults(out="results/wake_sleep", steps=3, batch=16, checkpoint_every=50, image_size=option(
-    10, "video side in pixels (8x8 digits, or 28x28 MNIST digits, move inside it)"), radius=(1, 2, 4),
-    data=option("digits", "videos of scikit-learn's digits (embedded), of MNIST from --data-dir, or static videos "
-                "of the part-whole scenes (island ARI, fill-in, beside the positive controls)",
-                choices=("digits", "mnist", "scenes")),
-    updates=option(300, "updates of the interleaved, day-night, sleep-first and control runs"))
+@defaults(out="results/wake_sleep", steps=3, batch=option(16, "videos per update"), checkpoint_every=50,
+          radius=(1, 2, 4), updates=option(300, "updates of the interleaved, day-night, sleep-first and control runs"),
+          image_size=option(10, "video side in pixels (8x8 digits, or 28x28 MNIST digits, move inside it)"),
+          data=option("digits", "videos of scikit-learn's digits (embedded), of MNIST from --data-dir, or static "
+                      "videos of the part-whole scenes (island ARI, fill-in, beside the positive controls)",
+                      choices=("digits", "mnist", "scenes")))
 class Options(DataOptions):
     # model
     columns: str = option("unshared", "column nets", choices=("shared", "unshared"))

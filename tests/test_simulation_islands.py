@@ -46,7 +46,7 @@ def test_quick_run_writes_claims_with_intervals(quick_run):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--kinds", "tower,blob"), "kinds contains 'blob'"),
+    (("--kinds", "tower,blob"), "kinds='blob' is not allowed; choose one of"),
     (("--parts-min", "1"), "parts=(1, 4) is not allowed"),
     (("--parts-max", "5"), "parts=(2, 5) is not allowed"),
     (("--mask", "blocks", "--mask-max", "40"), "mask_max=40 are not allowed"),
