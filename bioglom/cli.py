@@ -149,9 +149,9 @@ class DataOptions(TrainingOptions):
 
 
 @dataclasses.dataclass
-class MaskOptions(RunOptions):
-    """Rectangular regions removed from every training and test input (a group to mix
-    into a script's options beside :class:`DataOptions`)."""
+class MaskOptions(ModelOptions):
+    """:class:`ModelOptions` plus rectangular regions removed from every training and test
+    input (a group to mix into a script's options beside :class:`DataOptions`)."""
 
     GROUP = "mask options"
 
@@ -302,9 +302,14 @@ def parse_options(cls, argv=None, *, description: str = "", presets: dict[str, d
                 kwargs[f.name] = _convert(f.name, values[f.name], hints[f.name])
                 choices = f.metadata.get("choices")
                 value = kwargs[f.name]
-                for v in value if isinstance(_base_type(hints[f.name]), tuple) else (value,):
+                listed = isinstance(_base_type(hints[f.name]), tuple)
+                for v in value if listed else (value,):
                     if choices and v not in choices:
                         raise ConfigError(f"{f.name}={v!r} is not allowed; choose one of {list(choices)}")
+                if choices and listed and len(set(value)) < len(value):  # each names a run: twice is one run twice
+                    twice = next(v for v in value if value.count(v) > 1)
+                    raise ConfigError(f"{f.name}={','.join(map(str, value))!r} is not allowed; {twice!r} is given "
+                                      "twice, give each at most once")
         opts = cls(**kwargs)
         seed = getattr(opts, "seed", 0)
         if not 0 <= seed < 2**63:  # torch and numpy take seeds in this range

@@ -125,9 +125,10 @@ def write_partial(ds: xr.Dataset, path: Path, attrs: dict, status: str) -> int:
 
 
 def write_result(ds: xr.Dataset, claims: list, path: Path, attrs: dict) -> Path:
-    """Write ``ds`` with its claims (``claim_*`` over ``claim``) and ``attrs``, status complete."""
+    """Write ``ds`` with its claims (``claim_*`` over ``claim``) and, as its only attributes,
+    ``attrs`` and status complete (the attributes of the parts it was merged from stay with them)."""
     ds = xr.merge([claims_dataset(claims), ds], join="outer", combine_attrs="drop_conflicts")
-    ds.attrs.update(attrs, status=COMPLETE)
+    ds.attrs = {**attrs, "status": COMPLETE}
     return write_netcdf(ds, path)
 
 

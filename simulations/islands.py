@@ -204,6 +204,9 @@ def run_seed(opts: Options, seed: int, device, folder, test_stream: str = "test"
 
 
 def train_and_evaluate(opts: Options, seed: int, device, folder, test_stream: str) -> xr.Dataset:
+    """Train one seed by backprop, tracking the attention logits of pair kinds, then measure
+    the parse of the ``test_stream`` scenes (bioglom.analysis.evaluate_parse); raises
+    :class:`~bioglom.experiment.Stopped` when training stops early."""
     torch.manual_seed(seed)
     model = Glom(opts.glom_config(seed)).to(device)
     rule = build_rule("backprop", **opts.rule_options())

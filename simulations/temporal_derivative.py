@@ -57,6 +57,7 @@ from bioglom.experiment import (COMPLETE, attrs_of, over_seeds, report, run_data
                                 write_result)
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
 from bioglom.learning.controls import LABEL_TRAINED, control_options
+from bioglom.learning.profile import peak_resolution
 from bioglom.learning.trainer import OPTIMIZERS
 from bioglom.seeding import derived_seed
 
@@ -252,7 +253,7 @@ def main(argv=None) -> int:
             trained = [c.name for c in conds[1:] if c.name != LABEL_TRAINED]
             rows += scene_claims(ds.sel(columns=columns), "condition", trained, "untrained", LABEL_TRAINED)
         claims += [r._replace(id=f"{r.id} {columns}") for r in rows] if len(opts.columns) > 1 else rows
-    claims.append(memory_claim(memory.peak_memory))
+    claims.append(memory_claim(memory.peak_memory, resolution=peak_resolution(str(device))))
     ds = xr.merge([ds, memory, hist], join="outer", combine_attrs="drop_conflicts").reindex(
         condition=[c.name for c in conds])
     path = write_result(ds, claims, out / "temporal_derivative.nc", {**attrs, "memory_device": str(device)})

@@ -112,7 +112,8 @@ class Options(DataOptions):
     def validate(self) -> None:
         super().validate()
         self.glom_config()
-        glyph, n_train, n_test = 8, DIGITS - round(DIGITS * TEST_FRACTION), round(DIGITS * TEST_FRACTION)
+        n_test = round(DIGITS * TEST_FRACTION)
+        glyph, n_train = 8, DIGITS - n_test
         if self.data == "mnist":
             sizes = mnist_sizes(self.data_dir)  # read from the files' headers, not assumed
             glyph, n_train, n_test = 28, sizes["train"], sizes["test"]
@@ -129,6 +130,9 @@ class Options(DataOptions):
             check_positive(name, getattr(self, name), integer=True)
         for b in self.blocks:
             check_positive("blocks", b, integer=True)
+        if len(set(self.blocks)) < len(self.blocks):  # each names a schedule run
+            raise ConfigError(f"blocks={','.join(map(str, self.blocks))!r} is not allowed; give each block length "
+                              "at most once")
         for name in ("speed", "dream_noise"):
             check_positive(name, getattr(self, name), strict=False)
         if self.negative == "near_frame" and not 1 <= self.near_gap < self.frames:

@@ -110,3 +110,48 @@ def test_cached_computes_once_and_refuses_a_part_computed_with_other_options(tmp
     cached(other, opts, compute, drop=("extra", "seed"))
     cached(other, dataclasses.replace(opts, extra=2, seed=9), compute, drop=("extra", "seed"))
     assert len(calls) == 3  # options left out of the identity do not matter
+
+
+def test_a_list_option_naming_runs_refuses_an_item_given_twice(capsys):
+    with pytest.raises(SystemExit) as e:
+        parse_options(Lists, ["--rules", "a,b,a"])
+    assert e.value.code == 2
+    assert "rules='a,b,a' is not allowed; 'a' is given twice" in capsys.readouterr().err
+    assert parse_options(Lists, ["--rules", "b,a"]).rules == ("b", "a")
+    assert parse_options(Lists, ["--radius", "1,1,2"]).radius == (1, 1, 2)  # a list without choices may repeat
+
+
+@dataclasses.dataclass
+class Lists:
+    rules: tuple[str, ...] = option(("a",), "rules", choices=("a", "b"))
+    radius: tuple[int, ...] = option((1,), "radii")
+
+    def validate(self):
+        pass
+
+
+def test_write_result_keeps_only_the_runs_attributes(tmp_path):
+    from bioglom.analysis import Claim
+    from bioglom.experiment import write_result
+
+    part = xr.Dataset({"v": ("i", np.arange(2.0))}, attrs={"options": "{}", "tolerance": 0.1})  # a cached part's
+    path = write_result(part, [Claim("X1", 1.0, True, "v > 0")], tmp_path / "r.nc", {"seed": 0, "config": "{}"})
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        assert dict(ds.attrs) == {"seed": 0, "config": "{}", "status": "complete"}
+        assert list(ds.claim.values) == ["X1"] and list(ds.v.values) == [0.0, 1.0]
+
+
+def test_compare_names_each_difference_and_nothing_else():
+    from bioglom.analysis.compare import differences
+
+    a = xr.Dataset({"v": ("i", [1.0, np.nan, 3.0]), "s": ("i", ["x", "y", "z"])}, coords={"i": [0, 1, 2]})
+    assert differences(a, a.copy(deep=True)) == []
+    b = a.copy(deep=True)
+    b["v"][2] = 3.5
+    b["w"] = ("i", [0.0, 0.0, 0.0])
+    assert differences(a, b) == ["variable w: only in the second", "variable v: values differ by up to 0.5"]
+    assert differences(a, b, atol=0.5) == ["variable w: only in the second"]
+    c = a.copy(deep=True)
+    c["v"][1] = 2.0  # a number where the first has NaN
+    assert differences(a, c) == ["variable v: values differ by up to 0 (and NaN against a number)"]
+    assert differences(a, a.rename(i="j")) != []

@@ -129,3 +129,19 @@ def test_memory_claim_verdicts():
     assert memory_claim(peak(1.5, 7.0)).decided == "not held"  # local memory grows
     assert memory_claim(peak(1.0, 1.1)).decided == "not held"  # so does nothing else: no contrast
     assert memory_claim(peak(1.1, 7.0)).value == pytest.approx(1.1)
+
+
+def test_memory_claim_is_undecided_when_the_peaks_are_the_size_of_their_resolution():
+    def peak(fewest, most):  # backprop grows 1.5x; the local rule stays the same
+        values = np.array([[[fewest, 1.5 * most]], [[fewest, most]]])
+        return xr.DataArray(values, dims=("memory_rule", "columns", "memory_steps"),
+                            coords={"memory_rule": ["backprop", "delta"], "memory_steps": [4, 32]})
+
+    r = 2**19
+    small = memory_claim(peak(2**20, 2**20), resolution=r)  # 1 MB peaks, known to +-512 KiB
+    assert small.decided == "undecided" and small.low < 1.0 < small.high and small.value == pytest.approx(1.0)
+    large = memory_claim(peak(2**26, 2**26), resolution=r)  # 64 MB peaks: the same ratios decide
+    assert large.decided == "held" and large.low == pytest.approx(63.5 / 64.5) and large.high == pytest.approx(64.5 / 63.5)
+    assert memory_claim(peak(2**26, 1.3 * 2**26), resolution=r).decided == "not held"  # the local rule grows
+    exact = memory_claim(peak(100.0, 100.0))  # resolution 0 (CUDA): the measurement is the value
+    assert exact.decided == "held" and exact.low == exact.high == pytest.approx(1.0)

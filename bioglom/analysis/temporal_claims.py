@@ -125,22 +125,40 @@ def temporal_claims(ds: xr.Dataset, columns: str, resamples: int = 2000, quality
     return rows + parts
 
 
-def memory_claim(peak: xr.DataArray, local_bound: float = 1.2) -> Claim:
+def memory_claim(peak: xr.DataArray, local_bound: float = 1.2, resolution: float = 0.0) -> Claim:
     """T3 from ``peak`` (``memory_rule, columns, memory_steps``; ``memory_rule`` ``backprop``
     first): every local rule's peak at the most steps within ``local_bound`` times its
-    peak at the fewest, and backprop through time's above that. Peak memory is measured
-    once per configuration in a fresh process, so there is no interval: it is the value."""
+    peak at the fewest, and backprop through time's above that.
+
+    Each peak is one measurement in a fresh process, known to ``+- resolution`` bytes
+    (:func:`~bioglom.learning.profile.peak_resolution`), so each ratio ``p_most / p_fewest``
+    lies in ``[(p_most - r) / (p_fewest + r), (p_most + r) / (p_fewest - r)]``. The value
+    is the largest local ratio, with that interval; held when the largest local ratio's
+    upper end is within the bound and backprop's smallest lower end above it, not held when
+    the measurements put either on the wrong side, undecided otherwise (peaks the size of
+    the resolution decide nothing)."""
     steps = peak.memory_steps.values
-    ratio = peak.isel(memory_steps=-1) / np.maximum(peak.isel(memory_steps=0), 1)  # memory_rule columns
-    local = float(ratio.sel(memory_rule=ratio.memory_rule != "backprop").max())
-    bptt = float(ratio.sel(memory_rule="backprop").min())
-    held = local <= local_bound < bptt
-    return Claim("T3", local, held,
+    most, fewest = peak.isel(memory_steps=-1), peak.isel(memory_steps=0)
+    ratio = most / np.maximum(fewest, 1)  # memory_rule columns
+    low = np.maximum(most - resolution, 0) / np.maximum(fewest + resolution, 1)
+    high = (most + resolution) / np.maximum(fewest - resolution, 1)
+    local_rules, bptt_rule = ratio.memory_rule != "backprop", "backprop"
+    local = float(ratio.sel(memory_rule=local_rules).max())
+    local_low, local_high = float(low.sel(memory_rule=local_rules).max()), float(high.sel(memory_rule=local_rules).max())
+    bptt = float(ratio.sel(memory_rule=bptt_rule).min())
+    bptt_low, bptt_high = float(low.sel(memory_rule=bptt_rule).min()), float(high.sel(memory_rule=bptt_rule).min())
+    if local_high <= local_bound < bptt_low:
+        verdict = "held"
+    elif local_low > local_bound or bptt_high <= local_bound:
+        verdict = "not held"
+    else:
+        verdict = "undecided"
+    return Claim("T3", local, verdict == "held",
                  f"local rules' peak memory at {steps[-1]} steps within {local_bound}x of that at {steps[0]} steps, "
                  f"and backprop through time's above {local_bound}x (value: largest local ratio; backprop's "
-                 f"{bptt:.2f}; one measurement per configuration in a fresh process, so no interval: low = high "
-                 "= value)", local, local,
-                 "held" if held else "not held")
+                 f"{bptt:.2f} [{bptt_low:.2f}, {bptt_high:.2f}]; one measurement per configuration in a fresh "
+                 f"process, the interval from its resolution of {resolution / 2**10:.0f} KiB)", local_low, local_high,
+                 verdict)
 
 
 def temporal_table(ds: xr.Dataset) -> str:

@@ -1,0 +1,62 @@
+"""Compare two result files variable by variable, for checking that a change left a
+simulation's results as they were:
+
+    python -m bioglom.analysis.compare BEFORE.nc AFTER.nc [--atol 0]
+
+prints each variable or coordinate that differs (shape, or the largest absolute
+difference), those only one file has, and whether the claims (ids, values, verdicts) are
+the same; exits 0 when nothing differs, 1 otherwise. Attributes (provenance, command
+line) are not compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["differences"]
+
+
+def differences(a: xr.Dataset, b: xr.Dataset, atol: float = 0.0) -> list[str]:
+    """One line per difference between ``a`` and ``b``: a variable or coordinate only one
+    has, one whose dimensions or shape differ, or one whose values differ (numbers by more
+    than ``atol``, NaN equal to NaN; anything else exactly)."""
+    out = []
+    for kind, names_a, names_b in (("variable", a.data_vars, b.data_vars), ("coordinate", a.coords, b.coords)):
+        for name in sorted(set(names_a) ^ set(names_b), key=str):
+            out.append(f"{kind} {name}: only in the {'first' if name in names_a else 'second'}")
+        for name in sorted(set(names_a) & set(names_b), key=str):
+            x, y = a[name], b[name]
+            if x.dims != y.dims or x.shape != y.shape:
+                out.append(f"{kind} {name}: {dict(x.sizes)} against {dict(y.sizes)}")
+            elif x.dtype.kind in "fc" and y.dtype.kind in "fc":
+                gap = np.abs(x.values - y.values)
+                both_nan = np.isnan(x.values) & np.isnan(y.values)
+                if (np.isnan(gap) & ~both_nan).any() or np.nanmax(np.where(both_nan, 0, gap), initial=0) > atol:
+                    out.append(f"{kind} {name}: values differ by up to {np.nanmax(np.where(both_nan, 0, gap), initial=0):.3g}"
+                               + (" (and NaN against a number)" if (np.isnan(gap) & ~both_nan).any() else ""))
+            elif not np.array_equal(x.values, y.values):
+                out.append(f"{kind} {name}: values differ")
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("first")
+    parser.add_argument("second")
+    parser.add_argument("--atol", type=float, default=0.0, help="numbers closer than this are equal (default: 0)")
+    args = parser.parse_args(argv)
+    with xr.open_dataset(args.first, engine="h5netcdf") as a, xr.open_dataset(args.second, engine="h5netcdf") as b:
+        lines = differences(a.load(), b.load(), args.atol)
+        claims = "claim" in a.coords and "claim" in b.coords
+    print("\n".join(lines) if lines else "no differences")
+    if claims:
+        same = not any(line.split(" ")[1].startswith("claim") for line in lines)
+        print(f"claims: {'the same' if same else 'DIFFER'}")
+    return 1 if lines else 0
+
+if __name__ == "__main__":
+    sys.exit(main())
