@@ -90,8 +90,8 @@ def _per_level(name: str, value, levels: int) -> tuple:
 
 NEIGHBOURHOODS = ("full", "window", "gaussian")
 SIMILARITIES = ("cosine", "dot")
-CONSENSUS = ("mean", "precision")
-NORMS = ("layer", "l2", "none")
+CONSENSUS = ("mean", "precision", "oscillator")
+NORMS = ("layer", "l2", "groups", "none")
 FRONTENDS = ("linear", "conv")
 ACTIVATIONS = ("gelu", "relu", "tanh", "sine")
 COLUMNS = ("shared", "unshared")
@@ -149,15 +149,26 @@ class GlomConfig:
         Attention similarity: cosine, or ``dot / sqrt(D)``.
     beta_start, beta_end : float
         Inverse temperature of attention, linear over settling steps (paper 3.4).
-    consensus : {"mean", "precision"}
-        Weighted mean of the contributions, or precision-weighted mean where the nets also
-        output a per-dimension log-precision (paper 9.1).
+    consensus : {"mean", "precision", "oscillator"}
+        Weighted mean of the contributions, precision-weighted mean where the nets also
+        output a per-dimension log-precision (paper 9.1), or oscillators: each level a set
+        of groups of ``oscillator_group`` dimensions on spheres, rotated by the bottom-up and
+        top-down contributions (stimulus) and lateral attention (coupling) (AKOrN; needs
+        ``norm="groups"``).
+    oscillator_group : int
+        Dimensions per oscillator (``norm="groups"``); must divide ``dim`` and be even.
+    oscillator_rate : float
+        Step size ``gamma`` of the oscillator update.
+    omega : float
+        Natural frequency of the oscillators (0: none).
     weights_start, weights_end : tuple of 4 floats
         Consensus weights ``(bottom_up, top_down, previous, lateral)`` at the first and
         last settling step, linear in between (paper 9.1: bottom-up most reliable first).
-    norm : {"layer", "l2", "none"}
+    norm : {"layer", "l2", "groups", "none"}
         Normalisation of each embedding vector after the consensus. ``layer`` has no
-        learned affine (column locality); ``l2`` scales to norm ``sqrt(D)``.
+        learned affine (column locality); ``l2`` scales to norm ``sqrt(D)``; ``groups``
+        scales every group of ``oscillator_group`` dimensions to norm
+        ``sqrt(oscillator_group)``.
     frontend : {"linear", "conv"}
         Patch embedding: a linear map of each patch, or a small convolutional net.
     decoder_hidden : int
@@ -205,6 +216,9 @@ class GlomConfig:
     weights_start: tuple[float, float, float, float] = (1.0, 0.2, 1.0, 0.5)
     weights_end: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
     norm: str = "layer"
+    oscillator_group: int = 4
+    oscillator_rate: float = 0.5
+    omega: float = 0.0
     frontend: str = "linear"
     decoder_hidden: int = 64
     retina: str = "uniform"
@@ -293,6 +307,15 @@ class GlomConfig:
         check_choice("similarity", self.similarity, SIMILARITIES)
         check_choice("consensus", self.consensus, CONSENSUS)
         check_choice("norm", self.norm, NORMS)
+        check_positive("oscillator_group", self.oscillator_group, integer=True)
+        check_positive("oscillator_rate", self.oscillator_rate)
+        check_positive("omega", self.omega, strict=False)
+        if self.norm == "groups" and (self.oscillator_group % 2 or self.dim % self.oscillator_group):
+            raise ConfigError(f"oscillator_group={self.oscillator_group!r} is not allowed with dim={self.dim}; it must "
+                              "be even and divide dim")
+        if self.consensus == "oscillator" and self.norm != "groups":
+            raise ConfigError(f"norm={self.norm!r} is not allowed with consensus='oscillator'; oscillators live on "
+                              "spheres: use norm='groups'")
         check_choice("frontend", self.frontend, FRONTENDS)
         check_choice("init_state", self.init_state, INIT_STATES)
         check_bool("bu_location", self.bu_location)

@@ -7,6 +7,13 @@ bottom-up and top-down nets also output a per-dimension log-precision, and the p
 and lateral terms have precision 1: the result is the mean of the weighted geometric mean
 of the Gaussians ``N(c_i, 1 / pi_i)`` with exponents ``a_i`` (paper 9.1), which is a
 Gaussian with precision ``sum_i a_i pi_i`` and the mean above.
+
+With ``consensus="oscillator"`` a level's embedding is a set of small oscillators: groups
+of ``g`` dimensions, each kept on a sphere (``norm="groups"``), that only rotate
+(:func:`oscillator_step`; Miyato et al. 2025, AKOrN). The bottom-up and top-down
+contributions are the stimulus, lateral attention is the coupling: columns that attend
+to each other pull their oscillators into step, and an island is a group of columns in
+synchrony.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import torch
 
 from .config import GlomConfig
 
-__all__ = ["CONTRIBUTIONS", "consensus_weights", "combine", "normalise"]
+__all__ = ["CONTRIBUTIONS", "consensus_weights", "combine", "normalise", "oscillator_drive", "oscillator_step"]
 
 CONTRIBUTIONS = ("bottom_up", "top_down", "previous", "lateral")
 
@@ -70,14 +77,58 @@ def combine(contributions, weights: torch.Tensor, precisions: torch.Tensor | Non
     return total
 
 
-def normalise(x: torch.Tensor, kind: str, eps: float = 1e-5) -> torch.Tensor:
+def normalise(x: torch.Tensor, kind: str, eps: float = 1e-5, group: int = 4) -> torch.Tensor:
     """Normalise each embedding vector (last axis) without learned parameters.
 
     ``layer``: ``(x - mean) / sqrt(var + eps)``; ``l2``: ``sqrt(D) x / |x|`` (the same
-    scale as ``layer``); ``none``: ``x``. Per vector, so columns stay independent.
+    scale as ``layer``); ``groups``: ``sqrt(g) x_k / |x_k|`` for each group ``x_k`` of
+    ``group`` consecutive dimensions (oscillators on spheres of radius ``sqrt(g)``, the same
+    scale again); ``none``: ``x``. Per vector, so columns stay independent.
     """
     if kind == "layer":
         return torch.nn.functional.layer_norm(x, x.shape[-1:], eps=eps)
     if kind == "l2":
         return torch.nn.functional.normalize(x, dim=-1, eps=eps) * x.shape[-1] ** 0.5
+    if kind == "groups":
+        g = x.reshape(*x.shape[:-1], x.shape[-1] // group, group)  # ... k g
+        return (torch.nn.functional.normalize(g, dim=-1, eps=eps) * group ** 0.5).reshape(x.shape)
     return x
+
+
+def oscillator_drive(contributions, weights: torch.Tensor) -> torch.Tensor:
+    """What moves the oscillators: ``sum_i a_i c_i`` over the bottom-up and top-down
+    contributions (the stimulus) and the lateral one (the coupling), ``[b, l, n, d]``. The
+    previous state is the oscillator itself, so its weight does not enter."""
+    w = weights.to(contributions[0])
+    total = None
+    for i, name in enumerate(CONTRIBUTIONS):  # the contributions, not columns
+        if name == "previous":
+            continue
+        term = w[i][None, :, None, None] * torch.nan_to_num(contributions[i]) if (w[i] > 0).any() else None
+        if term is not None:
+            total = term if total is None else total + term
+    return total
+
+
+def oscillator_step(state: torch.Tensor, drive: torch.Tensor, rate: float, omega: float = 0.0,
+                    group: int = 4, eps: float = 1e-5) -> torch.Tensor:
+    """One oscillator update (AKOrN's Kuramoto step, per group of ``group`` dimensions):
+
+        x' = normalise_groups(x + rate (omega R x + drive - (drive . u) u)),   u = x / |x|
+
+    ``drive - (drive . u) u`` is the drive projected onto the tangent space of each group's
+    sphere, so the oscillators only rotate; ``R`` turns each consecutive pair of
+    dimensions ``(x_1, x_2)`` into ``(x_2, -x_1)``, a natural frequency ``omega``. Groups
+    end with radius ``sqrt(group)`` (:func:`normalise` ``groups``). ``state``, ``drive``
+    ``[..., D]``; returns ``[..., D]``."""
+    shape = state.shape
+    x = state.reshape(*shape[:-1], shape[-1] // group, group)  # ... k g
+    y = drive.reshape(x.shape)
+    u = torch.nn.functional.normalize(x, dim=-1, eps=eps)
+    tangent = y - (y * u).sum(-1, keepdim=True) * u
+    step = tangent
+    if omega:
+        pairs = x.reshape(*x.shape[:-1], group // 2, 2)
+        rotated = torch.stack([pairs[..., 1], -pairs[..., 0]], -1).reshape(x.shape)
+        step = step + omega * rotated
+    return normalise((x + rate * step).reshape(shape), "groups", eps, group)

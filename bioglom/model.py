@@ -21,7 +21,7 @@ from .attention import (Neighbours, beta_schedule, dense_mask, gaussian_mask, ga
                         neighbourhood_mask, window_neighbours)
 from .columns import ColumnNets
 from .config import ConfigError, GlomConfig, NonFiniteError
-from .consensus import CONTRIBUTIONS, combine, consensus_weights, normalise
+from .consensus import CONTRIBUTIONS, combine, consensus_weights, normalise, oscillator_drive, oscillator_step
 from .decoder import FieldDecoder
 from .frontend import build_frontend
 from .retina import Retina
@@ -160,7 +160,11 @@ def settle_step(nets: ColumnNets, state, inputs, mask, beta, weights, cfg: GlomC
         ones = torch.ones_like(state)
         precisions = torch.stack([bu_lp.exp(), td_lp.exp(), ones, ones])
         lps = (bu_lp, td_lp)
-    new = normalise(combine(contributions, weights, precisions), cfg.norm)
+    if cfg.consensus == "oscillator":
+        new = oscillator_step(state, oscillator_drive(contributions, weights), cfg.oscillator_rate, cfg.omega,
+                              cfg.oscillator_group)
+    else:
+        new = normalise(combine(contributions, weights, precisions), cfg.norm, group=cfg.oscillator_group)
     return new, contributions, lps
 
 
@@ -253,7 +257,8 @@ class Glom(nn.Module):
         """Initial state from one pass up the hierarchy: ``s[0] = f_bu[0](inputs)``, ``s[l] = f_bu[l](s[l-1])``."""
         level, states = inputs, []
         for l in range(self.cfg.levels):  # sequential by nature: each level reads the one below
-            level = normalise(self.nets.bottom_up(level[:, None], slice(l, l + 1))[0][:, 0], self.cfg.norm)
+            level = normalise(self.nets.bottom_up(level[:, None], slice(l, l + 1))[0][:, 0], self.cfg.norm,
+                              group=self.cfg.oscillator_group)
             states.append(level)
         return torch.stack(states, dim=1)  # b l n d
 

@@ -39,13 +39,13 @@ import torch
 import xarray as xr
 
 from bioglom import Glom, GlomConfig
-from bioglom.analysis import (bootstrap, evaluate_parse, island_claims, island_table, mean_of, pair_similarity,
-                              run_attrs, write_netcdf)
+from bioglom.analysis import (bootstrap, evaluate_clips, evaluate_parse, island_claims, island_table, mean_of,
+                              pair_similarity, run_attrs, strongest_baseline, write_netcdf)
 from bioglom.analysis.figures import ari_band_figure, parse_figure, save_figure, similarity_figure
 from bioglom.cli import TrainingOptions, defaults, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
-from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_scenes, make_whole_scenes, mask_parts,
-                          mask_regions)
+from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_moving_scenes, make_scenes,
+                          make_whole_scenes, mask_parts, mask_regions, motion_batch)
 from bioglom.experiment import COMPLETE, Stopped, attrs_of, cached, report, run_dataset, seeds_of, train, write_result
 from bioglom.learning import Batch, Trainer, build_rule
 from bioglom.learning.backprop import NEGATIVE_SCOPES, NEGATIVES, RECONS
@@ -71,6 +71,20 @@ class Options(TrainingOptions):
     objects_min: int = option(2, "fewest objects per scene")
     objects_max: int = option(3, "most objects per scene")
     background: str = option("noise", "background of the wholes scenes", choices=("noise", "black"))
+    min_gap: int = option(0, "pixels kept between objects of the static scenes (0: objects may touch; >= patch_size: "
+                          "no two objects' columns are adjacent, so connectivity alone separates them)")
+    # the label-free grouping signal
+    grouping: str = option("none", "label-free signal of which columns agree: none, or motion (train on clips in which "
+                           "each object moves rigidly; columns that move together, found from the pixels, are the "
+                           "island loss's positives, columns that move differently its negatives; the model learns on "
+                           "each clip's last frame as a still image)", choices=("none", "motion"))
+    grouping_weight: float = option(3.0, "weight of the grouping island loss (with --grouping motion)")
+    colour_parts: bool = option(False, "with --grouping motion: level 0's columns agree within each one-colour region "
+                                "of the frame (found from the pixels, label-free), as motion cannot tell parts apart")
+    frames: int = option(2, "frames per training and held-out clip (>= 2)")
+    speed: int = option(1, "largest velocity component of a clip's objects, pixels per frame")
+    clip_scenes: int = option(128, "held-out clips per seed (and as many validation clips) on which islands are "
+                              "measured beside the clips' motion segments (0: none; wholes scenes on noise only)")
     # masking
     mask: str = option("parts", "what training inputs lose: whole parts, or rectangular blocks", choices=("parts", "blocks"))
     mask_count: int = option(1, "parts or blocks removed from each input")
@@ -84,10 +98,13 @@ class Options(TrainingOptions):
     beta_start: float = option(2.0, "attention inverse temperature at the first step")
     beta_end: float = option(12.0, "attention inverse temperature at the last step")
     weights_end: tuple[float, ...] = option((1.0, 1.0, 1.0, 1.0), "consensus weights (bottom-up, top-down, previous, lateral) at the last step")
-    consensus: str = option("precision", "consensus of the contributions: weighted mean, or precision-weighted (paper 9.1; "
-                            "the default, chosen by --sweep on selection scenes)",
-                            choices=("mean", "precision"))
-    norm: str = option("layer", "normalisation of embeddings", choices=("layer", "l2", "none"))
+    consensus: str = option("precision", "consensus of the contributions: weighted mean, precision-weighted (paper 9.1), "
+                            "or oscillators (groups of dimensions on spheres that the contributions rotate; AKOrN; "
+                            "needs --norm groups)", choices=("mean", "precision", "oscillator"))
+    norm: str = option("layer", "normalisation of embeddings", choices=("layer", "l2", "groups", "none"))
+    oscillator_group: int = option(4, "dimensions per oscillator (--norm groups)")
+    oscillator_rate: float = option(0.5, "step size of the oscillator update")
+    omega: float = option(0.0, "natural frequency of the oscillators")
     frontend: str = option("linear", "front end", choices=("linear", "conv"))
     bu_location: bool = option(False, "bottom-up nets take the location too (pose of the whole, paper 2.3)")
     # learning
@@ -100,7 +117,13 @@ class Options(TrainingOptions):
     field_weight: float = option(0.0, "weight of the top level predicting, as a neural field, the level below "
                                  "wherever it attends (label-free)")
     supervision: float = option(0.0, "weight of the supervised island loss (label-trained control; 0: label-free)")
+    scene_contrast: float = option(0.0, "weight of scene-level contrast: the settled top level of a scene must pick out "
+                                   "that of a random view of it among the batch's other scenes (label-free)")
     # evaluation
+    islands: str = option("connected", "islands the claims read: threshold (columns whose vectors agree, anywhere) or "
+                          "connected (and joined by adjacent columns of the island, as the paper draws them); both are "
+                          "measured", choices=("threshold", "connected"))
+    sweep_seeds: int = option(2, "with --sweep: seeds per variant")
     test_scenes: int = option(256, "held-out test scenes per seed")
     val_scenes: int = option(128, "validation scenes per seed (island thresholds, kind probe)")
     eval_every: int = option(50, "updates between measurements of the attention similarity of pair kinds")
@@ -113,25 +136,39 @@ class Options(TrainingOptions):
     def validate(self) -> None:
         super().validate()
         self.glom_config()  # raises ConfigError naming the field
-        for name in ("test_scenes", "val_scenes", "eval_every", "mask_count"):
-            check_positive(name, getattr(self, name), integer=True, strict=name != "mask_count")
+        for name in ("test_scenes", "val_scenes", "eval_every", "mask_count", "clip_scenes", "sweep_seeds"):
+            check_positive(name, getattr(self, name), integer=True, strict=name not in ("mask_count", "clip_scenes"))
         if len(self.shard) != 2 or not 0 <= self.shard[0] < self.shard[1]:
             raise ConfigError(f"shard={self.shard!r} is not allowed; give K,N with 0 <= K < N")
-        for name in ("agreement_weight", "supervision", "field_weight"):
+        for name in ("agreement_weight", "supervision", "field_weight", "grouping_weight", "scene_contrast"):
             check_positive(name, getattr(self, name), strict=False)
         if not 1 <= self.mask_min <= self.mask_max <= self.image_size:
             raise ConfigError(f"mask_min={self.mask_min}, mask_max={self.mask_max} are not allowed; need "
                               f"1 <= mask_min <= mask_max <= image_size ({self.image_size})")
         if self.scenes == "plain" and self.mask == "parts" and self.fill == "zero":
             raise ConfigError("fill='zero' is not allowed with scenes='plain' and mask='parts': it draws the background")
-        self.scene_batch(1, 0, 0)  # kinds, parts, objects: one clear line, before any work
+        self.scene_batch(1, 0, 0)  # kinds, parts, objects, min_gap: one clear line, before any work
+        if self.grouping == "motion" or self.clip_scenes:
+            if self.grouping == "motion" and (self.scenes != "wholes" or self.background != "noise"):
+                raise ConfigError(f"grouping='motion' is not allowed with scenes={self.scenes!r}, background="
+                                  f"{self.background!r}: motion is found against a static textured background; use "
+                                  "scenes='wholes' with background='noise'")
+            if self.uses_clips:
+                self.clip_batch(1, 0, 0)  # frames, speed: one clear line
         build_rule("backprop", **self.rule_options())
+
+    @property
+    def uses_clips(self) -> bool:
+        """Whether clips are drawn (for training or for the held-out clip measures)."""
+        return self.grouping == "motion" or (self.clip_scenes > 0 and self.scenes == "wholes"
+                                              and self.background == "noise")
 
     def rule_options(self) -> dict:
         return dict(steps=self.steps, agreement_weight=self.agreement_weight, negative_weight=self.negative_weight,
                     margin=self.margin, negatives=self.negatives, negative_beta=self.beta_end,
                     negative_scope=self.negative_scope, supervision=self.supervision, recon=self.recon,
-                    field_weight=self.field_weight)
+                    field_weight=self.field_weight, scene_contrast=self.scene_contrast,
+                    grouping=self.grouping_weight if self.grouping != "none" else 0.0)
 
     def scene_batch(self, n: int, seed: int, start: int):
         if self.scenes == "plain":
@@ -139,7 +176,14 @@ class Options(TrainingOptions):
                                seed=seed, start=start)
         return make_whole_scenes(n, image_size=self.image_size, kinds=self.kinds, parts=(self.parts_min, self.parts_max),
                                  objects=(self.objects_min, self.objects_max), background=self.background,
-                                 seed=seed, start=start)
+                                 min_gap=self.min_gap, seed=seed, start=start)
+
+    def clip_batch(self, n: int, seed: int, start: int):
+        """Clips ``start .. start + n - 1`` of the stream ``seed`` (objects may touch)."""
+        return make_moving_scenes(n, frames=self.frames, speed=self.speed, image_size=self.image_size,
+                                  kinds=self.kinds, parts=(self.parts_min, self.parts_max),
+                                  objects=(self.objects_min, self.objects_max), background=self.background,
+                                  seed=seed, start=start)
 
     def masked(self, scenes, generator):
         if self.mask == "parts":
@@ -154,42 +198,30 @@ PRESETS = {
                 steps=8, test_scenes=1024, val_scenes=512, mask_min=6, mask_max=10, seeds=5),
 }
 
-# what was tried to make islands form: --sweep runs each, one seed, on the options below
-# plus its change, and writes sweep.nc. Variants are compared on selection scenes, a
-# stream apart from the scenes the claims are measured on.
-SWEEP_BASE = dict(consensus="mean", negatives="both", negative_scope="image", radius=(1, 2, 4), bu_location=False, similarity="cosine",
-                  beta_start=2.0, beta_end=12.0, weights_end=(1.0, 1.0, 1.0, 1.0), frontend="linear",
-                  agreement_weight=0.1, negative_weight=0.1, steps=6, recon="pixels", supervision=0.0, field_weight=0.0)
+# what was tried to make islands form without labels: --sweep runs each variant over
+# --sweep-seeds seeds on the options below plus its change, and writes sweep.nc. Variants are
+# compared on selection scenes and clips, streams apart from those the claims are measured
+# on. The previous search (denoising objectives without a grouping signal, 21 variants at one
+# seed) is recorded in analysis/samples/islands_sweep.csv; its best row is the first here.
+SWEEP_BASE = dict(consensus="precision", norm="layer", negatives="both", negative_scope="image", radius=(1, 2, 4),
+                  bu_location=False, similarity="cosine", beta_start=2.0, beta_end=12.0,
+                  weights_end=(1.0, 1.0, 1.0, 1.0), frontend="linear", agreement_weight=0.1, negative_weight=0.1,
+                  steps=8, recon="balanced", supervision=0.0, field_weight=0.0, scene_contrast=0.0,
+                  grouping="motion", grouping_weight=3.0, colour_parts=False, lr=5e-4)
 VARIANTS = {
-    "reference": {},
-    "other-image negatives only": dict(negatives="other_image"),
-    "same-image negatives only": dict(negatives="same_image"),
-    "wide top window 1,3,7": dict(radius=(1, 3, 7)),
-    "dot similarity, beta 1-4": dict(similarity="dot", beta_start=1.0, beta_end=4.0),
-    "beta 5-30": dict(beta_start=5.0, beta_end=30.0),
-    "bottom-up fades (weights end 0.3,1,1,2)": dict(weights_end=(0.3, 1.0, 1.0, 2.0)),
-    "conv front end (each column sees beyond its patch)": dict(frontend="conv"),
-    "agreement and negatives x10": dict(agreement_weight=1.0, negative_weight=1.0),
-    "bottom-up nets see the location (pose, paper 2.3)": dict(bu_location=True),
-    "bottom-up location, other-image negatives only": dict(bu_location=True, negatives="other_image"),
-    "same-image negatives beyond the window, radius 1,2,3": dict(negative_scope="outside_neighbourhood", radius=(1, 2, 3)),
-    "beyond-window negatives, radius 1,2,3, bottom-up location": dict(negative_scope="outside_neighbourhood",
-                                                                      radius=(1, 2, 3), bu_location=True),
-    "precision-weighted consensus (paper 9.1)": dict(consensus="precision"),
-    "local sharp: radius 1,1,2, beta 5-30, bottom-up fades": dict(radius=(1, 1, 2), beta_start=5.0, beta_end=30.0,
-                                                                 weights_end=(0.3, 1.0, 1.0, 2.0)),
-    "balanced reconstruction (removed pixels weigh as much as kept)": dict(recon="balanced"),
-    "balanced reconstruction, bottom-up location, beyond-window negatives, radius 1,2,3": dict(
-        recon="balanced", bu_location=True, negative_scope="outside_neighbourhood", radius=(1, 2, 3)),
-    "top level as a neural field over what it attends, balanced reconstruction": dict(field_weight=1.0,
-                                                                                        recon="balanced"),
-    # label-trained controls, not candidates for the default: do the settling and the
-    # measures form and see islands when the objective asks for them?
-    "CONTROL supervised islands x1 (labels in training)": dict(supervision=1.0),
-    "CONTROL supervised islands x3, 8 steps (labels in training)": dict(supervision=3.0, steps=8),
-    "CONTROL supervised islands x3, 8 steps, balanced reconstruction (labels in training)": dict(
-        supervision=3.0, steps=8, recon="balanced"),
+    "no grouping signal (the previous default: denoising, 6 steps)": dict(grouping="none", steps=6, recon="pixels",
+                                                                          lr=2e-3),
+    "motion grouping x3": {},
+    "motion grouping x3, lr 2e-3": dict(lr=2e-3),
+    "motion grouping x1": dict(grouping_weight=1.0),
+    "motion grouping x3, one-colour regions group level 0": dict(colour_parts=True),
+    "oscillators, scene contrast, no grouping signal (AKOrN)": dict(consensus="oscillator", norm="groups",
+                                                                    grouping="none", scene_contrast=1.0),
+    "oscillators, motion grouping x3": dict(consensus="oscillator", norm="groups"),
+    # the reference, not a candidate for the default: the same clips and budget, ground truth in training
+    "CONTROL label-trained x3 on the same clips (labels in training)": dict(grouping_weight=0.0, supervision=3.0),
 }
+
 
 # the held-out streams (validation: thresholds, kind probe; selection: the sweep's test
 # scenes; test: the claims') are the scene task's, so the section-12 simulations' scenes match
@@ -198,7 +230,8 @@ VARIANTS = {
 def run_seed(opts: Options, seed: int, device, folder, test_stream: str = "test") -> xr.Dataset:
     """Train one model on the scene stream of ``seed`` and evaluate it on the scenes of
     the derived stream ``test_stream`` (bioglom.seeding) (cached in ``folder``)."""
-    per_seed = ("seed", "seeds", "sweep", "shard")  # one file per seed; which seeds and variants run is not its identity
+    # one file per seed; which seeds and variants run, and which islands the claims read, is not its identity
+    per_seed = ("seed", "seeds", "sweep", "shard", "sweep_seeds", "islands")
     return cached(folder / f"seed{seed}.nc", opts, lambda: train_and_evaluate(opts, seed, device, folder, test_stream),
                   per_seed)
 
@@ -212,6 +245,13 @@ def train_and_evaluate(opts: Options, seed: int, device, folder, test_stream: st
     rule = build_rule("backprop", **opts.rule_options())
 
     def batches(u: int) -> Batch:
+        if opts.grouping == "motion":  # from the clips' pixels alone (a test checks that no label enters)
+            clips = opts.clip_batch(opts.batch, seed, u * opts.batch)
+            clean, corrupted, keep, groups = motion_batch(clips.images, opts.patch_size, opts.levels, opts.mask_count,
+                                                          generator(seed, "batch", u), fill=opts.fill,
+                                                          colour_parts=opts.colour_parts)
+            labels = column_labels(clips.frame(-1), opts.patch_size, opts.levels) if opts.supervision > 0 else None
+            return Batch(clean, corrupted, keep, labels, groups)
         scenes = opts.scene_batch(opts.batch, seed, u * opts.batch)
         corrupted, keep = opts.masked(scenes, generator(seed, "batch", u))
         labels = column_labels(scenes, opts.patch_size, opts.levels) if opts.supervision > 0 else None
@@ -234,13 +274,17 @@ def train_and_evaluate(opts: Options, seed: int, device, folder, test_stream: st
 
     trainer = Trainer(model, rule, batches, updates=opts.updates, lr=opts.lr, seed=seed,
                       checkpoint=folder / f"seed{seed}.pt", checkpoint_every=opts.checkpoint_every,
-                      progress=opts.progress, data=run_identity(opts, ("seed", "seeds", "sweep", "shard", "updates")),
+                      progress=opts.progress, data=run_identity(opts, ("seed", "seeds", "sweep", "shard", "sweep_seeds", "islands", "updates")),
                       label=f"islands {folder.name} seed {seed}")
     status = train(trainer, opts, f"seed {seed}", attention_pairs, opts.eval_every)
     if status != COMPLETE:
         raise Stopped(status)
     masked = opts.masked(test, generator(seed, test_stream))
     ds = evaluate_parse(model, opts.steps, val, test, masked=masked)
+    if opts.uses_clips and opts.clip_scenes:
+        val_clips = opts.clip_batch(opts.clip_scenes, derived_seed(seed, "validation"), 0)
+        test_clips = opts.clip_batch(opts.clip_scenes, derived_seed(seed, test_stream), 0)
+        ds = ds.merge(evaluate_clips(model, opts.steps, val_clips, test_clips))
     run = run_dataset(trainer)
     logits = np.stack([[run[f"logit_{l}_{k}"].values for k in ("same_part", "same_object", "other_object")]
                        for l in range(opts.levels)])  # l pair u
@@ -255,42 +299,115 @@ def train_and_evaluate(opts: Options, seed: int, device, folder, test_stream: st
     return ds
 
 
+def _interval(stat, *arrays) -> list[float]:
+    iv = bootstrap(stat, *arrays, resamples=1000)
+    return [iv.value, iv.low, iv.high]
+
+
+def sweep_row(ds: xr.Dataset, islands: str) -> dict:
+    """One variant's numbers on the selection scenes (``ds`` over ``seed``), for ``islands``:
+    settled top-level ARI, where objects touch and where apart, its margin over the
+    strongest baseline, the rise over settling (I3), the gain over the lateral-off model
+    (I5), on clips, level 0 against parts, and the top level's lateral share; each
+    ``[value, low, high]`` where an interval applies."""
+    from bioglom.analysis.claim_rows import per_sample
+    from bioglom.analysis.verdicts import difference_of_means
+
+    d = ds.sel(islands=islands)
+    top, last = int(ds.level[-1]), int(ds.step[-1])
+    settled = d.ari_objects.sel(step=last, level=top)
+    base = strongest_baseline(ds)
+    touch = ds.objects_touch.astype(bool)
+    row = {
+        "static_ari": _interval(mean_of, per_sample(settled)),
+        "touching_ari": [float(settled.where(touch).mean())] * 3,
+        "apart_ari": [float(settled.where(~touch).mean())] * 3,
+        "above_baseline": _interval(difference_of_means, per_sample(settled),
+                                    per_sample(ds.baseline_objects.sel(baseline=base))),
+        "baseline_ari": [float(ds.baseline_objects.sel(baseline=base).mean())] * 3,
+        "rise": _interval(difference_of_means, per_sample(settled), per_sample(d.ari_objects.sel(step=0, level=top))),
+        "lateral_gain": _interval(difference_of_means, per_sample(settled),
+                                  per_sample(d.ari_objects_no_lateral.sel(level=top))),
+        "level0_parts": [float(d.ari_parts.sel(step=last, level=0).mean())] * 3,
+        "lateral_share": [float(ds.consensus_share.sel(level=top, contribution="lateral").mean())] * 3,
+    }
+    if "clip_ari_objects" in ds:
+        clip = ds.clip_ari_objects.sel(islands=islands)
+        row["clip_ari"] = _interval(mean_of, per_sample(clip.sel(moment="settled"), "clip"))
+        row["clip_rise"] = _interval(difference_of_means, per_sample(clip.sel(moment="settled"), "clip"),
+                                     per_sample(clip.sel(moment="step 0"), "clip"))
+    return {"strongest_baseline": base, **row}
+
+
 def run_sweep(opts: Options, device, out) -> int:
-    """One seed of every variant; the top level's numbers per variant into sweep.nc."""
-    rows = []
+    """Every variant over ``sweep_seeds`` seeds, measured on the selection streams; a table
+    per kind of islands into sweep.nc (value and 95 % interval over seeds and scenes)."""
     k, n = opts.shard
+    seeds = list(range(opts.seed, opts.seed + opts.sweep_seeds))
+    rows = {}
     for i, (name, change) in enumerate(VARIANTS.items()):
-        if i % n != k:
-            continue
-        v = dataclasses.replace(opts, seeds=1, **{**SWEEP_BASE, **change})
-        v.validate()
-        folder = out / "checkpoints" / name.replace(" ", "_").replace("/", "-").replace(",", "_")
-        folder.mkdir(parents=True, exist_ok=True)
-        print(f"variant: {name}", flush=True)
-        ds = run_seed(v, opts.seed, device, folder, "selection").mean("sample")
-        top, last = int(ds.level[-1]), int(ds.step[-1])
-        rows.append(dict(
-            top_objects_step0=float(ds.ari_objects.sel(step=0, level=top)),
-            top_objects_settled=float(ds.ari_objects.sel(step=last, level=top)),
-            level0_parts_settled=float(ds.ari_parts.sel(step=last, level=0)),
-            raw_pixels_objects=float(ds.raw_pixels_objects),
-            kind_step0=float(ds.kind_accuracy.isel(probe_step=0, level=-1)),
-            kind_settled=float(ds.kind_accuracy.isel(probe_step=-1, level=-1)),
-            fill_step0=float(ds.fill_error.isel(probe_step=0)), fill_settled=float(ds.fill_error.isel(probe_step=-1)),
-            logit_gap_top=float((ds.attention_logit.sel(level=top, pair="same_object")
-                                 - ds.attention_logit.sel(level=top, pair="other_object")).isel(update=-1)),
-        ))
+        for j, s in enumerate(seeds):
+            if (i * len(seeds) + j) % n != k:
+                continue
+            v = dataclasses.replace(opts, seeds=1, **{**SWEEP_BASE, **change})
+            v.validate()
+            folder = out / "checkpoints" / name.replace(" ", "_").replace("/", "-").replace(",", "_")
+            folder.mkdir(parents=True, exist_ok=True)
+            print(f"variant: {name}, seed {s}", flush=True)
+            rows.setdefault(name, []).append(run_seed(v, s, device, folder, "selection").expand_dims(seed=[s]))
     if n > 1:
-        print(f"shard {k},{n}: {len(rows)} variants cached; run --sweep --resume without --shard to write sweep.nc")
+        print(f"shard {k},{n}: {sum(map(len, rows.values()))} runs cached; run --sweep --resume without --shard to "
+              "write sweep.nc")
         return 0
-    sweep = xr.Dataset({k: ("variant", np.array([r[k] for r in rows]), {"long_name": k.replace("_", " "), "units": "1"})
-                        for k in rows[0]},
-                       coords={"variant": list(VARIANTS), "change": ("variant", [repr(c) for c in VARIANTS.values()])})
-    sweep.attrs.update(run_attrs(dataclasses.asdict(opts), opts.seed))
+    table = {}
+    for name, parts in rows.items():
+        ds = xr.concat(parts, "seed", data_vars="minimal", coords="minimal", compat="override")
+        table[name] = {kind: sweep_row(ds, kind) for kind in ("threshold", "connected")}
+    names = list(table)
+    measures = [m for m in table[names[0]]["connected"] if m != "strongest_baseline"]
+    data = {m: (("variant", "islands", "bound"),
+                np.array([[table[v][kind].get(m, [np.nan] * 3) for kind in ("threshold", "connected")]
+                          for v in names], float),
+                {"long_name": SWEEP_MEASURES[m], "units": "1"}) for m in measures}
+    data["strongest_baseline"] = ("variant", [table[v]["connected"]["strongest_baseline"] for v in names],
+                                  {"long_name": "strongest model-free baseline on the selection scenes"})
+    sweep = xr.Dataset(data, coords={"variant": names, "islands": ["threshold", "connected"],
+                                     "bound": ["value", "low", "high"],
+                                     "change": ("variant", [repr(VARIANTS[v]) for v in names]),
+                                     "seeds": len(seeds)})
+    sweep.attrs.update(run_attrs(dataclasses.asdict(opts), opts.seed, base=repr(SWEEP_BASE)))
     path = write_netcdf(sweep, out / "sweep.nc")
-    print(sweep.to_dataframe().drop(columns="change").round(3).to_string())
+    print(sweep_table(sweep))
     print(f"wrote {path}")
     return 0
+
+
+SWEEP_MEASURES = {
+    "static_ari": "settled top level's foreground ARI against objects, selection scenes",
+    "touching_ari": "the same where two objects touch", "apart_ari": "the same where no objects touch",
+    "above_baseline": "settled top level's ARI minus the strongest model-free baseline's",
+    "baseline_ari": "the strongest model-free baseline's ARI",
+    "rise": "settled minus step 0 (I3)", "lateral_gain": "settled minus the lateral-off model's (I5)",
+    "level0_parts": "level 0's settled ARI against parts", "lateral_share": "lateral share of the top level's consensus",
+    "clip_ari": "settled top level's ARI on the last frame of selection clips", "clip_rise": "on clips, settled minus step 0",
+}
+
+
+def sweep_table(sweep: xr.Dataset, islands: str = "connected") -> str:
+    """One line per variant: static ARI [interval], touching / apart, clip ARI, rise, I5, the
+    strongest baseline (``islands`` islands)."""
+    s = sweep.sel(islands=islands)
+    width = max(len(str(v)) for v in s.variant.values) + 2
+    lines = [f"{'variant':<{width}}{'static ARI [95 %]':>22}{'touch':>7}{'apart':>7}{'clip ARI':>9}{'rise':>7}"
+             f"{'I5':>7}  strongest baseline   ({islands} islands, {int(sweep.seeds)} seeds)"]
+    for v in s.variant.values:
+        r = s.sel(variant=v)
+        val = lambda m, b="value": float(r[m].sel(bound=b))  # noqa: E731
+        lines.append(f"{str(v):<{width}}{val('static_ari'):>8.3f} [{val('static_ari', 'low'):.3f}, "
+                     f"{val('static_ari', 'high'):.3f}]{val('touching_ari'):>7.3f}{val('apart_ari'):>7.3f}"
+                     f"{val('clip_ari'):>9.3f}{val('rise'):>7.3f}{val('lateral_gain'):>7.3f}  "
+                     f"{str(r.strongest_baseline.values)} {val('baseline_ari'):.3f}")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -304,20 +421,24 @@ def main(argv=None) -> int:
     except Stopped as e:
         print(f"{e}; the seeds done are kept in {out / 'checkpoints'}", file=sys.stderr)
         return 1
-    claims = island_claims(ds)
+    claims = island_claims(ds, islands=opts.islands)
     path = write_result(ds, claims, out / "islands.nc", attrs_of(opts, model_config=opts.glom_config(opts.seed).to_json(),
                                                                  rule="backprop", seeds=seeds))
-    first = ds.sel(seed=seeds[0])
+    first = ds.sel(seed=seeds[0], islands=opts.islands)
     save_figure(parse_figure(first.example_image.values, first.example_truth.values, first.example_islands.values),
                 out / "islands.png")
-    step_ci = {(int(s), int(l)): bootstrap(mean_of, ds.ari_objects.sel(step=s, level=l).transpose("seed", "sample").values,
+    chosen = ds.sel(islands=opts.islands)
+    step_ci = {(int(s), int(l)): bootstrap(mean_of, chosen.ari_objects.sel(step=s, level=l).transpose("seed", "sample").values,
                                            resamples=500)
                for s in ds.step for l in ds.level}
-    save_figure(ari_band_figure(ds, step_ci), out / "ari_by_step.png")
+    base = strongest_baseline(ds)
+    save_figure(ari_band_figure(chosen, step_ci, {base: float(ds.baseline_objects.sel(baseline=base).mean())}),
+                out / "ari_by_step.png")
     save_figure(similarity_figure(ds.attention_logit), out / "attention.png")
+    signal = "motion segments of clips" if opts.grouping == "motion" else "no grouping signal"
     return report(f"Islands on {opts.test_scenes} held-out scenes x {len(seeds)} seeds ({opts.scenes} scenes, "
-                  f"{opts.columns} columns, {opts.updates} backprop updates per seed; mask changes "
-                  f"{float(ds.mask_fraction.mean()):.1%} of pixels)", island_table(ds), claims=claims,
+                  f"{opts.columns} columns, {opts.updates} backprop updates per seed, {signal}; mask changes "
+                  f"{float(ds.mask_fraction.mean()):.1%} of pixels)", island_table(ds, opts.islands), claims=claims,
                   path=path)
 
 

@@ -28,21 +28,29 @@ def test_quick_run_writes_claims_with_intervals(quick_run):
     with xr.open_dataset(tmp_path / "islands.nc", engine="h5netcdf") as ds:
         assert_described(ds)
         claims = list(ds.claim.values)
-        for c in ("I1", "I2", "I3", "I4"):
+        for c in ("I1", "I2", "I3", "I4", "I5", "I1a clips", "I1b clips", "I3 clips"):
             assert c in claims
         assert set(ds.claim_verdict.values.tolist()) <= {"held", "not held", "undecided"}
         assert (ds.claim_held.values == (ds.claim_verdict.values == "held")).all()
         main = ds.sel(claim=["I1", "I2", "I3", "I4"])
         assert np.isfinite(main.claim_low).all() and np.isfinite(main.claim_high).all()
         assert (main.claim_low <= main.claim_high).all()
-        assert ds.ari_objects.dims == ("seed", "step", "sample", "level")
-        assert {"raw_pixels_objects", "raw_tuned_objects", "parts_vs_objects", "kind_accuracy", "fill_error",
-                "attention_logit", "sweep_ari_objects", "threshold_chosen"} <= set(ds.data_vars)
+        assert ds.ari_objects.dims == ("seed", "islands", "step", "sample", "level")
+        assert list(ds.islands.values) == ["threshold", "connected"]
+        assert {"baseline_objects", "val_baseline_objects", "parts_vs_objects", "kind_accuracy", "fill_error",
+                "attention_logit", "sweep_ari_objects", "threshold_chosen", "ari_objects_no_lateral",
+                "consensus_share", "objects_touch", "clip_ari_objects", "clip_baseline_objects"} <= set(ds.data_vars)
+        assert set(ds.baseline.values) == {"raw_pixels", "raw_tuned", "foreground_components", "colour_components"}
+        assert "motion_segments" in ds.clip_baseline.values
+        # each level's shares of the consensus sum to 1; the top level has no top-down share
+        np.testing.assert_allclose(ds.consensus_share.sum("contribution"), 1.0, rtol=1e-6)
+        assert float(ds.consensus_share.sel(level=2, contribution="top_down").max()) == 0.0
+        assert str(ds.claim_criterion.sel(claim="I1b").values).count("strongest model-free baseline") == 1
         assert 0 < float(ds.mask_fraction.mean()) < 0.5
         assert "config" in ds.attrs and ds.attrs["seed"] == 0
     for png in ("islands.png", "ari_by_step.png", "attention.png"):
         assert (tmp_path / png).stat().st_size > 0
-    assert "I4" in res.stdout and "raw_pixels" in res.stdout
+    assert "I4" in res.stdout and "foreground_components" in res.stdout and "I5" in res.stdout
 
 
 @pytest.mark.parametrize("args, message", [
@@ -54,6 +62,12 @@ def test_quick_run_writes_claims_with_intervals(quick_run):
     (("--patch-size", "3"), "patch_size=3 is not allowed"),
     (("--neighbourhood", "ring"), "neighbourhood='ring'"),
     (("--radius", "1,2,99"), "radius=(1, 2, 99)"),
+    (("--frames", "1"), "frames=1 is not allowed"),
+    (("--speed", "9"), "speed=9 is not allowed"),
+    (("--min-gap", "12"), "min_gap=12 is not allowed"),
+    (("--consensus", "oscillator", "--norm", "groups", "--oscillator-group", "3"), "oscillator_group=3 is not allowed"),
+    (("--consensus", "oscillator"), "norm='layer' is not allowed with consensus='oscillator'"),
+    (("--grouping", "motion", "--background", "black"), "grouping='motion' is not allowed"),
 ])
 def test_bad_option_stops_before_work(tmp_path, args, message):
     res = run("--quick", *args, "--out", str(tmp_path / "o"))

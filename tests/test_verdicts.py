@@ -44,9 +44,15 @@ def test_three_verdicts():
 
 
 def _dataset(top_settled, top_start, level0_parts, raw, kind=(0.5, 0.7), fill=(1.0, 0.5), noise=0.02, seeds=3,
-             samples=200, seed=0):
-    """A constructed evaluate_parse result: 3 levels, 3 steps, the given means plus noise."""
+             samples=200, seed=0, components=None, val=None, no_lateral=None):
+    """A constructed evaluate_parse result: 3 levels, 3 steps, both kinds of islands alike,
+    the given means plus noise. Baselines: raw pixels at ``raw`` and connected components
+    at ``components`` (default ``raw - 0.1``), ``val`` their validation means (default the
+    same); the lateral-off model at ``no_lateral`` (default ``top_start``)."""
     rng = np.random.default_rng(seed)
+    components = raw - 0.1 if components is None else components
+    val = (raw, components) if val is None else val
+    no_lateral = top_start if no_lateral is None else no_lateral
 
     def m(mean, *shape):
         return mean + noise * rng.standard_normal((seeds, *shape, samples))
@@ -56,13 +62,18 @@ def _dataset(top_settled, top_start, level0_parts, raw, kind=(0.5, 0.7), fill=(1
     ari_obj[:, 0, 2], ari_obj[:, -1, 2] = m(top_start), m(top_settled)
     ari_part[:, -1, 0] = m(level0_parts)
     size = np.stack([m(2.0, 3), m(4.0, 3), m(6.0, 3)], 2)
-    dims = ("seed", "step", "level", "sample")
+    off = np.stack([m(0.3), m(0.3), m(no_lateral)], 1)  # seed level sample
+    both = lambda a: np.stack([a, a], 1)  # noqa: E731  (the islands dimension)
+    dims = ("seed", "islands", "step", "level", "sample")
     return xr.Dataset({
-        "ari_objects": (dims, ari_obj), "ari_parts": (dims, ari_part), "island_size": (dims, size),
-        "raw_pixels_objects": (("seed", "sample"), m(raw)),
+        "ari_objects": (dims, both(ari_obj)), "ari_parts": (dims, both(ari_part)), "island_size": (dims, both(size)),
+        "ari_objects_no_lateral": (("seed", "islands", "level", "sample"), both(off)),
+        "baseline_objects": (("seed", "baseline", "sample"), np.stack([m(raw), m(components)], 1)),
+        "val_baseline_objects": (("seed", "baseline"), np.tile(np.asarray(val, float), (seeds, 1))),
         "kind_accuracy": (("seed", "probe_step", "level", "sample"), np.stack([m(kind[0], 3), m(kind[1], 3)], 1)),
         "fill_error": (("seed", "probe_step", "sample"), np.stack([m(fill[0]), m(fill[1])], 1)),
-    }, coords={"step": [0, 1, 2], "level": [0, 1, 2]})
+    }, coords={"step": [0, 1, 2], "level": [0, 1, 2], "islands": ["threshold", "connected"],
+               "baseline": ["raw_pixels", "foreground_components"]})
 
 
 def _verdicts(ds):
@@ -80,3 +91,24 @@ def test_island_claims_give_each_verdict():
                               fill=(1.0, 0.7), noise=0.3))
     assert edge["I1a"] == "undecided" and edge["I3"] == "undecided" and edge["I4a"] == "undecided"
     assert edge["I1"] == "undecided"
+
+
+def test_island_claims_compare_with_the_strongest_baseline_chosen_on_validation():
+    # components are the strongest on validation: I1b is measured against them and fails
+    strong = island_claims(_dataset(top_settled=0.9, top_start=0.5, level0_parts=0.9, raw=0.3, components=0.8),
+                           resamples=300)
+    i1b = next(c for c in strong if c.id == "I1b")
+    assert "foreground_components" in i1b.criterion and i1b.decided == "not held"
+    # validation says raw pixels are strongest, although components score higher on the test scenes:
+    # the choice follows validation, never the test set
+    chosen = island_claims(_dataset(top_settled=0.9, top_start=0.5, level0_parts=0.9, raw=0.3, components=0.8,
+                                    val=(0.5, 0.4)), resamples=300)
+    i1b = next(c for c in chosen if c.id == "I1b")
+    assert "raw_pixels" in i1b.criterion and i1b.decided == "held"
+
+
+def test_i5_gives_each_verdict():
+    held = _verdicts(_dataset(top_settled=0.9, top_start=0.5, level0_parts=0.9, raw=0.3, no_lateral=0.5))
+    inert = _verdicts(_dataset(top_settled=0.9, top_start=0.5, level0_parts=0.9, raw=0.3, no_lateral=0.9))
+    edge = _verdicts(_dataset(top_settled=0.9, top_start=0.5, level0_parts=0.9, raw=0.3, no_lateral=0.8, noise=0.3))
+    assert held["I5"] == "held" and inert["I5"] == "not held" and edge["I5"] == "undecided"

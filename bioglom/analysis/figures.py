@@ -108,12 +108,12 @@ def parse_figure(images, truth, islands, max_samples: int = 4):
     return fig
 
 
-def ari_band_figure(ds, intervals, ax=None):
+def ari_band_figure(ds, intervals, baselines: dict | None = None, ax=None):
     """Foreground ARI against objects over settling steps, per level, with 95 % bands.
 
-    ``ds`` has ``ari_objects [seed, step, sample, level]`` and ``raw_pixels_objects``;
-    ``intervals[(step, level)]`` is an :class:`~bioglom.analysis.verdicts.Interval`. The
-    raw-pixel baseline is drawn as a dashed line. Returns the figure.
+    ``ds`` has ``ari_objects [seed, step, sample, level]``; ``intervals[(step, level)]`` is
+    an :class:`~bioglom.analysis.verdicts.Interval`; each of ``baselines`` (name: mean
+    ARI) is drawn as a dashed line. Returns the figure.
     """
     import matplotlib.pyplot as plt
 
@@ -126,7 +126,8 @@ def ari_band_figure(ds, intervals, ax=None):
         iv = [intervals[(s, l)] for s in steps]
         ax.plot(steps, [i.value for i in iv], marker="o", label=f"level {l}")
         ax.fill_between(steps, [i.low for i in iv], [i.high for i in iv], alpha=0.2)
-    ax.axhline(float(ds.raw_pixels_objects.mean()), color="k", ls="--", lw=1, label="raw pixels")
+    for (name, value), style in zip((baselines or {}).items(), ("--", ":", "-.")):
+        ax.axhline(value, color="k", ls=style, lw=1, label=name.replace("_", " "))
     ax.set_xlabel("settling step")
     ax.set_ylabel("foreground ARI against objects")
     ax.set_title("islands during settling (95 % bands over seeds and scenes)", fontsize=8)

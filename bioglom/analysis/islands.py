@@ -1,21 +1,23 @@
 """Islands: groups of near-identical embeddings at one level (the nodes of the parse, paper 1).
 
-Islands need not be spatially connected: two columns are in the same island when their
-vectors agree, wherever they are.
+Two kinds are extracted: threshold islands, which need not be spatially connected (two
+columns are in the same island when their vectors agree, wherever they are), and
+connected islands, which must also be joined by a path of adjacent columns of the same
+island, as the paper's islands of agreement are drawn.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["extract_islands", "adjusted_rand_index", "island_sizes", "island_counts", "island_scores",
+__all__ = ["extract_islands", "connected_islands", "adjusted_rand_index", "island_sizes", "island_counts", "island_scores",
            "foreground_ari", "raw_pixel_islands", "threshold_sweep", "choose_thresholds", "THRESHOLDS"]
 
 # cosine thresholds searched when an island threshold is chosen on validation scenes
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 
 
-def extract_islands(state: torch.Tensor, threshold=0.9) -> torch.Tensor:
+def extract_islands(state: torch.Tensor, threshold=0.9, grid: tuple[int, int] | None = None) -> torch.Tensor:
     """Greedy cosine-threshold islands, per sample and level, all at once.
 
     For ``state [..., N, D]``, repeatedly take the first column (in row-major order) not yet
@@ -23,6 +25,10 @@ def extract_islands(state: torch.Tensor, threshold=0.9) -> torch.Tensor:
     seed is at least ``threshold`` into the seed's island. ``threshold`` is a number, or a
     tensor broadcastable to the leading axes (one threshold per level, say). Returns ``[..., N]`` int64
     island ids ``0, 1, ...`` in order of their seeds. Deterministic: no random projection.
+
+    With ``grid = (H, W)`` (``N = H W``, row-major) the islands must also be spatially
+    connected, as the paper draws them: each threshold island is split into its
+    4-connected pieces on the column grid (:func:`connected_islands`).
     """
     unit = torch.nn.functional.normalize(state.detach().double(), dim=-1, eps=1e-12)
     n = unit.shape[-2]
@@ -40,8 +46,25 @@ def extract_islands(state: torch.Tensor, threshold=0.9) -> torch.Tensor:
         join = free & (sim_to_seed >= threshold) & free.any(-1, keepdim=True)
         join.scatter_(-1, seed, free.gather(-1, seed))  # the seed joins even if its own similarity rounds below
         labels = torch.where(join, torch.full_like(labels, k), labels)
+    if grid is not None:
+        return connected_islands(labels, grid)
     # renumber so that ids are 0..count-1 within each sample and level
     return _renumber(labels)
+
+
+def connected_islands(labels: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Split every island of ``labels [..., N]`` into its 4-connected pieces on the column
+    grid ``(H, W)``: two columns stay in one island only when a path of 4-adjacent columns
+    of that island joins them. Ids ``0, 1, ...`` in row-major order of first appearance."""
+    from ..components import grid_components, renumber
+
+    h, w = grid
+    if labels.shape[-1] != h * w:
+        raise ValueError(f"labels have {labels.shape[-1]} columns; grid {grid} has {h * w}")
+    g = labels.reshape(*labels.shape[:-1], h, w)
+    comp = grid_components(torch.ones_like(g, dtype=torch.bool), g[..., :, :-1] == g[..., :, 1:],
+                           g[..., :-1, :] == g[..., 1:, :])
+    return renumber(comp.reshape(labels.shape))
 
 
 def _renumber(labels: torch.Tensor) -> torch.Tensor:
@@ -123,23 +146,25 @@ def _by_first_appearance(labels: torch.Tensor) -> torch.Tensor:
 
 
 def threshold_sweep(states: torch.Tensor, truth: torch.Tensor, foreground: torch.Tensor,
-                    thresholds=THRESHOLDS) -> torch.Tensor:
+                    thresholds=THRESHOLDS, grid: tuple[int, int] | None = None) -> torch.Tensor:
     """Foreground ARI of :func:`extract_islands` at each threshold: ``[T, ...]`` for
-    ``states [..., N, D]``, ``truth`` and ``foreground`` broadcastable to ``[..., N]``."""
-    return torch.stack([foreground_ari(truth.expand(states.shape[:-1]), extract_islands(states, th),
+    ``states [..., N, D]``, ``truth`` and ``foreground`` broadcastable to ``[..., N]``
+    (``grid``: connected islands)."""
+    return torch.stack([foreground_ari(truth.expand(states.shape[:-1]), extract_islands(states, th, grid),
                                        foreground.expand(states.shape[:-1])) for th in thresholds])
 
 
 def choose_thresholds(states: torch.Tensor, truth: torch.Tensor, foreground: torch.Tensor,
-                      thresholds=THRESHOLDS) -> torch.Tensor:
+                      thresholds=THRESHOLDS, grid: tuple[int, int] | None = None) -> torch.Tensor:
     """The threshold with the highest mean foreground ARI on validation scenes, per level.
 
     ``states [B, L, N, D]``, ``truth [B, L, N]``, ``foreground [B, N]`` or ``[B, L, N]``.
     Returns ``[L]`` thresholds, to be applied to other (test) scenes, so the island
-    extraction does not hinge on one fixed threshold nor on the test set.
+    extraction does not hinge on one fixed threshold nor on the test set. ``grid``: for
+    connected islands (:func:`extract_islands`).
     """
     fg = foreground if foreground.dim() == 3 else foreground[:, None].expand(truth.shape)
-    sweep = threshold_sweep(states, truth, fg, thresholds)  # t b l
+    sweep = threshold_sweep(states, truth, fg, thresholds, grid)  # t b l
     best = sweep.nanmean(1).argmax(0)  # l
     return torch.tensor(thresholds, dtype=torch.float64)[best]
 

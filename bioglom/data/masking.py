@@ -7,7 +7,8 @@ import torch
 from ..config import ConfigError
 from ..seeding import generator
 
-__all__ = ["region_mask", "mask_regions", "part_mask", "mask_parts", "fill_removed", "changed_fraction", "FILLS"]
+__all__ = ["region_mask", "mask_regions", "part_mask", "mask_parts", "uniform_regions", "mask_uniform", "fill_removed",
+           "changed_fraction", "FILLS"]
 
 FILLS = ("token", "noise", "zero")
 
@@ -99,6 +100,35 @@ def mask_parts(images: torch.Tensor, parts: torch.Tensor, count: int = 1, genera
     """Return ``(corrupted, keep)``: ``count`` whole parts per image replaced by ``fill``
     (paper 7: removing a region the object predicts). See :func:`part_mask`."""
     keep = part_mask(parts, count, generator).to(images)
+    return fill_removed(images, keep, fill, generator), keep
+
+
+def uniform_regions(images: torch.Tensor, min_pixels: int = 4, tol: float = 1e-6) -> torch.Tensor:
+    """Regions of one colour, from the pixels alone: ``images [B, C, H, W] -> [B, H, W]`` ids.
+
+    4-connected pixels whose colours agree within ``tol`` in every channel form a region;
+    regions of at least ``min_pixels`` get ids ``1, 2, ...``, the rest (per-pixel noise,
+    say) 0. On the part-whole scenes these are exactly the parts, since a part is one
+    colour and parts that touch differ in colour; unlike the parts map, no label is read.
+    """
+    from ..components import grid_components, renumber
+
+    b, _, h, w = images.shape
+    right = (images[..., :, 1:] - images[..., :, :-1]).abs().amax(1) <= tol
+    down = (images[..., 1:, :] - images[..., :-1, :]).abs().amax(1) <= tol
+    comp = grid_components(torch.ones(b, h, w, dtype=torch.bool, device=images.device), right, down).reshape(b, -1)
+    size = torch.zeros(b, h * w + 1, dtype=torch.long, device=images.device).scatter_add_(
+        1, comp, torch.ones_like(comp))
+    comp = torch.where(size.gather(1, comp) >= min_pixels, comp, torch.zeros_like(comp))
+    return renumber(comp, keep_zero=True).reshape(b, h, w)
+
+
+def mask_uniform(images: torch.Tensor, count: int = 1, generator: torch.Generator | None = None, fill="token",
+                 min_pixels: int = 4):
+    """Return ``(corrupted, keep)``: ``count`` regions of one colour per image
+    (:func:`uniform_regions`) replaced by ``fill``. The label-free counterpart of
+    :func:`mask_parts`: it removes a part without reading the parts map."""
+    keep = part_mask(uniform_regions(images, min_pixels), count, generator).to(images)
     return fill_removed(images, keep, fill, generator), keep
 
 

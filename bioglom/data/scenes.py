@@ -21,7 +21,7 @@ import torch
 
 from ..config import ConfigError, check_positive
 
-__all__ = ["KINDS", "Scenes", "make_scenes", "column_labels", "MAX_PARTS"]
+__all__ = ["KINDS", "Scenes", "make_scenes", "column_labels", "patch_majority", "MAX_PARTS"]
 
 # parts of each kind as (y0, x0, y1, x1) in the object's unit box
 KINDS: dict[str, tuple[tuple[float, float, float, float], ...]] = {
@@ -52,17 +52,18 @@ class Scenes(NamedTuple):
                       self.parts_per_object, self.kind_names)
 
 
-def place_box(rng: np.random.Generator, size, scale, boxes: list) -> tuple[int, int, int, int] | None:
+def place_box(rng: np.random.Generator, size, scale, boxes: list, gap: int = 0) -> tuple[int, int, int, int] | None:
     """An object box ``(y0, x0, y1, x1)`` of side ``scale`` x the image side that overlaps
-    none of ``boxes`` (rejection sampling, 100 tries), appended to ``boxes``; None when
-    there is no room."""
+    none of ``boxes`` and keeps ``gap`` pixels from each of them (rejection sampling, 100
+    tries), appended to ``boxes``; None when there is no room. ``gap=0`` lets boxes touch."""
     h, w = size
     for _ in range(100):
         bh = int(round(rng.uniform(*scale) * h))
         bw = int(round(rng.uniform(*scale) * w))
         y0 = int(rng.integers(0, h - bh + 1))
         x0 = int(rng.integers(0, w - bw + 1))
-        if all(y0 >= b[2] or b[0] >= y0 + bh or x0 >= b[3] or b[1] >= x0 + bw for b in boxes):
+        if all(y0 >= b[2] + gap or b[0] >= y0 + bh + gap or x0 >= b[3] + gap or b[1] >= x0 + bw + gap
+               for b in boxes):
             boxes.append((y0, x0, y0 + bh, x0 + bw))
             return boxes[-1]
     return None
@@ -132,6 +133,18 @@ def make_scenes(n: int, *, image_size: int = 16, channels: int = 3, objects: tup
     return Scenes(torch.from_numpy(np.stack(imgs)), parts, objects_, torch.tensor(kinds))
 
 
+def patch_majority(labels: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """The label covering most of each column's patch: ``[B, H, W] -> [B, N]`` (ties: the
+    lower id; ids >= 0)."""
+    b, h, w = labels.shape
+    p = patch_size
+    if h % p or w % p:
+        raise ConfigError(f"patch_size={p!r} is not allowed; it must divide the image size {h}x{w}")
+    patches = labels.reshape(b, h // p, p, w // p, p).permute(0, 1, 3, 2, 4).reshape(b, -1, p * p)  # b n k
+    counts = torch.nn.functional.one_hot(patches, int(labels.max()) + 1).sum(2)  # b n label
+    return counts.argmax(-1)
+
+
 def column_labels(scenes: Scenes, patch_size: int, levels: int) -> torch.Tensor:
     """Ground-truth label of every column at every level: ``[B, levels, N]`` int64.
 
@@ -139,12 +152,6 @@ def column_labels(scenes: Scenes, patch_size: int, levels: int) -> torch.Tensor:
     >= 1: the object of that part. Labels therefore nest: columns that share a part
     share an object.
     """
-    b, h, w = scenes.parts.shape
-    p = patch_size
-    if h % p or w % p:
-        raise ConfigError(f"patch_size={p!r} is not allowed; it must divide the image size {h}x{w}")
-    patches = scenes.parts.reshape(b, h // p, p, w // p, p).permute(0, 1, 3, 2, 4).reshape(b, -1, p * p)  # b n k
-    counts = torch.nn.functional.one_hot(patches, int(scenes.parts.max()) + 1).sum(2)  # b n label
-    part = counts.argmax(-1)  # b n
+    part = patch_majority(scenes.parts, patch_size)  # b n
     obj = torch.where(part > 0, (part - 1) // scenes.parts_per_object + 1, 0)
     return torch.stack([part] + [obj] * (levels - 1), dim=1)

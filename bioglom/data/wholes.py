@@ -30,7 +30,7 @@ from ..config import ConfigError, check_positive
 from .scenes import Scenes, part_slices, place_box
 
 __all__ = ["APPEARANCES", "WHOLE_KINDS", "PARTS_PER_OBJECT", "BACKGROUNDS", "make_whole_scenes", "column_kinds",
-           "appearance_kinds", "MASK_TOKEN"]
+           "appearance_kinds", "MASK_TOKEN", "check_room"]
 
 # RGB of each part appearance: saturated colours, brighter than any noise background pixel
 APPEARANCES: dict[str, tuple[float, float, float]] = {
@@ -88,7 +88,20 @@ def _check(kinds, parts, objects, scale, image_size, background, jitter, channel
     return chosen
 
 
-def _one_scene(rng, size, kinds, n_objects, scale, background, jitter):
+def check_room(min_gap: int, objects: tuple[int, int], scale: tuple[float, float], image_size: int) -> None:
+    """Raise :class:`ConfigError` naming ``min_gap`` when the fewest requested objects, at
+    the smallest side, cannot be packed ``min_gap`` pixels apart in the image (a grid
+    packing: ``floor((S + g) / (s + g))^2`` objects of side ``s`` fit with gaps ``g``)."""
+    check_positive("min_gap", min_gap, integer=True, strict=False)
+    side = int(round(scale[0] * image_size))
+    per_row = (image_size + min_gap) // (side + min_gap)
+    if per_row ** 2 < objects[0]:
+        raise ConfigError(f"min_gap={min_gap!r} is not allowed with image_size={image_size}: {objects[0]} objects of "
+                          f"{side} pixels do not fit {min_gap} pixels apart; need a min_gap with "
+                          f"floor(({image_size} + min_gap) / ({side} + min_gap))^2 >= {objects[0]}")
+
+
+def _one_scene(rng, size, kinds, n_objects, scale, background, jitter, gap=0):
     h, w = size
     if background == "noise":
         img = rng.uniform(0.0, 0.45, size=(3, h, w)).astype(np.float32)
@@ -98,7 +111,7 @@ def _one_scene(rng, size, kinds, n_objects, scale, background, jitter):
     boxes, chosen = [], []
     order = rng.permutation(len(kinds))[:n_objects]  # distinct kinds within a scene
     for kind in order:
-        box = place_box(rng, size, scale, boxes)
+        box = place_box(rng, size, scale, boxes, gap)
         if box is None:
             continue  # no room: the scene has fewer objects
         obj = len(boxes) - 1
@@ -114,7 +127,7 @@ def _one_scene(rng, size, kinds, n_objects, scale, background, jitter):
 def make_whole_scenes(n: int, *, image_size: int = 16, channels: int = 3, kinds=tuple(WHOLE_KINDS),
                       parts: tuple[int, int] = (2, 4), objects: tuple[int, int] = (2, 3),
                       scale: tuple[float, float] = (0.35, 0.5), background: str = "noise", jitter: float = 0.05,
-                      seed: int = 0, start: int = 0) -> Scenes:
+                      min_gap: int = 0, seed: int = 0, start: int = 0) -> Scenes:
     """Scenes ``start .. start + n - 1`` of the stream that ``seed`` names.
 
     Parameters
@@ -128,6 +141,9 @@ def make_whole_scenes(n: int, *, image_size: int = 16, channels: int = 3, kinds=
     scale : (min, max) object side as a fraction of the image side.
     background : ``noise`` (each pixel and channel uniform in [0, 0.45]) or ``black``.
     jitter : each part's colour is its appearance plus uniform(-jitter, jitter) per channel.
+    min_gap : pixels kept between objects (0: objects may touch). With ``min_gap >=
+        patch_size`` no two objects' columns are 4-adjacent, so connectivity alone
+        separates them: the scenes test binding, not splitting touching objects.
     seed, start : scene ``i`` is drawn from ``numpy.random.default_rng([seed, i])``.
 
     Returns
@@ -139,13 +155,14 @@ def make_whole_scenes(n: int, *, image_size: int = 16, channels: int = 3, kinds=
     check_positive("n", n, integer=True)
     check_positive("image_size", image_size, integer=True)
     chosen = _check(tuple(kinds), tuple(parts), tuple(objects), tuple(scale), image_size, background, jitter, channels)
+    check_room(min_gap, tuple(objects), tuple(scale), image_size)
     global_index = [list(WHOLE_KINDS).index(k) for k in chosen]
     lo, hi = objects
     imgs, part_maps, kind_rows = [], [], []
     for i in range(start, start + n):  # scenes are independent draws, each from its own stream
         rng = np.random.default_rng([seed, i])
         img, part, kind = _one_scene(rng, (image_size, image_size), chosen, int(rng.integers(lo, hi + 1)),
-                                     scale, background, jitter)
+                                     scale, background, jitter, min_gap)
         imgs.append(img)
         part_maps.append(part)
         kind_rows.append([global_index[k] for k in kind] + [-1] * (hi - len(kind)))

@@ -15,6 +15,16 @@ agreement regularisers of paper section 7. The non-plausible baseline of docs/de
   unrelated context, the same column and level of another image in the batch,
   ``max(0, margin - ||f(x_t) - sg(s'_{t+1})||^2 / D)``; zero once the two are separated
   by the margin (footnote 24: separation, not distance). Without it agreement collapses.
+- ``contrast`` (``scene_contrast > 0``): scene-level contrast (paper 7: contrast makes
+  sense between whole scenes, not between locations): the input as settled above and a
+  random view of the clean scene (:func:`~bioglom.data.augment.augment`), their top
+  levels averaged over columns, must each pick the other among the batch's views (NT-Xent
+  at temperature ``contrast_temperature``). Label-free.
+- ``grouped`` (``grouping > 0``): the island loss of
+  :func:`~bioglom.learning.contrastive.island_supervision` against ``batch.groups``, a
+  grouping computed from the input alone (motion segments: columns that move together
+  are positives, columns that move differently negatives). Label-free: the label-trained
+  control's loss with the input's own grouping in place of the ground truth.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from ..model import Glom, Trajectory
 from .base import Batch, RuleOutput, register_rule
 from .contrastive import check_phase, hinge, island_supervision, other_image, same_image_hinge
 
-__all__ = ["BackpropRule", "agreement_terms", "reconstruction_error"]
+__all__ = ["BackpropRule", "agreement_terms", "reconstruction_error", "scene_contrast"]
 
 
 NEGATIVES = ("other_image", "same_image", "both")
@@ -57,6 +67,27 @@ def field_prediction(model: Glom, final: torch.Tensor) -> torch.Tensor:
     pred, _ = model.nets.top_down(pairs, slice(cfg.levels - 2, cfg.levels - 1))
     err = ((pred.reshape(b, n, n, d) - below[:, None]) ** 2).sum(-1) / d  # b n m
     return (w[:, 0] * err).sum(-1).mean()
+
+
+def scene_contrast(model: Glom, top: torch.Tensor, clean: torch.Tensor, steps: int,
+                   generator: torch.Generator | None, temperature: float) -> torch.Tensor:
+    """NT-Xent between two views of each scene: the settled top level ``top [b, n, d]`` of
+    the input as the rule saw it, and that of a random view of the clean scene ``clean``
+    (its last frame for a video), each averaged over columns. ``-log softmax`` of the
+    partner's cosine / ``temperature`` among the batch's ``2 b`` views, averaged both ways.
+    """
+    from ..data.augment import augment
+
+    still = clean[:, -1] if clean.dim() == 5 else clean
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    view = augment(still.cpu(), gen).to(still)
+    other = model.settle(view, steps, generator=generator).final[:, -1]  # b n d
+    z = torch.nn.functional.normalize(torch.cat([top, other]).mean(1), dim=-1)  # (2 b) d
+    b = still.shape[0]
+    logits = z @ z.T / temperature
+    logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=z.device), float("-inf"))
+    partner = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
+    return torch.nn.functional.cross_entropy(logits, partner)
 
 
 def reconstruction_error(recon: torch.Tensor, clean: torch.Tensor, keep: torch.Tensor, kind: str = "pixels"):
@@ -115,8 +146,10 @@ class BackpropRule:
     scale at which it forms islands). Ground-truth labels never enter, unless
     ``supervision > 0``: the label-trained control, which adds ``supervision`` times
     :func:`~bioglom.learning.contrastive.island_supervision` of the settled state against
-    ``batch.labels`` (every level's ground-truth islands) and needs them. ``recon``: how
-    the reconstruction error is averaged (:func:`reconstruction_error`)."""
+    ``batch.labels`` (every level's ground-truth islands) and needs them. ``grouping > 0``
+    adds ``grouping`` times the same loss against ``batch.groups``, a grouping computed
+    from the input alone (label-free). ``recon``: how the reconstruction error is averaged
+    (:func:`reconstruction_error`)."""
 
     steps: int = 6
     agreement_weight: float = 0.1
@@ -128,6 +161,9 @@ class BackpropRule:
     supervision: float = 0.0
     recon: str = "pixels"
     field_weight: float = 0.0
+    grouping: float = 0.0
+    scene_contrast: float = 0.0
+    contrast_temperature: float = 0.1
 
     def __post_init__(self):
         from ..config import check_choice
@@ -142,6 +178,9 @@ class BackpropRule:
         check_positive("margin", self.margin, strict=False)
         check_positive("supervision", self.supervision, strict=False)
         check_positive("field_weight", self.field_weight, strict=False)
+        check_positive("grouping", self.grouping, strict=False)
+        check_positive("scene_contrast", self.scene_contrast, strict=False)
+        check_positive("contrast_temperature", self.contrast_temperature)
 
     def options(self) -> dict:
         return asdict(self)
@@ -155,6 +194,9 @@ class BackpropRule:
         if self.supervision > 0 and batch.labels is None:
             raise ConfigError(f"supervision={self.supervision!r} needs batch.labels (the columns' ground-truth "
                               "islands); this batch has none. Use supervision=0 for label-free training")
+        if self.grouping > 0 and batch.groups is None:
+            raise ConfigError(f"grouping={self.grouping!r} needs batch.groups (which columns should agree, from the "
+                              "input: motion segments of a clip); this batch has none. Use grouping=0 without one")
         traj = model.settle(batch.corrupted, self.steps, generator=generator)
         recon = model.decode(traj.final[:, 0])
         clean, keep = batch.clean, batch.keep.expand_as(batch.clean)
@@ -170,6 +212,11 @@ class BackpropRule:
         if self.supervision > 0:
             positive["supervised"] = (self.supervision,
                                       island_supervision(traj.final, batch.labels, self.negative_beta).mean())
+        if self.scene_contrast > 0:
+            positive["contrast"] = (self.scene_contrast, scene_contrast(model, traj.final[:, -1], batch.clean, self.steps,
+                                                                        generator, self.contrast_temperature))
+        if self.grouping > 0:
+            positive["grouped"] = (self.grouping, island_supervision(traj.final, batch.groups, self.negative_beta).mean())
         loss = torch.zeros((), device=recon.device)
         if phase != "negative":
             loss = loss + sum(w * term for w, term in positive.values())

@@ -23,12 +23,15 @@ class Batch(NamedTuple):
     model sees, and the ``keep`` mask (1 where the input was kept). Static ``[B, C, H, W]``
     or video ``[B, T, C, H, W]``. ``labels`` ``[B, L, N]`` (ground-truth island of every
     column at every level) is ``None`` except for the supervised control; no label-free
-    rule reads it."""
+    rule reads it. ``groups`` ``[B, L, N]`` says which columns should agree, computed from
+    the input alone (motion segments, :func:`~bioglom.data.motion.motion_segments`; 0:
+    no group): a label-free grouping signal (paper 7), or ``None``."""
 
     clean: torch.Tensor
     corrupted: torch.Tensor
     keep: torch.Tensor
     labels: torch.Tensor | None = None
+    groups: torch.Tensor | None = None
 
     def to(self, device) -> "Batch":
         return Batch(*(None if t is None else t.to(device) for t in self))

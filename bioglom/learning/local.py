@@ -210,6 +210,9 @@ class LocalRule:
         if model.cfg.consensus != "mean":
             raise ConfigError(f"consensus={model.cfg.consensus!r} is not allowed with rule={self.name!r}; "
                               "local rules learn the mean only, so use consensus='mean'")
+        if model.cfg.norm == "groups":
+            raise ConfigError(f"norm='groups' is not allowed with rule={self.name!r}; local rules carry errors "
+                              "through the layer, l2 or no normalisation only")
         if self.negative == "near_frame":
             frames = batch.corrupted.shape[1] if batch.corrupted.dim() == 5 else 1
             if self.near_gap >= frames:

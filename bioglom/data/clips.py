@@ -1,0 +1,186 @@
+"""Moving scenes: clips of the part-whole scenes in which every object moves rigidly.
+
+Paper section 7 says a location must "decide which other locations its level-L embedding
+should be similar to" and points to the trajectories of patches in video for that choice;
+section 11: learning from video is much easier. These clips give that signal:
+
+- the scenes of :mod:`.wholes` (familiar kinds of ambiguous parts on a noise background),
+  drawn from the same rules;
+- every object moves rigidly with its own integer velocity ``v = (vy, vx)``, ``1 <=
+  max(|vy|, |vx|) <= speed`` pixels per frame, distinct from the other objects' of its
+  clip, and stays wholly inside the image in every frame;
+- the background is static (the same noise in every frame);
+- objects never overlap (``overlap=False``, the default), or may, in which case a later
+  object is drawn over an earlier one (depth order = object order);
+- part and object labels per frame; clip ``i`` depends only on ``(seed, i)``.
+
+The last frame of a clip is a still scene like those of :func:`~.wholes.make_whole_scenes`
+(positions are drawn so that the whole trajectory fits, so objects sit a little nearer the
+centre on average).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from ..config import ConfigError, check_positive
+from .scenes import Scenes, part_slices
+from .wholes import APPEARANCES, PARTS_PER_OBJECT, WHOLE_KINDS, _check, check_room
+
+__all__ = ["Clips", "make_moving_scenes", "check_clip_fit"]
+
+
+class Clips(NamedTuple):
+    """A batch of clips: ``images [B, T, C, H, W]``; ``parts`` and ``objects`` ``[B, T, H, W]``
+    int64 pixel labels per frame (0 background); ``kinds [B, max_objects]`` (-1 where absent);
+    ``velocities [B, max_objects, 2]`` int64 ``(vy, vx)`` in pixels per frame (0 where
+    absent); ``parts_per_object`` and ``kind_names`` as in :class:`~.scenes.Scenes`."""
+
+    images: torch.Tensor
+    parts: torch.Tensor
+    objects: torch.Tensor
+    kinds: torch.Tensor
+    velocities: torch.Tensor
+    parts_per_object: int = PARTS_PER_OBJECT
+    kind_names: tuple = tuple(WHOLE_KINDS)
+
+    def frame(self, t: int = -1) -> Scenes:
+        """Frame ``t`` of every clip as still :class:`~.scenes.Scenes` (the last by default)."""
+        return Scenes(self.images[:, t], self.parts[:, t], self.objects[:, t], self.kinds, self.parts_per_object,
+                      self.kind_names)
+
+    def take(self, index) -> "Clips":
+        return Clips(self.images[index], self.parts[index], self.objects[index], self.kinds[index],
+                     self.velocities[index], self.parts_per_object, self.kind_names)
+
+
+def check_clip_fit(frames: int, speed: int, image_size: int, scale: tuple[float, float]) -> None:
+    """Raise :class:`ConfigError` unless an object of the largest side can travel ``speed``
+    pixels per frame for ``frames - 1`` frames and stay inside the image."""
+    if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 2:
+        raise ConfigError(f"frames={frames!r} is not allowed; a clip needs an integer >= 2 frames (motion is "
+                          "measured between consecutive frames)")
+    check_positive("speed", speed, integer=True)
+    largest = int(round(scale[1] * image_size))
+    travel = speed * (frames - 1)
+    if largest + travel > image_size:
+        raise ConfigError(f"speed={speed!r} is not allowed with frames={frames} and image_size={image_size}: an "
+                          f"object of {largest} pixels moving {travel} pixels would leave the image; need "
+                          f"speed * (frames - 1) <= {image_size - largest}")
+
+
+def _velocity(rng, speed: int, taken: list) -> tuple[int, int]:
+    choices = [(vy, vx) for vy in range(-speed, speed + 1) for vx in range(-speed, speed + 1)
+               if (vy, vx) != (0, 0) and (vy, vx) not in taken]
+    return choices[int(rng.integers(len(choices)))]
+
+
+def _moving_box(rng, size, scale, speed, taken, frames, boxes, overlap, gap):
+    """A velocity ``v`` (not in ``taken``) and a box of side ``scale`` x the image side whose
+    path ``box + t v``, ``t < frames``, stays inside the image and (unless ``overlap``)
+    keeps ``gap`` pixels from every path in ``boxes`` at every frame: ``(path, v)``, the
+    path appended to ``boxes``; None after 100 tries."""
+    h, w = size
+    for _ in range(100):
+        v = _velocity(rng, speed, taken)
+        path = _path(rng, size, scale, v, frames)
+        if path is not None and (overlap or all(_apart(a, b, gap) for other in boxes for a, b in zip(path, other))):
+            boxes.append(path)
+            return path, v
+    return None
+
+
+def _path(rng, size, scale, v, frames):
+    h, w = size
+    vy, vx = v
+    span_y, span_x = abs(vy) * (frames - 1), abs(vx) * (frames - 1)
+    bh = int(round(rng.uniform(*scale) * h))
+    bw = int(round(rng.uniform(*scale) * w))
+    if bh + span_y > h or bw + span_x > w:
+        return None
+    y0 = int(rng.integers(0, h - bh - span_y + 1)) + (span_y if vy < 0 else 0)
+    x0 = int(rng.integers(0, w - bw - span_x + 1)) + (span_x if vx < 0 else 0)
+    return [(y0 + vy * t, x0 + vx * t, y0 + vy * t + bh, x0 + vx * t + bw) for t in range(frames)]
+
+
+def _apart(a, b, gap: int) -> bool:
+    return a[0] >= b[2] + gap or b[0] >= a[2] + gap or a[1] >= b[3] + gap or b[1] >= a[3] + gap
+
+
+def _one_clip(rng, size, kinds, n_objects, scale, background, jitter, frames, speed, overlap, gap):
+    h, w = size
+    if background == "noise":
+        bg = rng.uniform(0.0, 0.45, size=(3, h, w)).astype(np.float32)
+    else:
+        bg = np.zeros((3, h, w), np.float32)
+    imgs = np.repeat(bg[None], frames, 0)
+    parts = np.zeros((frames, h, w), np.int64)
+    paths, chosen, velocities = [], [], []
+    for kind in rng.permutation(len(kinds))[:n_objects]:  # distinct kinds within a clip
+        placed = _moving_box(rng, size, scale, speed, velocities, frames, paths, overlap, gap)
+        if placed is None:
+            continue  # no room: the clip has fewer objects
+        path, v = placed
+        obj = len(paths) - 1
+        chosen.append(int(kind))
+        velocities.append(v)
+        units = WHOLE_KINDS[kinds[kind]]
+        colours = [np.clip(np.asarray(APPEARANCES[app]) + rng.uniform(-jitter, jitter, size=3), 0.0, 1.0)
+                   for _, app in units]
+        for t, box in enumerate(path):  # frames in time order; later objects over earlier ones
+            for k, ((unit, _), colour) in enumerate(zip(units, colours)):
+                ys, xs = part_slices(box, unit)
+                imgs[t, :, ys, xs] = colour[:, None, None]
+                parts[t, ys, xs] = 1 + PARTS_PER_OBJECT * obj + k
+    return imgs, parts, chosen, velocities
+
+
+def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: int = 16, channels: int = 3,
+                       kinds=tuple(WHOLE_KINDS), parts: tuple[int, int] = (2, 4), objects: tuple[int, int] = (2, 3),
+                       scale: tuple[float, float] = (0.35, 0.5), background: str = "noise", jitter: float = 0.05,
+                       overlap: bool = False, min_gap: int = 0, seed: int = 0, start: int = 0) -> Clips:
+    """Clips ``start .. start + n - 1`` of the stream that ``seed`` names.
+
+    Parameters
+    ----------
+    n : number of clips.
+    frames : frames per clip (>= 2).
+    speed : largest velocity component in pixels per frame (velocities are integer,
+        nonzero and distinct within a clip); ``speed * (frames - 1)`` plus the largest
+        object side must fit in the image.
+    image_size, channels, kinds, parts, objects, scale, background, jitter : as
+        :func:`~.wholes.make_whole_scenes`.
+    overlap : let objects overlap (a later object hides an earlier one); otherwise their
+        paths keep ``min_gap`` pixels apart in every frame.
+    min_gap : pixels kept between objects in every frame (``overlap=False`` only).
+    seed, start : clip ``i`` is drawn from ``numpy.random.default_rng([seed, i])``.
+
+    Returns
+    -------
+    :class:`Clips`.
+    """
+    check_positive("n", n, integer=True)
+    check_positive("image_size", image_size, integer=True)
+    if not isinstance(overlap, (bool, np.bool_)):
+        raise ConfigError(f"overlap={overlap!r} is not allowed; it must be True or False")
+    chosen = _check(tuple(kinds), tuple(parts), tuple(objects), tuple(scale), image_size, background, jitter, channels)
+    check_clip_fit(frames, speed, image_size, tuple(scale))
+    check_room(min_gap, tuple(objects), tuple(scale), image_size)
+    global_index = [list(WHOLE_KINDS).index(k) for k in chosen]
+    lo, hi = objects
+    imgs, part_maps, kind_rows, vel_rows = [], [], [], []
+    for i in range(start, start + n):  # clips are independent draws, each from its own stream
+        rng = np.random.default_rng([seed, i])
+        img, part, kind, vel = _one_clip(rng, (image_size, image_size), chosen, int(rng.integers(lo, hi + 1)), scale,
+                                         background, jitter, frames, speed, overlap, min_gap)
+        imgs.append(img)
+        part_maps.append(part)
+        kind_rows.append([global_index[k] for k in kind] + [-1] * (hi - len(kind)))
+        vel_rows.append(vel + [(0, 0)] * (hi - len(vel)))
+    part_maps = torch.from_numpy(np.stack(part_maps))
+    objects_ = torch.where(part_maps > 0, (part_maps - 1) // PARTS_PER_OBJECT + 1, 0)
+    return Clips(torch.from_numpy(np.stack(imgs)), part_maps, objects_, torch.tensor(kind_rows),
+                 torch.tensor(vel_rows, dtype=torch.int64).reshape(n, hi, 2))
