@@ -26,7 +26,8 @@ baselines raw_pixels (identical patches), raw patches through the same threshold
 islands, step 0 and the ground-truth parts; island sizes; an object-kind probe before
 and after settling; the error of filling in a removed part. Claims I1-I4 come with
 95 % intervals over seeds and scenes and verdicts held / not held / undecided. Writes
-islands.nc, islands.png, ari_by_step.png and attention.png to --out.
+islands.nc, islands.png, ari_by_step.png, attention.png, attention_maps.png and clips.png to
+--out.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ import xarray as xr
 from bioglom import Glom, GlomConfig
 from bioglom.analysis import (bootstrap, evaluate_clips, evaluate_parse, island_claims, island_table, mean_of,
                               pair_similarity, run_attrs, strongest_baseline, write_netcdf)
-from bioglom.analysis.figures import ari_band_figure, parse_figure, save_figure, similarity_figure
+from bioglom.analysis.figures import (ari_band_figure, attention_maps_figure, clip_figure, parse_figure, save_figure,
+                                     similarity_figure)
 from bioglom.cli import TrainingOptions, defaults, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
 from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_moving_scenes, make_scenes,
@@ -435,6 +437,11 @@ def main(argv=None) -> int:
     save_figure(ari_band_figure(chosen, step_ci, {base: float(ds.baseline_objects.sel(baseline=base).mean())}),
                 out / "ari_by_step.png")
     save_figure(similarity_figure(ds.attention_logit), out / "attention.png")
+    save_figure(attention_maps_figure(first.example_image.values, first.example_attention.values),
+                out / "attention_maps.png")
+    if "clip_example_image" in ds:
+        save_figure(clip_figure(first.clip_example_image.values, first.clip_example_truth.values,
+                                first.clip_example_motion.values, first.clip_example_islands.values), out / "clips.png")
     signal = "motion segments of clips" if opts.grouping == "motion" else "no grouping signal"
     return report(f"Islands on {opts.test_scenes} held-out scenes x {len(seeds)} seeds ({opts.scenes} scenes, "
                   f"{opts.columns} columns, {opts.updates} backprop updates per seed, {signal}; mask changes "

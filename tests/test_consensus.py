@@ -52,3 +52,67 @@ def test_normalisations():
     l2 = normalise(x, "l2")
     torch.testing.assert_close(l2.norm(dim=-1), torch.full((3,), 4.0, dtype=torch.float64))
     assert normalise(x, "none") is x
+
+
+# ---- oscillators (consensus="oscillator", AKOrN) -------------------------------------------
+
+def test_oscillator_step_keeps_every_group_on_its_sphere():
+    from bioglom.consensus import oscillator_step
+
+    torch.manual_seed(0)
+    x = normalise(torch.randn(3, 2, 5, 12), "groups", group=4)
+    for omega in (0.0, 0.7):
+        new = oscillator_step(x, 5 * torch.randn(3, 2, 5, 12), rate=0.8, omega=omega, group=4)
+        torch.testing.assert_close(new.reshape(3, 2, 5, 3, 4).norm(dim=-1), torch.full((3, 2, 5, 3), 2.0))
+
+
+def test_oscillator_step_two_phases_closed_form():
+    """Two 2-D oscillators of radius r = sqrt(2) coupled to each other only, by a unit drive
+    toward the other: each turns by atan(rate sin(dtheta) / r) toward the other (the radial
+    part of the drive is projected away), so the mean phase stays and the difference
+    shrinks by the closed form every step until they agree."""
+    import math
+
+    from bioglom.consensus import oscillator_step
+
+    rate = 0.5
+    theta = torch.tensor([0.3, 2.2], dtype=torch.float64)
+    for _ in range(30):
+        x = math.sqrt(2) * torch.stack([theta.cos(), theta.sin()], -1)  # 2 oscillators, radius sqrt(2)
+        drive = x.flip(0) / math.sqrt(2)  # each is driven by the other (unit strength)
+        new = oscillator_step(x, drive, rate=rate, group=2)
+        got = torch.atan2(new[:, 1], new[:, 0])
+        d = theta[1] - theta[0]
+        turn = math.atan(rate * math.sin(d) / math.sqrt(2))
+        torch.testing.assert_close(got, torch.stack([theta[0] + turn, theta[1] - turn]), rtol=0, atol=1e-12)
+        theta = got
+    assert abs(float(theta[1] - theta[0])) < 1e-6
+    torch.testing.assert_close(theta.mean(), torch.tensor(1.25, dtype=torch.float64))
+
+
+def test_oscillators_with_coupling_only_synchronise_a_connected_group():
+    """Settling with lateral attention as the only drive (no stimulus): every column of the
+    grid, a connected group under the window neighbourhood, ends in one state."""
+    from bioglom import Glom, GlomConfig
+
+    cfg = GlomConfig(levels=2, dim=8, image_size=8, patch_size=2, channels=1, consensus="oscillator", norm="groups",
+                     oscillator_group=2, oscillator_rate=0.5, radius=1, beta_start=1.0, beta_end=1.0,
+                     weights_start=(0.0, 0.0, 1.0, 1.0), weights_end=(0.0, 0.0, 1.0, 1.0))
+    model = Glom(cfg)
+    with torch.no_grad():
+        traj = model.settle(torch.rand(2, 1, 8, 8), steps=200, record=False)
+    unit = torch.nn.functional.normalize(traj.final.reshape(2, 2, 16, 4, 2), dim=-1)
+    spread = 1 - (unit * unit.mean(2, keepdim=True)).sum(-1).mean()
+    start = torch.nn.functional.normalize(traj.states[0].reshape(2, 2, 16, 4, 2), dim=-1)
+    assert spread < 1e-3 < 1 - (start * start.mean(2, keepdim=True)).sum(-1).mean()
+
+
+def test_oscillator_config_bad_input():
+    from bioglom import ConfigError, GlomConfig
+
+    with pytest.raises(ConfigError, match="oscillator_group=3 is not allowed"):
+        GlomConfig(dim=12, consensus="oscillator", norm="groups", oscillator_group=3)
+    with pytest.raises(ConfigError, match="oscillator_group=8 is not allowed with dim=12"):
+        GlomConfig(dim=12, consensus="oscillator", norm="groups", oscillator_group=8)
+    with pytest.raises(ConfigError, match="norm='layer' is not allowed with consensus='oscillator'"):
+        GlomConfig(consensus="oscillator")

@@ -68,7 +68,11 @@ def test_scene_quality_on_a_model():
     model = Glom(GlomConfig(levels=3, dim=8, hidden=16, image_size=16, patch_size=2, channels=3))
     q = scene_quality(model, 2, held)
     assert q["object_ari"].shape == q["part_ari"].shape == q["fill_error"].shape == (2, 12)
-    assert q["raw_pixels_ari"].shape == (12,) and np.isfinite(q["val_object_ari"])
+    assert q["raw_pixels_ari"].shape == q["baseline_ari"].shape == (12,) and np.isfinite(q["val_object_ari"])
+    from bioglom.analysis import BASELINES
+
+    # on these scenes, where objects touch, connected components of the foreground are the strongest on validation
+    assert BASELINES[int(q["baseline_index"])] == "foreground_components" and q["val_baseline_ari"] > 0.3
     assert np.nanmax(q["object_ari"]) <= 1 and (q["fill_error"] >= 0).all()
     # the fill error is the squared error on the removed pixels only
     assert q["fill_error"][0].mean() > 0
@@ -81,9 +85,10 @@ def test_gain_fraction_closed_form():
     assert gain_fraction(c, c, u) == pytest.approx(1.0)
 
 
-def constructed(ari, fill_gain, seeds=3, samples=200, noise=0.05, rng=0):
+def constructed(ari, fill_gain, seeds=3, samples=200, noise=0.05, rng=0, baseline=None):
     """Per-scene measurements with mean settled object ARI ``ari[name]`` and a settled fill
-    error ``1 - fill_gain[name]`` times that at the bottom-up pass."""
+    error ``1 - fill_gain[name]`` times that at the bottom-up pass; with ``baseline``, a
+    model-free baseline (foreground components) of that mean on test and validation."""
     r = np.random.default_rng(rng)
     results = {}
     for s in range(seeds):
@@ -94,6 +99,9 @@ def constructed(ari, fill_gain, seeds=3, samples=200, noise=0.05, rng=0):
                 "object_ari": np.stack([settled - 0.1, settled]), "part_ari": np.stack([settled, settled]),
                 "fill_error": np.stack([start, start * (1 - fill_gain[name]) * r.uniform(1 - noise, 1 + noise, samples)]),
                 "raw_pixels_ari": np.full(samples, 0.25), "val_object_ari": ari[name]}
+            if baseline is not None:
+                results[(s, name)].update(baseline_ari=baseline + noise * r.standard_normal(samples),
+                                          val_baseline_ari=baseline, baseline_index=2.0)
     keys = [(s, n) for s in range(seeds) for n in ari]
     return scene_dataset(results, ("seed", "condition"), keys)
 
@@ -130,6 +138,15 @@ def test_q_claims_undecided_within_noise():
     c = by_id(constructed({"untrained": 0.3, "rule": 0.3, LABEL_TRAINED: 0.6},
                           {"untrained": 0, "rule": 0.0, LABEL_TRAINED: 0.4}, noise=0.3, samples=30, rng=1))
     assert c["Q1"].decided == "undecided" and c["Q3"].decided == "undecided"
+
+
+def test_q_claims_compare_with_the_stronger_reference():
+    ari, fill = {"untrained": 0.2, "rule": 0.5, LABEL_TRAINED: 0.7}, {"untrained": 0, "rule": 0.3, LABEL_TRAINED: 0.4}
+    weak = by_id(constructed(ari, fill, baseline=0.1))  # the untrained network is the stronger reference
+    assert weak["Q1"].decided == "held" and "untrained network" in weak["Q1"].criterion
+    strong = by_id(constructed(ari, fill, baseline=0.6))  # a model-free baseline above the rule
+    assert strong["Q1"].decided == "not held" and "foreground_components" in strong["Q1"].criterion
+    assert strong["Q0"].decided == "held" and strong["Q2"].value < 0
 
 
 def test_q2_needs_a_control_that_gains():

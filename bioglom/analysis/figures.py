@@ -173,3 +173,45 @@ def se_band(ax, da, x: str, over: str = "seed", label: str | None = None):
         ax.fill_between(da[x], mean - se, mean + se, alpha=0.3, lw=0,
                         label=f"+-1 s.e. over {over}s" if label is not None else None)
     return ax
+
+
+def clip_figure(images, truth, motion, islands, max_samples: int = 4):
+    """Held-out clips: the last frame, its ground-truth objects, the motion segments found
+    from the pixels, and the top level's islands at step 0 and after settling.
+
+    images ``[B, C, H, W]``; truth, motion ``[B, h, w]``; islands ``[2, B, h, w]`` (step 0,
+    settled). One row per clip. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    images, truth, motion, islands = (np.asarray(a) for a in (images, truth, motion, islands))
+    b = min(len(images), max_samples)
+    fig, axes = plt.subplots(b, 5, figsize=(7.5, 1.6 * b), squeeze=False)
+    for i in range(b):
+        titles = ("last frame", "objects (truth)", "motion segments", "islands step 0", "islands settled")
+        show_image(images[i], axes[i, 0], titles[0] if i == 0 else None)
+        for j, lab in enumerate((truth[i], motion[i], islands[0, i], islands[1, i]), 1):
+            show_labels(lab, axes[i, j], titles[j] if i == 0 else None)
+    fig.tight_layout()
+    return fig
+
+
+def attention_maps_figure(images, attention, max_samples: int = 4):
+    """Where a column of each object attends at the top level after settling: the scene, then
+    one map per probed column (``attention [B, P, h, w]``, each summing to 1). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    images, attention = np.asarray(images), np.asarray(attention)
+    b = min(len(images), max_samples)
+    p = attention.shape[1]
+    fig, axes = plt.subplots(b, 1 + p, figsize=(1.6 * (1 + p), 1.6 * b), squeeze=False)
+    for i in range(b):
+        show_image(images[i], axes[i, 0], "scene" if i == 0 else None)
+        for j in range(p):
+            ax = axes[i, 1 + j]
+            ax.imshow(attention[i, j], cmap="viridis", vmin=0, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(f"attention of a column\nof object {j + 1}", fontsize=7)
+    fig.tight_layout()
+    return fig

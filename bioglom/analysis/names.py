@@ -31,6 +31,9 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "fill_error": ("squared error of the removed pixels, decoded from level 0 of the masked scenes", "intensity^2"),
     "val_object_ari": ("settled top level's foreground ARI against objects on the validation scenes", "1"),
     "raw_pixels_ari": ("baseline: identical raw patches, foreground ARI against objects", "1"),
+    "baseline_ari": ("the strongest model-free baseline on the validation scenes, foreground ARI against objects", "1"),
+    "val_baseline_ari": ("the strongest model-free baseline's mean foreground ARI on the validation scenes", "1"),
+    "baseline_index": ("index of the strongest model-free baseline in bioglom.analysis.baselines.BASELINES", "1"),
     "object_ari_mean": ("settled top level's foreground ARI against objects, mean over test scenes", "1"),
     "fill_error_mean": ("squared error of the removed pixels after settling, mean over test scenes", "intensity^2"),
     # probes and representation metrics (bioglom.analysis.metrics)

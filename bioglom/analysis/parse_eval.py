@@ -148,6 +148,27 @@ def _settled_without_lateral(model, steps, v_images, images, v_target, v_fg, obj
     return foreground_ari(objects[None, :, None].expand_as(islands[:, 0]), islands[:, 0], fg[None, :, None])
 
 
+def _example_attention(model, final: torch.Tensor, objects: torch.Tensor, probes: int = 3) -> torch.Tensor:
+    """The top level's attention weights at ``beta_end`` from one column of each of the first
+    ``probes`` objects of each scene (its first column in row-major order; labels choose
+    which columns to draw, nothing else), ``[b, probes, h, w]``; 0 where a scene has fewer
+    objects."""
+    from ..attention import lateral_attention
+
+    cfg = model.cfg
+    h, w = cfg.grid
+    with torch.no_grad():
+        _, weights = lateral_attention(final[:, -1:].to(model.device), model.attention_mask[-1:].to(model.device),
+                                       cfg.beta_end, cfg.similarity)  # b 1 n m
+    weights = weights[:, 0].cpu().float()
+    out = torch.zeros(len(final), probes, h * w)
+    for i in range(len(final)):  # a few example scenes, for a figure
+        for j, obj in enumerate(objects[i][objects[i] > 0].unique()[:probes].tolist()):
+            column = int((objects[i] == obj).nonzero()[0])
+            out[i, j] = weights[i, column]
+    return out.reshape(len(final), probes, h, w)
+
+
 def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRESHOLDS, examples: int = 6,
                    kind_count: int | None = None, shares_scenes: int = 64) -> xr.Dataset:
     """Per-scene measurements of the parse on ``test`` scenes (see the module docstring).
@@ -265,6 +286,10 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
                                "units": "intensity^2"})
 
     k = min(examples, B)
+    data["example_attention"] = (("example", "probe_column", "y", "x"), _example_attention(model, states[-1][:k],
+                                                                                           objects[:k]).numpy(),
+                                 {"long_name": "top level's attention (beta_end) of one column of each object, after "
+                                               "settling", "units": "1"})
     data["example_islands"] = (("islands", "step", "example", "level", "y", "x"),
                                islands[:, :, :k].reshape(len(ISLANDS), S1, k, L, h, w).numpy(),
                                {"long_name": "island ids"})
@@ -274,6 +299,7 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
     coords = {"islands": list(ISLANDS), "step": np.arange(S1), "sample": np.arange(B), "level": np.arange(L),
               "threshold": np.asarray(thresholds), "pair": list(PAIR_KINDS), "probe_step": ["step 0", "settled"],
               "example": np.arange(k), "y": np.arange(h), "x": np.arange(w), "baseline": list(BASELINES),
+              "probe_column": np.arange(3),
               "contribution": list(CONTRIBUTIONS)}
     return xr.Dataset(data, coords=coords)
 
@@ -281,7 +307,7 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
 CLIP_BASELINES = ("raw_pixels", "foreground_components", "colour_components", "motion_segments")
 
 
-def evaluate_clips(model, steps: int, val, test, thresholds=THRESHOLDS) -> xr.Dataset:
+def evaluate_clips(model, steps: int, val, test, thresholds=THRESHOLDS, examples: int = 4) -> xr.Dataset:
     """Islands on the last frame of held-out clips (:class:`~bioglom.data.clips.Clips`),
     with the motion segments of each clip among the baselines.
 
@@ -309,7 +335,18 @@ def evaluate_clips(model, steps: int, val, test, thresholds=THRESHOLDS) -> xr.Da
                                float(foreground_ari(v_objects, motion_segments(val.images, p), v_fg).nanmean()),
                                float("nan"))
     names = list(CLIP_BASELINES)
+    k = min(examples, len(objects))
+    h, w = grid
     data = {
+        "clip_example_image": (("clip_example", "channel", "py", "px"), last.images[:k].numpy(),
+                               {"long_name": "last frame of an example held-out clip", "units": "1"}),
+        "clip_example_truth": (("clip_example", "y", "x"), objects[:k].reshape(k, h, w).numpy(),
+                               {"long_name": "ground-truth object ids of the example clips' last frames", "units": "1"}),
+        "clip_example_motion": (("clip_example", "y", "x"), base["motion_segments"][0][:k].reshape(k, h, w).numpy(),
+                                {"long_name": "motion segments of the example clips (from the pixels)", "units": "1"}),
+        "clip_example_islands": (("islands", "moment", "clip_example", "y", "x"),
+                                 islands[:, :, :k, 0].reshape(len(ISLANDS), 2, k, h, w).numpy(),
+                                 {"long_name": "top level's island ids of the example clips", "units": "1"}),
         "clip_ari_objects": (("islands", "moment", "clip"), ari.numpy(),
                              {"long_name": "top level's foreground ARI against objects on the last frame of held-out "
                                            "clips", "units": "1"}),
@@ -325,4 +362,5 @@ def evaluate_clips(model, steps: int, val, test, thresholds=THRESHOLDS) -> xr.Da
                                 "units": "1"}),
     }
     return xr.Dataset(data, coords={"islands": list(ISLANDS), "moment": ["step 0", "settled"],
-                                    "clip": np.arange(len(objects)), "clip_baseline": names})
+                                    "clip": np.arange(len(objects)), "clip_baseline": names,
+                                    "clip_example": np.arange(k)})

@@ -21,7 +21,7 @@ MEMORY_RULES = (("backprop", "backprop", {}), ("delta", "delta", {}),
 # dimensions of the per-sample measurements beyond ``seed, columns, condition``
 EXTRA_DIMS = {"probe_correct": ("sample",), "probe_correct_raw": ("sample",), "denoise_error": ("moment", "sample"),
               "object_ari": ("moment", "sample"), "part_ari": ("moment", "sample"), "fill_error": ("moment", "sample"),
-              "raw_pixels_ari": ("sample",), "alignment": ("batch", "step", "direction", "level"),
+              "raw_pixels_ari": ("sample",), "baseline_ari": ("sample",), "alignment": ("batch", "step", "direction", "level"),
               "alignment_trivial": ("batch", "step", "direction", "level")}
 
 

@@ -1,0 +1,80 @@
+"""Does settling matter: consensus shares, the lateral-off twin; and the scene-contrast views."""
+
+import numpy as np
+import pytest
+import torch
+
+from bioglom import ConfigError, Glom, GlomConfig
+from bioglom.analysis import consensus_shares, without_lateral
+from bioglom.consensus import consensus_weights
+from bioglom.data.augment import augment
+from bioglom.learning import Batch, build_rule
+
+
+def _cfg(**kw):
+    return GlomConfig(levels=3, dim=8, hidden=16, image_size=8, patch_size=2, channels=3, **kw)
+
+
+def test_shares_of_the_weighted_mean_are_its_weights():
+    cfg = _cfg()
+    model = Glom(cfg)
+    shares = consensus_shares(model, torch.rand(4, 3, 8, 8), steps=3)
+    want = np.mean([(w / w.sum(0)).T.numpy() for w in (consensus_weights(cfg, t, 3) for t in range(3))], 0)
+    np.testing.assert_allclose(shares, want, rtol=1e-6)
+    np.testing.assert_allclose(shares.sum(1), 1.0, rtol=1e-9)
+
+
+def test_shares_of_the_precision_consensus_follow_the_learned_precisions():
+    model = Glom(_cfg(consensus="precision"))
+    with torch.no_grad():  # a bottom-up net that is very sure of itself
+        for name, p in model.nets.named_parameters():
+            if "bu" in name and name.endswith("b2"):
+                p[..., 8:] = 4.0  # the log-precision half of the output
+    shares = consensus_shares(model, torch.rand(4, 3, 8, 8), steps=3)
+    assert (shares[:, 0] > 0.8).all()  # the consensus is mostly bottom-up
+
+
+def test_without_lateral_settles_as_a_model_whose_lateral_weight_is_zero():
+    cfg = _cfg()
+    model = Glom(cfg)
+    twin = without_lateral(model)
+    images = torch.rand(2, 3, 8, 8)
+    plain = Glom(cfg.replace(weights_start=(1.0, 0.2, 1.0, 0.0), weights_end=(1.0, 1.0, 1.0, 0.0)))
+    plain.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(twin.settle(images, 4).final, plain.settle(images, 4).final)
+        assert not torch.allclose(model.settle(images, 4).final, twin.settle(images, 4).final)
+    assert model.cfg.weights_end[3] == 1.0 and twin.nets is model.nets  # the model itself is untouched
+
+
+def test_augment_is_reproducible_and_keeps_the_range():
+    images = torch.rand(5, 3, 8, 8)
+    a = augment(images, torch.Generator().manual_seed(1))
+    b = augment(images, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == images.shape and 0 <= a.min() and a.max() <= 1
+    assert not torch.equal(a, augment(images, torch.Generator().manual_seed(2)))
+    flat = torch.rand(1, 3, 1, 1).expand(2, 3, 8, 8)  # a one-colour image is unchanged up to the channel gains
+    out = augment(flat, torch.Generator().manual_seed(0), gain=0.0)
+    torch.testing.assert_close(out, flat)
+
+
+def test_scene_contrast_and_grouping_terms():
+    model = Glom(_cfg(consensus="oscillator", norm="groups", oscillator_group=4))
+    images = torch.rand(4, 3, 8, 8)
+    batch = Batch(images, images, torch.ones_like(images[:, :1]))
+    rule = build_rule("backprop", steps=2, scene_contrast=1.0)
+    out = rule.accumulate(model, batch, torch.Generator().manual_seed(0))
+    assert np.isfinite(out.metrics["contrast"]) and out.metrics["contrast"] > 0
+    assert all(p.grad is not None for p in model.nets.parameters())
+    with pytest.raises(ConfigError, match="grouping=1.0 needs batch.groups"):
+        build_rule("backprop", steps=2, grouping=1.0).accumulate(model, batch)
+    groups = torch.tensor([1, 1, 2, 2] * 4)[None, None].expand(4, 3, 16)
+    out = build_rule("backprop", steps=2, grouping=1.0).accumulate(model, batch._replace(groups=groups))
+    assert out.metrics["grouped"] > 0
+
+
+def test_local_rules_refuse_oscillators():
+    model = Glom(_cfg(consensus="mean", norm="groups", oscillator_group=4))
+    images = torch.rand(2, 3, 8, 8)
+    with pytest.raises(ConfigError, match="norm='groups' is not allowed with rule='delta'"):
+        build_rule("delta", steps=2).accumulate(model, Batch(images, images, torch.ones_like(images[:, :1])))
