@@ -6,6 +6,8 @@ and how does that compare with backpropagation through time?
     python simulations/temporal_derivative.py --quick    # seconds, 1 seed
     python simulations/temporal_derivative.py --preset gpu --device cuda
     python simulations/temporal_derivative.py --data scenes --image-size 16 --radius 1,2,4   # the part-whole scenes
+    python simulations/temporal_derivative.py --data scenes --image-size 16 --radius 1,2,4 --grouping motion \
+        --teacher segment     # every rule and control with motion segments from the pixels (label-free)
 
 On scikit-learn's digits (embedded), for each seed (weights, split and data stream change
 with it), trains the same model with the same data and budget under each rule --
@@ -28,6 +30,11 @@ label-trained`` (bioglom.learning.controls) -- and quality is the foreground ARI
 top level's islands against the objects, and the error of filling in a removed part
 (bioglom.analysis.scene_quality): T2 is measured on the ARI, Q0-Q3 say how much of the
 control's gain each rule reaches, and the hidden credit is chosen on validation scenes.
+With ``--grouping motion`` every condition trains on the last frames of two-frame clips
+whose motion segments, found from the pixels, say which columns should agree: backprop
+adds the island loss against them (the islands simulation's label-free recipe), and with
+``--teacher segment`` each local rule's students regress toward their segment's mean
+consensus (no gradient crosses a step or a column). Claims are read on still scenes.
 
 Writes ``temporal_derivative.nc``, ``alignment.png``, ``quality.png`` and ``memory.png``.
 Every training run checkpoints to ``--out/checkpoints`` and ``--resume`` continues it.
@@ -62,6 +69,7 @@ from bioglom.learning.trainer import OPTIMIZERS
 from bioglom.seeding import derived_seed
 
 RULES = ("backprop", "delta", "temporal_derivative")
+GROUPING_WEIGHT = 3.0  # backprop's island loss against the motion segments (the islands simulation's default)
 DIGITS = 1797  # scikit-learn's digits
 
 
@@ -82,7 +90,12 @@ class Options(DataOptions, MaskOptions):
                                          choices=OPTIMIZERS)
     sgd_lr: float = option(10.0, "plain SGD learning rate of temporal_derivative (chosen on validation digits)")
     agreement_weight: float = option(0.1, "backprop: weight of predictions agreeing with the consensus")
-    teacher: str = option("full", "local rules: teacher consensus", choices=("full", "no_lateral"))
+    teacher: str = option("full", "local rules: teacher consensus (segment: averaged over the columns of one motion "
+                          "segment; needs --grouping motion)", choices=("full", "no_lateral", "segment"))
+    grouping: str = option("none", "--data scenes: label-free signal of which columns agree: none, or motion (train "
+                           "on two-frame clips' last frames; motion segments found from the pixels are backprop's "
+                           "island-loss targets and, with --teacher segment, the local rules' segments)",
+                           choices=("none", "motion"))
     frontend_learning: str = option("autoencoder", "local rules: front end and decoder", choices=("autoencoder", "fixed"))
     # evaluation
     test_fraction: float = option(0.25, "fraction of the digits held out for test")
@@ -98,8 +111,17 @@ class Options(DataOptions, MaskOptions):
                           neighbourhood=self.neighbourhood, radius=self.radius, norm=self.norm,
                           seed=self.seed if seed is None else seed)
 
+    def task(self):
+        return dataclasses.replace(super().task(), grouping=self.grouping)
+
     def validate(self) -> None:
         super().validate()
+        if self.grouping != "none" and self.data != "scenes":
+            raise ConfigError(f"grouping={self.grouping!r} is not allowed with data={self.data!r}; motion segments "
+                              "come from clips of the part-whole scenes, so use data='scenes'")
+        if self.teacher == "segment" and self.grouping == "none":
+            raise ConfigError("teacher='segment' is not allowed with grouping='none'; the segments come from the "
+                              "grouping signal, so use grouping='motion'")
         for c in self.columns:
             self.glom_config(c)  # raises ConfigError naming the field
         for name in ("memory_batch", "alignment_batches"):
@@ -126,7 +148,7 @@ class Options(DataOptions, MaskOptions):
         hidden credit chosen on validation among the Adam runs (or the first given)."""
         out = []
         if self.data == "scenes":  # the positive controls, trained on the same scenes with the same budget
-            out += [Condition(name, "backprop", "", "adam", control_options(name, self.steps))
+            out += [Condition(name, "backprop", "", "adam", control_options(name, self.steps, GROUPING_WEIGHT if self.grouping != "none" else 0.0))
                     for name in ("backprop", LABEL_TRAINED)]
         elif "backprop" in self.rules:
             out.append(Condition("backprop", "backprop", "", "adam", dict(
@@ -170,7 +192,9 @@ PRESETS = {
 
 def evaluate(model: Glom, cond: Condition, opts: Options, source, held_out: Batch) -> dict:
     """bioglom.analysis.temporal's per-sample measurements of one model, T1 for temporal_derivative."""
-    probe = build_rule("temporal_derivative", steps=opts.steps, negative_weight=0.0, teacher=opts.teacher,
+    # held-out scenes carry no motion segments, so T1 reads the segment-trained rules with the full teacher
+    teacher = "full" if opts.teacher == "segment" else opts.teacher
+    probe = build_rule("temporal_derivative", steps=opts.steps, negative_weight=0.0, teacher=teacher,
                        frontend="fixed", hidden_credit=cond.hidden_credit, measure_alignment=True
                        ) if cond.rule == "temporal_derivative" else None
     return temporal_measures(model, opts.steps, source, held_out, alignment_rule=probe,
@@ -186,7 +210,8 @@ def run_seed(opts: Options, seed: int, device, out: Path) -> tuple[tuple, str]:
 
         def batch_source(cond: Condition):
             labels = (opts.patch_size, opts.levels) if cond.options.get("supervision", 0) > 0 else None
-            return lambda u: Batch(*task.batch(seed, u, opts.batch, labels_for=labels))
+            groups = (opts.patch_size, opts.levels) if opts.grouping != "none" else None
+            return lambda u: Batch(*task.batch(seed, u, opts.batch, labels_for=labels, groups_for=groups))
     else:
         data = load_digits(opts.image_size)
         rest, test = split_indices(len(data.labels), opts.test_fraction, seed)

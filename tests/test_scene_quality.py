@@ -19,7 +19,7 @@ from bioglom.learning.controls import LABEL_TRAINED, POSITIVE_CONTROLS, control_
 
 def test_training_batches_are_the_islands_stream_with_one_part_removed():
     task = SceneTask()
-    clean, corrupted, keep, labels = task.batch(seed=2, u=3, size=8)
+    clean, corrupted, keep, labels, groups = task.batch(seed=2, u=3, size=8)
     assert torch.equal(clean, make_whole_scenes(8, seed=2, start=24).images)  # scenes 24..31 of stream 2
     removed = keep[:, 0] == 0  # b h w
     assert removed.flatten(1).any(1).all()  # every scene lost something
@@ -31,10 +31,10 @@ def test_training_batches_are_the_islands_stream_with_one_part_removed():
 
 
 def test_videos_are_static_and_labels_come_only_when_asked():
-    clean, corrupted, keep, labels = SceneTask().batch(0, 0, 4, frames=3, labels_for=(2, 3))
+    clean, corrupted, keep, labels, groups = SceneTask().batch(0, 0, 4, frames=3, labels_for=(2, 3))
     assert clean.shape == corrupted.shape == keep.shape == (4, 3, 3, 16, 16)
     assert torch.equal(corrupted[:, 0], corrupted[:, 2]) and torch.equal(clean[:, 1], clean[:, 2])
-    assert labels.shape == (4, 3, 64)
+    assert labels.shape == (4, 3, 64) and groups is None  # groups only with grouping="motion"
 
 
 def test_held_out_scenes_come_from_their_own_streams():

@@ -9,6 +9,7 @@ from bioglom.analysis import consensus_shares, without_lateral
 from bioglom.consensus import consensus_weights
 from bioglom.data.augment import augment
 from bioglom.learning import Batch, build_rule
+from bioglom.learning.local import segment_mean
 
 
 def _cfg(**kw):
@@ -78,3 +79,44 @@ def test_local_rules_refuse_oscillators():
     images = torch.rand(2, 3, 8, 8)
     with pytest.raises(ConfigError, match="norm='groups' is not allowed with rule='delta'"):
         build_rule("delta", steps=2).accumulate(model, Batch(images, images, torch.ones_like(images[:, :1])))
+
+
+def test_segment_mean_against_a_loop():
+    gen = torch.Generator().manual_seed(3)
+    states = torch.randn(2, 3, 10, 4, generator=gen, dtype=torch.float64)
+    groups = torch.randint(0, 4, (2, 3, 10), generator=gen)
+    got = segment_mean(states, groups)
+    want = states.clone()
+    for b in range(2):
+        for lev in range(3):
+            for n in range(10):
+                g = int(groups[b, lev, n])
+                if g > 0:
+                    want[b, lev, n] = states[b, lev][groups[b, lev] == g].mean(0)
+    torch.testing.assert_close(got, want)
+
+
+def test_segment_teacher_reads_the_groups_and_nothing_else():
+    model = Glom(_cfg())
+    images = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    batch = Batch(images, images, torch.ones_like(images[:, :1]))
+    rule = build_rule("delta", steps=2, teacher="segment")
+    with pytest.raises(ConfigError, match="teacher='segment' needs batch.groups"):
+        rule.accumulate(model, batch)
+    groups = torch.tensor([1, 1, 2, 2] * 4)[None, None].expand(4, 3, 16)
+
+    def grads(b):
+        model.zero_grad(set_to_none=True)
+        rule.accumulate(model, b)
+        return [p.grad.clone() for p in model.nets.parameters()]
+
+    with_groups = grads(batch._replace(groups=groups))
+    labelled = grads(batch._replace(groups=groups, labels=torch.randint(0, 5, (4, 3, 16))))
+    assert all(torch.equal(a, b) for a, b in zip(with_groups, labelled))  # labels never enter
+    full = build_rule("delta", steps=2)
+    model.zero_grad(set_to_none=True)
+    full.accumulate(model, batch)
+    assert any(not torch.equal(a, p.grad) for a, p in zip(with_groups, model.nets.parameters()))  # groups do
+    video = torch.rand(4, 2, 3, 8, 8)
+    with pytest.raises(ConfigError, match="not allowed with videos"):
+        rule.accumulate(model, Batch(video, video, torch.ones_like(video[:, :, :1]), None, groups))

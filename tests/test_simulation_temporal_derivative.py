@@ -1,8 +1,10 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import xarray as xr
 from conftest import assert_described
 
@@ -60,15 +62,22 @@ def test_bad_options_stop_before_work(tmp_path):
     assert res.returncode == 2 and "optimizers='rmsprop'" in res.stderr
     res = run("--quick", "--alignment-batches", "99", "--out", str(tmp_path / "o"))
     assert res.returncode == 2 and "alignment_batches=99" in res.stderr
+    res = run("--quick", "--grouping", "motion", "--out", str(tmp_path / "o"))
+    assert res.returncode == 2 and "grouping='motion' is not allowed with data='digits'" in res.stderr
+    res = run("--quick", "--data", "scenes", "--teacher", "segment", "--out", str(tmp_path / "o"))
+    assert res.returncode == 2 and "teacher='segment' is not allowed with grouping='none'" in res.stderr
     assert not (tmp_path / "o").exists()
 
 
-def test_quick_run_on_scenes_reports_quality_against_the_controls(tmp_path):
+@pytest.mark.parametrize("grouping", [[], ["--grouping", "motion", "--teacher", "segment"]], ids=["plain", "motion"])
+def test_quick_run_on_scenes_reports_quality_against_the_controls(tmp_path, grouping):
     res = run("--quick", "--data", "scenes", "--no-progress", "--out", str(tmp_path), "--device", "cpu",
-              "--hidden-credits", "feedback_alignment")
+              "--hidden-credits", "feedback_alignment", *grouping)
     assert res.returncode == 0, res.stderr
     with xr.open_dataset(tmp_path / "temporal_derivative.nc", engine="h5netcdf") as ds:
         assert_described(ds)
+        config = json.loads(ds.attrs["config"])
+        assert (config["grouping"], config["teacher"]) == (("motion", "segment") if grouping else ("none", "full"))
         assert list(ds.condition.values) == ["untrained", "backprop", "backprop label-trained", "delta",
                                              "temporal_derivative feedback_alignment", "temporal_derivative sgd"]
         assert ds.object_ari.dims == ("seed", "columns", "condition", "moment", "sample")

@@ -96,6 +96,8 @@ TRAINING = {
     "movement": "movement of the consensus between steps", "hinge": "negative hinge",
     "autoencoder": "the front end's local autoencoder error", "supervised": "supervised island loss (control)",
     "field": "neural-field prediction error of the top level",
+    "grouped": "island loss against the label-free grouping (motion segments)",
+    "contrast": "scene-level contrast of two views",
 }
 
 

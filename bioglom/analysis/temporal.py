@@ -53,7 +53,7 @@ def temporal_measures(model, steps: int, source, held_out, *, alignment_rule=Non
         from .scene_quality import scene_quality
 
         out = scene_quality(model, steps, source)
-        out["val_accuracy"] = out.pop("val_object_ari")
+        out["val_accuracy"] = out["val_object_ari"]  # what chooses the hidden credit; the Q reference reads both
         test = settled_features(model, source.test.images, steps)
     else:
         data, split = source

@@ -24,7 +24,9 @@ import torch
 
 from ..config import ConfigError, check_choice, check_positive
 from ..seeding import derived_seed, generator
+from .clips import Clips, make_moving_scenes
 from .masking import mask_parts
+from .motion import motion_batch
 from .scenes import Scenes, column_labels
 from .wholes import BACKGROUNDS, WHOLE_KINDS, make_whole_scenes
 
@@ -32,6 +34,7 @@ __all__ = ["SceneTask", "HeldOutScenes", "SCENE_FILLS"]
 
 # offsets of the held-out streams, far from any training stream
 SCENE_FILLS = ("token", "noise", "zero")
+GROUPINGS = ("none", "motion")  # label-free signals of which columns agree (bioglom.data.motion)
 MIN_SIZE = 12  # the smallest object side is 0.35 of the image side, and at least 4 pixels
 
 
@@ -60,6 +63,7 @@ class SceneTask:
     fill: str = "token"
     val_scenes: int = 128
     test_scenes: int = 256
+    grouping: str = "none"
 
     channels = 3  # part appearances are RGB colours
 
@@ -73,6 +77,10 @@ class SceneTask:
                               f"at least 4 pixels need image_size >= {MIN_SIZE}")
         check_choice("background", self.background, BACKGROUNDS)
         check_choice("fill", self.fill, SCENE_FILLS)
+        check_choice("grouping", self.grouping, GROUPINGS)
+        if self.grouping == "motion" and self.background != "noise":
+            raise ConfigError(f"grouping='motion' is not allowed with background={self.background!r}: motion is found "
+                              "against a static textured background; use background='noise'")
         if self.fill == "zero" and self.background == "black":
             raise ConfigError("fill='zero' is not allowed with background='black': removed parts would look like "
                               "background")
@@ -87,11 +95,33 @@ class SceneTask:
         """``(corrupted, keep)``: ``mask_count`` whole parts of each scene removed."""
         return mask_parts(scenes.images, scenes.parts, self.mask_count, generator, fill=self.fill)
 
-    def batch(self, seed: int, u: int, size: int, *, frames: int = 0, labels_for: tuple[int, int] | None = None):
-        """Training batch ``u`` of ``seed``: ``(clean, corrupted, keep, labels)``, the fields
-        of :class:`~bioglom.learning.Batch`; with ``frames > 0`` every scene is a static video of that many
+    def clips(self, n: int, seed: int, start: int) -> Clips:
+        """Two-frame clips ``start .. start + n - 1`` of the stream ``seed``: the same
+        scenes' kinds, each object moving rigidly by at most one pixel per axis."""
+        return make_moving_scenes(n, frames=2, speed=1, image_size=self.image_size, kinds=self.kinds,
+                                  parts=tuple(self.parts), objects=tuple(self.objects), background=self.background,
+                                  seed=seed, start=start)
+
+    def batch(self, seed: int, u: int, size: int, *, frames: int = 0, labels_for: tuple[int, int] | None = None,
+              groups_for: tuple[int, int] | None = None):
+        """Training batch ``u`` of ``seed``: ``(clean, corrupted, keep, labels, groups)``, the
+        fields of :class:`~bioglom.learning.Batch`; with ``frames > 0`` every scene is a static video of that many
         frames (``[b, frames, 3, H, W]``); with ``labels_for = (patch_size, levels)`` the
-        batch carries the columns' ground-truth labels (label-trained control only)."""
+        batch carries the columns' ground-truth labels (label-trained control only).
+
+        With ``grouping="motion"`` and ``groups_for = (patch_size, levels)`` the batch is
+        :func:`~.motion.motion_batch` of the two-frame clips :meth:`clips` (the model learns
+        on each clip's last frame; ``groups`` are the motion segments found from the
+        pixels); otherwise ``groups`` is None."""
+        if self.grouping == "motion" and groups_for is not None:
+            if frames:
+                raise ConfigError(f"frames={frames} is not allowed with grouping='motion'; the model learns on "
+                                  "each clip's last frame as a still image")
+            clips = self.clips(size, seed, u * size)
+            clean, corrupted, keep, groups = motion_batch(clips.images, *groups_for, self.mask_count,
+                                                          generator(seed, "batch", u), fill=self.fill)
+            labels = column_labels(clips.frame(-1), *labels_for) if labels_for else None
+            return clean, corrupted, keep, labels, groups
         scenes = self.scenes(size, seed, u * size)
         corrupted, keep = self.masked(scenes, generator(seed, "batch", u))
         clean = scenes.images
@@ -99,7 +129,7 @@ class SceneTask:
             clean, corrupted, keep = (x[:, None].expand(-1, frames, *x.shape[1:]).contiguous()
                                       for x in (clean, corrupted, keep.expand_as(clean)))
         labels = column_labels(scenes, *labels_for) if labels_for else None
-        return clean, corrupted, keep, labels
+        return clean, corrupted, keep, labels, None
 
     def held_out(self, seed: int) -> HeldOutScenes:
         """The validation and test scenes of ``seed``, and the masked test images."""

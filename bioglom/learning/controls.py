@@ -10,11 +10,17 @@ same scenes, model, settling steps, batch and number of updates as the rules:
   settled state, with removed and kept pixels weighted equally. Ground-truth parts and
   objects enter its training, so it is a reference for what settling can reach, not a
   biologically plausible rule.
+
+With a label-free grouping signal (``grouping > 0``: the batches carry motion segments
+found from the pixels, :func:`~bioglom.data.motion.motion_batch`), ``backprop`` adds the
+island loss against those segments (weight ``grouping``) with balanced reconstruction, the
+islands simulation's default recipe; the label-trained control stays as it is, on the
+same batches.
 """
 
 from __future__ import annotations
 
-from ..config import check_choice
+from ..config import check_choice, check_positive
 
 __all__ = ["POSITIVE_CONTROLS", "LABEL_TRAINED", "control_options"]
 
@@ -22,11 +28,15 @@ LABEL_TRAINED = "backprop label-trained"
 POSITIVE_CONTROLS = ("backprop", LABEL_TRAINED)
 
 
-def control_options(name: str, steps: int) -> dict:
-    """The ``backprop`` rule options of the control ``name`` at ``steps`` settling steps."""
+def control_options(name: str, steps: int, grouping: float = 0.0) -> dict:
+    """The ``backprop`` rule options of the control ``name`` at ``steps`` settling steps;
+    ``grouping``: the weight of the label-free grouping loss of ``backprop`` (0: none)."""
     check_choice("control", name, POSITIVE_CONTROLS)
+    check_positive("grouping", grouping, strict=False)
     options = dict(steps=steps, agreement_weight=0.1, negative_weight=0.1, margin=1.0, negatives="both",
                    negative_scope="image", recon="pixels", supervision=0.0)
     if name == LABEL_TRAINED:
         options.update(supervision=3.0, recon="balanced")
+    elif grouping > 0:
+        options.update(grouping=grouping, recon="balanced")
     return options

@@ -21,9 +21,13 @@ updates), and the two rules compare vectors of different scales. With ``norm="no
 is the formula of docs/design.md §5 as written.
 
 The teacher ``s*`` is the consensus ``s_{t+1}`` (``teacher="full"``: co-distillation, as
-it mixes in other columns' embeddings through lateral attention, paper 12.1) or the
+it mixes in other columns' embeddings through lateral attention, paper 12.1), the
 consensus recomputed without the lateral term (``teacher="no_lateral"``: no knowledge
-passes between columns). Hidden layers learn by ``hidden_credit`` (:mod:`.credit`).
+passes between columns), or the consensus averaged over the columns that a label-free
+grouping of the input names as one segment (``teacher="segment"``, :func:`segment_mean`
+of ``batch.groups``, e.g. the motion segments of a clip; paper 7: a location "needs to
+decide which other locations its level-L embedding should be similar to"). Hidden layers
+learn by ``hidden_credit`` (:mod:`.credit`).
 
 Negative learning (``phase`` "negative" or "both") adds ``negative_weight`` times the
 gradient of a hinge (:mod:`.contrastive`) pushing each prediction away from the
@@ -91,14 +95,27 @@ def through_norm(raw: torch.Tensor, error: torch.Tensor, kind: str, eps: float =
     return r.shape[-1] ** 0.5 * torch.where(length > eps, back, e / eps)
 
 
+def segment_mean(states: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """The segment teacher before normalisation: for ``states [b, l, n, d]`` and ``groups
+    [b, l, n]`` (0: no segment), ``t_n = (1 / |S(n)|) sum_{m in S(n)} s_m`` with ``S(n) =
+    {m : g_m = g_n}`` in the same image and level where ``g_n > 0``, and ``t_n = s_n`` where
+    ``g_n = 0``."""
+    k = int(groups.max()) + 1 if groups.numel() else 1
+    member = torch.nn.functional.one_hot(groups.long(), k).to(states.dtype)[..., 1:]  # b l n k
+    sums = member.transpose(-1, -2) @ states  # b l k d
+    means = sums / member.sum(-2).clamp_min(1)[..., None]
+    return torch.where((groups > 0)[..., None], member @ means, states)
+
+
 def non_finite_levels(x: torch.Tensor) -> torch.Tensor:
     """``[g]`` bool: which level (axis 1) of ``x [b, g, n, d]`` holds a NaN or an infinity.
     One max-reduction (NaN propagates through it), far cheaper than ``isfinite`` on every value."""
     return ~torch.isfinite(x.abs().amax((0, 2, 3)))
 
-__all__ = ["LocalRule", "DeltaRule", "TemporalDerivativeRule", "StepMeasures", "TEACHERS", "NEGATIVES", "FRONTEND_LEARNING"]
+__all__ = ["LocalRule", "DeltaRule", "TemporalDerivativeRule", "StepMeasures", "TEACHERS", "NEGATIVES", "FRONTEND_LEARNING",
+           "segment_mean"]
 
-TEACHERS = ("full", "no_lateral")
+TEACHERS = ("full", "no_lateral", "segment")
 NEGATIVES = ("other_image", "near_frame")
 FRONTEND_LEARNING = ("autoencoder", "fixed")
 DIRECTIONS = ("bottom_up", "top_down")
@@ -161,7 +178,7 @@ class LocalRule:
 
     steps : settling steps per frame.
     hidden_credit : ``local_backprop``, ``feedback_alignment`` or ``frozen``.
-    teacher : ``full`` (consensus) or ``no_lateral``.
+    teacher : ``full`` (consensus), ``no_lateral`` or ``segment`` (needs ``batch.groups``).
     negative : ``other_image`` or ``near_frame``; near_gap : frames between a frame and its
         negative (>= 1; must be shorter than the video).
     negative_weight, margin : weight and margin (squared distance per dimension) of the hinge.
@@ -213,6 +230,13 @@ class LocalRule:
         if model.cfg.norm == "groups":
             raise ConfigError(f"norm='groups' is not allowed with rule={self.name!r}; local rules carry errors "
                               "through the layer, l2 or no normalisation only")
+        if self.teacher == "segment":
+            if batch.groups is None:
+                raise ConfigError("teacher='segment' needs batch.groups (which columns should agree, from the input: "
+                                  "motion segments of a clip); this batch has none. Use teacher='full' without one")
+            if batch.corrupted.dim() == 5:
+                raise ConfigError("teacher='segment' is not allowed with videos; its groups name the columns of a "
+                                  "still image")
         if self.negative == "near_frame":
             frames = batch.corrupted.shape[1] if batch.corrupted.dim() == 5 else 1
             if self.near_gap >= frames:
@@ -280,6 +304,7 @@ class LocalRule:
         n_terms = frames * self.steps
         measures = StepMeasures(cfg, n_terms, self.steps, self.measure_alignment)
         settled = {}  # frame -> last state, for near-frame negatives
+        groups = batch.groups.to(model.device) if self.teacher == "segment" else None
 
         def on_step(rec: StepRecord) -> None:
             teacher = rec.new
@@ -287,6 +312,8 @@ class LocalRule:
                 w = rec.weights.clone()
                 w[3] = 0.0
                 teacher = normalise(combine(rec.contributions, w), cfg.norm)
+            elif groups is not None:  # a segment's mean, normalised as every state is
+                teacher = normalise(segment_mean(rec.new, groups), cfg.norm)
             other = None
             if negative and self.negative == "other_image":
                 other = other_image(rec.new)
