@@ -340,6 +340,8 @@ def start_run(cls, argv=None, *, description: str = "", presets: dict[str, dict]
         device = resolve_device(opts.device)
     except ConfigError as e:
         fail(str(e))
+    if not str(opts.out).strip():  # Path("") is the current folder: results would land among the user's files
+        fail(f"out={opts.out!r} is not allowed; give an output folder")
     out = Path(opts.out)
     default_out = next((f.default for f in dataclasses.fields(cls) if f.name == "out"), None)
     if opts.out == default_out and opts.seed != 0:

@@ -155,3 +155,17 @@ def test_compare_names_each_difference_and_nothing_else():
     c["v"][1] = 2.0  # a number where the first has NaN
     assert differences(a, c) == ["variable v: values differ by up to 0 (and NaN against a number)"]
     assert differences(a, a.rename(i="j")) != []
+
+
+def test_compare_refuses_a_bad_tolerance_and_a_file_it_cannot_read(tmp_path, capsys):
+    from bioglom.analysis.compare import main
+
+    path = tmp_path / "a.nc"
+    xr.Dataset({"v": ("i", [1.0])}).to_netcdf(path, engine="h5netcdf")
+    assert main([str(path), str(path)]) == 0
+    for argv, message in ((["--atol", "nan"], "atol=nan is not allowed"), (["--atol", "-1"], "atol=-1.0 is not allowed"),
+                          ([], "cannot read both files")):
+        files = [str(path), str(path)] if argv else [str(path), str(tmp_path / "missing.nc")]
+        with pytest.raises(SystemExit) as e:
+            main(files + argv)
+        assert e.value.code == 2 and message in capsys.readouterr().err

@@ -227,6 +227,14 @@ def test_an_unusable_output_folder_is_refused_up_front(tmp_path, kind):
     assert len(lines) == 1 and lines[0].startswith("error: out=") and "Traceback" not in r.stderr
 
 
+def test_an_empty_output_folder_name_is_refused(tmp_path):
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(root / "simulations" / "islands.py"), "--quick", "--out", ""],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 2 and r.stderr.strip() == "error: out='' is not allowed; give an output folder"
+    assert list(tmp_path.iterdir()) == []  # nothing written into the current folder
+
+
 def test_a_divergence_before_the_first_checkpoint_names_none(tmp_path):
     from bioglom import NonFiniteError
 

@@ -49,9 +49,14 @@ def main(argv=None) -> int:
     parser.add_argument("second")
     parser.add_argument("--atol", type=float, default=0.0, help="numbers closer than this are equal (default: 0)")
     args = parser.parse_args(argv)
-    with xr.open_dataset(args.first, engine="h5netcdf") as a, xr.open_dataset(args.second, engine="h5netcdf") as b:
-        lines = differences(a.load(), b.load(), args.atol)
-        claims = "claim" in a.coords and "claim" in b.coords
+    if not np.isfinite(args.atol) or args.atol < 0:  # NaN would compare as "no differences"
+        parser.error(f"atol={args.atol!r} is not allowed; give a finite number >= 0")
+    try:
+        with xr.open_dataset(args.first, engine="h5netcdf") as a, xr.open_dataset(args.second, engine="h5netcdf") as b:
+            lines = differences(a.load(), b.load(), args.atol)
+            claims = "claim" in a.coords and "claim" in b.coords
+    except (OSError, ValueError) as e:
+        parser.error(f"cannot read both files as NetCDF results ({args.first}, {args.second}): {e}")
     print("\n".join(lines) if lines else "no differences")
     if claims:
         same = not any(line.split(" ")[1].startswith("claim") for line in lines)
