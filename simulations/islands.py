@@ -19,7 +19,8 @@ velocity; per column, the displacement that best explains the next frame (block 
 on the pixels, bioglom.data.motion) gives motion segments, and the model learns on each
 clip's last frame as a still image: columns of one segment are the island loss's
 positives, columns that move differently its negatives (--grouping motion). The input
-also loses one whole part (filled with a colour no scene has); the loss reconstructs the
+also loses one one-colour region, found from the pixels (with --grouping none: one whole
+part), filled with a colour no scene has; the loss reconstructs the
 clean scene from the settled level 0, trains every bottom-up and top-down prediction
 toward the detached consensus, and pushes predictions away from consensus vectors of
 other images and of locations the location attends to little. No ground-truth label is
@@ -60,6 +61,7 @@ from bioglom.config import ConfigError, check_positive
 from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_moving_scenes, make_scenes,
                           make_whole_scenes, mask_parts, mask_regions, motion_batch)
 from bioglom.experiment import COMPLETE, Stopped, attrs_of, cached, report, run_dataset, seeds_of, train, write_result
+from bioglom.data.scene_task import GROUPINGS
 from bioglom.learning import Batch, Trainer, build_rule
 from bioglom.learning.backprop import NEGATIVE_SCOPES, NEGATIVES, RECONS
 from bioglom.seeding import derived_seed, generator
@@ -91,7 +93,7 @@ class Options(TrainingOptions):
     grouping: str = option("motion", "label-free signal of which columns agree: none, or motion (train on clips in which "
                            "each object moves rigidly; columns that move together, found from the pixels, are the "
                            "island loss's positives, columns that move differently its negatives; the model learns on "
-                           "each clip's last frame as a still image)", choices=("none", "motion"))
+                           "each clip's last frame as a still image)", choices=GROUPINGS)
     grouping_weight: float = option(3.0, "weight of the grouping island loss (with --grouping motion)")
     colour_parts: bool = option(False, "with --grouping motion: level 0's columns agree within each one-colour region "
                                 "of the frame (found from the pixels, label-free), as motion cannot tell parts apart")

@@ -60,10 +60,12 @@ from bioglom.analysis.temporal_figures import temporal_figures
 from bioglom.cli import DataOptions, MaskOptions, defaults, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
 from bioglom.data import load_digits, split_indices
+from bioglom.data.scene_task import GROUPINGS
 from bioglom.experiment import (COMPLETE, attrs_of, over_seeds, report, run_dataset, seeds_of, train, write_partial,
                                 write_result)
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
 from bioglom.learning.controls import LABEL_TRAINED, control_options
+from bioglom.learning.local import TEACHERS
 from bioglom.learning.profile import peak_resolution
 from bioglom.learning.trainer import OPTIMIZERS
 from bioglom.seeding import derived_seed
@@ -91,11 +93,11 @@ class Options(DataOptions, MaskOptions):
     sgd_lr: float = option(10.0, "plain SGD learning rate of temporal_derivative (chosen on validation digits)")
     agreement_weight: float = option(0.1, "backprop: weight of predictions agreeing with the consensus")
     teacher: str = option("full", "local rules: teacher consensus (segment: averaged over the columns of one motion "
-                          "segment; needs --grouping motion)", choices=("full", "no_lateral", "segment"))
+                          "segment; needs --grouping motion)", choices=TEACHERS)
     grouping: str = option("none", "--data scenes: label-free signal of which columns agree: none, or motion (train "
                            "on two-frame clips' last frames; motion segments found from the pixels are backprop's "
                            "island-loss targets and, with --teacher segment, the local rules' segments)",
-                           choices=("none", "motion"))
+                           choices=GROUPINGS)
     frontend_learning: str = option("autoencoder", "local rules: front end and decoder", choices=("autoencoder", "fixed"))
     # evaluation
     test_fraction: float = option(0.25, "fraction of the digits held out for test")
@@ -148,7 +150,8 @@ class Options(DataOptions, MaskOptions):
         hidden credit chosen on validation among the Adam runs (or the first given)."""
         out = []
         if self.data == "scenes":  # the positive controls, trained on the same scenes with the same budget
-            out += [Condition(name, "backprop", "", "adam", control_options(name, self.steps, GROUPING_WEIGHT if self.grouping != "none" else 0.0))
+            grouping = GROUPING_WEIGHT if self.grouping != "none" else 0.0
+            out += [Condition(name, "backprop", "", "adam", control_options(name, self.steps, grouping))
                     for name in ("backprop", LABEL_TRAINED)]
         elif "backprop" in self.rules:
             out.append(Condition("backprop", "backprop", "", "adam", dict(

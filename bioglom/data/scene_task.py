@@ -30,7 +30,7 @@ from .motion import motion_batch
 from .scenes import Scenes, column_labels
 from .wholes import BACKGROUNDS, WHOLE_KINDS, make_whole_scenes
 
-__all__ = ["SceneTask", "HeldOutScenes", "SCENE_FILLS"]
+__all__ = ["SceneTask", "HeldOutScenes", "SCENE_FILLS", "GROUPINGS"]
 
 # offsets of the held-out streams, far from any training stream
 SCENE_FILLS = ("token", "noise", "zero")
