@@ -2,7 +2,7 @@
 columns that each own their nets, trained by co-distillation toward the consensus, do
 what weight sharing does -- and do they cope better with a foveated retina?
 
-    python simulations/distillery.py            # 3 seeds, 2-core CPU sized (README: time)
+    python simulations/distillery.py            # 5 seeds, 2-core CPU sized (README: time)
     python simulations/distillery.py --quick    # seconds, 1 seed
     python simulations/distillery.py --preset gpu --device cuda
     python simulations/distillery.py --data scenes --image-size 16 --radius 1,2,4   # the part-whole scenes
@@ -65,7 +65,8 @@ LOCAL_RULES = ("delta", "temporal_derivative")
 
 
 @defaults(out="results/distillery", image_size=option(12, "canvas side in pixels (digits: the 8x8 digit is centred)"),
-          batch=option(32, "digits per update"))
+          batch=option(32, "digits per update"),
+          seeds=option(5, "seeds run (seed, seed+1, ...): weights, split and data stream change with each"))
 class Options(DataOptions, MaskOptions):
     retinas: tuple[str, ...] = option(RETINAS, "retinas to compare (comma-separated)", choices=RETINAS)
     fixation: tuple[float, ...] = option((), "foveated retina: fixation (row, column) of the column grid; empty: centre")

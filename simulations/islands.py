@@ -51,7 +51,7 @@ import torch
 import xarray as xr
 
 from bioglom import Glom, GlomConfig
-from bioglom.analysis import (bootstrap, evaluate_clips, evaluate_parse, island_claims, island_table, mean_of,
+from bioglom.analysis import (interval, evaluate_clips, evaluate_parse, island_claims, island_table, mean_of,
                               pair_similarity, run_attrs, strongest_baseline, write_netcdf)
 from bioglom.analysis.figures import (ari_band_figure, attention_maps_figure, clip_figure, parse_figure, save_figure,
                                      similarity_figure)
@@ -322,7 +322,7 @@ def train_and_evaluate(opts: Options, seed: int, device, folder, test_stream: st
 
 
 def _interval(stat, *arrays) -> list[float]:
-    iv = bootstrap(stat, *arrays, resamples=1000)
+    iv = interval(stat, *arrays, resamples=1000)
     return [iv.value, iv.low, iv.high]
 
 
@@ -462,7 +462,7 @@ def main(argv=None) -> int:
     save_figure(parse_figure(first.example_image.values, first.example_truth.values, first.example_islands.values),
                 out / "islands.png")
     chosen = ds.sel(islands=opts.islands)
-    step_ci = {(int(s), int(l)): bootstrap(mean_of, chosen.ari_objects.sel(step=s, level=l).transpose("seed", "sample").values,
+    step_ci = {(int(s), int(l)): interval(mean_of, chosen.ari_objects.sel(step=s, level=l).transpose("seed", "sample").values,
                                            resamples=500)
                for s in ds.step for l in ds.level}
     base = strongest_baseline(ds)

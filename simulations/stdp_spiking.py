@@ -2,9 +2,13 @@
 whose window is minus the derivative of a smoothing kernel implement "presynaptic activity
 times the rate of change of postsynaptic activity", and can a spiking column learn with it?
 
-    python simulations/stdp_spiking.py                                 # numpy target: about two minutes
+    python simulations/stdp_spiking.py                                 # numpy target: 5 seeds, minutes
     python simulations/stdp_spiking.py --brian-device cpp_standalone   # compiled: faster
     python simulations/stdp_spiking.py --quick                         # seconds
+
+Each part runs once per seed (``--seeds``, default 5): the seed shifts S1's grid of delays
+by whole time steps, draws S2's Poisson trains and S3's rate model and spike trains, so
+every claim has an interval over seeds (docs/claims.md).
 
 S1: one pre and one post spike per synapse at delays over +-5 kernel widths; the weight
 change against the analytic window ``-K'`` for each kernel (bioglom/spiking/kernels.py).
@@ -36,7 +40,7 @@ from bioglom.analysis.spike_claims import spike_claims, spike_dataset
 from bioglom.analysis.spike_figures import spike_figures
 from bioglom.cli import RunOptions, defaults, option, run_script, start_run
 from bioglom.config import ConfigError, check_positive
-from bioglom.experiment import attrs_of, cached, report, write_result
+from bioglom.experiment import attrs_of, cached, report, seeds_of, write_result
 from bioglom.spiking import (KERNELS, TARGETS, brian_device, check_time_step, column_dataset, column_network,
                              glom_signals, make_kernel, pair_expectation, poisson_pair_network, rate_column, rate_rule,
                              simulate, window_network)
@@ -44,6 +48,7 @@ from bioglom.spiking import (KERNELS, TARGETS, brian_device, check_time_step, co
 
 @defaults(out="results/stdp_spiking")
 class Options(RunOptions):
+    seeds: int = option(5, "seeds run (seed, seed+1, ...): S1's delay grid, S2's trains, S3's model and trains")
     brian_device: str = option("numpy", "Brian2 target", choices=TARGETS)
     kernels: tuple[str, ...] = option(KERNELS, "smoothing kernels (S1, S2)", choices=KERNELS)
     width_ms: float = option(20.0, "kernel width in ms (tau of the exponential, sigma of the Gaussian)")
@@ -67,8 +72,10 @@ class Options(RunOptions):
         super().validate()
         for name in ("width_ms", "dt_ms", "s2_duration", "s2_frequency", "s3_eta", "s3_scale", "bin_ms"):
             check_positive(name, getattr(self, name))
-        for name in ("s1_delays", "s2_trials", "s3_samples", "s3_test", "s3_population", "s3_dim"):
+        for name in ("seeds", "s1_delays", "s2_trials", "s3_samples", "s3_test", "s3_population", "s3_dim"):
             check_positive(name, getattr(self, name), integer=True)
+        if self.s2_trials < 100:  # S2's standard-error slope needs subsets of 25 trials at two sizes at least
+            raise ConfigError(f"s2_trials={self.s2_trials} is not allowed; S2 needs at least 100 trials")
         for k in set(self.kernels) | {self.s3_kernel}:
             check_time_step(self.kernel(k), self.dt_ms * 1e-3)  # raises naming dt
         if self.s2_rate < 0:
@@ -76,16 +83,16 @@ class Options(RunOptions):
         if self.s3_rate - 2 * self.s3_scale < 0:
             raise ConfigError(f"s3_rate={self.s3_rate} Hz with s3_scale={self.s3_scale} Hz gives negative rates "
                               "at a z-score of -2; need s3_rate >= 2 s3_scale")
-        self.glom_config()
+        self.glom_config(self.seed)
         periods = self.s2_duration * self.s2_frequency
         if abs(periods - round(periods)) > 1e-9:
             raise ConfigError(f"s2_duration={self.s2_duration} s is not allowed; it must hold whole periods of "
                               f"s2_frequency={self.s2_frequency} Hz")
 
-    def glom_config(self) -> GlomConfig:
+    def glom_config(self, seed: int) -> GlomConfig:
         """The rate model that supplies S3's inputs and consensus: 2 levels on 8x8 digits."""
         return GlomConfig(levels=2, dim=self.s3_dim, image_size=8, patch_size=2, channels=1, hidden=32,
-                          radius=(1, 3), seed=self.seed)
+                          radius=(1, 3), seed=seed)
 
     def kernel(self, name: str):
         from brian2 import ms
@@ -93,13 +100,23 @@ class Options(RunOptions):
         return make_kernel(name, self.width_ms * ms)
 
 
-PRESETS = {"quick": dict(s1_delays=21, s2_trials=400, s2_duration=2.0, s3_samples=6, s3_test=20,
+PRESETS = {"quick": dict(seeds=1, s1_delays=21, s2_trials=400, s2_duration=2.0, s3_samples=6, s3_test=20,
                          s3_population=3, s3_dim=4, kernels=("exponential", "gaussian"))}
 
 
-def s1(opts, name: str, directory: Path) -> xr.Dataset:
+def s1_delays(opts, kernel, seed: int) -> np.ndarray:
+    """S1's delays: an even grid over +-5 kernel widths, shifted by a whole number of time
+    steps drawn from ``seed`` (at most half the grid's spacing), so that each seed samples
+    the window at other delays and every delay stays on the simulation's time grid."""
+    dt = opts.dt_ms * 1e-3
+    grid = np.linspace(-5, 5, opts.s1_delays) * kernel.width
+    half = int(np.floor((grid[1] - grid[0]) / dt / 2)) if len(grid) > 1 else 0
+    return grid + int(np.random.default_rng([seed, 1]).integers(-half, half + 1)) * dt
+
+
+def s1(opts, name: str, directory: Path, seed: int) -> xr.Dataset:
     kernel, dt = opts.kernel(name), opts.dt_ms * 1e-3
-    delays = np.linspace(-5, 5, opts.s1_delays) * kernel.width
+    delays = s1_delays(opts, kernel, seed)
     with brian_device(opts.brian_device, directory):
         net, mon = window_network(kernel, delays, dt=dt)
         timing = simulate(net, mon["duration"], opts.brian_device, directory)
@@ -108,8 +125,8 @@ def s1(opts, name: str, directory: Path) -> xr.Dataset:
     return xr.Dataset(
         {"s1_measured": ("delay", measured, {"units": "1/s**2", "long_name": "weight change per pair (eta = 1 s**2)"}),
          "s1_analytic": ("delay", analytic, {"units": "1/s**2", "long_name": "-K'(delay)"}),
-         "s1_traces": ("delay", kernel.trace_window(delays), {"units": "1/s**2", "long_name": "window of the traces"})},
-        coords={"delay": ("delay", delays, {"units": "s", "long_name": "t_post - t_pre"})},
+         "s1_traces": ("delay", kernel.trace_window(delays), {"units": "1/s**2", "long_name": "window of the traces"}),
+         "s1_delay": ("delay", delays, {"units": "s", "long_name": "t_post - t_pre"})},
         attrs={"tolerance": kernel.slope_bound * dt + kernel.fit_error * np.abs(analytic).max(),
                "fit_error": kernel.fit_error, "peak": float(np.abs(analytic).max()), "run_s": timing["run"]})
 
@@ -121,13 +138,13 @@ def s2_rates(opts) -> tuple[np.ndarray, np.ndarray, float]:
     return opts.s2_rate * (1 + np.sin(w * t)), opts.s2_rate * (1 - np.cos(w * t)), dt
 
 
-def s2(opts, name: str, directory: Path) -> xr.Dataset:
+def s2(opts, name: str, directory: Path, seed: int) -> xr.Dataset:
     kernel = opts.kernel(name)
     pre, post, dt = s2_rates(opts)
     with brian_device(opts.brian_device, directory):
         import brian2
 
-        brian2.seed(opts.seed)
+        brian2.seed(seed)
         net, mon = poisson_pair_network(kernel, pre, post, trials=opts.s2_trials, dt=dt)
         timing = simulate(net, mon["duration"], opts.brian_device, directory)
         w = np.asarray(mon["synapses"].w[:])
@@ -137,9 +154,9 @@ def s2(opts, name: str, directory: Path) -> xr.Dataset:
                              "run_s": timing["run"]})
 
 
-def s3(opts, device, directory: Path) -> xr.Dataset:
+def s3(opts, device, directory: Path, seed: int) -> xr.Dataset:
     kernel, dt = opts.kernel(opts.s3_kernel), opts.dt_ms * 1e-3
-    zx, zc = glom_signals(opts.glom_config(), opts.s3_samples + opts.s3_test, opts.seed, device)
+    zx, zc = glom_signals(opts.glom_config(seed), opts.s3_samples + opts.s3_test, seed, device)
     a, c = opts.s3_rate + opts.s3_scale * zx, opts.s3_rate + opts.s3_scale * zc
     train = slice(0, opts.s3_samples)
     d = opts.s3_dim
@@ -147,7 +164,7 @@ def s3(opts, device, directory: Path) -> xr.Dataset:
     with brian_device(opts.brian_device, directory):
         import brian2
 
-        brian2.seed(opts.seed)
+        brian2.seed(seed)
         net, mon = column_network(kernel, a[train], c[train], w0, population=opts.s3_population, eta=opts.s3_eta,
                                   dt=dt)
         timing = simulate(net, mon["duration"], opts.brian_device, directory)
@@ -163,27 +180,33 @@ def s3(opts, device, directory: Path) -> xr.Dataset:
 def main(argv=None) -> int:
     opts, device, out = start_run(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
     build, parts = out / "brian_build", out / "checkpoints"
-    s1s, s2s = {}, {}
-    for k in opts.kernels:  # each part is kept once done; --resume skips it
-        s1s[k] = cached(parts / f"s1-{k}.nc", opts, lambda: s1(opts, k, build / f"s1-{k}"), ("kernels",))
-        print(f"S1 {k}: done")
-        s2s[k] = cached(parts / f"s2-{k}.nc", opts, lambda: s2(opts, k, build / f"s2-{k}"), ("kernels",))
-        print(f"S2 {k}: done")
-    col = cached(parts / "s3.nc", opts, lambda: s3(opts, device, build / "s3"), ("kernels",))
-    print("S3: done")
-    claims, nums = spike_claims(s1s, s2s, col)
-    path = write_result(spike_dataset(list(opts.kernels), s1s, s2s, col, nums), claims, out / "stdp_spiking.nc",
-                        attrs_of(opts))
-    for name, fig in spike_figures(s1s, s2s, col).items():
+    runs = {}
+    for seed in seeds_of(opts):  # each part is kept once done; --resume skips it
+        s1s, s2s = {}, {}
+        for k in opts.kernels:
+            s1s[k] = cached(parts / f"seed{seed}-s1-{k}.nc", opts, lambda: s1(opts, k, build / f"s1-{k}", seed),
+                            ("kernels", "seeds"))
+            s2s[k] = cached(parts / f"seed{seed}-s2-{k}.nc", opts, lambda: s2(opts, k, build / f"s2-{k}", seed),
+                            ("kernels", "seeds"))
+        col = cached(parts / f"seed{seed}-s3.nc", opts, lambda: s3(opts, device, build / "s3", seed), ("kernels", "seeds"))
+        print(f"seed {seed}: S1, S2 and S3 done")
+        runs[seed] = (s1s, s2s, col)
+    claims, nums = spike_claims(runs)
+    path = write_result(spike_dataset(list(opts.kernels), runs, nums), claims, out / "stdp_spiking.nc", attrs_of(opts))
+    first = runs[opts.seed]
+    for name, fig in spike_figures(*first).items():
         save_figure(fig, out / name)
-    lines = [f"S2 {k}: mean {n['mean']:.1f} +- {n['se']:.1f} Hz^2 (s.e.), rate rule {n['rate_rule']:.1f}, exact "
-             f"{n['exact']:.1f}, s.e. slope {n['se_slope']:.2f}" for k, n in ((k, nums[f"s2_{k}"]) for k in opts.kernels)]
-    n = nums["s3"]
-    lines.append(f"S3: weight-change correlation {n['weight_change_corr']:.3f}; held-out prediction correlation "
-                 f"initial {n['prediction_corr_initial']:.3f}, spiking {n['prediction_corr_spiking']:.3f}, "
-                 f"rate {n['prediction_corr_rate']:.3f}")
-    return report(f"Spikes: Brian2 on {opts.brian_device}, dt {opts.dt_ms} ms, kernel width {opts.width_ms} ms",
-                  "\n".join(lines), claims=claims, path=path)
+    lines = []
+    for seed in runs:
+        lines += [f"seed {seed}, S2 {k}: mean {n['mean']:.1f} +- {n['se']:.1f} Hz^2 (s.e.), rate rule "
+                  f"{n['rate_rule']:.1f}, exact {n['exact']:.1f}, s.e. slope {n['se_slope']:.2f}"
+                  for k, n in ((k, nums[seed][f"s2_{k}"]) for k in opts.kernels)]
+        n = nums[seed]["s3"]
+        lines.append(f"seed {seed}, S3: weight-change correlation {n['weight_change_corr']:.3f}; held-out prediction "
+                     f"correlation initial {n['prediction_corr_initial']:.3f}, spiking "
+                     f"{n['prediction_corr_spiking']:.3f}, rate {n['prediction_corr_rate']:.3f}")
+    return report(f"Spikes: Brian2 on {opts.brian_device}, dt {opts.dt_ms} ms, kernel width {opts.width_ms} ms, "
+                  f"{len(runs)} seeds (figures: seed {opts.seed})", "\n".join(lines), claims=claims, path=path)
 
 
 if __name__ == "__main__":

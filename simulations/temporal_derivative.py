@@ -91,6 +91,9 @@ class Options(DataOptions, MaskOptions):
     optimizers: tuple[str, ...] = option(OPTIMIZERS, "optimizers of temporal_derivative (backprop, delta: adam)",
                                          choices=OPTIMIZERS)
     sgd_lr: float = option(10.0, "plain SGD learning rate of temporal_derivative (chosen on validation digits)")
+    backprop_lr_scales: tuple[float, ...] = option((0.5, 1.0, 2.0), "digits: backprop's learning rates, as multiples "
+                                                   "of --lr; T2b compares the best on validation (as many variants "
+                                                   "as temporal_derivative's hidden credits)")
     agreement_weight: float = option(0.1, "backprop: weight of predictions agreeing with the consensus")
     teacher: str = option("full", "local rules: teacher consensus (segment: averaged over the columns of one motion "
                           "segment; needs --grouping motion)", choices=TEACHERS)
@@ -132,6 +135,10 @@ class Options(DataOptions, MaskOptions):
         for s in self.memory_steps:
             check_positive("memory_steps", s, integer=True)
         check_positive("sgd_lr", self.sgd_lr)
+        for scale in self.backprop_lr_scales:
+            check_positive("backprop_lr_scales", scale)
+        if len(set(self.backprop_lr_scales)) != len(self.backprop_lr_scales):
+            raise ConfigError(f"backprop_lr_scales={self.backprop_lr_scales} is not allowed; give each scale once")
         check_positive("agreement_weight", self.agreement_weight, strict=False)
         for name in ("test_fraction", "val_fraction"):
             if not 0 < getattr(self, name) < 1:
@@ -154,9 +161,9 @@ class Options(DataOptions, MaskOptions):
             out += [Condition(name, "backprop", "", "adam", control_options(name, self.steps, grouping))
                     for name in ("backprop", LABEL_TRAINED)]
         elif "backprop" in self.rules:
-            out.append(Condition("backprop", "backprop", "", "adam", dict(
+            out += [Condition("backprop" if scale == 1 else f"backprop lr x{scale:g}", "backprop", "", "adam", dict(
                 steps=self.steps, agreement_weight=self.agreement_weight, negative_weight=self.negative_weight,
-                margin=self.margin)))
+                margin=self.margin), lr_scale=scale) for scale in self.backprop_lr_scales]
         common = dict(steps=self.steps, negative_weight=self.negative_weight, margin=self.margin,
                       teacher=self.teacher, frontend=self.frontend_learning)
         if "delta" in self.rules:
@@ -180,13 +187,14 @@ class Condition:
     hidden_credit: str
     optimizer: str
     options: dict
+    lr_scale: float = 1.0
 
 
 UNTRAINED = Condition("untrained", "untrained", "", "", {})
 CHOSEN = "chosen on validation"
 
 PRESETS = {
-    "quick": dict(seeds=1, updates=6, batch=8, steps=2, dim=8, hidden=16, levels=2, radius=(1, 5), memory_steps=(2, 4),
+    "quick": dict(seeds=1, backprop_lr_scales=(1.0, 2.0), updates=6, batch=8, steps=2, dim=8, hidden=16, levels=2, radius=(1, 5), memory_steps=(2, 4),
                   probe_limit=200, alignment_batches=2, memory_batch=4, checkpoint_every=3),
     "gpu": dict(levels=4, dim=64, hidden=256, image_size=16, radius=(1, 2, 4, 7), updates=4000, batch=128,
                 steps=8, memory_batch=256, columns=("shared", "unshared"), seeds=5),
@@ -239,7 +247,7 @@ def run_seed(opts: Options, seed: int, device, out: Path) -> tuple[tuple, str]:
                 results[(columns, "chosen_credit")] = cond.hidden_credit
             model = Glom(cfg).to(device)
             trainer = Trainer(model, build_rule(cond.rule, **cond.options), batch_source(cond), updates=opts.updates,
-                              lr=opts.lr if cond.optimizer == "adam" else opts.sgd_lr, seed=seed,
+                              lr=opts.lr * cond.lr_scale if cond.optimizer == "adam" else opts.sgd_lr, seed=seed,
                               optimizer=cond.optimizer, frontend_lr=opts.lr, checkpoint_every=opts.checkpoint_every,
                               checkpoint=out / "checkpoints" / f"seed{seed}-{columns}-{cond.name.replace(' ', '-')}.pt",
                               progress=opts.progress, label=f"seed {seed} {columns} {cond.name}", data=identity)

@@ -52,7 +52,7 @@ from bioglom import Glom, GlomConfig
 from bioglom.analysis.claim_rows import missing
 from bioglom.analysis.figures import save_figure
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_quality
-from bioglom.analysis.sleep import PER_DIGIT, probe_point, scene_point
+from bioglom.analysis.sleep import PER_DIGIT, pixel_probe, probe_point, scene_point
 from bioglom.analysis.sleep_claims import sleep_claims, sleep_table
 from bioglom.analysis.sleep_figures import sleep_figures
 from bioglom.cli import DataOptions, defaults, option, run_identity, run_script, start_run
@@ -280,6 +280,8 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path) -> tu
                 break
             scenes[name] = scene_quality(model, opts.steps, held)
     ds = xr.concat(done, "schedule", join="outer", coords="minimal", compat="override")
+    if opts.data != "scenes":  # W0a's model-free reference: the same probe on the first frame's pixels
+        ds["raw_pixels_correct"] = ("sample", pixel_probe(probe_fit, probe_eval))
     return (seed, ds, scenes), status
 
 

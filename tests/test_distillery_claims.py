@@ -17,16 +17,22 @@ BASE = {"acc": {("uniform", "shared", False): 0.8, ("uniform", "unshared", False
         "ratio": {"shared": 0.8, "distilled": 0.6, "unshared": 0.6}}
 
 
-def constructed(acc=None, disp=None, ratio=None, seeds=3, samples=500, inputs=64, rng=0):
+def constructed(acc=None, disp=None, ratio=None, seeds=3, samples=500, inputs=64, rng=0, start_ratio=None,
+                spread=None):
     r = np.random.default_rng(rng)
     acc, disp, ratio = {**BASE["acc"], **(acc or {})}, {**BASE["disp"], **(disp or {})}, {**BASE["ratio"], **(ratio or {})}
     u = r.random((seeds, samples))  # one difficulty per digit: models that agree, as paired runs do
     correct = np.stack([(np.clip(u + 0.1 * r.standard_normal(u.shape), 0, 1) < acc[k]).astype(float) for k in RUNS], 1)
     d = np.stack([np.stack([disp[k[1]][m] * r.uniform(0.9, 1.1, (seeds, inputs)) for m in (0, 1)], 1) for k in RUNS], 1)
-    er = np.stack([np.stack([np.ones((seeds, samples)), ratio[k[1]] * r.uniform(0.8, 1.2, (seeds, samples))], 1)
-                   for k in RUNS], 1)
+    start_ratio = start_ratio or {}
+    er = np.stack([np.stack([start_ratio.get(k[1], 1.0) * r.uniform(0.8, 1.2, (seeds, samples)),
+                             ratio[k[1]] * r.uniform(0.8, 1.2, (seeds, samples))], 1) for k in RUNS], 1)
+    extra = {}
+    if spread is not None:  # {condition: (start, end)}
+        extra["feature_spread"] = (("seed", "run", "moment"),
+                                   np.array([[spread.get(k[1], (1.0, 1.0)) for k in RUNS]] * seeds))
     return xr.Dataset(
-        {"probe_correct": (("seed", "run", "sample"), correct),
+        {**extra, "probe_correct": (("seed", "run", "sample"), correct),
          "dispersion_inputs": (("seed", "run", "moment", "input"), d),
          "ensemble_ratio": (("seed", "run", "moment", "sample"), er)},
         coords={"run": [" ".join(map(str, k)) for k in RUNS], "moment": ["start", "end"],
@@ -58,6 +64,28 @@ def test_every_d_claim_held_when_the_effects_are_large():
 ])
 def test_each_verdict_on_constructed_effects(change, claim, verdict):
     assert claims(constructed(**change))[claim].decided == verdict
+
+
+def test_d2_counts_only_what_training_adds():
+    """Unshared nets differ from the start, so distilled columns have a lower ensemble ratio
+    than one shared net before any training: D2 holds only if training widens that gap."""
+    same = dict(start_ratio={"shared": 0.8, "distilled": 0.6, "unshared": 0.6})
+    assert claims(constructed(**same))["D2"].decided != "held"
+    assert claims(constructed(start_ratio={"shared": 0.8, "distilled": 0.8, "unshared": 0.8}))["D2"].decided == "held"
+
+
+def test_collapsed_features_make_probe_claims_undecided():
+    healthy = claims(constructed(spread={"shared": (1.0, 0.9), "unshared": (1.0, 0.8), "distilled": (1.0, 0.7)}))
+    assert healthy["D3"].decided == "held"
+    c = claims(constructed(spread={"shared": (1.0, 0.9), "unshared": (1.0, 0.8), "distilled": (1.0, 0.05)}))
+    assert c["D3b"].decided == "undecided" and "collapsed" in c["D3b"].criterion
+    assert c["D3a"].decided == "held" and c["D3"].decided == "undecided"
+    assert c["D5"].decided == "undecided"  # distilled runs on both sides
+
+
+def test_d5_says_when_its_interval_cannot_resolve_the_margin():
+    c = claims(constructed(samples=40))
+    assert c["D5"].decided == "undecided" and "not decidable at this budget" in c["D5"].criterion
 
 
 def test_missing_runs_are_named_and_undecided():
@@ -98,3 +126,11 @@ def test_object_ensemble_ratio_on_constructed_predictions():
     assert r[0, 0] == pytest.approx(0.0)  # the members' errors cancel
     noisy = states + torch.randn(2, 1, 4, 2, dtype=torch.float64)
     assert object_ensemble_ratio(noisy, states, objects)[0, 0] <= 1  # Jensen
+
+
+def test_d5_is_not_held_where_nothing_learned():
+    ds = constructed()
+    learned = ds.assign(probe_correct_start=ds.probe_correct * 0)
+    assert claims(learned)["D5"].decided == "held"
+    c = claims(ds.assign(probe_correct_start=ds.probe_correct))  # training changed nothing
+    assert c["D5"].decided == "undecided" and "nothing learns" in c["D5"].criterion

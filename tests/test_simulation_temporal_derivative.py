@@ -27,7 +27,7 @@ def test_quick_run_writes_netcdf_with_t_claims(tmp_path, run_notebook):
         assert ds.claim_value.notnull().all() and ds.claim_low.notnull().all()
         assert ds.alignment.dims == ("seed", "columns", "condition", "batch", "step", "direction", "level")
         names = list(ds.condition.values)
-        assert names == ["untrained", "backprop", "delta", "temporal_derivative local_backprop",
+        assert names == ["untrained", "backprop", "backprop lr x2", "delta", "temporal_derivative local_backprop",
                          "temporal_derivative feedback_alignment", "temporal_derivative frozen",
                          "temporal_derivative sgd"]
         # rule, hidden credit and optimizer are coordinates, not parts of a string to parse
@@ -37,6 +37,11 @@ def test_quick_run_writes_netcdf_with_t_claims(tmp_path, run_notebook):
         best = td_adam.val_accuracy.isel(seed=0, columns=0).argmax("condition")
         assert ds.sgd_hidden_credit.isel(seed=0, columns=0) == td_adam.hidden_credit[int(best)]
         assert ds.probe_correct.dims == ("seed", "columns", "condition", "sample")
+        # backprop gets learning rates to choose from, as temporal_derivative gets hidden credits
+        assert list(ds.lr_scale.sel(condition=["backprop", "backprop lr x2"]).values) == [1.0, 2.0]
+        # the model-free reference of T2a and T2c: the same probe on the pixels
+        assert ds.raw_pixels_correct.dims == ("seed", "columns", "condition", "sample")
+        assert any(r in str(ds.claim_criterion.sel(claim="T2a").values) for r in ("raw pixels", "untrained"))
         assert set(np.unique(ds.probe_correct)) <= {0.0, 1.0}
         # T1 leaves out what is 1 by construction: the bottom-up nets at step 0
         trivial = ds.alignment_trivial.sel(condition="temporal_derivative frozen")

@@ -89,8 +89,8 @@ def test_the_final_read_out_averages_a_whole_cycle():
     (dict(dep=dict(low=0.79)), "W3a", "not held"),               # nothing degrades
     (dict(dep=dict(recover_at=200)), "W3b", "not held"),         # recovery too slow
     (dict(final={"sleep-first": 0.6}), "W4", "not held"),
-    (dict(final={"sleep-only": 0.9}), "W1", "undecided"),         # W0 fails: W1-W4 say nothing
-    (dict(final={"sleep-only": 0.9}), "W1 block 10", "held"),     # though their parts keep what was measured
+    (dict(final={"sleep-only": 0.9}), "W1", "held"),              # W0 fails: stated beside W1's own verdict
+    (dict(final={"day-night-10": 0.6, "sleep-only": 0.9}), "W1", "not held"),  # which can still fail
 ])
 def test_each_verdict_on_constructed_curves(change, claim, verdict):
     assert claims(constructed(**change))[claim].decided == verdict
@@ -102,3 +102,40 @@ def test_missing_schedules_are_named_and_undecided():
     assert c["W0c"].decided == "undecided" and "sleep-only" in c["W0c"].criterion
     assert c["W2"].decided == "undecided" and c["W3"].decided == "undecided"
     assert c["W0"].decided == "undecided"
+
+
+def test_w1_to_w4_state_w0_without_taking_its_verdict():
+    c = claims(constructed(final={"sleep-only": 0.9}))
+    assert c["W0"].decided == "not held" and "W0 is not held" in c["W1"].criterion
+    assert "W0 is" not in claims(constructed())["W1"].criterion
+
+
+def test_w0a_compares_with_raw_pixels_when_they_are_recorded():
+    ds = constructed()
+    r = np.random.default_rng(3)
+    for raw, verdict in ((0.6, "held"), (0.9, "not held")):
+        pixels = (r.random((ds.sizes["seed"], ds.sizes["sample"])) < raw).astype(float)
+        c = claims(ds.assign(raw_pixels_correct=(("seed", "sample"), pixels)))
+        assert "raw pixels" in c["W0a"].criterion and c["W0a"].decided == verdict
+
+
+def test_collapse_makes_the_probe_claims_of_the_deprivation_run_undecided():
+    """The spread falls to 5 % of its start in the wake-only stretch: W2a measures the fall
+    (held), but the standardised probe that W2b and W3a read cannot see collapse."""
+    healthy = claims(constructed())
+    assert healthy["W2"].decided == "held"
+    c = claims(constructed(dep=dict(shrink_to=0.05)))
+    assert c["W2a"].decided == "held" and c["W2b"].decided == "undecided" and "collapsed" in c["W2b"].criterion
+    assert c["W2"].decided == "undecided" and c["W3a"].decided == "undecided"
+    assert c["W1"].decided == "held"  # the other schedules did not collapse
+
+
+def test_as_good_as_interleaved_is_not_held_where_nothing_learns():
+    """Every schedule at the untrained accuracy: W1 and W4's differences are 0, within their
+    margin, but they say nothing; they are undecided, not held."""
+    flat = {k: 0.5 for k in ("interleaved", "day-night-1", "day-night-10", "day-night-100", "sleep-first",
+                             "positive-only", "sleep-only")}
+    c = claims(constructed(final=flat))
+    assert c["W0a"].decided == "not held"
+    assert c["W1 block 10"].decided == "undecided" and "nothing learns" in c["W1 block 10"].criterion
+    assert c["W4"].decided == "undecided"

@@ -93,7 +93,7 @@ def test_t2_verdicts_and_their_combination():
     assert c["T2a"].decided == "undecided" and c["T2"].decided == "undecided"
     worse = dict(GOOD, **{"td lb": 0.3, "td fa": 0.3})
     assert claims(constructed(worse))["T2a"].decided == "not held"
-    beats_backprop = dict(GOOD, backprop=0.6)
+    beats_backprop = dict(GOOD, backprop=0.5)
     c = claims(constructed(beats_backprop))
     assert c["T2b"].decided == "not held" and c["T2"].decided == "not held"
     collapsed = dict(GOOD, **{"td lb": 0.2, "td fa": 0.2})  # the scale-sensitive probe sees it
@@ -145,3 +145,48 @@ def test_memory_claim_is_undecided_when_the_peaks_are_the_size_of_their_resoluti
     assert memory_claim(peak(2**26, 1.3 * 2**26), resolution=r).decided == "not held"  # the local rule grows
     exact = memory_claim(peak(100.0, 100.0))  # resolution 0 (CUDA): the measurement is the value
     assert exact.decided == "held" and exact.low == exact.high == pytest.approx(1.0)
+
+
+def _with(ds, spread=None, raw_pixels=None, raw_val=None):
+    """``ds`` with per-condition feature spreads and a pixel-probe reference of accuracy ``raw_pixels``."""
+    seeds, samples = ds.sizes["seed"], ds.sizes["sample"]
+    if spread is not None:
+        ds = ds.assign(spread=(("seed", "columns", "condition"),
+                               np.array([[[spread[n] for n in ds.condition.values]]] * seeds)))
+    if raw_pixels is not None:
+        r = np.random.default_rng(5)
+        correct = (r.random((seeds, 1, 1, samples)) < raw_pixels).astype(float).repeat(ds.sizes["condition"], 2)
+        ds = ds.assign(raw_pixels_correct=(("seed", "columns", "condition", "sample"), correct),
+                       raw_pixels_val_accuracy=(("seed", "columns", "condition"),
+                                                np.full((seeds, 1, ds.sizes["condition"]), raw_val or raw_pixels)))
+    return ds
+
+
+def test_t2_compares_with_raw_pixels_where_they_are_stronger_on_validation():
+    c = claims(_with(constructed(GOOD), raw_pixels=0.8))
+    assert "raw pixels" in c["T2a"].criterion and c["T2a"].decided != "held"
+    assert c["T2c"].decided == "not held"  # 0.65 against 0.8
+    # weaker pixels: the untrained network is the reference, named in the row
+    c = claims(_with(constructed(GOOD), raw_pixels=0.3))
+    assert "the untrained network" in c["T2a"].criterion and c["T2a"].decided == "held"
+
+
+def test_collapsed_features_make_standardised_probe_claims_undecided():
+    healthy = {n: 0.08 for n in GOOD}
+    c = claims(_with(constructed(GOOD), spread=healthy))
+    assert c["T2a"].decided == "held"
+    collapsed = dict(healthy, **{"td lb": 0.006, "td fa": 0.006})
+    c = claims(_with(constructed(GOOD), spread=collapsed))
+    assert c["T2a"].decided == "undecided" and "collapsed" in c["T2a"].criterion and "measured: held" in c["T2a"].criterion
+    assert c["T2b"].decided == "undecided" and c["T2"].decided == "undecided"
+    assert c["T2d"].decided == "held"  # the scale-sensitive probe is not gated
+
+
+def test_backprop_is_chosen_on_validation_among_its_learning_rates():
+    from bioglom.analysis.temporal_claims import chosen_backprop
+
+    names = ["untrained", "backprop", "backprop lr x2", "backprop label-trained"]
+    ds = xr.Dataset({"val_accuracy": (("seed", "condition"), [[0.1, 0.5, 0.6, 0.9], [0.1, 0.7, 0.6, 0.9]])},
+                    coords={"condition": names, "rule": ("condition", ["untrained", "backprop", "backprop", "backprop"])})
+    # per seed the better learning rate; never the label-trained control, whatever its score
+    assert list(chosen_backprop(ds).values) == ["backprop lr x2", "backprop"]

@@ -14,7 +14,7 @@ from .temporal_claims import chosen_credit, memory_claim, temporal_claims, tempo
 from .distillery_claims import DISTILLERY_TARGETS, distillery_claims, distillery_table, find_run
 from .distillery import (DIRECTIONS, column_outputs, dispersion, distillery_finals, distillery_point, ensemble_gain,
                          final_quality, ink_columns, net_inputs, object_ensemble_ratio)
-from .verdicts import (VERDICTS, Interval, bootstrap, combine_verdicts, difference_of_means, mean_of,
+from .verdicts import (VERDICTS, Interval, bootstrap, interval, combine_verdicts, difference_of_means, mean_of,
                        relative_reduction, verdict_at_least, verdict_at_most, verdict_within)
 from .recorder import (Claim, claims_dataset, evaluations_dataset, format_claims, history_dataset, run_attrs,
                        stack_datasets, write_netcdf)
@@ -25,7 +25,7 @@ __all__ = [
     "foreground_components", "consensus_shares", "without_lateral", "ISLANDS", "evaluate_clips", "objects_touch",
     "strongest_baseline", "island_counts", "island_scores", "island_sizes",
     "accuracy_stderr", "alignment", "dimension_std", "effective_rank", "linear_probe", "mean_norm", "uniformity", "representation_metrics", "scene_means",
-    "VERDICTS", "Interval", "bootstrap", "combine_verdicts", "difference_of_means", "mean_of", "relative_reduction",
+    "VERDICTS", "Interval", "bootstrap", "interval", "combine_verdicts", "difference_of_means", "mean_of", "relative_reduction",
     "verdict_at_least", "verdict_at_most", "verdict_within", "ink_columns", "net_inputs", "object_ensemble_ratio",
     "PAIR_KINDS", "foreground_island_size", "kind_probe", "masked_error", "pair_similarity",
     "evaluate_parse", "settle_states", "settled_features", "ISLAND_TARGETS", "island_claims", "island_table", "chosen_credit", "memory_claim",

@@ -9,13 +9,16 @@ import xarray as xr
 from .recorder import Claim
 from .verdicts import Interval, combine_verdicts, verdict_at_least, verdict_at_most
 
-__all__ = ["ABOVE_ZERO", "per_sample", "at_least", "at_most", "missing", "combined"]
+__all__ = ["ABOVE_ZERO", "COLLAPSE_FRACTION", "per_sample", "at_least", "at_most", "missing", "combined",
+           "collapse_gate"]
 
 ABOVE_ZERO = 1e-9  # "> 0" as an at-least criterion
+# features whose spread fell below this fraction of the untrained network's have collapsed
+COLLAPSE_FRACTION = 0.25
 
 
 def per_sample(da: xr.DataArray, samples: str = "sample") -> np.ndarray:
-    """A measurement as ``[seeds, samples]``, the layout :func:`~.verdicts.bootstrap` takes."""
+    """A measurement as ``[seeds, samples]``, the layout :func:`~.verdicts.interval` takes."""
     return da.transpose("seed", samples).values
 
 
@@ -40,3 +43,22 @@ def combined(id_: str, parts: list[Claim], criterion: str, main: Claim | None = 
     main = parts[0] if main is None else main
     verdict = combine_verdicts([c.decided for c in parts])
     return Claim(id_, main.value, verdict == "held", criterion, main.low, main.high, verdict)
+
+
+def collapse_gate(claim: Claim, spreads: dict, fraction: float = COLLAPSE_FRACTION) -> Claim:
+    """``claim``, read from the standardised probe, made ``undecided`` when the features of a
+    model it compares have collapsed.
+
+    The standardised probe divides each feature by its spread, so features shrunk toward
+    one point classify as well as healthy ones. ``spreads`` is ``{model: (spread, untrained
+    spread)}`` (``mean_i ||x_i - mean_j x_j||`` of the probe's features, means over seeds);
+    a model has collapsed when ``spread < fraction * untrained spread``. The measured
+    verdict is kept in the criterion."""
+    collapsed = {n: (s, u) for n, (s, u) in spreads.items() if s < fraction * u}
+    if not collapsed or claim.decided == "undecided":
+        return claim
+    why = "; ".join(f"{n}: spread {s:.3g} against {u:.3g} untrained" for n, (s, u) in collapsed.items())
+    return claim._replace(held=False, verdict="undecided",
+                          criterion=f"{claim.criterion} [measured: {claim.decided}; undecided because features "
+                                    f"collapsed ({why}; below {fraction:g}x), where the standardised probe cannot "
+                                    "see it]")

@@ -168,7 +168,9 @@ def distillery_finals(model, start, split: dict, steps: int, probe_inputs: int, 
     probe's correctness per test digit; the denoising error per image; the dispersion of
     the column nets per input drawn from the data with ``generator()`` (the same inputs
     and positions for both models); the :func:`object_ensemble_ratio` per image, over each
-    digit's ink columns, or over each ground-truth object of a scene and then averaged."""
+    digit's ink columns, or over each ground-truth object of a scene and then averaged;
+    on digits also the spread of the probe's features (``feature_spread``, what the
+    collapse gate reads)."""
     from ..consensus import normalise
     from ..data import column_labels
 
@@ -181,7 +183,15 @@ def distillery_finals(model, start, split: dict, steps: int, probe_inputs: int, 
         members = [objects == k for k in range(1, int(objects.max()) + 1)]  # one mask per object of a scene
     else:
         out["probe_correct"] = ("sample", _probe(model, split, steps, return_correct=True).double().numpy())
+        # the same run before training: D5's equivalence says something only where the runs learned
+        out["probe_correct_start"] = ("sample", _probe(start, split, steps, return_correct=True).double().numpy())
     denoise = _squared_error(model, split, steps).flatten(1).mean(1).cpu()
+    if "held" not in split:  # what the collapse gate of D3-D5 reads: the probe features' spread
+        from .metrics import representation_metrics
+        from .parse_eval import settled_features
+
+        out["feature_spread"] = ("moment", [representation_metrics(settled_features(m, images, steps))["spread"]
+                                            for m in (start, model)])
     disp, ratio = [], []
     for m in (start, model):  # the same images and (image, column) positions for both, each model's own states
         inputs = net_inputs(m, images[:256], steps, probe_inputs, generator())

@@ -54,6 +54,13 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "probe_correct": ("1 where the linear probe (standardised features) classifies the test digit correctly", "1"),
     "probe_correct_raw": ("1 where the linear probe of the features as they are (scale-sensitive) classifies the "
                           "test digit correctly", "1"),
+    "probe_correct_start": ("1 where the linear probe (standardised features) of the run's untrained start "
+                            "classifies the test digit correctly", "1"),
+    "raw_pixels_correct": ("1 where the same standardised linear probe on the pixels (the model-free reference) "
+                           "classifies the test digit correctly", "1"),
+    "raw_pixels_val_accuracy": ("accuracy of the standardised linear probe on the pixels, validation digits", "1"),
+    "feature_spread": ("mean norm of the centred top-level probe features of the test digits, before (start) and "
+                       "after (end) training (collapse: toward 0)", "1"),
     "accuracy_raw": ("linear-probe accuracy of the top level's features as they are (scale-sensitive), held-out "
                      "digits", "1"),
     "centred_norm": ("norm of a held-out digit's centred top-level probe features (their mean is the spread)", "1"),

@@ -1,6 +1,6 @@
 """Measures of the parse beyond ARI: island sizes, pair similarities, wholes and filling-in.
 
-Each is computed per scene, so that :func:`bioglom.analysis.verdicts.bootstrap` can
+Each is computed per scene, so that :func:`bioglom.analysis.verdicts.interval` can
 resample scenes (and seeds) for its interval.
 """
 

@@ -38,7 +38,7 @@ from .parse import masked_error
 from .parse_eval import settle_states
 from .names import VARIABLES
 from .recorder import Claim
-from .verdicts import bootstrap, difference_of_means, relative_reduction
+from .verdicts import interval, difference_of_means, relative_reduction
 
 __all__ = ["MOMENTS", "SCENE_TARGETS", "scene_quality", "scene_means", "scene_dataset", "gain_fraction", "scene_claims",
            "fraction_table", "reference"]
@@ -171,7 +171,7 @@ def scene_claims(ds: xr.Dataset, dim: str, conditions, untrained: str, control: 
     name, base = reference(ds, dim, untrained)
     rows = []
     if control is not None:  # a fraction of a gain means something only where the control gains
-        q0 = at_least(f"Q0 {control}", bootstrap(difference_of_means, at("object_ari", control), base, **bs),
+        q0 = at_least(f"Q0 {control}", interval(difference_of_means, at("object_ari", control), base, **bs),
                       ABOVE_ZERO,
                       f"the positive control {control} learns islands: settled object ARI minus {name}'s > 0 (the "
                       "stronger reference on validation; Q2 is measured only where this holds)")
@@ -180,18 +180,18 @@ def scene_claims(ds: xr.Dataset, dim: str, conditions, untrained: str, control: 
             control = None
     for c in conditions:
         rule = at("object_ari", c)
-        rows.append(at_least(f"Q1 {c}", bootstrap(difference_of_means, rule, base, **bs), ABOVE_ZERO,
+        rows.append(at_least(f"Q1 {c}", interval(difference_of_means, rule, base, **bs), ABOVE_ZERO,
                              f"{c} learns islands: settled top-level foreground ARI against objects minus {name}'s "
                              "> 0 (the stronger reference on validation)"))
         if control is None:
             rows.append(missing(f"Q2 {c}", "a positive control that gains (Q0 held)"))
         else:
-            rows.append(at_least(f"Q2 {c}", bootstrap(gain_fraction, rule, at("object_ari", control), base, **bs),
+            rows.append(at_least(f"Q2 {c}", interval(gain_fraction, rule, at("object_ari", control), base, **bs),
                                  t["fraction"],
                                  f"{c} reaches {t['fraction']} of the gain of {control} (same scenes and budget) over "
                                  f"{name}: (ARI - reference) / (control's ARI - reference) >= {t['fraction']}"))
         fill = ds.fill_error.sel({dim: c})
-        rows.append(at_least(f"Q3 {c}", bootstrap(relative_reduction, per_sample(fill.sel(moment="settled")),
+        rows.append(at_least(f"Q3 {c}", interval(relative_reduction, per_sample(fill.sel(moment="settled")),
                                                   per_sample(fill.sel(moment="bottom_up_pass")), **bs), ABOVE_ZERO,
                              f"{c}: settling fills in removed parts, 1 - fill error after settling / at the "
                              "bottom-up pass (same model) > 0"))
@@ -201,12 +201,12 @@ def scene_claims(ds: xr.Dataset, dim: str, conditions, untrained: str, control: 
 def fraction_table(ds: xr.Dataset, dim: str, untrained: str, controls: list[str], resamples: int = 2000) -> str:
     """One line per label of ``dim``: settled object ARI, part ARI and fill error (means over
     seeds and scenes), and the fraction of each control's ARI gain with its 95 % interval (the
-    same bootstrap as :func:`scene_claims`, so Q2's row and the table agree) --
+    same interval as :func:`scene_claims`, so Q2's row and the table agree) --
     shown only for a control whose own gain over ``untrained`` is above 0 over its whole
     interval (Q0), since a fraction of a gain that is not there says nothing."""
     settled = ds.sel(moment="settled")
     name, base = reference(ds, dim, untrained)
-    gains = {c: bootstrap(difference_of_means, per_sample(settled.object_ari.sel({dim: c})), base,
+    gains = {c: interval(difference_of_means, per_sample(settled.object_ari.sel({dim: c})), base,
                           resamples=resamples) for c in controls}
     width = max(len(str(c)) for c in ds[dim].values) + 2
     cell = max([28] + [len(c) + 12 for c in controls])
@@ -221,7 +221,7 @@ def fraction_table(ds: xr.Dataset, dim: str, untrained: str, controls: list[str]
             elif gains[ctrl].low <= 0:
                 text = "- (no control gain)"
             else:
-                f = bootstrap(gain_fraction, per_sample(e.object_ari), per_sample(settled.object_ari.sel({dim: ctrl})),
+                f = interval(gain_fraction, per_sample(e.object_ari), per_sample(settled.object_ari.sel({dim: ctrl})),
                               base, resamples=resamples)
                 text = f"{f.value:.2f} [{f.low:.2f}, {f.high:.2f}]"
             cells.append(f"{text:>{cell}}")

@@ -10,7 +10,7 @@ from .metrics import alignment, dimension_std, linear_probe, representation_metr
 from .parse_eval import settled_features
 from .scene_quality import scene_means, scene_quality
 
-__all__ = ["PER_DIGIT", "probe_point", "scene_point"]
+__all__ = ["PER_DIGIT", "pixel_probe", "probe_point", "scene_point"]
 
 PER_DIGIT = ("probe_correct", "centred_norm")  # per held-out digit, along ``sample``
 
@@ -39,6 +39,13 @@ def probe_point(model, steps: int, probe_fit, probe_eval) -> dict:
             "alignment": alignment(top, nxt[:, -1]), "uniformity": uniformity(top),
             "probe_correct": correct.double().numpy(),
             "centred_norm": (top - top.mean(0)).double().norm(dim=1).numpy()}
+
+
+def pixel_probe(probe_fit, probe_eval):
+    """The model-free reference of W0a: per held-out digit, 1 where the standardised linear
+    probe of the first frame's pixels classifies it correctly (``[sample]``, float64)."""
+    return linear_probe(probe_fit.images[:, 0].flatten(1), probe_fit.labels, probe_eval.images[:, 0].flatten(1),
+                        probe_eval.labels, return_correct=True).double().numpy()
 
 
 @torch.no_grad()

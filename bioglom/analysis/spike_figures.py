@@ -21,7 +21,7 @@ def spike_figures(s1s: dict, s2s: dict, col: xr.Dataset) -> dict:
     figs = {}
     fig, axes = plt.subplots(1, len(s1s), figsize=(4.5 * len(s1s), 3.2), squeeze=False)
     for ax, (k, ds) in zip(axes[0], s1s.items()):
-        d = ds.delay.values * 1e3
+        d = ds.s1_delay.values * 1e3
         ax.plot(d, ds.s1_analytic, "k-", label="-K' (analytic)")
         ax.plot(d, ds.s1_measured, "o", ms=3, label="measured (Brian2)")
         ax.set(title=f"S1: {k} kernel", xlabel="t_post - t_pre (ms)", ylabel="weight change (1/s$^2$)")

@@ -19,7 +19,7 @@ MEMORY_RULES = (("backprop", "backprop", {}), ("delta", "delta", {}),
                 ("temporal_derivative", "temporal_derivative", {"hidden_credit": "local_backprop"}))
 
 # dimensions of the per-sample measurements beyond ``seed, columns, condition``
-EXTRA_DIMS = {"probe_correct": ("sample",), "probe_correct_raw": ("sample",), "denoise_error": ("moment", "sample"),
+EXTRA_DIMS = {"probe_correct": ("sample",), "probe_correct_raw": ("sample",), "raw_pixels_correct": ("sample",), "denoise_error": ("moment", "sample"),
               "object_ari": ("moment", "sample"), "part_ari": ("moment", "sample"), "fill_error": ("moment", "sample"),
               "raw_pixels_ari": ("sample",), "baseline_ari": ("sample",), "alignment": ("batch", "step", "direction", "level"),
               "alignment_trivial": ("batch", "step", "direction", "level")}
@@ -32,7 +32,9 @@ def temporal_measures(model, steps: int, source, held_out, *, alignment_rule=Non
 
     - quality: on digits (``source = (data, {"train", "val", "test": indices})``) the
       validation probe accuracy (``val_accuracy``, what chooses the hidden credit) and
-      the test probe's correctness per digit, standardised and raw; on scenes (``source``
+      the test probe's correctness per digit, standardised and raw, and the model-free
+      reference, the standardised probe on the pixels (``raw_pixels_correct``,
+      ``raw_pixels_val_accuracy``); on scenes (``source``
       a :class:`~bioglom.data.scene_task.HeldOutScenes`) the
       :func:`~bioglom.analysis.scene_quality` measures, the validation object ARI as
       ``val_accuracy``;
@@ -63,6 +65,11 @@ def temporal_measures(model, steps: int, source, held_out, *, alignment_rule=Non
         for key, standardise in (("probe_correct", True), ("probe_correct_raw", False)):
             out[key] = linear_probe(feats["train"], labels["train"], feats["test"], labels["test"],
                                     return_correct=True, standardise=standardise).double().numpy()
+        # the model-free reference: the same probe on the pixels (the same for every condition of a seed)
+        pixels = {k: data.images[v].flatten(1) for k, v in split.items()}
+        out["raw_pixels_val_accuracy"] = linear_probe(pixels["train"], labels["train"], pixels["val"], labels["val"])
+        out["raw_pixels_correct"] = linear_probe(pixels["train"], labels["train"], pixels["test"], labels["test"],
+                                                 return_correct=True).double().numpy()
         test = feats["test"]
     out.update(representation_metrics(test))
     with torch.no_grad():
@@ -96,6 +103,7 @@ def measurements_dataset(per_seed: list[dict], seeds: list[int], columns, condit
                             "rule": ("condition", [c.rule for c in conditions]),
                             "hidden_credit": ("condition", [c.hidden_credit for c in conditions]),
                             "optimizer": ("condition", [c.optimizer for c in conditions]),
+                            "lr_scale": ("condition", [float(getattr(c, "lr_scale", 1.0)) for c in conditions]),
                             "moment": ["bottom_up_pass", "settled"], "direction": ["bottom_up", "top_down"]})
     ds.alignment.attrs.update(long_name="T1: cosine between the temporal-derivative and the delta output-layer "
                               "updates", units="1")

@@ -18,7 +18,7 @@ The dataset holds, for every ``condition`` (a trained rule, or ``untrained``; co
 
 The hidden credit of ``temporal_derivative`` is chosen per seed, column kind and
 optimizer on the validation accuracy, never on the test digits. Every value comes with
-a 95 % interval from :func:`~bioglom.analysis.verdicts.bootstrap` over seeds and test
+a 95 % interval from :func:`~bioglom.analysis.verdicts.interval` over seeds and test
 samples (digits, or evaluation batches for T1) and a three-way verdict.
 """
 
@@ -27,32 +27,67 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .claim_rows import ABOVE_ZERO, at_least, combined, missing, per_sample
+from .claim_rows import ABOVE_ZERO, at_least, collapse_gate, combined, missing, per_sample
 from .recorder import Claim
-from .verdicts import bootstrap, difference_of_means, mean_of, relative_reduction
+from .verdicts import interval, difference_of_means, mean_of, relative_reduction
 
-__all__ = ["chosen_credit", "temporal_claims", "memory_claim", "temporal_table"]
+__all__ = ["chosen_credit", "chosen_backprop", "reference", "temporal_claims", "memory_claim", "temporal_table"]
 
 TD = "temporal_derivative"
 
 # T2's parts: (id, variable, condition minus condition, what it needs, criterion); "adam" and
 # "sgd" stand for the temporal-derivative condition chosen on validation with that optimizer
 T2_PARTS = (
-    ("T2a", "probe_correct", "adam", "untrained", "temporal_derivative (Adam) learns: its probe accuracy minus the "
-     "untrained network's > 0 (standardised probe)"),
+    ("T2a", "probe_correct", "adam", "reference", "temporal_derivative (Adam) learns: its probe accuracy minus "
+     "REFERENCE's > 0 (standardised probe; the stronger reference on validation)"),
     ("T2b", "probe_correct", "backprop", "adam", "not as well as backprop: backprop's probe accuracy minus "
-     "temporal_derivative's (Adam) > 0"),
-    ("T2c", "probe_correct", "sgd", "untrained", "temporal_derivative learns with its own change (plain SGD): probe "
-     "accuracy minus the untrained network's > 0"),
+     "temporal_derivative's (Adam) > 0 (each the best of its variants on validation: hidden credits, learning rates)"),
+    ("T2c", "probe_correct", "sgd", "reference", "temporal_derivative learns with its own change (plain SGD): probe "
+     "accuracy minus REFERENCE's > 0"),
     ("T2d", "probe_correct_raw", "adam", "untrained", "temporal_derivative (Adam) learns on the scale-sensitive probe "
      "too (features as they are, so collapse shows): accuracy minus the untrained network's > 0"),
 )
+STANDARDISED = ("T2a", "T2b", "T2c")  # the parts that read the standardised probe (collapse-gated)
+
+
+def reference(d: xr.Dataset, quality: str = "probe_correct") -> tuple[str, np.ndarray | None]:
+    """The stronger reference on validation, per sample ``[seeds, samples]``: the untrained
+    network or the model-free one (on digits the same probe on the pixels; on scenes the
+    strongest baseline of :func:`~bioglom.analysis.scene_quality.reference`), with its name."""
+    if "untrained" not in set(d.condition.values):
+        return "the untrained network", None
+    if quality != "probe_correct":
+        from .scene_quality import reference as scene_reference
+
+        if "baseline_ari" in d:
+            return scene_reference(d, "condition", "untrained")
+    q = d[quality]
+    untrained = per_sample(q.sel(moment="settled", condition="untrained") if "moment" in q.dims
+                           else q.sel(condition="untrained"))
+    if "raw_pixels_correct" in d and quality == "probe_correct" and (
+            float(d.raw_pixels_val_accuracy.sel(condition="untrained").mean())
+            > float(d.val_accuracy.sel(condition="untrained").mean())):
+        return "raw pixels", per_sample(d.raw_pixels_correct.sel(condition="untrained"))
+    return "the untrained network", untrained
 
 
 def chosen_credit(ds: xr.Dataset, optimizer: str) -> xr.DataArray | None:
     """The ``temporal_derivative`` condition with the best validation accuracy, per seed and
     column kind, among those trained with ``optimizer`` (None if there is none)."""
-    pool = ds.condition[(ds.rule == TD) & (ds.optimizer == optimizer)].values
+    return _best_on_validation(ds, ds.condition[(ds.rule == TD) & (ds.optimizer == optimizer)].values)
+
+
+def chosen_backprop(ds: xr.Dataset) -> xr.DataArray | str | None:
+    """The label-free backprop condition with the best validation accuracy, per seed and
+    column kind, among its learning rates (``lr_scale``): backprop gets as many tries as
+    the rule T2b compares it with. The label-trained control is not among them."""
+    from ..learning.controls import LABEL_TRAINED
+
+    pool = ds.condition[(ds.rule == "backprop") & (ds.condition != LABEL_TRAINED)].values
+    return _best_on_validation(ds, pool)
+
+
+def _best_on_validation(ds: xr.Dataset, pool) -> xr.DataArray | None:
     if len(pool) == 0:
         return None
     val = ds.val_accuracy.sel(condition=pool)
@@ -89,11 +124,11 @@ def temporal_claims(ds: xr.Dataset, columns: str, resamples: int = 2000, quality
     else:
         al = d.alignment.sel(condition=adam)
         al = al.where(~d.alignment_trivial.sel(condition=adam).astype(bool))
-        parts = [at_least(f"T1 {direction}", bootstrap(mean_of, per_sample(
+        parts = [at_least(f"T1 {direction}", interval(mean_of, per_sample(
             al.sel(direction=direction).mean(("step", "level"), skipna=True), "batch"), **bs), ABOVE_ZERO,
             f"{str(direction).replace('_', '-')} nets: mean cosine over settling steps and levels > 0")
             for direction in al.direction.values]
-        overall = bootstrap(mean_of, per_sample(al.mean(("step", "direction", "level"), skipna=True), "batch"), **bs)
+        overall = interval(mean_of, per_sample(al.mean(("step", "direction", "level"), skipna=True), "batch"), **bs)
         rows.append(combined("T1", parts, "the temporal-derivative update points where the delta (local gradient) "
                              "update points, in the bottom-up and the top-down nets: cosine of the two output-layer "
                              "updates, entries that are 1 by construction left out, hidden credit chosen on "
@@ -101,13 +136,15 @@ def temporal_claims(ds: xr.Dataset, columns: str, resamples: int = 2000, quality
                              main=Claim.measured("T1", overall, "undecided", "")))
         rows += parts
         err = d.denoise_error.sel(condition=adam)
-        rows.append(at_least("T1p", bootstrap(relative_reduction, per_sample(err.sel(moment="settled")),
+        rows.append(at_least("T1p", interval(relative_reduction, per_sample(err.sel(moment="settled")),
                                               per_sample(err.sel(moment="bottom_up_pass")), **bs), ABOVE_ZERO,
                              "T1's precondition, representations improve during settling: 1 - decoding error after "
                              "settling / at the bottom-up pass > 0 (same model)"))
 
     chosen = {"adam": adam, "sgd": sgd, "untrained": "untrained" if "untrained" in names else None,
-              "backprop": "backprop" if "backprop" in names else None}
+              "backprop": chosen_backprop(d)}
+    ref_name, ref = reference(d, quality)
+    chosen["reference"] = "reference" if ref is not None else None
     parts = []
     names = {"probe_correct": quality, "probe_correct_raw": quality_raw}
     for id_, var, a, b, criterion in T2_PARTS:
@@ -116,11 +153,16 @@ def temporal_claims(ds: xr.Dataset, columns: str, resamples: int = 2000, quality
             parts.append(missing(id_, f"the {a} and {b} conditions" if var else "a scale-sensitive probe"))
             continue
         q = d[var].sel(moment="settled") if "moment" in d[var].dims else d[var]
+        criterion = criterion.replace("REFERENCE", ref_name)
         if var != "probe_correct":
             label = "settled object ARI" if var == "object_ari" else var.replace("_", " ")
-            criterion = criterion.replace("probe accuracy", label).replace(" (standardised probe)", "")
-        values = [per_sample(q.sel(condition=chosen[k])) for k in (a, b)]
-        parts.append(at_least(id_, bootstrap(difference_of_means, *values, **bs), ABOVE_ZERO, criterion))
+            criterion = criterion.replace("probe accuracy", label).replace(" (standardised probe", " (")\
+                .replace(" (; ", " (")
+        values = [ref if k == "reference" else per_sample(q.sel(condition=chosen[k])) for k in (a, b)]
+        row = at_least(id_, interval(difference_of_means, *values, **bs), ABOVE_ZERO, criterion)
+        if id_ in STANDARDISED and var == "probe_correct" and "spread" in d:
+            row = collapse_gate(row, _spreads(d, {k: chosen[k] for k in (a, b) if k not in ("reference", "untrained")}))
+        parts.append(row)
     rows.append(combined("T2", parts, "T2a, T2b, T2c and T2d all held (value: T2a)"))
     return rows + parts
 
@@ -159,6 +201,16 @@ def memory_claim(peak: xr.DataArray, local_bound: float = 1.2, resolution: float
                  f"{bptt:.2f} [{bptt_low:.2f}, {bptt_high:.2f}]; one measurement per configuration in a fresh "
                  f"process, the interval from its resolution of {resolution / 2**10:.0f} KiB)", local_low, local_high,
                  verdict)
+
+
+def _spreads(d: xr.Dataset, conditions: dict) -> dict:
+    """``{name: (spread, the untrained network's)}`` of ``conditions`` (``{name: condition}``,
+    a condition a label or a per-seed choice), means over seeds."""
+    if "untrained" not in set(d.condition.values):
+        return {}
+    untrained = float(d.spread.sel(condition="untrained").mean())
+    names = {"adam": "temporal_derivative (Adam)", "sgd": "temporal_derivative (SGD)", "backprop": "backprop"}
+    return {names.get(k, k): (float(d.spread.sel(condition=c).mean()), untrained) for k, c in conditions.items()}
 
 
 def temporal_table(ds: xr.Dataset) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .verdicts import bootstrap, mean_of
+from .verdicts import interval, mean_of
 
 __all__ = ["temporal_figures"]
 
@@ -44,7 +44,7 @@ def temporal_figures(ds: xr.Dataset) -> dict:
     x = np.arange(len(ds.condition))
     width = 0.8 / len(ds.columns)
     for i, c in enumerate(ds.columns.values):
-        iv = [bootstrap(mean_of, quality.sel(columns=c, condition=n).transpose("seed", "sample").values,
+        iv = [interval(mean_of, quality.sel(columns=c, condition=n).transpose("seed", "sample").values,
                         resamples=500) for n in ds.condition.values]
         ax.bar(x + width * (i - (len(ds.columns) - 1) / 2), [v.value for v in iv], width=width, label=f"{c} columns",
                yerr=np.array([[v.value - v.low for v in iv], [v.high - v.value for v in iv]]), capsize=2)

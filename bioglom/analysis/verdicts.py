@@ -2,10 +2,23 @@
 
 A claim's value is a statistic of measurements taken over several seeds (model
 initialisation and data stream change with the seed) and, within a seed, over held-out
-samples. Its 95 % interval comes from a hierarchical bootstrap: resample the seeds with
-replacement, then the samples within each chosen seed, and recompute the statistic
-(Davison & Hinkley 1997, section 3.8). Measurements passed together are paired: one
-resampling draws the same seeds and samples from each of them.
+samples. The seeds are the independent replicates: what a claim says is about a new
+seed, so its interval must carry the seed-to-seed spread. :func:`interval` computes the
+statistic on each seed's samples and takes a Student-t interval over those per-seed
+values (each is already an average over many samples, so close to normal):
+
+    value = mean_k T_k,   value +- t_{s-1, (1 + level) / 2} * sd_k(T_k) / sqrt(s)
+
+With a single seed it falls back to :func:`bootstrap` over the samples, which covers
+sample noise only. Measurements passed together are paired: seed k of each is used
+together.
+
+Why not the hierarchical bootstrap (resample seeds, then samples within them; Davison &
+Hinkley 1997, section 3.8) alone: with 3 or 5 seeds its percentile interval is too
+narrow when seeds differ more than samples do. On a synthetic with known seed and sample
+variance (:mod:`bioglom.analysis.coverage`, run by the tests) the bootstrap's nominal
+95 % interval covers the true value about 78 % of the time at 3 seeds, the t-interval
+95 %.
 
 The verdict compares the whole interval with the criterion:
 
@@ -23,7 +36,7 @@ import numpy as np
 
 from ..config import ConfigError
 
-__all__ = ["VERDICTS", "Interval", "bootstrap", "mean_of", "difference_of_means", "relative_reduction",
+__all__ = ["VERDICTS", "Interval", "interval", "bootstrap", "per_seed", "mean_of", "difference_of_means", "relative_reduction",
            "verdict_at_least", "verdict_at_most", "verdict_within", "combine_verdicts"]
 
 VERDICTS = ("held", "not held", "undecided")
@@ -83,6 +96,53 @@ def bootstrap(statistic: Callable[..., np.ndarray], *measurements, resamples: in
         return Interval(value, math.nan, math.nan)
     lo, hi = np.quantile(dist, [(1 - level) / 2, (1 + level) / 2])
     return Interval(value, float(lo), float(hi))
+
+
+def per_seed(statistic: Callable[..., np.ndarray], *measurements) -> np.ndarray:
+    """``statistic`` computed on each seed's samples alone: ``[seeds]``."""
+    arrays = [_as_array(m) for m in measurements]
+    if not arrays or any(a.shape != arrays[0].shape for a in arrays):
+        raise ConfigError(f"measurements have shapes {[a.shape for a in arrays]}; they must all be one [seeds, samples] shape")
+    with np.errstate(invalid="ignore", divide="ignore"), _quiet():
+        return np.asarray(statistic(*(a[:, None, :] for a in arrays)), dtype=float).reshape(len(arrays[0]))
+
+
+def interval(statistic: Callable[..., np.ndarray], *measurements, level: float = 0.95, resamples: int = 2000,
+             seed: int = 0) -> Interval:
+    """Value and ``level`` interval of ``statistic`` over seeds (see the module docstring).
+
+    Parameters
+    ----------
+    statistic : callable
+        As for :func:`bootstrap`: one array per measurement, ``[..., seeds, samples]``,
+        reduced over the last two axes.
+    measurements : arrays ``[seeds, samples]`` (or ``[samples]`` for one seed), all of one shape.
+    level : interval coverage. resamples, seed : of the one-seed bootstrap.
+
+    Returns
+    -------
+    :class:`Interval`. With ``s >= 2`` seeds whose statistic is finite: the mean of the
+    per-seed statistics ``T_k`` and ``mean +- t_{s-1} sd(T) / sqrt(s)``; with one seed, the
+    sample bootstrap's (NaN bounds for one seed of one sample); NaN bounds when neither is
+    defined.
+    """
+    if not 0 < level < 1:
+        raise ConfigError(f"level={level!r} is not allowed; it must lie in (0, 1)")
+    values = per_seed(statistic, *measurements)
+    if len(values) == 1:
+        if _as_array(measurements[0]).shape[1] == 1:  # one number: nothing to resample
+            return Interval(float(values[0]), math.nan, math.nan)
+        return bootstrap(statistic, *measurements, resamples=resamples, level=level, seed=seed)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return Interval(math.nan, math.nan, math.nan)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return Interval(mean, math.nan, math.nan)
+    from scipy.stats import t
+
+    half = float(t.ppf((1 + level) / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+    return Interval(mean, mean - half, mean + half)
 
 
 class _quiet:
