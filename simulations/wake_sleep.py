@@ -99,6 +99,8 @@ class Options(DataOptions):
     eval_every: int = option(10, "updates between evaluations")
     probe_train: int = option(500, "digits the probe is fitted on")
     probe_test: int = option(300, "held-out digits the probe is scored on")
+    probe_val: int = option(200, "validation digits, kept out of training and of the test digits, on which the "
+                        "probe is scored for choices (val_accuracy)")
 
     def glom_config(self, seed: int | None = None) -> GlomConfig:
         return GlomConfig(levels=self.levels, dim=self.dim, hidden=self.hidden, image_size=self.image_size,
@@ -126,7 +128,7 @@ class Options(DataOptions):
             raise ConfigError(f"image_size={self.image_size} is not allowed for data={self.data!r}; its digits are "
                               f"{glyph}x{glyph}, so it must be >= {glyph}")
         for name in ("frames", "updates", "sleep_first_block", "pre", "deprived", "recovery", "eval_every",
-                     "probe_train", "probe_test"):
+                     "probe_train", "probe_test", "probe_val"):
             check_positive(name, getattr(self, name), integer=True)
         for b in self.blocks:
             check_positive("blocks", b, integer=True)
@@ -138,6 +140,9 @@ class Options(DataOptions):
         if self.negative == "near_frame" and not 1 <= self.near_gap < self.frames:
             raise ConfigError(f"near_gap={self.near_gap} is not allowed for videos of {self.frames} frames; "
                               "it must be >= 1 and shorter than the video")
+        if self.data != "scenes" and self.probe_val >= n_train - self.batch:
+            raise ConfigError(f"probe_val={self.probe_val} is not allowed; the {n_train} training images must keep "
+                              f"more than a batch ({self.batch}) for training")
         for name, most in (("probe_train", n_train), ("probe_test", n_test)):
             if getattr(self, name) > most:
                 raise ConfigError(f"{name}={getattr(self, name)} is not allowed; the {self.data} split it is drawn "
@@ -173,7 +178,7 @@ class Run:
 
 PRESETS = {
     "quick": dict(seeds=1, updates=6, blocks=(1, 3), sleep_first_block=2, pre=2, deprived=4, recovery=2, eval_every=2,
-                  probe_train=60, probe_test=40, dim=8, hidden=16, levels=2, radius=(1, 4), batch=4, frames=3,
+                  probe_train=60, probe_test=40, probe_val=16, dim=8, hidden=16, levels=2, radius=(1, 4), batch=4, frames=3,
                   steps=2, checkpoint_every=2),
     "gpu": dict(levels=4, dim=64, hidden=256, image_size=16, radius=(1, 2, 4, 7), batch=128, frames=6, steps=4,
                 updates=4000, blocks=(1, 10, 100, 1000), pre=1000, deprived=4000, recovery=400, eval_every=50,
@@ -241,15 +246,18 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path) -> tu
             return moving_images(glyphs, labels, n, frames, opts.image_size, speed=opts.speed, seed=stream,
                                  indices=indices)
 
+        # validation digits: the last of the training split, never trained on, never tested on
+        train_idx, val_idx = train_idx[:-opts.probe_val], train_idx[-opts.probe_val:]
         probe_fit = videos(opts.probe_train, 2, derived_seed(seed, "probe_fit"), train_idx[:opts.probe_train])
         probe_eval = videos(opts.probe_test, 2, derived_seed(seed, "probe_eval"), test_idx[:opts.probe_test])
+        probe_val = videos(opts.probe_val, 2, derived_seed(seed, "validation"), val_idx)
 
         def batches(u: int) -> Batch:
             rng = np.random.default_rng([seed, u])
             vids = videos(opts.batch, opts.frames, int(rng.integers(2**31)), rng.choice(train_idx, opts.batch)).images
             return Batch(vids, vids, torch.ones_like(vids))
 
-        measure = lambda m: probe_point(m, opts.steps, probe_fit, probe_eval)  # noqa: E731
+        measure = lambda m: probe_point(m, opts.steps, probe_fit, probe_eval, probe_val)  # noqa: E731
 
     identity = run_identity(opts, ("seed", "seeds", "updates", "schedules", "blocks", "sleep_first_block", "pre",
                                    "deprived", "recovery"))

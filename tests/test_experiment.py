@@ -169,3 +169,21 @@ def test_compare_refuses_a_bad_tolerance_and_a_file_it_cannot_read(tmp_path, cap
         with pytest.raises(SystemExit) as e:
             main(files + argv)
         assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_compare_claims_only_checks_the_claim_rows_within_a_tolerance(tmp_path):
+    from bioglom.analysis.compare import main
+
+    def result(value, verdict, other):
+        return xr.Dataset({"claim_value": ("claim", [value]), "claim_verdict": ("claim", [verdict]),
+                           "per_sample": ("sample", [other, other])},
+                          coords={"claim": ["X1"], "claim_criterion": ("claim", ["x > 0"]), "sample": [0, 1]})
+
+    paths = []
+    for i, args in enumerate(((0.10, "held", 1.0), (0.11, "held", 5.0), (0.11, "undecided", 1.0))):
+        paths.append(tmp_path / f"{i}.nc")
+        result(*args).to_netcdf(paths[-1], engine="h5netcdf")
+    assert main([str(paths[0]), str(paths[1]), "--claims", "--atol", "0.02"]) == 0  # other variables not read
+    assert main([str(paths[0]), str(paths[1]), "--atol", "0.02"]) == 1
+    assert main([str(paths[0]), str(paths[1]), "--claims"]) == 1  # 0.01 apart, no tolerance
+    assert main([str(paths[0]), str(paths[2]), "--claims", "--atol", "0.02"]) == 1  # a verdict changed

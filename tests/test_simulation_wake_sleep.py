@@ -32,6 +32,8 @@ def test_quick_run_writes_netcdf_with_w_claims(quick_run):
         assert list(ds.claim.values) == ["W0", "W0a", "W0b", "W0c", "W1", "W1 block 1", "W1 block 3", "W2", "W2a",
                                          "W2b", "W3", "W3a", "W3b", "W4"]
         assert ds.claim_held.dtype == bool and set(ds.claim_verdict.values) <= {"held", "not held", "undecided"}
+        # choices are made on validation digits, apart from the test digits; W0a's model-free reference
+        assert ds.val_accuracy.dims == ("seed", "schedule", "update") and ds.raw_pixels_correct.dims == ("seed", "sample")
         assert list(ds.schedule.values) == ["interleaved", "day-night-1", "day-night-3", "deprivation", "sleep-first",
                                             "positive-only", "sleep-only"]
         # kind and block are coordinates: select without parsing names

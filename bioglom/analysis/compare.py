@@ -1,12 +1,14 @@
 """Compare two result files variable by variable, for checking that a change left a
 simulation's results as they were:
 
-    python -m bioglom.analysis.compare BEFORE.nc AFTER.nc [--atol 0]
+    python -m bioglom.analysis.compare BEFORE.nc AFTER.nc [--atol 0] [--claims]
 
 prints each variable or coordinate that differs (shape, or the largest absolute
 difference), those only one file has, and whether the claims (ids, values, verdicts) are
 the same; exits 0 when nothing differs, 1 otherwise. Attributes (provenance, command
-line) are not compared.
+line) are not compared. With ``--claims`` only the claim rows are compared (value,
+interval, verdict, criterion), which is how a run on another machine is checked against
+the claims recorded in ``analysis/samples/*_claims.nc`` within the README's tolerance.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ import sys
 import numpy as np
 import xarray as xr
 
-__all__ = ["differences"]
+__all__ = ["differences", "claims_only"]
+
+
+def claims_only(ds: xr.Dataset) -> xr.Dataset:
+    """The claim rows of a result: its ``claim_*`` variables on the ``claim`` dimension."""
+    kept = ds[[v for v in ds.data_vars if str(v).startswith("claim")]]
+    return kept.drop_vars([c for c in kept.coords if "claim" not in kept[c].dims])
 
 
 def differences(a: xr.Dataset, b: xr.Dataset, atol: float = 0.0) -> list[str]:
@@ -48,12 +56,16 @@ def main(argv=None) -> int:
     parser.add_argument("first")
     parser.add_argument("second")
     parser.add_argument("--atol", type=float, default=0.0, help="numbers closer than this are equal (default: 0)")
+    parser.add_argument("--claims", action="store_true", help="compare only the claim rows")
     args = parser.parse_args(argv)
     if not np.isfinite(args.atol) or args.atol < 0:  # NaN would compare as "no differences"
         parser.error(f"atol={args.atol!r} is not allowed; give a finite number >= 0")
     try:
         with xr.open_dataset(args.first, engine="h5netcdf") as a, xr.open_dataset(args.second, engine="h5netcdf") as b:
-            lines = differences(a.load(), b.load(), args.atol)
+            a, b = a.load(), b.load()
+            if args.claims:
+                a, b = claims_only(a), claims_only(b)
+            lines = differences(a, b, args.atol)
             claims = "claim" in a.coords and "claim" in b.coords
     except (OSError, ValueError) as e:
         parser.error(f"cannot read both files as NetCDF results ({args.first}, {args.second}): {e}")

@@ -15,7 +15,7 @@ __all__ = ["PER_DIGIT", "pixel_probe", "probe_point", "scene_point"]
 PER_DIGIT = ("probe_correct", "centred_norm")  # per held-out digit, along ``sample``
 
 
-def probe_point(model, steps: int, probe_fit, probe_eval) -> dict:
+def probe_point(model, steps: int, probe_fit, probe_eval, probe_val=None) -> dict:
     """On videos ``probe_fit`` and ``probe_eval`` (:class:`~bioglom.data.Digits`-like, images
     ``[b, 2, C, H, W]``), settled ``steps`` steps from their first frame and averaged over
     columns: the standardised linear-probe accuracy of every level (``accuracy`` for the top
@@ -31,6 +31,11 @@ def probe_point(model, steps: int, probe_fit, probe_eval) -> dict:
     top = ev[:, -1]
     correct = linear_probe(fit[:, -1], probe_fit.labels, top, probe_eval.labels, return_correct=True)
     raw = linear_probe(fit[:, -1], probe_fit.labels, top, probe_eval.labels, standardise=False)
+    val = {}
+    if probe_val is not None:
+        with torch.no_grad():
+            v = model.settle(probe_val.images[:, 0].to(model.device), steps, record=False).final.mean(2).cpu()
+        val["val_accuracy"] = linear_probe(fit[:, -1], probe_fit.labels, v[:, -1], probe_val.labels)
     model.train()
     shape = representation_metrics(top)
     return {"accuracy": acc_level[-1], **{f"accuracy_level{l}": a for l, a in enumerate(acc_level)},
@@ -38,7 +43,7 @@ def probe_point(model, steps: int, probe_fit, probe_eval) -> dict:
             "dimension_std": float(dimension_std(top).mean()), "effective_rank": shape["effective_rank"],
             "alignment": alignment(top, nxt[:, -1]), "uniformity": uniformity(top),
             "probe_correct": correct.double().numpy(),
-            "centred_norm": (top - top.mean(0)).double().norm(dim=1).numpy()}
+            "centred_norm": (top - top.mean(0)).double().norm(dim=1).numpy(), **val}
 
 
 def pixel_probe(probe_fit, probe_eval):
