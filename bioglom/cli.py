@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .config import ConfigError, check_positive
+from .config import ConfigError, changed_fields, check_positive, check_seed
 
 __all__ = ["option", "defaults", "RunOptions", "ModelOptions", "TrainingOptions", "DataOptions", "MaskOptions",
            "parse_options", "resolve_device", "fail", "start_run",
@@ -63,9 +63,10 @@ class RunOptions:
     seed: int = option(0, "seed of weights, data streams and evaluation sets")
     device: str = option("auto", "where to run", choices=("auto", "cpu", "cuda"))
     resume: bool = option(False, "continue from the checkpoints in --out")
+    overwrite: bool = option(False, "replace the results of an earlier run in --out (otherwise refused)")
 
     def validate(self) -> None:
-        pass
+        check_seed("seed", self.seed)
 
 
 @dataclasses.dataclass
@@ -184,7 +185,7 @@ class MaskOptions(ModelOptions):
 
 
 # how a run is carried out, not what it computes: never part of its identity
-RUN_ONLY = ("out", "resume", "progress", "device", "stop_after")
+RUN_ONLY = ("out", "resume", "overwrite", "progress", "device", "stop_after")
 
 
 def run_identity(opts, drop=()) -> dict:
@@ -356,9 +357,11 @@ def start_run(cls, argv=None, *, description: str = "", presets: dict[str, dict]
         import os
 
         shard = (os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "?"))
-        lock_output_folder(out, f"-rank{shard[0]}of{shard[1]}")
+        suffix = f"-rank{shard[0]}of{shard[1]}"
     else:
-        lock_output_folder(out, "" if shard[1] == 1 else f"-shard{shard[0]}of{shard[1]}")
+        suffix = "" if shard[1] == 1 else f"-shard{shard[0]}of{shard[1]}"
+    lock_output_folder(out, suffix)
+    keep_earlier_results(opts, out, suffix)
     if getattr(opts, "resume", False):
         from .atomic import remove_stale_temporaries
 
@@ -366,6 +369,41 @@ def start_run(cls, argv=None, *, description: str = "", presets: dict[str, dict]
             print(f"removed {p}, a temporary file a killed run left", file=sys.stderr)
     seed_everything(opts.seed)
     return opts, device, out
+
+
+def keep_earlier_results(opts, out: Path, suffix: str = "") -> None:
+    """Refuse, with one line (exit 2) before any work, a run that would overwrite the results
+    of an earlier one in ``out``: without ``--resume`` or ``--overwrite``, a folder holding a
+    result (``*.nc``) or a run record; with ``--resume``, a record of other options (another
+    seed, say) or of more updates than asked for. Then record this run's options in
+    ``out/run{suffix}.json`` (:func:`run_identity`)."""
+    from .atomic import atomic_write_bytes
+
+    record = out / f"run{suffix}.json"
+    wanted = run_identity(opts)
+    if not getattr(opts, "overwrite", False):
+        saved = None
+        if record.exists():
+            try:
+                saved = json.loads(record.read_text())
+            except (OSError, ValueError):
+                saved = {}
+        results = sorted(p.name for p in out.glob("*.nc"))
+        if not getattr(opts, "resume", False) and (saved is not None or results):
+            what = ", ".join(results) if results else record.name
+            fail(f"out={str(out)!r} holds the results of an earlier run ({what}); pass --resume to continue it, "
+                 "--overwrite to replace it, or give another --out")
+        if saved:
+            defaults = {f.name: f.default for f in dataclasses.fields(opts)}
+            differ = [k for k in changed_fields(saved, wanted, defaults) if k != "updates"]
+            if differ:
+                fail(f"resume=True: out={str(out)!r} holds a run of other options ("
+                     + ", ".join(f"{k}={saved.get(k)!r}, not {wanted.get(k)!r}" for k in differ)
+                     + "); rerun with those values, --overwrite to replace it, or give another --out")
+            if "updates" in saved and "updates" in wanted and wanted["updates"] < saved["updates"]:
+                fail(f"resume=True with updates={wanted['updates']} is not allowed; out={str(out)!r} holds a run "
+                     f"of {saved['updates']} updates (give at least that many, or --overwrite)")
+    atomic_write_bytes(record, json.dumps(wanted, indent=1, sort_keys=True).encode())
 
 
 def lock_output_folder(out: Path, suffix: str = "") -> Path:

@@ -79,6 +79,16 @@ def check_positive(name: str, value, *, strict: bool = True, integer: bool = Fal
         raise ConfigError(f"{name}={value!r} is not allowed; it must be {'> 0' if strict else '>= 0'}")
 
 
+SEED_LIMIT = 2**63  # torch and numpy take seeds below it; derived seeds are reduced modulo it
+
+
+def check_seed(name: str, value) -> None:
+    """A seed: an integer from 0 to 2**63 - 1 (not a bool)."""
+    check_positive(name, value, strict=False, integer=True)
+    if value >= SEED_LIMIT:
+        raise ConfigError(f"{name}={value!r} is not allowed; it must be an integer from 0 to 2**63 - 1")
+
+
 def _per_level(name: str, value, levels: int) -> tuple:
     """A scalar applies to every level; a sequence must give one value per level."""
     if isinstance(value, (list, tuple)):
@@ -287,9 +297,7 @@ class GlomConfig:
             check_positive(name, getattr(self, name), integer=True)
         if not 2 <= self.levels <= MAX_LEVELS:
             raise ConfigError(f"levels={self.levels!r} is not allowed; give 2 to {MAX_LEVELS} levels")
-        check_positive("seed", self.seed, strict=False, integer=True)
-        if self.seed >= 2**63:
-            raise ConfigError(f"seed={self.seed!r} is not allowed; it must be an integer from 0 to 2**63 - 1")
+        check_seed("seed", self.seed)
         hw = self.image_size if isinstance(self.image_size, (list, tuple)) else (self.image_size,)
         if len(hw) not in (1, 2):
             raise ConfigError(f"image_size={self.image_size!r} is not allowed; give an int or (height, width)")

@@ -61,7 +61,8 @@ def derived_seed(seed: int, stream: str, index: int = 0) -> int:
     update, batch or direction the stream is per)."""
     if stream not in STREAMS:
         raise ValueError(f"stream={stream!r} is not a derived stream; choose one of {sorted(STREAMS)}")
-    return int(STREAMS[stream](int(seed), int(index)))
+    # reduced below 2**63 so that a seed near the top of its range stays a valid seed
+    return int(STREAMS[stream](int(seed), int(index))) % 2**63
 
 
 def generator(seed: int, stream: str, index: int = 0, device=None) -> torch.Generator:

@@ -55,3 +55,49 @@ def test_unknown_config_key(tmp_path, capsys):
     with pytest.raises(SystemExit):
         parse_options(Opts, ["--config", str(cfg)])
     assert "config file key 'stpes' is not an option" in capsys.readouterr().err
+
+
+def test_an_earlier_result_is_never_overwritten_without_being_asked(tmp_path, capsys):
+    from bioglom.cli import TrainingOptions, keep_earlier_results
+
+    def attempt(**kw):
+        opts = TrainingOptions(out=str(tmp_path), **kw)
+        try:
+            keep_earlier_results(opts, tmp_path)
+        except SystemExit as e:
+            assert e.code == 2
+            return capsys.readouterr().err
+        return ""
+
+    assert attempt(updates=10) == ""  # an empty folder: the run is recorded
+    (tmp_path / "sim.nc").write_bytes(b"")
+    assert "holds the results of an earlier run (sim.nc)" in attempt(updates=10)  # a rerun, without --resume
+    assert "seed=0, not 1" in attempt(updates=10, seed=1, resume=True)  # another seed's checkpoints are not these
+    assert "updates=5 is not allowed" in attempt(updates=5, resume=True)  # fewer updates than the run holds
+    assert attempt(updates=20, resume=True) == ""  # more updates continue it
+    assert attempt(updates=5, overwrite=True) == ""  # asked for
+    assert attempt(updates=5, resume=True) == ""
+
+
+def test_seeds_and_switches_are_checked_where_they_enter():
+    import torch
+
+    from bioglom import Glom, GlomConfig
+    from bioglom.learning import Trainer, build_rule
+    from bioglom.seeding import derived_seed
+
+    model = Glom(GlomConfig(levels=2, dim=8, hidden=8, image_size=8, patch_size=2, channels=1, radius=(1, 2)))
+    rule = build_rule("backprop", steps=2)
+    for kw, message in ((dict(seed=-1), "seed=-1"), (dict(seed=True), "seed=True"), (dict(seed=2**63), "2**63 - 1"),
+                        (dict(progress="no"), "progress='no'")):
+        with pytest.raises(ConfigError, match=message.replace("*", r"\*")):
+            Trainer(model, rule, lambda u: None, updates=1, **kw)
+    with pytest.raises(ConfigError, match="batches=5"):
+        Trainer(model, rule, 5, updates=1)
+    trainer = Trainer(model, rule, lambda u: None, updates=1)
+    with pytest.raises(ConfigError, match="evaluate_every=-5"):
+        trainer.run(evaluate_every=-5)
+    with pytest.raises(ConfigError, match="stop_after=-1"):
+        trainer.run(stop_after=-1)
+    # a seed at the top of its range still gives valid derived seeds
+    torch.Generator().manual_seed(derived_seed(2**63 - 1, "update", 5))

@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 
 from ..atomic import atomic_write_bytes
-from ..config import ConfigError, changed_fields, check_choice, check_positive
+from ..config import ConfigError, changed_fields, check_bool, check_choice, check_positive, check_seed
 from ..model import Glom, Trajectory, first_non_finite_state
 from ..seeding import generator
 from .base import Batch, LearningRule, NonFiniteError
@@ -114,7 +114,13 @@ class Trainer:
         check_positive("updates", updates, strict=False, integer=True)
         check_positive("lr", lr)
         check_positive("checkpoint_every", checkpoint_every, integer=True)
+        check_seed("seed", seed)
+        check_bool("progress", progress)
         check_choice("optimizer", optimizer, OPTIMIZERS)
+        if not callable(batches):
+            raise ConfigError(f"batches={batches!r} is not allowed; give a function from the update index to a Batch")
+        if checkpoint is not None and Path(checkpoint).is_dir():
+            raise ConfigError(f"checkpoint={str(checkpoint)!r} is not allowed; it is a folder, give a file path")
         self.model, self.rule, self.batches = model, rule, batches
         self.updates, self.seed, self.progress = updates, seed, progress
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
@@ -218,6 +224,12 @@ class Trainer:
         ``self.evaluations`` with ``update`` = the number of updates done, and checkpointed."""
         from tqdm.auto import tqdm
 
+        check_bool("resume", resume)
+        check_positive("evaluate_every", evaluate_every, strict=False, integer=True)
+        if stop_after is not None:
+            check_positive("stop_after", stop_after, strict=False, integer=True)
+        if evaluate is not None and not callable(evaluate):
+            raise ConfigError(f"evaluate={evaluate!r} is not allowed; give a function of the update index, or None")
         if resume:
             self.load()
         if evaluate is not None and self.update == 0 and not self.evaluations:
