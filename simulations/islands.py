@@ -453,7 +453,9 @@ def main(argv=None) -> int:
         ds = xr.concat([run_seed(opts, s, device, out / "checkpoints").expand_dims(seed=[s]) for s in seeds], "seed",
                        data_vars="minimal", coords="minimal", compat="override")
     except Stopped as e:
-        print(f"{e}; the seeds done are kept in {out / 'checkpoints'}", file=sys.stderr)
+        # islands writes no partial islands.nc: say what is kept instead of the generic status
+        print(f"{str(e).replace('partial results written, ', 'no islands.nc written, ')}; the seeds done are kept in "
+              f"{out / 'checkpoints'}", file=sys.stderr)
         return 1
     claims = island_claims(ds, islands=opts.islands)
     path = write_result(ds, claims, out / "islands.nc", attrs_of(opts, model_config=opts.glom_config(opts.seed).to_json(),

@@ -134,6 +134,9 @@ class Options(DataOptions, MaskOptions):
         check_positive("probe_limit", self.probe_limit, strict=False, integer=True)
         for s in self.memory_steps:
             check_positive("memory_steps", s, integer=True)
+        if len(self.memory_steps) < 2 or list(self.memory_steps) != sorted(set(self.memory_steps)):
+            raise ConfigError(f"memory_steps={','.join(map(str, self.memory_steps))!r} is not allowed; T3 compares "
+                              "peak memory across step counts, so give at least two, increasing (e.g. 4,32)")
         check_positive("sgd_lr", self.sgd_lr)
         for scale in self.backprop_lr_scales:
             check_positive("backprop_lr_scales", scale)

@@ -63,6 +63,8 @@ def test_bad_options_stop_before_work(tmp_path):
     assert res.returncode == 2 and "margin=-2" in res.stderr
     res = run("--quick", "--rules", "hebb", "--out", str(tmp_path / "o"))
     assert res.returncode == 2 and "rules='hebb'" in res.stderr
+    res = run("--quick", "--memory-steps", "2,2", "--out", str(tmp_path / "o"))
+    assert res.returncode == 2 and "memory_steps='2,2'" in res.stderr
     res = run("--quick", "--optimizers", "rmsprop", "--out", str(tmp_path / "o"))
     assert res.returncode == 2 and "optimizers='rmsprop'" in res.stderr
     res = run("--quick", "--alignment-batches", "99", "--out", str(tmp_path / "o"))
