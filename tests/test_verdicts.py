@@ -120,3 +120,14 @@ def test_i2_is_not_held_by_one_island_over_everything():
     (as in an untrained net) hold I2c but fail I2d, and so I2."""
     merged = _verdicts(_dataset(top_settled=0.9, top_start=0.5, level0_parts=0.9, raw=0.3, top_size=14.0))
     assert merged["I2c"] == "held" and merged["I2d"] == "not held" and merged["I2"] == "not held"
+
+
+def test_statistics_against_plain_means():
+    from bioglom.analysis.verdicts import difference_of_differences, ratio_of_means
+
+    rng = np.random.default_rng(3)
+    a, b, c, d = (rng.normal(m, 1, (3, 40)) for m in (1.0, 2.0, 3.0, 5.0))
+    assert difference_of_differences(a, b, c, d) == pytest.approx((a.mean() - b.mean()) - (c.mean() - d.mean()))
+    assert ratio_of_means(c, d) == pytest.approx(c.mean() / d.mean())
+    a[0, 0] = np.nan  # an undefined sample is left out
+    assert ratio_of_means(a, d) == pytest.approx(np.nanmean(a) / d.mean())

@@ -10,7 +10,7 @@ from .recorder import Claim
 from .verdicts import Interval, combine_verdicts, verdict_at_least, verdict_at_most
 
 __all__ = ["ABOVE_ZERO", "COLLAPSE_FRACTION", "per_sample", "at_least", "at_most", "missing", "combined",
-           "collapse_gate"]
+           "collapse_gate", "needs_learning"]
 
 ABOVE_ZERO = 1e-9  # "> 0" as an at-least criterion
 # features whose spread fell below this fraction of the untrained network's have collapsed
@@ -43,6 +43,20 @@ def combined(id_: str, parts: list[Claim], criterion: str, main: Claim | None = 
     main = parts[0] if main is None else main
     verdict = combine_verdicts([c.decided for c in parts])
     return Claim(id_, main.value, verdict == "held", criterion, main.low, main.high, verdict)
+
+
+def needs_learning(claim: Claim, learned: Claim | None, what: str) -> Claim:
+    """``claim``, an equivalence or non-inferiority ("as good as", "needs no"), made
+    ``undecided`` where it is held but ``learned`` -- the row saying that the compared run
+    beats its untrained start (``what`` in words) -- is not held: equal quality where
+    nothing learns says nothing. The measured verdict and the gain stay in the criterion."""
+    if claim.decided != "held" or (learned is not None and learned.decided == "held"):
+        return claim
+    gain = "not measured" if learned is None else \
+        f"{learned.value:+.3f} [{learned.low:.3f}, {learned.high:.3f}], {learned.decided}"
+    return claim._replace(held=False, verdict="undecided", criterion=(
+        f"{claim.criterion} [measured: held; undecided because {what} is not shown to beat its untrained start "
+        f"({gain}): equal accuracy where nothing learns says nothing]"))
 
 
 def collapse_gate(claim: Claim, spreads: dict, fraction: float = COLLAPSE_FRACTION) -> Claim:

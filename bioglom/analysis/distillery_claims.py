@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .claim_rows import ABOVE_ZERO, at_least, collapse_gate, combined, missing, per_sample
+from .claim_rows import ABOVE_ZERO, at_least, collapse_gate, combined, missing, needs_learning, per_sample
 from .recorder import Claim
-from .verdicts import interval, difference_of_means, relative_reduction, verdict_within
+from .verdicts import difference_of_differences, difference_of_means, interval, relative_reduction, verdict_within
 
 __all__ = ["DISTILLERY_TARGETS", "distillery_claims", "distillery_table", "find_run"]
 
@@ -48,19 +48,6 @@ def _fall_difference(de, ds_, ue, us):
     """Statistic: relative fall of the first pair minus that of the second."""
     m = lambda x: np.nanmean(x, axis=(-2, -1))  # noqa: E731
     return (1 - m(de) / m(ds_)) - (1 - m(ue) / m(us))
-
-
-def _change_of_difference(se, de, ss, ds_):
-    """Statistic: ``(mean(se) - mean(de)) - (mean(ss) - mean(ds_))``: a difference at the end
-    of training minus the same difference at its start."""
-    m = lambda x: np.nanmean(x, axis=(-2, -1))  # noqa: E731
-    return (m(se) - m(de)) - (m(ss) - m(ds_))
-
-
-def _loss_difference(su, sf, uu, uf):
-    """Statistic: (shared uniform - shared foveated) - (unshared uniform - unshared foveated)."""
-    m = lambda x: np.nanmean(x, axis=(-2, -1))  # noqa: E731
-    return (m(su) - m(sf)) - (m(uu) - m(uf))
 
 
 def distillery_claims(ds: xr.Dataset, rule: str, resamples: int = 2000, targets: dict | None = None,
@@ -106,7 +93,7 @@ def distillery_claims(ds: xr.Dataset, rule: str, resamples: int = 2000, targets:
         ratio = lambda name, m: per_sample(ds.ensemble_ratio.sel(run=name, moment=m))  # noqa: E731
         # unshared nets start as independent draws, so their ensemble effect is there before any
         # training: D2 counts only what training adds to it
-        r = interval(_change_of_difference, ratio(sha, "end"), ratio(dis, "end"), ratio(sha, "start"),
+        r = interval(difference_of_differences, ratio(sha, "end"), ratio(dis, "end"), ratio(sha, "start"),
                      ratio(dis, "start"), **bs)
         rows.append(at_least("D2", r, ABOVE_ZERO,
                              "ensemble effect: on each ground-truth object (a digit's ink columns, a scene's "
@@ -136,7 +123,7 @@ def distillery_claims(ds: xr.Dataset, rule: str, resamples: int = 2000, targets:
     if not all(k in acc for k in keys):
         rows.append(missing("D4", "the uniform and foveated shared and unshared runs"))
     else:
-        v = interval(_loss_difference, *(acc[k] for k in keys), **bs)
+        v = interval(difference_of_differences, *(acc[k] for k in keys), **bs)
         rows.append(gate(at_least("D4", v, ABOVE_ZERO,
                                   f"a foveated retina costs unshared columns less than shared ones: {what} loss "
                                   "uniform -> foveated, shared - unshared > 0"), keys))
@@ -154,15 +141,10 @@ def distillery_claims(ds: xr.Dataset, rule: str, resamples: int = 2000, targets:
             criterion += (f"; not decidable at this budget: the interval ({v.high - v.low:.3f} wide) is wider than "
                           f"the equivalence band ({2 * margin:g}), so only more seeds or samples can decide it")
         d5 = gate(Claim.measured("D5", v, verdict, criterion), keys)
-        if d5.decided == "held" and "probe_correct_start" in ds and quality.name in (None, "probe_correct"):
-            # equal accuracy with and without location is trivial where neither run learned
+        if "probe_correct_start" in ds and quality.name in (None, "probe_correct"):
             start = per_sample(ds.probe_correct_start.sel(run=run[keys[1]]), "sample")
-            learned = at_least("D5 learns", interval(difference_of_means, acc[keys[1]], start, **bs), ABOVE_ZERO, "")
-            if learned.decided != "held":
-                d5 = d5._replace(held=False, verdict="undecided", criterion=(
-                    f"{criterion} [measured: held; undecided because the run without location does not beat its "
-                    f"untrained start ({learned.value:+.3f} [{learned.low:.3f}, {learned.high:.3f}]): equal "
-                    "accuracy where nothing learns says nothing]"))
+            learned = at_least("", interval(difference_of_means, acc[keys[1]], start, **bs), ABOVE_ZERO, "")
+            d5 = needs_learning(d5, learned, "the run without location")
         rows.append(d5)
     return rows
 

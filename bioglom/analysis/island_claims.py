@@ -17,17 +17,13 @@ import xarray as xr
 
 from .claim_rows import ABOVE_ZERO, at_least, at_most, combined, per_sample
 from .recorder import Claim
-from .verdicts import interval, difference_of_means, mean_of, relative_reduction
+from .verdicts import difference_of_means, interval, mean_of, ratio_of_means, relative_reduction
 
 __all__ = ["ISLAND_TARGETS", "island_claims", "island_table", "strongest_baseline"]
 
 # the criteria of I1-I4
 ISLAND_TARGETS = dict(ari=0.8, above_baseline=0.2, level_margin=0.2, rise=0.1, probe_gain=0.10, fill_gain=0.30,
                       lateral=0.1, size_ratio=1.5)
-
-
-def _ratio_of_means(a, b):
-    return np.nanmean(a, axis=(-2, -1)) / np.nanmean(b, axis=(-2, -1))
 
 
 def strongest_baseline(ds: xr.Dataset) -> str:
@@ -89,7 +85,7 @@ def island_claims(ds: xr.Dataset, resamples: int = 2000, targets: dict | None = 
     if "object_size" in ds:
         # an untrained net's top level is one island over everything, so sizes rise with level
         # by construction; I2d asks that the top level's islands be object-sized, not larger
-        i2d = at_most("I2d", interval(_ratio_of_means, sizes[-1], per_sample(ds.object_size), **bs), t["size_ratio"],
+        i2d = at_most("I2d", interval(ratio_of_means, sizes[-1], per_sample(ds.object_size), **bs), t["size_ratio"],
                       f"top level's islands are no larger than objects: mean size of the top-level island holding a "
                       f"foreground column over that of its object <= {t['size_ratio']}")
         i2_parts.append(i2d)

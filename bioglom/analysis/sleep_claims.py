@@ -31,9 +31,9 @@ import math
 import numpy as np
 import xarray as xr
 
-from .claim_rows import ABOVE_ZERO, at_least, at_most, collapse_gate, combined, missing, per_sample
+from .claim_rows import ABOVE_ZERO, at_least, at_most, collapse_gate, combined, missing, needs_learning, per_sample
 from .recorder import Claim
-from .verdicts import interval, difference_of_means
+from .verdicts import difference_of_means, interval, ratio_of_means
 
 __all__ = ["sleep_table", "SLEEP_TARGETS", "sleep_claims", "final_window", "final_readout", "find_schedule"]
 
@@ -73,10 +73,6 @@ def _at(ds: xr.Dataset, name, after: int, until: int, var: str = "probe_correct"
     u = ds["update"].values
     inside = np.flatnonzero((u > after) & (u <= until))
     return per_sample(ds.sel(schedule=name)[var].isel(update=inside[-1])) if len(inside) else None
-
-
-def _ratio_of_means(a, b):
-    return np.nanmean(a, axis=(-2, -1)) / np.nanmean(b, axis=(-2, -1))
 
 
 def _above_the_stronger(x, a, b):
@@ -132,16 +128,10 @@ def sleep_claims(ds: xr.Dataset, *, pre: int, deprived: int, recovery: int, resa
     # W1 and W4 are non-inferiority claims: "as good as interleaved" holds trivially where nothing
     # learns, so their held verdicts need interleaved to beat the untrained network
     learned = None if inter is None else at_least(
-        "learns", interval(difference_of_means, _final(ds, inter), _at(ds, inter, -1, 0), **bs), ABOVE_ZERO, "")
+        "", interval(difference_of_means, _final(ds, inter), _at(ds, inter, -1, 0), **bs), ABOVE_ZERO, "")
 
     def learns(claim: Claim) -> Claim:
-        if claim.decided != "held" or (learned is not None and learned.decided == "held"):
-            return claim
-        gain = "not measured" if learned is None else \
-            f"{learned.value:+.3f} [{learned.low:.3f}, {learned.high:.3f}], {learned.decided}"
-        return claim._replace(held=False, verdict="undecided", criterion=(
-            f"{claim.criterion} [measured: held; undecided because interleaved is not shown to beat the untrained "
-            f"network (final minus update 0: {gain}): equal accuracy where nothing learns says nothing]"))
+        return needs_learning(claim, learned, "interleaved (final minus update 0)")
 
     # W1: day-night within `pts` of interleaved at every block length
     blocks = sorted(int(b) for b, k in zip(ds.block.values, ds.kind.values) if k == "day-night")
@@ -177,7 +167,7 @@ def sleep_claims(ds: xr.Dataset, *, pre: int, deprived: int, recovery: int, resa
         last = np.flatnonzero(stretch)[-1]
         first = np.where(halved.any(1), halved.argmax(1), last)  # seed
         at_halving = s.probe_correct.transpose("seed", "update", "sample").values[np.arange(len(first)), first]
-        w2a = at_least("W2a", interval(_ratio_of_means, ref_norm, _at(ds, dep, pre, end_wake, "centred_norm"), **bs),
+        w2a = at_least("W2a", interval(ratio_of_means, ref_norm, _at(ds, dep, pre, end_wake, "centred_norm"), **bs),
                        t["shrink"], f"positive-only learning shrinks the representation: spread before / at the end "
                        f"of the wake-only stretch >= {t['shrink']:g}")
         w2b = gate(at_most("W2b", interval(difference_of_means, ref_acc, at_halving, **bs), t["shrink_points"],
