@@ -200,7 +200,7 @@ PRESETS = {
     "quick": dict(seeds=1, backprop_lr_scales=(1.0, 2.0), updates=6, batch=8, steps=2, dim=8, hidden=16, levels=2, radius=(1, 5), memory_steps=(2, 4),
                   probe_limit=200, alignment_batches=2, memory_batch=4, checkpoint_every=3),
     "gpu": dict(levels=4, dim=64, hidden=256, image_size=16, radius=(1, 2, 4, 7), updates=4000, batch=128,
-                steps=8, memory_batch=256, columns=("shared", "unshared"), seeds=5),
+                steps=8, memory_batch=256, columns=("shared", "unshared"), seeds=5, alignment_batches=3),
 }
 
 

@@ -140,9 +140,10 @@ class Options(DataOptions):
         if self.negative == "near_frame" and not 1 <= self.near_gap < self.frames:
             raise ConfigError(f"near_gap={self.near_gap} is not allowed for videos of {self.frames} frames; "
                               "it must be >= 1 and shorter than the video")
-        if self.data != "scenes" and self.probe_val >= n_train - self.batch:
-            raise ConfigError(f"probe_val={self.probe_val} is not allowed; the {n_train} training images must keep "
-                              f"more than a batch ({self.batch}) for training")
+        if self.data != "scenes" and self.probe_train + self.probe_val > n_train - self.batch:
+            raise ConfigError(f"probe_train={self.probe_train} with probe_val={self.probe_val} is not allowed; the "
+                              f"{n_train} training images hold the validation digits, the probe's and more than a "
+                              f"batch ({self.batch}) for training, so probe_train + probe_val <= {n_train - self.batch}")
         for name, most in (("probe_train", n_train), ("probe_test", n_test)):
             if getattr(self, name) > most:
                 raise ConfigError(f"{name}={getattr(self, name)} is not allowed; the {self.data} split it is drawn "
@@ -182,7 +183,7 @@ PRESETS = {
                   steps=2, checkpoint_every=2),
     "gpu": dict(levels=4, dim=64, hidden=256, image_size=16, radius=(1, 2, 4, 7), batch=128, frames=6, steps=4,
                 updates=4000, blocks=(1, 10, 100, 1000), pre=1000, deprived=4000, recovery=400, eval_every=50,
-                probe_train=1200, probe_test=597, seeds=5),
+                probe_train=900, probe_test=539, seeds=5),
 }
 
 DIGITS, TEST_FRACTION = 1797, 0.3  # scikit-learn's digits, and the fraction held out for the probe

@@ -101,3 +101,35 @@ def test_seeds_and_switches_are_checked_where_they_enter():
         trainer.run(stop_after=-1)
     # a seed at the top of its range still gives valid derived seeds
     torch.Generator().manual_seed(derived_seed(2**63 - 1, "update", 5))
+
+
+@pytest.mark.parametrize("simulation", ["islands", "distillery", "temporal_derivative", "wake_sleep", "stdp_spiking"])
+def test_every_preset_passes_its_own_checks(simulation, tmp_path):
+    import importlib
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulations"))
+    try:
+        module = importlib.import_module(simulation)
+    finally:
+        sys.path.pop(0)
+    for name in getattr(module, "PRESETS", {}):
+        opts = parse_options(module.Options, ["--preset" if name != "quick" else "--quick", *([name] if name != "quick" else []),
+                                              "--out", str(tmp_path)], presets=module.PRESETS)
+        assert opts.out == str(tmp_path)
+
+
+def test_wake_sleep_keeps_its_validation_digits_apart_from_the_probe(tmp_path):
+    import importlib
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulations"))
+    try:
+        wake_sleep = importlib.import_module("wake_sleep")
+    finally:
+        sys.path.pop(0)
+    with pytest.raises(SystemExit) as e:
+        parse_options(wake_sleep.Options, ["--probe-train", "1200", "--out", str(tmp_path)])
+    assert e.value.code == 2
