@@ -57,18 +57,21 @@ def coverage(method: str, statistic: str, seeds: int, samples: int, sd_seed: flo
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--trials", type=int, default=1000)
-    p.add_argument("--samples", type=int, default=100)
+    p.add_argument("--trials", type=int, default=2000, help="synthetic runs per cell (default: 2000)")
+    p.add_argument("--samples", type=int, default=100, help="held-out samples per seed (default: 100)")
+    p.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[2, 3, 5],
+                   help="seed counts, comma-separated (default: 2,3,5)")
     a = p.parse_args(argv)
-    if a.trials < 1 or a.samples < 2:
-        p.error(f"--trials={a.trials} and --samples={a.samples}: need at least 1 trial and 2 samples")
+    if a.trials < 1 or a.samples < 2 or min(a.seeds) < 2:
+        p.error(f"--trials={a.trials}, --samples={a.samples}, --seeds={a.seeds}: need at least 1 trial, 2 samples "
+                "and 2 seeds")
     print(f"coverage of nominal 95 % intervals, {a.trials} synthetic runs each, {a.samples} samples per seed")
-    print(f"{'method':<24}{'statistic':<15}{'sd seed / sample':>18}{'3 seeds':>9}{'5 seeds':>9}")
+    print(f"{'method':<24}{'statistic':<15}{'sd seed / sample':>18}" + "".join(f"{f'{s} seeds':>10}" for s in a.seeds))
     for method in METHODS:
         for statistic in STATISTICS:
             for sd in ((0.1, 0.1), (0.02, 0.3)):
-                c = [coverage(method, statistic, s, a.samples, *sd, trials=a.trials) for s in (3, 5)]
-                print(f"{method:<24}{statistic:<15}{f'{sd[0]} / {sd[1]}':>18}{c[0]:>9.3f}{c[1]:>9.3f}")
+                c = [coverage(method, statistic, s, a.samples, *sd, trials=a.trials) for s in a.seeds]
+                print(f"{method:<24}{statistic:<15}{f'{sd[0]} / {sd[1]}':>18}" + "".join(f"{x:>10.3f}" for x in c))
 
 
 if __name__ == "__main__":

@@ -167,18 +167,23 @@ def _collapse_gate(ds: xr.Dataset, run: dict):
 
 
 def distillery_table(ds: xr.Dataset) -> str:
-    """The distillery summary: per run its final quality, denoising error, dispersion at
-    the start and end of training and the ensemble ratio at the end, means over seeds."""
+    """The distillery summary: per run its final quality, denoising error, dispersion and
+    the ensemble ratio at the start and end of training and, on digits, the probe features'
+    spread at the start and end (what the collapse gate reads), means over seeds."""
     from .distillery import final_quality
 
     m = ds.mean("seed")
     quality = final_quality(ds).mean("seed")
     rows = [f"{'run':<50}{'probe' if 'probe_correct' in ds else 'obj ARI':>7}{'denoise':>9}{'disp start':>11}"
-            f"{'disp end':>9}{'ens. ratio':>11}"]
+            f"{'disp end':>9}{'ens. start':>11}{'ens. end':>9}" + (f"{'spread start':>13}{'spread end':>11}"
+                                                                    if "feature_spread" in ds else "")]
     for n in ds.run.values:
         e = m.sel(run=n)
         rows.append(f"{n:<50}{float(quality.sel(run=n).mean()):>7.3f}{float(e.denoise_error.mean()):>9.4f}"
                     f"{float(e.dispersion_inputs.sel(moment='start').mean()):>11.3f}"
                     f"{float(e.dispersion_inputs.sel(moment='end').mean()):>9.3f}"
-                    f"{float(e.ensemble_ratio.sel(moment='end').mean()):>11.3f}")
+                    f"{float(e.ensemble_ratio.sel(moment='start').mean()):>11.3f}"
+                    f"{float(e.ensemble_ratio.sel(moment='end').mean()):>9.3f}"
+                    + (f"{float(e.feature_spread.sel(moment='start')):>13.3f}"
+                       f"{float(e.feature_spread.sel(moment='end')):>11.3f}" if "feature_spread" in ds else ""))
     return "\n".join(rows)

@@ -33,9 +33,9 @@ import xarray as xr
 
 from .claim_rows import ABOVE_ZERO, at_least, at_most, collapse_gate, combined, missing, needs_learning, per_sample
 from .recorder import Claim
-from .verdicts import difference_of_means, interval, ratio_of_means
+from .verdicts import difference_of_means, interval, mean_of, ratio_of_means
 
-__all__ = ["sleep_table", "SLEEP_TARGETS", "sleep_claims", "final_window", "final_readout", "find_schedule"]
+__all__ = ["validation_gain", "sleep_table", "SLEEP_TARGETS", "sleep_claims", "final_window", "final_readout", "find_schedule"]
 
 SLEEP_TARGETS = dict(points=0.03, shrink=2.0, shrink_points=0.05, recover_points=0.02, recover_fraction=0.10)
 
@@ -221,4 +221,20 @@ def sleep_table(ds: xr.Dataset) -> str:
         rows.append(f"{n:<16}{int(ds.length.sel(schedule=n)):>8}"
                     f"{float(ds.accuracy.sel(schedule=n, update=0).mean()):>11.3f}{final['accuracy']:>11.3f}"
                     f"{final['spread']:>14.3f}{final['effective_rank']:>12.2f}")
-    return "\n".join(rows) + "\n(final: mean over the last full wake+sleep cycle or 10 % of updates, the longer)"
+    rows.append("(final: mean over the last full wake+sleep cycle or 10 % of updates, the longer)")
+    if "raw_pixels_correct" in ds:
+        rows.append(f"raw pixels (the same probe on the first frame): {float(ds.raw_pixels_correct.mean()):.3f}")
+    inter = find_schedule(ds, "interleaved")
+    if "val_accuracy" in ds and inter is not None:
+        v = validation_gain(ds, inter)
+        rows.append(f"validation digits, interleaved final minus update 0: {v.value:+.3f} [{v.low:.3f}, {v.high:.3f}]")
+    return "\n".join(rows)
+
+
+def validation_gain(ds: xr.Dataset, name):
+    """Schedule ``name``'s probe accuracy on the validation digits, final read-out
+    (:func:`final_readout`) minus update 0, with its interval over seeds: what choices
+    (the task size) are made on."""
+    final = final_readout(ds, name, "val_accuracy")
+    start = ds.val_accuracy.sel(schedule=name).isel(update=0)
+    return interval(mean_of, (final - start).transpose("seed").values[:, None])

@@ -228,4 +228,12 @@ def temporal_table(ds: xr.Dataset) -> str:
                          f"{float(x.denoise_error.sel(moment='settled').mean()):>9.4f}{float(x.spread):>7.3f}"
                          f"{float(x.effective_rank):>5.1f}")
         rows.append(f"{n:<42}" + "".join(f"{c:>34}" for c in cells))
+    if "raw_pixels_correct" in ds and "untrained" in set(ds.condition.values):
+        u = ds.sel(condition="untrained")
+        rows.append(f"{'raw pixels (the same standardised probe)':<42}" + "".join(
+            f"{float(u.raw_pixels_correct.sel(columns=c).mean()):>8.3f}" + " " * 26 for c in ds.columns.values))
+        rows.append("validation: raw pixels " + ", ".join(
+            f"{float(u.raw_pixels_val_accuracy.sel(columns=c).mean()):.3f}" for c in ds.columns.values)
+            + "; untrained network " + ", ".join(f"{float(u.val_accuracy.sel(columns=c).mean()):.3f}"
+                                                 for c in ds.columns.values))
     return "\n".join(rows)
