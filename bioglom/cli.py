@@ -132,6 +132,17 @@ class DataOptions(TrainingOptions):
 
         return SceneTask.channels if self.data == "scenes" else 1
 
+    def fit_defaults(self, given: set[str]) -> None:
+        """With ``--data scenes`` and no ``--image-size`` given (on the command line or in
+        ``--config``), a default or preset side smaller than the scenes allow becomes the
+        smallest they allow, and one line says so."""
+        from .data.scene_task import MIN_SIZE
+
+        if self.data == "scenes" and "image_size" not in given and self.image_size < MIN_SIZE:
+            print(f"note: image_size={MIN_SIZE}, the smallest side the part-whole scenes allow (the default "
+                  f"{self.image_size} is for digits); give --image-size to choose", file=sys.stderr)
+            self.image_size = MIN_SIZE
+
     def task(self):
         """The part-whole scenes of ``--data scenes`` (:class:`~bioglom.data.SceneTask`)."""
         from .data import SceneTask
@@ -297,6 +308,9 @@ def parse_options(cls, argv=None, *, description: str = "", presets: dict[str, d
             raw = getattr(args, f.name)
             if raw is not None:
                 values[f.name] = raw
+        # what the user chose, not a default or a preset
+        given = set(table if args.config is not None else ()) | \
+            {f.name for f in dataclasses.fields(cls) if getattr(args, f.name) is not None}
         kwargs = {}
         for f in dataclasses.fields(cls):
             if f.name in values:
@@ -312,6 +326,8 @@ def parse_options(cls, argv=None, *, description: str = "", presets: dict[str, d
                     raise ConfigError(f"{f.name}={','.join(map(str, value))!r} is not allowed; {twice!r} is given "
                                       "twice, give each at most once")
         opts = cls(**kwargs)
+        if hasattr(opts, "fit_defaults"):  # a default that the chosen data cannot take gives way
+            opts.fit_defaults(given)
         seed = getattr(opts, "seed", 0)
         if not 0 <= seed < 2**63:  # torch and numpy take seeds in this range
             raise ConfigError(f"seed={seed!r} is not allowed; it must be an integer from 0 to 2**63 - 1")

@@ -133,3 +133,68 @@ def test_wake_sleep_keeps_its_validation_digits_apart_from_the_probe(tmp_path):
     with pytest.raises(SystemExit) as e:
         parse_options(wake_sleep.Options, ["--probe-train", "1200", "--out", str(tmp_path)])
     assert e.value.code == 2
+
+
+def _readme_commands():
+    """Every ``python simulations/NAME.py ...`` (or torchrun) command of the README and the
+    docs, as printed: in code blocks (with their shell variables) and in inline code."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for doc in ("README.md", "docs/claims.md", "docs/design.md", "analysis/README.md"):
+        text = (root / doc).read_text()
+        parts = re.split(r"^```.*$", text, flags=re.M)  # prose, code, prose, code, ...
+        spans = parts[1::2]
+        inline = re.findall(r"(?<!`)`([^`]+)`(?!`)", "".join(parts[0::2]))
+        for span in spans + inline:
+            env = dict(re.findall(r'^(\w+)="([^"]*)"$', span, flags=re.M))
+            for line in span.replace("\n", " \n").split("\n"):
+                line = re.sub(r"\$(\w+)", lambda m: env.get(m.group(1), m.group(0)), line.split("#")[0])
+                m = re.search(r"simulations/(\w+)\.py((?:\s+[^\s|;&]+)*)", line)
+                if m and "NAME" not in line and "DIR" not in line:
+                    yield doc, m.group(1), shlex.split(m.group(2))
+
+
+def test_every_readme_command_is_accepted_as_printed(tmp_path, capsys):
+    import importlib
+    import sys
+    from pathlib import Path
+
+    commands = list(_readme_commands())
+    assert len(commands) >= 8
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulations"))
+    try:
+        for doc, simulation, args in commands:
+            module = importlib.import_module(simulation)
+            args = [a for a in args if a != "--help"]
+            if "--out" in args:  # the printed folder is replaced, its option kept
+                args[args.index("--out") + 1] = str(tmp_path)
+            try:
+                parse_options(module.Options, [*args, "--out", str(tmp_path)], presets=getattr(module, "PRESETS", {}))
+            except SystemExit:
+                pytest.fail(f"{doc}: python simulations/{simulation}.py {' '.join(args)} is refused: "
+                            f"{capsys.readouterr().err.strip()}")
+    finally:
+        sys.path.pop(0)
+
+
+def test_scenes_take_a_side_they_allow_unless_one_is_given(tmp_path, capsys):
+    import importlib
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulations"))
+    try:
+        wake_sleep = importlib.import_module("wake_sleep")
+    finally:
+        sys.path.pop(0)
+    opts = parse_options(wake_sleep.Options, ["--quick", "--data", "scenes", "--out", str(tmp_path)],
+                         presets=wake_sleep.PRESETS)
+    assert opts.image_size == 12 and "image_size=12" in capsys.readouterr().err
+    assert parse_options(wake_sleep.Options, ["--data", "scenes", "--image-size", "16"]).image_size == 16
+    with pytest.raises(SystemExit):  # a side the user chose is checked, not changed
+        parse_options(wake_sleep.Options, ["--data", "scenes", "--image-size", "10"])
+    assert "image_size=10 is not allowed" in capsys.readouterr().err
+    assert parse_options(wake_sleep.Options, ["--quick"], presets=wake_sleep.PRESETS).image_size == 10

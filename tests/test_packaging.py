@@ -65,3 +65,16 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
     namespace: dict = {}
     for block in blocks:  # in order, in one namespace, as a reader would paste them
         exec(compile(block, "README.md", "exec"), namespace)
+
+
+def test_the_version_and_the_torch_pin_are_written_once():
+    import bioglom
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "bioglom.__version__"}
+    assert not re.search(r"^version:", (ROOT / "CITATION.cff").read_text(), flags=re.M)
+    assert re.fullmatch(r"\d+\.\d+\.\d+", bioglom.__version__)
+    pin = re.search(r"^TORCH_SPEC \?= torch==(\S+)", (ROOT / "Makefile").read_text(), flags=re.M).group(1)
+    assert re.search(rf"^\s*- pytorch={re.escape(pin)}\b", (ROOT / "environment.yml").read_text(), flags=re.M)
+    assert project["project"]["urls"]
