@@ -23,6 +23,7 @@ from torch import nn
 
 from bioglom import Glom, GlomConfig
 from bioglom.attention import beta_schedule
+from bioglom.columns import Vote
 from bioglom.consensus import consensus_weights
 from bioglom.model import settle_step
 
@@ -43,13 +44,13 @@ class LoopColumnNets(nn.Module):
     @staticmethod
     def _run(nets, src):
         # the naive way: a Python loop over levels and columns, unbinding (not indexing) columns
-        return torch.stack([torch.stack([net(x) for net, x in zip(level, s.unbind(1))], 1)
-                            for level, s in zip(nets, src.unbind(1))], 1), None
+        return Vote(torch.stack([torch.stack([net(x) for net, x in zip(level, s.unbind(1))], 1)
+                                 for level, s in zip(nets, src.unbind(1))], 1), None, ())
 
-    def bottom_up(self, src, keep=None):
+    def bottom_up(self, src):
         return self._run(self.bu, src)
 
-    def top_down(self, src, keep=None):
+    def top_down(self, src):
         return self._run(self.td, src)
 
 

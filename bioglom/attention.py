@@ -195,8 +195,8 @@ def similarity_logits(state: torch.Tensor, similarity: str) -> torch.Tensor:
     """
     if similarity == "cosine":
         unit = torch.nn.functional.normalize(state, dim=-1, eps=1e-8)
-        return torch.einsum("blnd,blmd->blnm", unit, unit)
-    return torch.einsum("blnd,blmd->blnm", state, state) / state.shape[-1] ** 0.5
+        return torch.matmul(unit, unit.transpose(-1, -2))
+    return torch.matmul(state, state.transpose(-1, -2)) / state.shape[-1] ** 0.5
 
 
 def lateral_attention(state: torch.Tensor, mask, beta: float, similarity: str = "cosine",
@@ -230,13 +230,8 @@ def lateral_attention(state: torch.Tensor, mask, beta: float, similarity: str = 
         return _sparse_attention(state, mask, beta, similarity, state if context is None else context)
     if context is not None:
         raise ValueError("lateral_attention: a context is only read through a sparse neighbourhood (Neighbours)")
-    b, L, n, d = state.shape
-    # beta * sim(s_n, s_m) in one scaled batched matmul (similarity_logits, with the scale folded in)
-    q = torch.nn.functional.normalize(state, dim=-1, eps=1e-8) if similarity == "cosine" else state
-    scale = beta if similarity == "cosine" else beta / d**0.5
-    flat = q.reshape(b * L, n, d)
-    logits = torch.baddbmm(flat.new_empty(()).expand(b * L, n, n), flat, flat.transpose(1, 2), beta=0,
-                           alpha=scale).view(b, L, n, n)
+    sim = similarity_logits(state, similarity)  # b l n m
+    logits = beta * sim
     if not bool(mask.all()):  # a full neighbourhood needs no masking pass
         logits = logits.masked_fill(~mask, float("-inf"))  # the diagonal is always in, so no row is all -inf
     weights = torch.softmax(logits, dim=-1)

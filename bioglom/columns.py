@@ -8,6 +8,7 @@ Python loop over columns. Shared columns hold one net per level, ``[L, d_in, d_o
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -15,7 +16,7 @@ from torch import nn
 from .config import GlomConfig
 from .location import grid_coordinates, sinusoidal_encoding
 
-__all__ = ["StackedMLP", "ColumnNets", "activation_fn", "activation_backward"]
+__all__ = ["StackedMLP", "ColumnNets", "Vote", "activation_fn", "activation_backward"]
 
 
 def activation_fn(name: str, w0: float):
@@ -139,19 +140,18 @@ class StackedMLP(nn.Module):
         """``[b, g, n, d]`` -> the layout of :meth:`hidden_pre` (``g b n d`` shared, ``g n b d`` unshared)."""
         return y.transpose(0, 1) if self.shared else y.permute(1, 2, 0, 3)
 
-    def forward(self, x: torch.Tensor, loc: torch.Tensor | None = None, g: slice = slice(None),
-                keep: list | None = None) -> torch.Tensor:
-        """Apply nets ``g`` to ``x [b, g, n, d_in]``; returns ``[b, g, n, d_out]``.
+    def forward(self, x: torch.Tensor, loc: torch.Tensor | None = None, g: slice = slice(None)) -> torch.Tensor:
+        """Apply nets ``g`` to ``x [b, g, n, d_in]``: ``W2 act(W1 x + U loc + b1) + b2``,
+        ``[b, g, n, d_out]``."""
+        return self.forward_hidden(x, loc, g)[0]
 
-        ``keep``: a list to which ``(pre, h)``, the first layer's pre-activation and the
-        hidden activity in the layout of :meth:`hidden_pre`, is appended, so a local rule
-        can form its update from the forward pass instead of computing the layer again.
-        """
+    def forward_hidden(self, x: torch.Tensor, loc: torch.Tensor | None = None, g: slice = slice(None)):
+        """:meth:`forward` and its hidden layer: ``(y, (pre, h))``, ``pre`` the first layer's
+        pre-activation and ``h = act(pre)`` in the layout of :meth:`hidden_pre`, so a local
+        rule forms its update from the forward pass instead of computing the layer again."""
         pre = self.hidden_pre(x, loc, g)
         h = self.act(pre)
-        if keep is not None:
-            keep.append((pre, h))
-        return self.output(h, g)
+        return self.output(h, g), (pre, h)
 
     @torch.no_grad()
     def load_shared(self, other: "StackedMLP") -> None:
@@ -163,14 +163,22 @@ class StackedMLP(nn.Module):
             mine.copy_(theirs[:, None].expand_as(mine) if not self.shared else theirs)
 
 
+class Vote(NamedTuple):
+    """What the bottom-up or top-down nets of some levels output: ``mean [b, g, n, D]`` (the
+    vote), ``log_precision`` (``[b, g, n, D]``, or None unless ``consensus="precision"``)
+    and ``hidden``, the ``(pre, h)`` of their forward pass (:meth:`StackedMLP.forward_hidden`)."""
+
+    mean: torch.Tensor
+    log_precision: torch.Tensor | None
+    hidden: tuple
+
+
 class ColumnNets(nn.Module):
     """Bottom-up nets of every level and top-down nets of every level but the top.
 
     ``bottom_up(src)``: ``src [b, L, n, D]`` holds the input of each level's net (level 0:
     the front end's output; level l: the state of level l-1). ``top_down(src)``: ``src [b,
-    L-1, n, D]`` holds the state of levels 1..L-1. Each returns ``(mean, log_precision)``
-    of shape ``[b, G, n, D]``; ``log_precision`` is ``None`` unless
-    ``consensus="precision"``.
+    L-1, n, D]`` holds the state of levels 1..L-1. Each returns a :class:`Vote`.
     """
 
     def __init__(self, cfg: GlomConfig, generator: torch.Generator | None = None):
@@ -189,16 +197,15 @@ class ColumnNets(nn.Module):
             "location", sinusoidal_encoding(grid_coordinates(*cfg.grid), cfg.location_frequencies), persistent=False
         )
 
-    def _split(self, y):
+    def _vote(self, mlp: StackedMLP, src: torch.Tensor, levels: slice) -> Vote:
+        y, hidden = mlp.forward_hidden(src, self.location if mlp.u is not None else None, levels)
         if not self.precision:
-            return y, None
+            return Vote(y, None, hidden)
         mean, logp = y.chunk(2, dim=-1)
-        return mean, logp.clamp(-10.0, 10.0)  # keeps exp(logp) finite in float32
+        return Vote(mean, logp.clamp(-10.0, 10.0), hidden)  # the clamp keeps exp(logp) finite in float32
 
-    def bottom_up(self, src: torch.Tensor, levels: slice = slice(None), keep: list | None = None):
-        loc = self.location if self.bu.u is not None else None
-        return self._split(self.bu(src, loc, g=levels, keep=keep))
+    def bottom_up(self, src: torch.Tensor, levels: slice = slice(None)) -> Vote:
+        return self._vote(self.bu, src, levels)
 
-    def top_down(self, src: torch.Tensor, levels: slice = slice(None), keep: list | None = None):
-        loc = self.location if self.td.u is not None else None
-        return self._split(self.td(src, loc, g=levels, keep=keep))
+    def top_down(self, src: torch.Tensor, levels: slice = slice(None)) -> Vote:
+        return self._vote(self.td, src, levels)

@@ -18,13 +18,31 @@ synchrony.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from .config import GlomConfig
 
-__all__ = ["CONTRIBUTIONS", "consensus_weights", "combine", "normalise", "oscillator_drive", "oscillator_step"]
+__all__ = ["Contributions", "CONTRIBUTIONS", "consensus_weights", "combine", "normalise", "oscillator_drive", "oscillator_step"]
 
-CONTRIBUTIONS = ("bottom_up", "top_down", "previous", "lateral")
+
+
+class Contributions(NamedTuple):
+    """The four contributions ``c_i`` to a level's next embedding (paper 3.4), each
+    ``[b, L, N, D]`` (or with leading axes, e.g. ``[S, b, L, N, D]`` over steps): the
+    bottom-up net's vote from the level below, the top-down net's vote from the level above
+    (0 at the top level), the previous state, and the attention-weighted average of
+    same-level neighbours. As a tuple, ``c[i]`` is the ``i``-th of :data:`CONTRIBUTIONS`,
+    the order of the ``[4, L]`` consensus weights."""
+
+    bottom_up: torch.Tensor
+    top_down: torch.Tensor
+    previous: torch.Tensor
+    lateral: torch.Tensor
+
+
+CONTRIBUTIONS = Contributions._fields
 
 
 def consensus_weights(cfg: GlomConfig, step: int, steps: int) -> torch.Tensor:
@@ -47,8 +65,8 @@ def combine(contributions, weights: torch.Tensor, precisions: torch.Tensor | Non
 
     Parameters
     ----------
-    contributions : Tensor ``[i, b, l, n, d]``, or a sequence of the ``i`` tensors ``[b, l, n, d]``
-        The ``i`` contributions, in the order of :data:`CONTRIBUTIONS`.
+    contributions : :class:`Contributions` (or Tensor ``[i, b, l, n, d]`` / a sequence of
+        the ``i`` tensors ``[b, l, n, d]`` in the order of :data:`CONTRIBUTIONS`)
     weights : Tensor ``[i, l]``
         Non-negative weights ``a_i`` per level; an absent contribution has weight 0.
     precisions : Tensor broadcastable to ``[i, b, l, n, d]``, optional

@@ -21,12 +21,12 @@ from .attention import (Neighbours, beta_schedule, dense_mask, gaussian_mask, ga
                         neighbourhood_mask, window_neighbours)
 from .columns import ColumnNets
 from .config import ConfigError, GlomConfig, NonFiniteError
-from .consensus import CONTRIBUTIONS, combine, consensus_weights, normalise, oscillator_drive, oscillator_step
+from .consensus import CONTRIBUTIONS, Contributions, combine, consensus_weights, normalise, oscillator_drive, oscillator_step
 from .decoder import FieldDecoder
 from .frontend import build_frontend
 from .retina import Retina
 
-__all__ = ["Glom", "Trajectory", "StepRecord", "settle_step", "check_images", "first_non_finite_state"]
+__all__ = ["Glom", "Trajectory", "StepRecord", "Step", "settle_step", "check_images", "first_non_finite_state"]
 
 
 class StepRecord(NamedTuple):
@@ -34,8 +34,8 @@ class StepRecord(NamedTuple):
 
     step : settling step within the frame; frame : the video frame; state ``[b, L, N, D]``
     the state at ``t``; inputs ``[b, N, D]`` the front end's output; new ``[b, L, N, D]``
-    the state at ``t+1``; contributions the four ``[b, L, N, D]`` (a tuple, order of
-    ``consensus.CONTRIBUTIONS``); weights ``[4, L]`` the consensus weights used; hidden
+    the state at ``t+1``; contributions the four ``[b, L, N, D]``
+    (:class:`~bioglom.consensus.Contributions`); weights ``[4, L]`` the consensus weights used; hidden
     ``((pre, h) of the bottom-up nets, (pre, h) of the top-down nets)``, each in the
     layout of :meth:`StackedMLP.hidden_pre <bioglom.columns.StackedMLP.hidden_pre>`: the
     hidden layer of the step's forward pass, which a local rule's update reads.
@@ -46,9 +46,10 @@ class StepRecord(NamedTuple):
     state: torch.Tensor
     inputs: torch.Tensor
     new: torch.Tensor
-    contributions: tuple
+    contributions: Contributions
     weights: torch.Tensor
     hidden: tuple | None = None
+    log_precisions: tuple = (None, None)
 
 
 class Trajectory(NamedTuple):
@@ -71,6 +72,11 @@ class Trajectory(NamedTuple):
     grid: tuple
     bu_log_precision: torch.Tensor | None = None
     td_log_precision: torch.Tensor | None = None
+
+    @property
+    def contributions(self) -> Contributions:
+        """The four contributions of every step, ``[S, b, L, N, D]`` each."""
+        return Contributions(self.bottom_up, self.top_down, self.previous, self.lateral)
 
     @property
     def final(self) -> torch.Tensor:
@@ -137,35 +143,79 @@ def check_images(images, cfg: GlomConfig) -> torch.Tensor:
     return video
 
 
-def settle_step(nets: ColumnNets, state, inputs, mask, beta, weights, cfg: GlomConfig, keep: list | None = None,
-                context: torch.Tensor | None = None):
-    """One settling step (docs/design.md §3); returns ``(new_state, contributions, log_precisions)``,
-    the contributions as a tuple of four ``[b, L, N, D]`` (order of ``consensus.CONTRIBUTIONS``).
+class Step(NamedTuple):
+    """What :func:`settle_step` returns: the ``new`` state ``[b, L, N, D]``, the
+    :class:`~bioglom.consensus.Contributions` that made it, the ``log_precisions`` of the
+    bottom-up and top-down votes (``(None, None)`` unless ``consensus="precision"``) and the
+    ``hidden`` ``(pre, h)`` of the bottom-up and then the top-down nets (what a local rule's
+    update reads)."""
 
-    Pure: reads ``state [b, L, N, D]`` and ``inputs [b, N, D]``, modifies neither.
-    ``keep``: a list that receives the bottom-up and then the top-down nets' ``(pre, h)``.
-    ``context``: what the lateral attention's neighbour indices point into, when not
-    ``state`` (a shard's columns and the rows it received; :mod:`bioglom.distributed`).
+    new: torch.Tensor
+    contributions: Contributions
+    log_precisions: tuple
+    hidden: tuple
+
+
+def settle_step(nets: ColumnNets, state, inputs, mask, beta, weights, cfg: GlomConfig,
+                context: torch.Tensor | None = None) -> Step:
+    """One settling step (paper 3.4, docs/design.md §3):
+
+        c = (bottom_up(s[l-1]), top_down(s[l+1]), s[l], lateral(s[l])),
+        s'[l] = normalise(sum_i a_i pi_i c_i / sum_i a_i pi_i)
+
+    (level 0's bottom-up input is the front end's ``inputs``; the top level has no
+    top-down vote). Pure: reads ``state [b, L, N, D]`` and ``inputs [b, N, D]``, modifies
+    neither. ``context``: what the lateral attention's neighbour indices point into, when
+    not ``state`` (a shard's columns and the rows it received; :mod:`bioglom.distributed`).
     """
-    bu_src = torch.cat([inputs[:, None], state[:, :-1]], dim=1)  # b l n d: level l reads level l-1
-    bu, bu_lp = nets.bottom_up(bu_src, keep=keep)
-    td, td_lp = nets.top_down(state[:, 1:], keep=keep)  # b (l-1) n d: level l reads level l+1
-    top = torch.zeros_like(state[:, :1])
-    td = torch.cat([td, top], dim=1)  # the top level has no top-down contribution
+    bu = nets.bottom_up(torch.cat([inputs[:, None], state[:, :-1]], dim=1))  # level l reads level l-1
+    td = nets.top_down(state[:, 1:])  # b (l-1) n d: level l reads level l+1
+    top = torch.zeros_like(state[:, :1])  # the top level has no top-down contribution
     lat, _ = lateral_attention(state, mask, beta, cfg.similarity, context)
-    contributions = (bu, td, state, lat)  # i: stacked [i, b, l, n, d] only where a trajectory keeps them
+    c = Contributions(bu.mean, torch.cat([td.mean, top], dim=1), state, lat)
     precisions, lps = None, (None, None)
-    if bu_lp is not None:
-        td_lp = torch.cat([td_lp, top], dim=1)
+    if bu.log_precision is not None:
+        lps = (bu.log_precision, torch.cat([td.log_precision, top], dim=1))
         ones = torch.ones_like(state)
-        precisions = torch.stack([bu_lp.exp(), td_lp.exp(), ones, ones])
-        lps = (bu_lp, td_lp)
+        precisions = torch.stack([lps[0].exp(), lps[1].exp(), ones, ones])
     if cfg.consensus == "oscillator":
-        new = oscillator_step(state, oscillator_drive(contributions, weights), cfg.oscillator_rate, cfg.omega,
+        new = oscillator_step(state, oscillator_drive(c, weights), cfg.oscillator_rate, cfg.omega,
                               cfg.oscillator_group)
     else:
-        new = normalise(combine(contributions, weights, precisions), cfg.norm, group=cfg.oscillator_group)
-    return new, contributions, lps
+        new = normalise(combine(c, weights, precisions), cfg.norm, group=cfg.oscillator_group)
+    return Step(new, c, lps, (bu.hidden, td.hidden))
+
+
+class _TrajectoryBuilder:
+    """Collects :class:`StepRecord` s into a :class:`Trajectory`: every step, or (``record=False``)
+    only the first and the last state and the last step's contributions."""
+
+    def __init__(self, record: bool):
+        self.record = record
+        self.states, self.contributions, self.lps, self.frames = [], [], [], []
+
+    def add(self, rec: StepRecord) -> None:
+        if not self.states:
+            self.states.append(rec.state)
+        if not self.record:
+            self.states, self.contributions, self.lps, self.frames = self.states[:1], [], [], []
+        self.states.append(rec.new)
+        self.contributions.append(rec.contributions)
+        self.lps.append(rec.log_precisions)
+        self.frames.append(rec.frame)
+
+    def build(self, video: torch.Tensor, grid) -> Trajectory:
+        states = torch.stack(self.states)
+        where = first_non_finite_state(states)
+        if where is not None:  # a silent NaN state would poison every measure downstream
+            step, level = where
+            raise NonFiniteError(f"settling step {step}, level {level}: a non-finite embedding (input range "
+                                 f"{float(video.min()):.3g}..{float(video.max()):.3g})")
+        c = Contributions(*(torch.stack(per_step) for per_step in zip(*self.contributions)))  # each s b l n d
+        bu_lp = td_lp = None
+        if self.lps[0][0] is not None:
+            bu_lp, td_lp = (torch.stack(per_step) for per_step in zip(*self.lps))
+        return Trajectory(states, *c, torch.tensor(self.frames), grid, bu_lp, td_lp)
 
 
 def uses_sparse_attention(cfg: GlomConfig) -> bool:
@@ -299,45 +349,34 @@ class Glom(nn.Module):
                               f"(images.to({dtype}) or model.to({video.dtype}))")
         if on_step is not None and not callable(on_step):
             raise ConfigError(f"on_step={on_step!r} is not allowed; give a callable taking a StepRecord, or None")
-        cfg = self.cfg
-        states, contributions, lps, frames = [], [], [], []
-        state = None
+        trajectory = _TrajectoryBuilder(record)
+        for rec in self.settle_steps(video, steps, generator=generator, detach=detach):
+            if on_step is not None:
+                on_step(rec)
+            trajectory.add(rec)
+        return trajectory.build(video, self.cfg.grid)
+
+    def settle_steps(self, video: torch.Tensor, steps: int, *, generator: torch.Generator | None = None,
+                     detach: bool = False):
+        """The settling loop itself: yields a :class:`StepRecord` per step of each frame of
+        ``video [b, T, C, H, W]`` (checked by :meth:`settle`). Each frame's state starts from
+        :meth:`initial_state`; step ``t`` of ``steps`` uses ``beta_schedule`` and
+        ``consensus_weights`` at ``t`` (paper 9.1)."""
+        cfg, state = self.cfg, None
         for f in range(video.shape[1]):  # frames arrive in time order
             inputs = self.encode(video[:, f])
             if detach:
                 inputs = inputs.detach()
             state = self.initial_state(inputs, state)
-            if not states:
-                states.append(state)
             for t in range(steps):  # settling is sequential in time
                 if detach:
                     state = state.detach()
-                mask = self.step_neighbourhood(generator)
                 weights = consensus_weights(cfg, t, steps).to(self.device)
-                keep = [] if on_step is not None else None
-                new, contrib, lp = settle_step(self.nets, state, inputs, mask, beta_schedule(cfg, t, steps), weights,
-                                               cfg, keep, self.lateral_context(state))
-                if on_step is not None:
-                    on_step(StepRecord(t, f, state, inputs, new, contrib, weights, tuple(keep)))
-                state = new
-                if not record:
-                    states, contributions, lps, frames = states[:1], [], [], []
-                states.append(state)
-                contributions.append(contrib)
-                lps.append(lp)
-                frames.append(f)
-        states = torch.stack(states)
-        where = first_non_finite_state(states)
-        if where is not None:  # a silent NaN state would poison every measure downstream
-            step, level = where
-            raise NonFiniteError(f"settling step {step}, level {level}: a non-finite embedding (input range "
-                                 f"{float(video.min()):.3g}..{float(video.max()):.3g})")
-        c = torch.stack([torch.stack(step) for step in contributions], dim=1)  # i s b l n d
-        bu_lp = td_lp = None
-        if lps[0][0] is not None:
-            bu_lp = torch.stack([p[0] for p in lps])
-            td_lp = torch.stack([p[1] for p in lps])
-        return Trajectory(states, c[0], c[1], c[2], c[3], torch.tensor(frames), cfg.grid, bu_lp, td_lp)
+                step = settle_step(self.nets, state, inputs, self.step_neighbourhood(generator),
+                                   beta_schedule(cfg, t, steps), weights, cfg, self.lateral_context(state))
+                yield StepRecord(t, f, state, inputs, step.new, step.contributions, weights, step.hidden,
+                                 step.log_precisions)
+                state = step.new
 
     def forward(self, images, steps: int = 8, **kw) -> Trajectory:
         return self.settle(images, steps, **kw)

@@ -144,3 +144,49 @@ def test_no_n_by_n_tensor_on_the_sparse_path():
                          cwd=Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.split()[-1]) < 2 * 1024**2  # KiB
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "dot"])
+def test_dense_attention_written_out_equals_the_fused_form_and_a_loop_in_float64(similarity):
+    # the fused form the dense path used before it was written out: one baddbmm with the
+    # scale beta (or beta / sqrt(D)) folded into its alpha; and a loop over every pair
+    torch.manual_seed(0)
+    b, L, n, d, beta = 2, 3, 9, 5, 2.5
+    state = torch.randn(b, L, n, d, dtype=torch.float64)
+    mask = window_mask((3, 3), (0, 1, 2))
+    lat, w = lateral_attention(state, mask, beta, similarity)
+    q = torch.nn.functional.normalize(state, dim=-1, eps=1e-8) if similarity == "cosine" else state
+    scale = beta if similarity == "cosine" else beta / d**0.5
+    flat = q.reshape(b * L, n, d)
+    fused = torch.baddbmm(flat.new_empty(()).expand(b * L, n, n), flat, flat.transpose(1, 2), beta=0,
+                          alpha=scale).view(b, L, n, n).masked_fill(~mask, float("-inf")).softmax(-1)
+    torch.testing.assert_close(w, fused, rtol=1e-12, atol=1e-12)
+    loop = torch.zeros(b, L, n, d, dtype=torch.float64)
+    for i in range(b):
+        for l in range(L):
+            for k in range(n):
+                near = [m for m in range(n) if mask[l, k, m]]
+                sims = torch.stack([q[i, l, k] @ q[i, l, m] * scale for m in near])
+                loop[i, l, k] = (sims.softmax(0)[:, None] * state[i, l, near]).sum(0)
+    torch.testing.assert_close(lat, loop, rtol=1e-12, atol=1e-12)
+
+
+def test_a_settling_step_names_its_contributions_and_returns_its_hidden_layers():
+    from bioglom.consensus import Contributions, combine
+
+    cfg = GlomConfig(levels=3, dim=8, hidden=16, image_size=6, patch_size=2, channels=1, radius=(1, 1, 2))
+    model = Glom(cfg).double()
+    images = torch.rand(2, 1, 6, 6, dtype=torch.float64)
+    records = []
+    traj = model.settle(images, 3, on_step=records.append)
+    rec = records[1]
+    assert isinstance(rec.contributions, Contributions)
+    assert rec.contributions.previous is rec.state
+    torch.testing.assert_close(rec.contributions.top_down[:, -1], torch.zeros_like(rec.state[:, -1]))
+    (bu_pre, bu_h), (td_pre, _) = rec.hidden
+    src = torch.cat([rec.inputs[:, None], rec.state[:, :-1]], 1)
+    torch.testing.assert_close(bu_pre, model.nets.bu.hidden_pre(src, None, slice(None)), rtol=0, atol=0)
+    assert td_pre.shape[0] == cfg.levels - 1  # the top level has no top-down net
+    torch.testing.assert_close(traj.contributions.lateral[1], rec.contributions.lateral)
+    from bioglom.consensus import normalise
+    torch.testing.assert_close(rec.new, normalise(combine(rec.contributions, rec.weights), cfg.norm))

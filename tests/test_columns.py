@@ -62,10 +62,10 @@ def test_unshared_column_output_depends_only_on_its_own_weights():
     cfg = GlomConfig(levels=2, dim=4, image_size=4, patch_size=2, channels=1, hidden=8, columns="unshared")
     model = Glom(cfg).double()
     x = torch.randn(1, 2, 4, 4, dtype=torch.float64)
-    before, _ = model.nets.bottom_up(x)
+    before = model.nets.bottom_up(x).mean
     with torch.no_grad():
         model.nets.bu.w2[:, 3] += 1.0  # change column 3's nets only
-    after, _ = model.nets.bottom_up(x)
+    after = model.nets.bottom_up(x).mean
     assert torch.equal(before[:, :, :3], after[:, :, :3])
     assert not torch.equal(before[:, :, 3], after[:, :, 3])
 
@@ -84,7 +84,7 @@ def test_bottom_up_location_input_tells_columns_apart():
     src = torch.ones(2, 3, 16, 8)  # b l n d: every column sees the same input
     for bu_location, distinct in ((False, False), (True, True)):
         cfg = GlomConfig(levels=3, dim=8, image_size=8, patch_size=2, channels=1, hidden=16, bu_location=bu_location)
-        out, _ = ColumnNets(cfg, torch.Generator().manual_seed(0)).bottom_up(src)
+        out = ColumnNets(cfg, torch.Generator().manual_seed(0)).bottom_up(src).mean
         assert (out[:, :, 1:] - out[:, :, :1]).abs().amax().item() > 1e-3 if distinct else torch.allclose(
             out, out[:, :, :1].expand_as(out))
     with pytest.raises(ConfigError, match="bu_location='yes'"):

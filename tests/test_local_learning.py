@@ -66,10 +66,9 @@ def test_direct_update_equals_autograd_surrogate(credit, columns, activation):
     mlp.zero_grad(set_to_none=True)
     local_surrogate(mlp, x, e, loc=loc, credit=credit, feedback=fb)[0].backward()
     want = {k: p.grad.clone() for k, p in mlp.named_parameters() if p.grad is not None}
-    kept = []
     with torch.no_grad():
-        mlp(x, loc, keep=kept)  # the hidden layer as a settling step leaves it
-    for hidden in (None, kept[0]):
+        _, kept = mlp.forward_hidden(x, loc)  # the hidden layer as a settling step leaves it
+    for hidden in (None, kept):
         mlp.zero_grad(set_to_none=True)
         update, _ = local_update(mlp, x, e, loc=loc, credit=credit, feedback=fb, hidden=hidden)
         add_update(mlp, update)
@@ -163,8 +162,8 @@ def test_td_update_is_gradient_of_surrogate(norm, columns):
         traj = model.settle(batch.corrupted, 1)
         inputs = model.encode(batch.corrupted)
     s0, s1 = traj.states[0], traj.states[1]
-    bu, _ = model.nets.bottom_up(torch.cat([inputs[:, None], s0[:, :-1]], 1))
-    td, _ = model.nets.top_down(s0[:, 1:])
+    bu = model.nets.bottom_up(torch.cat([inputs[:, None], s0[:, :-1]], 1)).mean
+    td = model.nets.top_down(s0[:, 1:]).mean
     ds = s1 - s0
     b, L, n, d = s0.shape
     surrogate = -(ds * normalise(bu, norm)).sum() - (ds[:, :-1] * normalise(td, norm)).sum()

@@ -64,7 +64,7 @@ def field_prediction(model: Glom, final: torch.Tensor) -> torch.Tensor:
     b, n, d = top.shape
     _, w = lateral_attention(final[:, -1:].detach(), model.attention_mask[-1:], cfg.beta_end, cfg.similarity)  # b 1 n m
     pairs = top[:, :, None, :].expand(b, n, n, d).reshape(b * n, 1, n, d)  # (b n) 1 m d: v_n at every m
-    pred, _ = model.nets.top_down(pairs, slice(cfg.levels - 2, cfg.levels - 1))
+    pred = model.nets.top_down(pairs, slice(cfg.levels - 2, cfg.levels - 1)).mean
     err = ((pred.reshape(b, n, n, d) - below[:, None]) ** 2).sum(-1) / d  # b n m
     return (w[:, 0] * err).sum(-1).mean()
 

@@ -74,7 +74,7 @@ def local_update(mlp: StackedMLP, x: torch.Tensor, error: torch.Tensor, *, loc: 
 
     and no hidden update for ``frozen``. ``x [b, g, n, d_in]`` and ``error [b, g, n,
     d_out]`` as in :func:`local_surrogate`. ``hidden``: ``(pre, h)`` of nets ``g`` on ``x``
-    as the forward pass left them (``StackedMLP.forward(keep=...)``), so the first layer is
+    as the forward pass left them (``StackedMLP.forward_hidden``), so the first layer is
     not computed twice; without it they are computed here. Returns ``({parameter name:
     update}, h)``, each update shaped like ``mlp.<name>[g]``; the updates are what a
     gradient would be, so an optimizer descends them.

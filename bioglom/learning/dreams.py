@@ -27,7 +27,7 @@ def dream(model: Glom, top: torch.Tensor) -> torch.Tensor:
                           "(columns and dim of the config)")
     levels = [top]
     for l in range(cfg.levels - 2, -1, -1):  # sequential by nature: each level is generated from the one above
-        td, _ = model.nets.top_down(levels[0][:, None], slice(l, l + 1))
+        td = model.nets.top_down(levels[0][:, None], slice(l, l + 1)).mean
         levels.insert(0, normalise(td[:, 0], cfg.norm))
     return torch.stack(levels, dim=1)  # b l n d
 

@@ -144,7 +144,7 @@ class StepMeasures:
             return
         L = rec.state.shape[1]
         for i, net in enumerate(DIRECTIONS):  # a broken net is named before what it spoils
-            broken = non_finite_levels(rec.contributions[i][:, :L - i])
+            broken = non_finite_levels(getattr(rec.contributions, net)[:, :L - i])
             if broken.any():
                 raise NonFiniteError(f"settling step {rec.step} (frame {rec.frame}), level "
                                      f"{int(broken.nonzero()[0])}, {net} net: non-finite output")
@@ -273,7 +273,7 @@ class LocalRule:
                    "top_down": rec.state[:, 1:]}  # level l reads l+1
         for i, name in enumerate(DIRECTIONS):
             g = L if name == "bottom_up" else L - 1  # the top level has no top-down net
-            raw, state, target = rec.contributions[i][:, :g], rec.state[:, :g], teacher[:, :g]
+            raw, state, target = getattr(rec.contributions, name)[:, :g], rec.state[:, :g], teacher[:, :g]
             voted = vote(raw, model.cfg.norm)
             pred, err, hinge_value = voted[0], torch.zeros_like(raw), None
             if positive:
