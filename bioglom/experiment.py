@@ -74,19 +74,23 @@ def over_seeds(opts, run_seed: Callable[[int], tuple[object, str]]) -> tuple[lis
     return results, status
 
 
-def run_dataset(trainer, per_sample: tuple[str, ...] = ()) -> xr.Dataset:
-    """A run's evaluations along ``update`` (those named in ``per_sample``, arrays, along
-    ``update, sample``) and its training metrics, named ``train_*``, along ``train_update``
-    (string columns of the history, such as the rule's phase, left out)."""
+def run_dataset(trainer, along: dict[str, tuple[str, ...]] | None = None, coords: dict | None = None) -> xr.Dataset:
+    """A run's evaluations along ``update`` and its training metrics, named ``train_*``,
+    along ``train_update`` (string columns of the history, such as the rule's phase, left
+    out). An evaluation that is an array is named in ``along`` with its own dimensions,
+    after ``update``: ``{"probe_correct": ("sample",), "level_accuracy": ("level",)}``;
+    ``coords`` gives those dimensions' labels where they are not ``0, 1, ...``."""
+    along = dict(along or {})
     hist = history_dataset(trainer.history).reset_coords(drop=True)
     hist = hist.rename({k: f"train_{k}" for k in hist.data_vars}).rename({"update": "train_update"})
     evals = trainer.evaluations
     if not evals:
         return hist
-    scalars = evaluations_dataset([{k: v for k, v in e.items() if k not in per_sample} for e in evals])
-    arrays = xr.Dataset({k: (("update", "sample"), np.stack([e[k] for e in evals])) for k in per_sample if k in evals[0]},
-                        coords={"update": scalars["update"]})
-    return xr.merge([scalars, arrays, hist], join="outer")
+    scalars = evaluations_dataset([{k: v for k, v in e.items() if k not in along} for e in evals])
+    arrays = xr.Dataset({k: (("update", *dims), np.stack([np.asarray(e[k]) for e in evals]))
+                         for k, dims in along.items() if k in evals[0]}, coords={"update": scalars["update"]})
+    named = {k: v for k, v in (coords or {}).items() if k in arrays.dims}
+    return xr.merge([scalars, arrays.assign_coords(named), hist], join="outer")
 
 
 def cached(path: Path, opts, compute: Callable[[], xr.Dataset], drop: tuple[str, ...] = ()) -> xr.Dataset:

@@ -47,6 +47,7 @@ import xarray as xr
 
 from bioglom import Glom, GlomConfig
 from bioglom.analysis import distillery_claims, distillery_finals, distillery_point, distillery_table, stack_datasets
+from bioglom.analysis.distillery import DIRECTIONS
 from bioglom.analysis.distillery_figures import distillery_figures
 from bioglom.analysis.figures import save_figure
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_quality
@@ -176,8 +177,9 @@ def main(argv=None) -> int:
     if rank != 0:  # every process trained its rows and took part in the evaluations; process 0 reports
         return 0 if status == COMPLETE else 1
 
-    curves = stack_datasets({(s, n): run_dataset(t) for s, trainers, _ in results for n, t in trainers.items()},
-                            ("seed", "run"))
+    along, directions = {"dispersion": ("direction",)}, {"direction": list(DIRECTIONS)}
+    curves = stack_datasets({(s, n): run_dataset(t, along, directions) for s, trainers, _ in results
+                             for n, t in trainers.items()}, ("seed", "run"))
     curves = curves.assign_coords(images=("update", curves["update"].values * opts.batch))
     attrs = attrs_of(opts, model_config=opts.glom_config(opts.retinas[0], "distilled").to_json())
     if status != COMPLETE:

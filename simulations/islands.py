@@ -51,8 +51,8 @@ import torch
 import xarray as xr
 
 from bioglom import Glom, GlomConfig
-from bioglom.analysis import (interval, evaluate_clips, evaluate_parse, island_claims, island_table, mean_of,
-                              pair_similarity, run_attrs, strongest_baseline, write_netcdf)
+from bioglom.analysis import (PAIR_KINDS, interval, evaluate_clips, evaluate_parse, island_claims, island_table,
+                              mean_of, pair_similarity, run_attrs, strongest_baseline, write_netcdf)
 from bioglom.analysis.figures import (ari_band_figure, attention_maps_figure, clip_figure, parse_figure, save_figure,
                                      similarity_figure)
 from bioglom.atomic import atomic_write_bytes
@@ -291,8 +291,7 @@ def train_and_evaluate(opts: Options, seed: int, device, folder, test_stream: st
             final = model.settle(track.images.to(device), opts.steps).final.cpu()
             model.train()
         sim = pair_similarity(final, track_labels[:, 0], track_labels[:, 1], opts.similarity).nanmean(0)  # l 3
-        return {f"logit_{l}_{k}": opts.beta_end * float(sim[l, i]) for l in range(opts.levels)
-                for i, k in enumerate(("same_part", "same_object", "other_object"))}
+        return {"attention_logit": opts.beta_end * sim.double().numpy()}  # level pair
 
     trainer = Trainer(model, rule, batches, updates=opts.updates, lr=opts.lr, seed=seed,
                       checkpoint=folder / f"seed{seed}.pt", checkpoint_every=opts.checkpoint_every,
@@ -307,13 +306,9 @@ def train_and_evaluate(opts: Options, seed: int, device, folder, test_stream: st
         val_clips = opts.clip_batch(opts.clip_scenes, derived_seed(seed, "validation"), 0)
         test_clips = opts.clip_batch(opts.clip_scenes, derived_seed(seed, test_stream), 0)
         ds = ds.merge(evaluate_clips(model, opts.steps, val_clips, test_clips))
-    run = run_dataset(trainer)
-    logits = np.stack([[run[f"logit_{l}_{k}"].values for k in ("same_part", "same_object", "other_object")]
-                       for l in range(opts.levels)])  # l pair u
-    ds["attention_logit"] = (("level", "pair", "update"), logits,
-                             {"long_name": "attention logit (beta_end x similarity) of foreground pairs after settling",
-                              "units": "1"})
-    ds = ds.assign_coords(update=run["update"].values)
+    run = run_dataset(trainer, along={"attention_logit": ("level", "pair")}, coords={"pair": list(PAIR_KINDS)})
+    ds["attention_logit"] = run.attention_logit.transpose("level", "pair", "update").assign_attrs(
+        long_name="attention logit (beta_end x similarity) of foreground pairs after settling", units="1")
     for k in [v for v in run.data_vars if v.startswith("train_")]:
         ds[k] = run[k]  # long_name and units from bioglom.analysis.names
     ds["mask_fraction"] = ((), changed_fraction(test.images, masked[0]),
@@ -337,7 +332,7 @@ def sweep_row(ds: xr.Dataset, islands: str) -> dict:
 
     d = ds.sel(islands=islands)
     top, last = int(ds.level[-1]), int(ds.step[-1])
-    settled = d.ari_objects.sel(step=last, level=top)
+    settled = d.ari.sel(target="objects", step=last, level=top)
     base = strongest_baseline(ds)
     touch = ds.objects_touch.astype(bool)
     row = {
@@ -345,16 +340,16 @@ def sweep_row(ds: xr.Dataset, islands: str) -> dict:
         "touching_ari": [float(settled.where(touch).mean())] + [np.nan] * 2,
         "apart_ari": [float(settled.where(~touch).mean())] + [np.nan] * 2,
         "above_baseline": _interval(difference_of_means, per_sample(settled),
-                                    per_sample(ds.baseline_objects.sel(baseline=base))),
-        "baseline_ari": [float(ds.baseline_objects.sel(baseline=base).mean())] + [np.nan] * 2,
-        "rise": _interval(difference_of_means, per_sample(settled), per_sample(d.ari_objects.sel(step=0, level=top))),
+                                    per_sample(ds.baseline_ari.sel(target="objects", baseline=base))),
+        "baseline_ari": [float(ds.baseline_ari.sel(target="objects", baseline=base).mean())] + [np.nan] * 2,
+        "rise": _interval(difference_of_means, per_sample(settled), per_sample(d.ari.sel(target="objects", step=0, level=top))),
         "lateral_gain": _interval(difference_of_means, per_sample(settled),
-                                  per_sample(d.ari_objects_no_lateral.sel(level=top))),
-        "level0_parts": [float(d.ari_parts.sel(step=last, level=0).mean())] + [np.nan] * 2,
+                                  per_sample(d.ari_no_lateral.sel(level=top))),
+        "level0_parts": [float(d.ari.sel(target="parts", step=last, level=0).mean())] + [np.nan] * 2,
         "lateral_share": [float(ds.consensus_share.sel(level=top, contribution="lateral").mean())] + [np.nan] * 2,
     }
-    if "clip_ari_objects" in ds:
-        clip = ds.clip_ari_objects.sel(islands=islands)
+    if "clip_ari" in ds:
+        clip = ds.clip_ari.sel(islands=islands)
         row["clip_ari"] = _interval(mean_of, per_sample(clip.sel(moment="settled"), "clip"))
         row["clip_rise"] = _interval(difference_of_means, per_sample(clip.sel(moment="settled"), "clip"),
                                      per_sample(clip.sel(moment="step 0"), "clip"))
@@ -444,6 +439,12 @@ def sweep_table(sweep: xr.Dataset, islands: str = "connected") -> str:
     return "\n".join(lines)
 
 
+def claims_of(ds: xr.Dataset, opts: Options) -> list:
+    """The claims of a result over ``seed`` (this run's, or per-seed runs merged by
+    ``python -m bioglom.claims islands``)."""
+    return island_claims(ds, islands=opts.islands)
+
+
 def main(argv=None) -> int:
     opts, device, out = start_run(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
     if opts.sweep:
@@ -457,18 +458,18 @@ def main(argv=None) -> int:
         print(f"{str(e).replace('partial results written, ', 'no islands.nc written, ')}; the seeds done are kept in "
               f"{out / 'checkpoints'}", file=sys.stderr)
         return 1
-    claims = island_claims(ds, islands=opts.islands)
+    claims = claims_of(ds, opts)
     path = write_result(ds, claims, out / "islands.nc", attrs_of(opts, model_config=opts.glom_config(opts.seed).to_json(),
                                                                  rule="backprop", seeds=seeds))
     first = ds.sel(seed=seeds[0], islands=opts.islands)
     save_figure(parse_figure(first.example_image.values, first.example_truth.values, first.example_islands.values),
                 out / "islands.png")
     chosen = ds.sel(islands=opts.islands)
-    step_ci = {(int(s), int(l)): interval(mean_of, chosen.ari_objects.sel(step=s, level=l).transpose("seed", "sample").values,
+    step_ci = {(int(s), int(l)): interval(mean_of, chosen.ari.sel(target="objects", step=s, level=l).transpose("seed", "sample").values,
                                            resamples=500)
                for s in ds.step for l in ds.level}
     base = strongest_baseline(ds)
-    save_figure(ari_band_figure(chosen, step_ci, {base: float(ds.baseline_objects.sel(baseline=base).mean())}),
+    save_figure(ari_band_figure(chosen, step_ci, {base: float(ds.baseline_ari.sel(target="objects", baseline=base).mean())}),
                 out / "ari_by_step.png")
     save_figure(similarity_figure(ds.attention_logit), out / "attention.png")
     save_figure(attention_maps_figure(first.example_image.values, first.example_attention.values),

@@ -52,7 +52,7 @@ from bioglom import Glom, GlomConfig
 from bioglom.analysis.claim_rows import missing
 from bioglom.analysis.figures import save_figure
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_quality
-from bioglom.analysis.sleep import PER_DIGIT, pixel_probe, probe_point, scene_point
+from bioglom.analysis.sleep import ALONG, pixel_probe, probe_point, scene_point
 from bioglom.analysis.sleep_claims import sleep_claims, sleep_table
 from bioglom.analysis.sleep_figures import sleep_figures
 from bioglom.cli import DataOptions, defaults, option, run_identity, run_script, start_run
@@ -189,6 +189,15 @@ PRESETS = {
 DIGITS, TEST_FRACTION = 1797, 0.3  # scikit-learn's digits, and the fraction held out for the probe
 
 
+def claims_of(ds: xr.Dataset, opts: Options) -> list:
+    """The claims of a result on digits over ``seed`` (this run's, or per-seed runs merged
+    by ``python -m bioglom.claims wake_sleep``)."""
+    if opts.data == "scenes":
+        raise ConfigError("data='scenes' is not allowed here: the scene claims are computed from the per-seed scene "
+                          "quality in the run; merge runs on digits, or run the seeds in one process")
+    return sleep_claims(ds, pre=opts.pre, deprived=opts.deprived, recovery=opts.recovery)
+
+
 def main(argv=None) -> int:
     opts, device, out = start_run(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
     runs = opts.runs()
@@ -216,7 +225,7 @@ def main(argv=None) -> int:
         ds = xr.merge([ds, quality.rename(moment="settling")], join="outer", combine_attrs="drop_conflicts")
         table = fraction_table(quality, "run", "untrained", list(POSITIVE_CONTROLS))
     else:
-        claims = sleep_claims(ds, pre=opts.pre, deprived=opts.deprived, recovery=opts.recovery)
+        claims = claims_of(ds, opts)
         table = sleep_table(ds)
     path = write_result(ds, claims, out / "wake_sleep.nc", attrs)
     for name, fig in sleep_figures(ds, opts.pre, opts.deprived).items():
@@ -270,7 +279,7 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path) -> tu
                                    checkpoint_every=opts.checkpoint_every, progress=opts.progress, data=identity,
                                    label=f"wake_sleep seed {seed} {run.name}")
         status = train(trainer, opts, f"seed {seed} {run.name}", lambda u: measure(model), opts.eval_every)
-        done.append(run_dataset(trainer, per_sample=PER_DIGIT).expand_dims(schedule=[run.name]))
+        done.append(run_dataset(trainer, along=ALONG).expand_dims(schedule=[run.name]))
         if status != COMPLETE:
             break
         if opts.data == "scenes":

@@ -23,7 +23,7 @@ def run_notebook(monkeypatch):
     analysis = Path(__file__).resolve().parents[1] / "analysis"
 
     def run(name: str, env: dict) -> list:
-        for k, v in {**env, "MPLBACKEND": "Agg"}.items():
+        for k, v in {"MPLBACKEND": "Agg", **env}.items():
             monkeypatch.setenv(k, str(v))
         nb = nbformat.read(analysis / name, as_version=4)
         NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(analysis)}}).execute()

@@ -126,10 +126,13 @@ def test_describe_fills_long_names_from_the_table_and_keeps_a_variables_own():
 
     from bioglom.analysis.names import describe, lookup
 
-    ds = xr.Dataset({"accuracy_level1": ("u", np.zeros(2)), "train_loss": ("u", np.zeros(2)),
-                     "spread": ("u", np.zeros(2), {"long_name": "mine"}), "mystery": ("u", np.zeros(2))})
+    ds = xr.Dataset({"level_accuracy": (("u", "level"), np.zeros((2, 3))), "train_loss": ("u", np.zeros(2)),
+                     "spread": ("u", np.zeros(2), {"long_name": "mine"}), "mystery": ("u", np.zeros(2)),
+                     "image": (("channel", "py", "px"), np.zeros((1, 2, 2)))}, coords={"level": [0, 1, 2]})
     describe(ds)
-    assert ds.accuracy_level1.attrs["long_name"] == "linear-probe accuracy of level 1 on held-out digits"
+    assert ds.level_accuracy.attrs["long_name"] == "linear-probe accuracy of each level on held-out digits"
+    assert ds.level.attrs["long_name"].startswith("level of the part-whole hierarchy") and ds.level.attrs["units"] == "1"
+    assert list(ds.px.values) == [0, 1] and ds.attrs["Conventions"] == "CF-1.10"
     assert ds.train_loss.attrs["units"] == "1" and "per training update" in ds.train_loss.attrs["long_name"]
     assert ds.spread.attrs["long_name"] == "mine" and ds.spread.attrs["units"] == "1"
     assert "long_name" not in ds.mystery.attrs and lookup("mystery") is None  # unknown names are not invented

@@ -151,7 +151,8 @@ def _readme_commands():
         for span in spans + inline:
             env = dict(re.findall(r'^(\w+)="([^"]*)"$', span, flags=re.M))
             for line in span.replace("\n", " \n").split("\n"):
-                line = re.sub(r"\$(\w+)", lambda m: env.get(m.group(1), m.group(0)), line.split("#")[0])
+                # a shell variable the block sets is expanded; a loop's (for s in 0 1 2) takes 0
+                line = re.sub(r"\$(\w+)", lambda m: env.get(m.group(1), "0"), line.split("#")[0])
                 m = re.search(r"simulations/(\w+)\.py((?:\s+[^\s|;&]+)*)", line)
                 if m and "NAME" not in line and "DIR" not in line:
                     yield doc, m.group(1), shlex.split(m.group(2))

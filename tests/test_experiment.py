@@ -82,9 +82,13 @@ def test_over_seeds_stops_at_the_first_seed_that_stops_and_keeps_its_partial_res
 
 def test_run_dataset_puts_evaluations_along_update_and_training_along_train_update():
     t = SimpleNamespace(history=[{"update": 0, "phase": "both", "loss": 1.0}, {"update": 1, "phase": "both", "loss": 0.5}],
-                        evaluations=[{"update": 0, "accuracy": 0.1, "correct": np.array([1.0, 0.0, 1.0])},
-                                     {"update": 2, "accuracy": 0.3, "correct": np.array([1.0, 1.0, 1.0])}])
-    ds = run_dataset(t, per_sample=("correct",))
+                        evaluations=[{"update": 0, "accuracy": 0.1, "correct": np.array([1.0, 0.0, 1.0]),
+                                      "logit": np.zeros((2, 3))},
+                                     {"update": 2, "accuracy": 0.3, "correct": np.array([1.0, 1.0, 1.0]),
+                                      "logit": np.ones((2, 3))}])
+    ds = run_dataset(t, along={"correct": ("sample",), "logit": ("level", "pair")}, coords={"pair": ["a", "b", "c"]})
+    assert ds.logit.dims == ("update", "level", "pair") and list(ds.pair.values) == ["a", "b", "c"]
+    assert float(ds.logit.sel(update=2, pair="b", level=1)) == 1.0
     assert ds.train_loss.dims == ("train_update",) and list(ds.train_loss.values) == [1.0, 0.5]
     assert ds.accuracy.dims == ("update",) and list(ds["update"].values) == [0, 2]
     assert ds.correct.dims == ("update", "sample") and float(ds.correct.sum()) == 5.0
@@ -137,7 +141,7 @@ def test_write_result_keeps_only_the_runs_attributes(tmp_path):
     part = xr.Dataset({"v": ("i", np.arange(2.0))}, attrs={"options": "{}", "tolerance": 0.1})  # a cached part's
     path = write_result(part, [Claim("X1", 1.0, True, "v > 0")], tmp_path / "r.nc", {"seed": 0, "config": "{}"})
     with xr.open_dataset(path, engine="h5netcdf") as ds:
-        assert dict(ds.attrs) == {"seed": 0, "config": "{}", "status": "complete"}
+        assert dict(ds.attrs) == {"seed": 0, "config": "{}", "status": "complete", "Conventions": "CF-1.10"}
         assert list(ds.claim.values) == ["X1"] and list(ds.v.values) == [0.0, 1.0]
 
 

@@ -35,7 +35,7 @@ def test_quick_run_writes_netcdf_with_d_claims(quick_run):
         assert {"uniform shared backprop", "foveated unshared temporal_derivative",
                 "uniform distilled +location delta"} <= set(ds.run.values)
         shared = ds.sel(run=(ds.condition == "shared") & (ds.rule == "delta") & (ds.retina == "uniform"))
-        assert (shared.dispersion_bottom_up == 0).all()  # one net: no dispersion, ever
+        assert (shared.dispersion.sel(direction="bottom_up") == 0).all()  # one net: no dispersion, ever
         assert (ds.sel(run="uniform unshared delta").dispersion_inputs > 0).all()
         assert ds.probe_correct.dims == ("seed", "run", "sample")
         assert ds.dispersion_inputs.dims == ("seed", "run", "moment", "input")

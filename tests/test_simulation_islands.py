@@ -35,11 +35,12 @@ def test_quick_run_writes_claims_with_intervals(quick_run):
         main = ds.sel(claim=["I1", "I2", "I3", "I4"])
         assert np.isfinite(main.claim_low).all() and np.isfinite(main.claim_high).all()
         assert (main.claim_low <= main.claim_high).all()
-        assert ds.ari_objects.dims == ("seed", "islands", "step", "sample", "level")
+        assert ds.ari.dims == ("seed", "target", "islands", "step", "sample", "level")
+        assert list(ds.target.values) == ["parts", "objects"]
         assert list(ds.islands.values) == ["threshold", "connected"]
-        assert {"baseline_objects", "val_baseline_objects", "parts_vs_objects", "kind_accuracy", "fill_error",
-                "attention_logit", "sweep_ari_objects", "threshold_chosen", "ari_objects_no_lateral",
-                "consensus_share", "objects_touch", "clip_ari_objects", "clip_baseline_objects"} <= set(ds.data_vars)
+        assert {"baseline_ari", "val_baseline_ari", "true_parts_ari", "kind_accuracy", "fill_error",
+                "attention_logit", "sweep_ari", "threshold_chosen", "ari_no_lateral",
+                "consensus_share", "objects_touch", "clip_ari", "clip_baseline_ari"} <= set(ds.data_vars)
         assert set(ds.baseline.values) == {"raw_pixels", "raw_tuned", "foreground_components", "colour_components"}
         assert "motion_segments" in ds.clip_baseline.values
         # each level's shares of the consensus sum to 1; the top level has no top-down share

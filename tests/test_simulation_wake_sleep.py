@@ -39,7 +39,7 @@ def test_quick_run_writes_netcdf_with_w_claims(quick_run):
         # kind and block are coordinates: select without parsing names
         assert list(ds.sel(schedule=ds.kind == "day-night").block.values) == [1, 3]
         assert set(np.unique(ds.schedule_period.sel(schedule="day-night-3").values)) >= {"wake", "sleep"}
-        assert ds.accuracy.dims == ("seed", "schedule", "update") and "accuracy_level0" in ds
+        assert ds.accuracy.dims == ("seed", "schedule", "update") and ds.level_accuracy.dims == ("seed", "schedule", "update", "level")
         assert ds.probe_correct.dims == ("seed", "schedule", "update", "sample")
         assert {"accuracy_raw", "centred_norm", "effective_rank"} <= set(ds.data_vars)
     for fig in ("curves.png", "recovery.png", "block_length.png"):

@@ -66,15 +66,15 @@ def _dataset(top_settled, top_start, level0_parts, raw, kind=(0.5, 0.7), fill=(1
     both = lambda a: np.stack([a, a], 1)  # noqa: E731  (the islands dimension)
     dims = ("seed", "islands", "step", "level", "sample")
     return xr.Dataset({
-        "ari_objects": (dims, both(ari_obj)), "ari_parts": (dims, both(ari_part)), "island_size": (dims, both(size)),
-        "ari_objects_no_lateral": (("seed", "islands", "level", "sample"), both(off)),
-        "baseline_objects": (("seed", "baseline", "sample"), np.stack([m(raw), m(components)], 1)),
-        "val_baseline_objects": (("seed", "baseline"), np.tile(np.asarray(val, float), (seeds, 1))),
+        "ari": (("target", *dims), np.stack([both(ari_part), both(ari_obj)])), "island_size": (dims, both(size)),
+        "ari_no_lateral": (("seed", "islands", "level", "sample"), both(off)),
+        "baseline_ari": (("target", "seed", "baseline", "sample"), np.stack([np.stack([m(raw), m(components)], 1)] * 2)),
+        "val_baseline_ari": (("seed", "baseline"), np.tile(np.asarray(val, float), (seeds, 1))),
         "kind_accuracy": (("seed", "probe_step", "level", "sample"), np.stack([m(kind[0], 3), m(kind[1], 3)], 1)),
         "fill_error": (("seed", "probe_step", "sample"), np.stack([m(fill[0]), m(fill[1])], 1)),
         "object_size": (("seed", "sample"), m(object_size)),
     }, coords={"step": [0, 1, 2], "level": [0, 1, 2], "islands": ["threshold", "connected"],
-               "baseline": ["raw_pixels", "foreground_components"]})
+               "baseline": ["raw_pixels", "foreground_components"], "target": ["parts", "objects"]})
 
 
 def _verdicts(ds):

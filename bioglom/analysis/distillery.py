@@ -155,9 +155,9 @@ def distillery_point(model, split: dict, steps: int, probe_inputs: int) -> dict:
         quality = {"accuracy": _probe(model, split, steps)}
     denoise = float(_squared_error(model, split, steps).mean())
     inputs = net_inputs(model, split["images"][:256], steps, probe_inputs, torch.Generator().manual_seed(0))
-    disp = {d: float(dispersion(column_outputs(model, inputs[d], d)).mean()) for d in DIRECTIONS}
+    disp = [float(dispersion(column_outputs(model, inputs[d], d)).mean()) for d in DIRECTIONS]
     model.train()
-    return {**quality, "denoise_mse": denoise, **{f"dispersion_{d}": v for d, v in disp.items()}}
+    return {**quality, "denoise_mse": denoise, "dispersion": np.array(disp)}  # along direction
 
 
 @torch.no_grad()

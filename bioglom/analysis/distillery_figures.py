@@ -44,7 +44,7 @@ def distillery_figures(ds: xr.Dataset) -> dict:
             if str(ds.condition.sel(run=n).values) == "shared":
                 continue  # 0 by construction: one net
             e = mean.sel(run=n).dropna("update", subset=[curve])
-            ax.plot(e["update"], e[f"dispersion_{d}"], marker=".", label=n, ls="--" if "delta" in n else "-")
+            ax.plot(e["update"], e.dispersion.sel(direction=d), marker=".", label=n, ls="--" if "delta" in n else "-")
         ax.set_title(f"dispersion of the {d.replace('_', '-')} nets on data inputs", fontsize=9)
         ax.set_xlabel("update")
     axes[0].set_ylabel("spread across columns / mean output norm")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["show_image", "show_labels", "island_figure", "save_figure", "parse_figure", "ari_band_figure", "similarity_figure"]
+__all__ = ["show_image", "show_labels", "island_figure", "save_figure", "parse_figure", "ari_band_figure", "similarity_figure",
+           "claims_figure"]
 
 
 def _ax(ax):
@@ -111,7 +112,7 @@ def parse_figure(images, truth, islands, max_samples: int = 4):
 def ari_band_figure(ds, intervals, baselines: dict | None = None, ax=None):
     """Foreground ARI against objects over settling steps, per level, with 95 % bands.
 
-    ``ds`` has ``ari_objects [seed, step, sample, level]``; ``intervals[(step, level)]`` is
+    ``ds`` has ``ari [seed, step, sample, level]`` (against objects); ``intervals[(step, level)]`` is
     an :class:`~bioglom.analysis.verdicts.Interval`; each of ``baselines`` (name: mean
     ARI) is drawn as a dashed line. Returns the figure.
     """
@@ -214,4 +215,52 @@ def attention_maps_figure(images, attention, max_samples: int = 4):
             if i == 0:
                 ax.set_title(f"attention of a column\nof object {j + 1}", fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+VERDICT_COLOURS = {"held": "tab:green", "not held": "tab:red", "undecided": "tab:gray"}
+
+
+def claims_figure(ds, title: str = "", criterion_chars: int = 70):
+    """One row per claim of a result (``claim_value``, ``claim_low``, ``claim_high``,
+    ``claim_verdict``, ``claim_criterion`` over ``claim``): the value as a dot and its 95 %
+    interval as a bar, coloured by verdict, on a symmetric-log axis with 0 marked (most
+    criteria compare a difference with 0), and the criterion, shortened, beside it.
+    Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    claims = [str(c) for c in ds.claim.values]
+    n = len(claims)
+    fig, ax = plt.subplots(figsize=(9.5, 0.8 + 0.27 * n))
+    value, low, high = (np.asarray(ds[v].values, float) for v in ("claim_value", "claim_low", "claim_high"))
+    verdicts = [str(v) for v in ds.claim_verdict.values]
+    rows = np.arange(n)[::-1]
+    for y, v, lo, hi, verdict in zip(rows, value, low, high, verdicts):
+        colour = VERDICT_COLOURS.get(verdict, "k")
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.plot([lo, hi], [y, y], color=colour, lw=2.5, alpha=0.6, solid_capstyle="butt")
+        if np.isfinite(v):
+            ax.plot([v], [y], "o", color=colour, ms=4)
+    finite = np.concatenate([a[np.isfinite(a)] for a in (value, low, high)])
+    linthresh = max(float(np.percentile(np.abs(finite), 20)) if finite.size else 1.0, 1e-3)
+    ax.set_xscale("symlog", linthresh=linthresh)
+    top = float(np.abs(finite).max()) if finite.size else 1.0
+    decades = [10.0**k for k in range(int(np.floor(np.log10(linthresh))), int(np.ceil(np.log10(top))) + 1)
+               if 10.0**k >= 2 * linthresh or 10.0**k <= linthresh / 2]
+    ax.set_xticks(sorted([0.0] + decades + [-d for d in decades]))  # none at +-linthresh, where labels crowd 0
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(rows, claims, fontsize=7)
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_xlabel("claim value and 95 % interval (symmetric log scale)", fontsize=8)
+    criteria = [str(c) for c in ds.claim_criterion.values] if "claim_criterion" in ds else [""] * n
+    for y, text, verdict in zip(rows, criteria, verdicts):
+        short = text if len(text) <= criterion_chars else text[:criterion_chars - 1] + "…"
+        ax.annotate(f"{verdict}: {short}", (1.01, y), xycoords=("axes fraction", "data"), fontsize=6, va="center",
+                    color=VERDICT_COLOURS.get(verdict, "k"), annotation_clip=False)
+    handles = [plt.Line2D([], [], color=c, marker="o", lw=2.5, label=k) for k, c in VERDICT_COLOURS.items()]
+    ax.legend(handles=handles, fontsize=6, loc="lower left", bbox_to_anchor=(1.0, 1.0), ncol=3, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=9, loc="left")
+    fig.subplots_adjust(left=0.14, right=0.5, top=1 - 0.45 / (0.8 + 0.27 * n), bottom=0.5 / (0.8 + 0.27 * n) + 0.02)
     return fig

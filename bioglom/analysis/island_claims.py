@@ -28,8 +28,8 @@ ISLAND_TARGETS = dict(ari=0.8, above_baseline=0.2, level_margin=0.2, rise=0.1, p
 
 def strongest_baseline(ds: xr.Dataset) -> str:
     """The model-free baseline with the highest mean foreground ARI against objects on the
-    validation scenes (``val_baseline_objects``, averaged over seeds)."""
-    val = ds.val_baseline_objects
+    validation scenes (``val_baseline_ari``, averaged over seeds)."""
+    val = ds.val_baseline_ari
     if "seed" in val.dims:
         val = val.mean("seed")
     return str(val.baseline.values[int(np.nanargmax(val.values))])
@@ -39,10 +39,10 @@ def island_claims(ds: xr.Dataset, resamples: int = 2000, targets: dict | None = 
                   islands: str = "threshold") -> list[Claim]:
     """I1-I5 with intervals and verdicts.
 
-    ``ds`` holds ``ari_objects``, ``ari_parts``, ``island_size`` (``seed, islands, step,
-    sample, level``), ``ari_objects_no_lateral`` (``seed, islands, sample, level``),
-    ``baseline_objects`` (``seed, baseline, sample``), ``val_baseline_objects`` (``seed,
-    baseline``), ``kind_accuracy`` (``seed, probe_step, sample, level``) and ``fill_error``
+    ``ds`` holds ``ari`` (``seed, target, islands, step, sample, level``), ``island_size``
+    (``seed, islands, step, sample, level``), ``ari_no_lateral`` (``seed, islands, sample,
+    level``, against objects), ``baseline_ari`` (``seed, target, baseline, sample``),
+    ``val_baseline_ari`` (``seed, baseline``, against objects), ``kind_accuracy`` (``seed, probe_step, sample, level``) and ``fill_error``
     (``seed, probe_step, sample``). The top level is the last level; "after settling" is
     the last step; ``islands`` names the kind of islands the claims read.
     """
@@ -55,23 +55,23 @@ def island_claims(ds: xr.Dataset, resamples: int = 2000, targets: dict | None = 
     bs = dict(resamples=resamples)
 
     # I1: islands match the parse
-    top_obj = per_sample(after.ari_objects.sel(level=top))
+    top_obj = per_sample(after.ari.sel(target="objects", level=top))
     i1a = at_least("I1a", interval(mean_of, top_obj, **bs), t["ari"],
                    f"top level's islands against objects: foreground ARI after settling >= {t['ari']}")
     base = strongest_baseline(ds)
-    i1b = at_least("I1b", interval(difference_of_means, top_obj, per_sample(ds.baseline_objects.sel(baseline=base)),
+    i1b = at_least("I1b", interval(difference_of_means, top_obj, per_sample(ds.baseline_ari.sel(target="objects", baseline=base)),
                                     **bs), t["above_baseline"],
                    f"top level minus the strongest model-free baseline, {base} (chosen on validation scenes), "
                    f"foreground ARI against objects >= {t['above_baseline']}")
-    i1c = at_least("I1c", interval(mean_of, per_sample(after.ari_parts.sel(level=0)), **bs), t["ari"],
+    i1c = at_least("I1c", interval(mean_of, per_sample(after.ari.sel(target="parts", level=0)), **bs), t["ari"],
                    f"level 0's islands against parts: foreground ARI after settling >= {t['ari']}")
     i1 = combined("I1", [i1a, i1b, i1c], "I1a, I1b and I1c all held (value: I1a)")
 
     # I2: levels differ the way the tree does
     l0, tp = after.sel(level=0), after.sel(level=top)
-    i2a = at_least("I2a", interval(difference_of_means, per_sample(l0.ari_parts), per_sample(l0.ari_objects), **bs),
+    i2a = at_least("I2a", interval(difference_of_means, per_sample(l0.ari.sel(target="parts")), per_sample(l0.ari.sel(target="objects")), **bs),
                    t["level_margin"], f"level 0: ARI against parts minus against objects >= {t['level_margin']}")
-    i2b = at_least("I2b", interval(difference_of_means, per_sample(tp.ari_objects), per_sample(tp.ari_parts), **bs),
+    i2b = at_least("I2b", interval(difference_of_means, per_sample(tp.ari.sel(target="objects")), per_sample(tp.ari.sel(target="parts")), **bs),
                    t["level_margin"], f"top level: ARI against objects minus against parts >= {t['level_margin']}")
     sizes = [per_sample(after.island_size.sel(level=int(l))) for l in ds.level]
 
@@ -92,7 +92,7 @@ def island_claims(ds: xr.Dataset, resamples: int = 2000, targets: dict | None = 
     i2 = combined("I2", i2_parts, f"I2a-I2{'d' if len(i2_parts) == 4 else 'c'} all held (value: I2a)")
 
     # I3: islands form during settling
-    i3 = at_least("I3", interval(difference_of_means, top_obj, per_sample(start.ari_objects.sel(level=top)), **bs),
+    i3 = at_least("I3", interval(difference_of_means, top_obj, per_sample(start.ari.sel(target="objects", level=top)), **bs),
                   t["rise"], f"top level's foreground ARI against objects, last step minus step 0 >= {t['rise']}")
 
     # I4: wholes from ambiguous parts
@@ -102,18 +102,18 @@ def island_claims(ds: xr.Dataset, resamples: int = 2000, targets: dict | None = 
                    t["probe_gain"], f"object-kind probe from the top level, settled minus step 0 >= {t['probe_gain']}")
     # I1 and I3 on the last frame of held-out clips, beside their motion segments
     clip_rows = []
-    if "clip_ari_objects" in ds:
+    if "clip_ari" in ds:
         clip = lambda da: per_sample(da, "clip")  # noqa: E731
-        settled, start = clip(ds.clip_ari_objects.sel(moment="settled")), clip(ds.clip_ari_objects.sel(moment="step 0"))
-        val = ds.clip_val_baseline_objects.mean("seed") if "seed" in ds.clip_val_baseline_objects.dims else \
-            ds.clip_val_baseline_objects
+        settled, start = clip(ds.clip_ari.sel(moment="settled")), clip(ds.clip_ari.sel(moment="step 0"))
+        val = ds.clip_val_baseline_ari.mean("seed") if "seed" in ds.clip_val_baseline_ari.dims else \
+            ds.clip_val_baseline_ari
         cbase = str(val.clip_baseline.values[int(np.nanargmax(val.values))])
         clip_rows = [
             at_least("I1a clips", interval(mean_of, settled, **bs), t["ari"],
                      f"on the last frame of held-out clips: top level's foreground ARI against objects after "
                      f"settling >= {t['ari']}"),
             at_least("I1b clips", interval(difference_of_means, settled,
-                                            clip(ds.clip_baseline_objects.sel(clip_baseline=cbase)), **bs),
+                                            clip(ds.clip_baseline_ari.sel(clip_baseline=cbase)), **bs),
                      t["above_baseline"], f"on clips: top level minus the strongest model-free baseline, {cbase} "
                                           f"(chosen on validation clips) >= {t['above_baseline']}"),
             at_least("I3 clips", interval(difference_of_means, settled, start, **bs), t["rise"],
@@ -122,7 +122,7 @@ def island_claims(ds: xr.Dataset, resamples: int = 2000, targets: dict | None = 
 
     # I5: settling matters -- the same model with its lateral term switched off
     i5 = at_least("I5", interval(difference_of_means, top_obj,
-                                  per_sample(ds.ari_objects_no_lateral.sel(level=top)), **bs), t["lateral"],
+                                  per_sample(ds.ari_no_lateral.sel(level=top)), **bs), t["lateral"],
                   f"settling matters: top level's settled foreground ARI against objects minus the same model's "
                   f"with the lateral term switched off >= {t['lateral']}")
     rows = [i1, i1a, i1b, i1c, i2, *i2_parts, i3, i5] + clip_rows
@@ -152,26 +152,26 @@ def island_table(ds: xr.Dataset, islands: str = "threshold") -> str:
              + "   (foreground ARI step 0 -> settled; * the claims')"]
     for l in range(levels):
         for target in ("parts", "objects"):
-            v = m[f"ari_{target}"].sel(level=l)
+            v = m.ari.sel(target=target, level=l)
             cells = [f"{float(v.sel(islands=k, step=0)):.3f} -> {float(v.sel(islands=k, step=last)):.3f}"
                      for k in kinds]
             lines.append(f"{l:>5}  {target:<7}  " + "  ".join(f"{c:>20}" for c in cells))
     top = int(ds.level[-1])
     touch = ds.objects_touch.astype(bool)
-    settled = ds.ari_objects.sel(step=last, level=top)
+    settled = ds.ari.sel(target="objects", step=last, level=top)
     for k in kinds:
         s = settled.sel(islands=k)
         lines.append(f"top level, {k} islands: objects touch {float(s.where(touch).mean()):.3f}, apart "
                      f"{float(s.where(~touch).mean()):.3f} ({float(touch.mean()):.0%} of scenes touch); lateral term "
-                     f"off {float(m.ari_objects_no_lateral.sel(islands=k, level=top)):.3f}")
+                     f"off {float(m.ari_no_lateral.sel(islands=k, level=top)):.3f}")
     share = m.consensus_share if "seed" not in m.consensus_share.dims else m.consensus_share
     lines.append("consensus shares (bottom-up, top-down, previous, lateral): " + "; ".join(
         f"L{l} " + "/".join(f"{float(x):.2f}" for x in share.sel(level=l).values) for l in range(levels)))
-    base = m.baseline_objects
+    base = m.baseline_ari.sel(target="objects")
     strongest = strongest_baseline(ds)
     lines.append("baselines against objects: " + ", ".join(
         f"{b} {float(base.sel(baseline=b)):.3f}{' (strongest on validation)' if b == strongest else ''}"
-        for b in base.baseline.values) + f"; ground-truth parts {float(m.parts_vs_objects):.3f}")
+        for b in base.baseline.values) + f"; ground-truth parts {float(m.true_parts_ari):.3f}")
     lines.append(f"kind probe (top level): step 0 {float(m.kind_accuracy.isel(probe_step=0, level=-1)):.3f}, settled "
                  f"{float(m.kind_accuracy.isel(probe_step=-1, level=-1)):.3f}" + (
                      f"; fill-in error: step 0 {float(m.fill_error.isel(probe_step=0)):.4f}, settled "

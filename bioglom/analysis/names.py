@@ -7,11 +7,14 @@ A variable's own attributes, set where it is computed, win over the table.
 
 from __future__ import annotations
 
-import re
-
+import numpy as np
 import xarray as xr
 
-__all__ = ["VARIABLES", "describe", "lookup"]
+__all__ = ["VARIABLES", "COORDINATES", "CONVENTIONS", "UNITS", "describe", "lookup"]
+
+CONVENTIONS = "CF-1.10"
+# every units string a result may carry: each is valid UDUNITS-2 (tests/test_result_names.py)
+UNITS = ("1", "s", "Hz", "Hz**2", "1/s**2", "bytes")
 
 # name: (long_name, units)
 VARIABLES: dict[str, tuple[str, str]] = {
@@ -28,19 +31,20 @@ VARIABLES: dict[str, tuple[str, str]] = {
     # quality on the part-whole scenes (bioglom.analysis.scene_quality)
     "object_ari": ("foreground ARI of the top level's islands against the objects (held-out scenes)", "1"),
     "part_ari": ("foreground ARI of level 0's islands against the parts (held-out scenes)", "1"),
-    "fill_error": ("squared error of the removed pixels, decoded from level 0 of the masked scenes", "intensity^2"),
+    "fill_error": ("squared error of the removed pixels, decoded from level 0 of the masked scenes", "1"),
     "val_object_ari": ("settled top level's foreground ARI against objects on the validation scenes", "1"),
     "raw_pixels_ari": ("baseline: identical raw patches, foreground ARI against objects", "1"),
     "baseline_ari": ("the strongest model-free baseline on the validation scenes, foreground ARI against objects", "1"),
     "val_baseline_ari": ("the strongest model-free baseline's mean foreground ARI on the validation scenes", "1"),
     "baseline_index": ("index of the strongest model-free baseline in bioglom.analysis.baselines.BASELINES", "1"),
     "object_ari_mean": ("settled top level's foreground ARI against objects, mean over test scenes", "1"),
-    "fill_error_mean": ("squared error of the removed pixels after settling, mean over test scenes", "intensity^2"),
+    "fill_error_mean": ("squared error of the removed pixels after settling, mean over test scenes", "1"),
     # probes and representation metrics (bioglom.analysis.metrics)
     "schedule_period": ("wake, sleep or both at each training update (the schedule's period)", "1"),
     "s3_weight": ("S3: bottom-up unit weight of the spiking column", "1"),
     "s3_rate_weight": ("S3: the rate model's unit weight", "1"),
     "accuracy": ("linear-probe accuracy of the top level on held-out digits", "1"),
+    "level_accuracy": ("linear-probe accuracy of each level on held-out digits", "1"),
     "denoise_mse": ("squared error of the image decoded from a masked input after settling", "1"),
     "norm": ("mean norm of the top-level probe features", "1"),
     "spread": ("mean norm of the centred top-level probe features (collapse: toward 0)", "1"),
@@ -70,10 +74,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "peak_memory": ("peak memory of one training update above the pre-update baseline", "bytes"),
     "uniformity": ("uniformity on the sphere (Wang & Isola 2020; lower: more even)", "1"),
     # distillery (bioglom.analysis.distillery)
-    "dispersion_bottom_up": ("dispersion of the bottom-up nets' outputs across columns on inputs drawn from the data, "
-                             "mean over levels", "1"),
-    "dispersion_top_down": ("dispersion of the top-down nets' outputs across columns on inputs drawn from the data, "
-                            "mean over levels", "1"),
+    "dispersion": ("dispersion of the nets' outputs (bottom-up or top-down: direction) across columns on inputs "
+                   "drawn from the data, mean over levels", "1"),
     "ensemble_gain": ("ensemble gain of island-averaged predictions over single columns, mean over levels", "1"),
     "dispersion_inputs": ("dispersion of the unshared column nets on one common input drawn from the data, mean "
                           "over levels and directions", "1"),
@@ -96,6 +98,62 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "s3_is_test": ("S3: whether the sample is held out from learning", "1"),
 }
 
+# coordinates: (long_name, units or None for labels)
+COORDINATES: dict[str, tuple[str, str | None]] = {
+    "seed": ("seed of weights, data streams and evaluation sets", None),
+    "update": ("training update at which the model was evaluated", "1"),
+    "train_update": ("training update", "1"),
+    "level": ("level of the part-whole hierarchy (0: parts, top: objects)", "1"),
+    "step": ("settling step (0: the state before settling)", "1"),
+    "sample": ("held-out test image", None),
+    "target": ("what islands are scored against: parts or objects", None),
+    "direction": ("direction of the column nets: bottom-up or top-down", None),
+    "islands": ("how islands are read from the embeddings", None),
+    "baseline": ("model-free baseline", None),
+    "clip_baseline": ("model-free baseline on clips", None),
+    "threshold": ("cosine threshold of the islands", "1"),
+    "pair": ("kind of column pair", None),
+    "contribution": ("contribution to the consensus", None),
+    "probe_step": ("settling moment probed", None),
+    "moment": ("settling moment", None),
+    "claim": ("claim and the condition it is read on (docs/claims.md)", None),
+    "claim_id": ("claim id of docs/claims.md, without its condition", None),
+    "claim_condition": ("condition (run, rule or schedule) the claim is read on; empty: the claim has one reading",
+                        None),
+    "claim_criterion": ("what the claim asserts and how it is decided", None),
+    "condition": ("condition of the run", None),
+    "schedule": ("wake/sleep schedule", None),
+    "kind": ("schedule kind", None),
+    "block": ("day-night block length in updates (0: none)", "1"),
+    "run": ("training run (columns, retina and rule)", None),
+    "rule": ("learning rule", None),
+    "y": ("column row", "1"),
+    "x": ("column position in the row", "1"),
+    "py": ("pixel row", "1"),
+    "px": ("pixel position in the row", "1"),
+    "channel": ("colour channel", None),
+    "example": ("example test scene", None),
+    "clip": ("held-out clip", None),
+    "clip_example": ("example held-out clip", None),
+    "probe_column": ("column whose attention is shown (one per object)", None),
+    "kernel": ("STDP kernel", None),
+    "time": ("time", "s"),
+    "dim": ("embedding dimension", None),
+    "pre_dim": ("presynaptic dimension", None),
+    "model": ("spiking or rate model", None),
+    "columns": ("column nets: shared or unshared", None),
+    "memory_rule": ("learning rule whose peak memory is measured", None),
+    "memory_steps": ("settling steps of the memory measurement", "1"),
+    "hidden_credit": ("hidden credit of the local rule", None),
+    "optimizer": ("optimiser of the run", None),
+    "lr_scale": ("learning rate relative to the default", "1"),
+    "cycle": ("updates of one wake and sleep cycle", "1"),
+    "length": ("updates of the schedule", "1"),
+    "images": ("training images seen", "1"),
+    "retina": ("retina of the run", None),
+    "location": ("whether the column nets read their location", None),
+}
+
 # metrics a rule reports per update, kept as train_<name>
 TRAINING = {
     "loss": "the rule's loss", "recon": "reconstruction error", "agree": "agreement of predictions with the consensus",
@@ -109,29 +167,18 @@ TRAINING = {
 
 
 def lookup(name: str) -> tuple[str, str] | None:
-    """``(long_name, units)`` for a variable name, or None. Handles ``train_<metric>`` and
-    ``<name>_level<N>``."""
+    """``(long_name, units)`` for a variable name, or None. Handles ``train_<metric>``."""
     if name in VARIABLES:
         return VARIABLES[name]
     if name.startswith("train_") and name[6:] in TRAINING:
         return f"{TRAINING[name[6:]]}, per training update", "1"
-    m = re.fullmatch(r"(.+)_level(\d+)", name)
-    if m:
-        base = lookup(m.group(1))
-        if base:
-            level = f"level {m.group(2)}"
-            if ", mean over levels" in base[0]:
-                long_name = base[0].replace(", mean over levels", f", {level}")
-            else:
-                long_name = re.sub(r"the top level|top-level", level, base[0], count=1)
-                long_name = long_name if long_name != base[0] else f"{base[0]} ({level})"
-            return long_name, base[1]
     return None
 
 
 def describe(ds: xr.Dataset) -> xr.Dataset:
-    """``ds`` with ``long_name`` and ``units`` from :data:`VARIABLES` on every data variable
-    that lacks them (in place, and returned)."""
+    """``ds`` with ``long_name`` and ``units`` from :data:`VARIABLES` on every data variable,
+    and from :data:`COORDINATES` on every coordinate, that lacks them, and the CF
+    ``Conventions`` attribute (in place, and returned)."""
     for name in ds.data_vars:
         entry = lookup(str(name))
         if entry is None:
@@ -139,4 +186,14 @@ def describe(ds: xr.Dataset) -> xr.Dataset:
         attrs = ds[name].attrs
         attrs.setdefault("long_name", entry[0])
         attrs.setdefault("units", entry[1])
+    for dim in ("channel", "py", "px"):  # image axes: positions, so they can be selected and plotted
+        if dim in ds.dims and dim not in ds.coords:
+            ds.coords[dim] = np.arange(ds.sizes[dim])
+    for name in ds.coords:
+        entry = COORDINATES.get(str(name))
+        if entry is not None:
+            ds[name].attrs.setdefault("long_name", entry[0])
+            if entry[1] is not None:  # labels (strings) have no units
+                ds[name].attrs.setdefault("units", entry[1])
+    ds.attrs.setdefault("Conventions", CONVENTIONS)
     return ds

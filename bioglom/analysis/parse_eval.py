@@ -34,10 +34,11 @@ from .islands import (THRESHOLDS, adjusted_rand_index, choose_thresholds, extrac
 from .parse import PAIR_KINDS, foreground_island_size, kind_probe, masked_error, pair_similarity
 from .settling import consensus_shares, without_lateral
 
-__all__ = ["ISLANDS", "CLIP_BASELINES", "evaluate_parse", "evaluate_clips", "baseline_islands", "objects_touch", "settle_states", "settled_features"]
+__all__ = ["ISLANDS", "TARGETS", "CLIP_BASELINES", "evaluate_parse", "evaluate_clips", "baseline_islands", "objects_touch", "settle_states", "settled_features"]
 
 # how islands are extracted from a level's states (bioglom.analysis.islands.extract_islands)
 ISLANDS = ("threshold", "connected")
+TARGETS = ("parts", "objects")  # what islands are scored against: level 0 should be parts, higher levels objects
 
 
 @torch.no_grad()
@@ -121,15 +122,14 @@ def baseline_islands(val, test, patch_size: int, levels: int, grid, thresholds=T
 def _baseline_data(baselines: dict, parts, objects, fg) -> dict:
     names = list(baselines)
     return {
-        "baseline_objects": (("baseline", "sample"),
-                             torch.stack([foreground_ari(objects, baselines[k][0], fg) for k in names]).numpy(),
-                             {"long_name": "model-free baseline: foreground ARI against objects", "units": "1"}),
-        "baseline_parts": (("baseline", "sample"),
-                           torch.stack([foreground_ari(parts, baselines[k][0], fg) for k in names]).numpy(),
-                           {"long_name": "model-free baseline: foreground ARI against parts", "units": "1"}),
-        "val_baseline_objects": ("baseline", np.array([baselines[k][1] for k in names]),
-                                 {"long_name": "model-free baseline: mean foreground ARI against objects on the "
-                                               "validation scenes (chooses the strongest)", "units": "1"}),
+        "baseline_ari": (("target", "baseline", "sample"),
+                         torch.stack([torch.stack([foreground_ari(truth, baselines[k][0], fg) for k in names])
+                                      for truth in (parts, objects)]).numpy(),
+                         {"long_name": "model-free baseline: foreground ARI against the target", "units": "1"}),
+        "val_baseline_ari": ("baseline", np.array([baselines[k][1] for k in names]),
+                             {"long_name": "model-free baseline: mean foreground ARI against objects on the "
+                                           "validation scenes (chooses the strongest)", "units": "1",
+                              "target": "objects"}),
         "baseline_parameter": ("baseline", np.array([baselines[k][2] for k in names]),
                                {"long_name": "free parameter of the baseline chosen on validation scenes (cosine "
                                              "threshold of raw_tuned, colour tolerance of colour_components)",
@@ -190,10 +190,10 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
     -------
     ``xarray.Dataset`` over ``islands`` (:data:`ISLANDS`), ``step``, ``sample``, ``level``
     (and ``baseline``, ``threshold``, ``pair``, ``contribution``, ``example``, ``y``,
-    ``x``) with ``ari_objects``, ``ari_parts``, ``ari_full``, ``island_size``,
-    ``ari_objects_no_lateral``, ``consensus_share``, ``similarity``, the baselines
-    ``baseline_objects``, ``baseline_parts``, ``val_baseline_objects``,
-    ``parts_vs_objects``, ``objects_touch``, and where measurable ``kind_accuracy`` and
+    ``x``, ``target``: parts, objects) with ``ari`` (per target), ``ari_full``, ``island_size``,
+    ``ari_no_lateral``, ``consensus_share``, ``similarity``, the baselines
+    ``baseline_ari`` (per target), ``val_baseline_ari`` (against objects),
+    ``true_parts_ari``, ``objects_touch``, and where measurable ``kind_accuracy`` and
     ``fill_error``.
     """
     cfg = model.cfg
@@ -222,39 +222,35 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
     shares = consensus_shares(model, test.images[:shares_scenes], steps)  # l i
 
     data = {
-        "ari_objects": (("islands", "step", "sample", "level"), ari_obj.numpy(),
-                        {"long_name": "foreground ARI of islands against objects", "units": "1"}),
-        "ari_parts": (("islands", "step", "sample", "level"), ari_part.numpy(),
-                      {"long_name": "foreground ARI of islands against parts", "units": "1"}),
+        "ari": (("target", "islands", "step", "sample", "level"), torch.stack([ari_part, ari_obj]).numpy(),
+                {"long_name": "foreground ARI of islands against the target (parts or objects)", "units": "1"}),
         "ari_full": (("islands", "step", "sample", "level"), ari_full.numpy(),
                      {"long_name": "full-image ARI of islands (level 0 against parts, others against objects)",
                       "units": "1"}),
         "island_size": (("islands", "step", "sample", "level"), size.numpy(),
-                        {"long_name": "mean size of the island holding a foreground column", "units": "columns"}),
+                        {"long_name": "mean size of the island holding a foreground column", "units": "1"}),
         "threshold_chosen": (("islands", "step", "level"), chosen.numpy(),
                              {"long_name": "island cosine threshold chosen on validation scenes", "units": "1"}),
-        "ari_objects_no_lateral": (("islands", "sample", "level"), no_lateral.numpy(),
-                                   {"long_name": "foreground ARI against objects after settling with the lateral "
-                                                 "term switched off (same model; thresholds chosen on validation)",
-                                    "units": "1"}),
+        "ari_no_lateral": (("islands", "sample", "level"), no_lateral.numpy(),
+                           {"long_name": "foreground ARI against objects after settling with the lateral term "
+                                         "switched off (same model; thresholds chosen on validation)",
+                            "units": "1", "target": "objects"}),
         "consensus_share": (("level", "contribution"), shares,
                             {"long_name": "share of each contribution in the consensus (effective weight a pi / "
                                           "sum a pi, mean over steps, scenes, columns and dimensions)",
                              "units": "1"}),
-        "sweep_ari_objects": (("threshold", "level"), sweep_obj.numpy(),
-                              {"long_name": "test foreground ARI against objects after settling, per threshold "
-                                            "(threshold islands)", "units": "1"}),
-        "sweep_ari_parts": (("threshold", "level"), sweep_part.numpy(),
-                            {"long_name": "test foreground ARI against parts after settling, per threshold "
-                                          "(threshold islands)", "units": "1"}),
+        "sweep_ari": (("target", "threshold", "level"), torch.stack([sweep_part, sweep_obj]).numpy(),
+                      {"long_name": "test foreground ARI against the target after settling, per threshold "
+                                    "(threshold islands)", "units": "1"}),
         "similarity": (("probe_step", "sample", "level", "pair"), sim.numpy(),
                        {"long_name": "attention similarity of foreground column pairs", "units": "1"}),
         **_baseline_data(baseline_islands(val, test, p, L, grid, thresholds), parts, objects, fg),
         "object_size": ("sample", foreground_island_size(objects, fg).numpy(),
                         {"long_name": "mean size of the ground-truth object holding a foreground column",
-                         "units": "columns"}),
-        "parts_vs_objects": ("sample", foreground_ari(objects, parts, fg).numpy(),
-                             {"long_name": "ground-truth parts scored against objects", "units": "1"}),
+                         "units": "1"}),
+        "true_parts_ari": ("sample", foreground_ari(objects, parts, fg).numpy(),
+                           {"long_name": "the ground-truth parts taken as islands, foreground ARI against objects",
+                            "units": "1", "target": "objects"}),
         "foreground_fraction": ("sample", fg.double().mean(-1).numpy(),
                                 {"long_name": "fraction of columns in the foreground", "units": "1"}),
         "objects_touch": ("sample", objects_touch(objects, grid).numpy(),
@@ -286,7 +282,7 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
                 errs.append(masked_error(recon, model.retinal(test.images.to(model.device)).cpu(), keep))
         data["fill_error"] = (("probe_step", "sample"), torch.stack(errs).numpy(),
                               {"long_name": "squared error of the removed pixels, decoded from level 0",
-                               "units": "intensity^2"})
+                               "units": "1"})
 
     k = min(examples, B)
     data["example_attention"] = (("example", "probe_column", "y", "x"), _example_attention(model, states[-1][:k],
@@ -302,7 +298,7 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
     coords = {"islands": list(ISLANDS), "step": np.arange(S1), "sample": np.arange(B), "level": np.arange(L),
               "threshold": np.asarray(thresholds), "pair": list(PAIR_KINDS), "probe_step": ["step 0", "settled"],
               "example": np.arange(k), "y": np.arange(h), "x": np.arange(w), "baseline": list(BASELINES),
-              "probe_column": np.arange(3),
+              "probe_column": np.arange(3), "target": list(TARGETS),
               "contribution": list(CONTRIBUTIONS)}
     return xr.Dataset(data, coords=coords)
 
@@ -318,8 +314,8 @@ def evaluate_clips(model, steps: int, val, test, thresholds=THRESHOLDS, examples
     carries no state from one frame to the next, so this is what settling the clip gives
     for that frame. Thresholds and baseline parameters are chosen on ``val`` clips.
     Returns a dataset over ``islands``, ``moment`` (step 0, settled), ``clip`` and
-    ``clip_baseline`` with ``clip_ari_objects``, ``clip_baseline_objects`` and
-    ``clip_val_baseline_objects``.
+    ``clip_baseline`` with ``clip_ari``, ``clip_baseline_ari`` and
+    ``clip_val_baseline_ari``.
     """
     from ..data.motion import motion_segments
 
@@ -350,16 +346,17 @@ def evaluate_clips(model, steps: int, val, test, thresholds=THRESHOLDS, examples
         "clip_example_islands": (("islands", "moment", "clip_example", "y", "x"),
                                  islands[:, :, :k, 0].reshape(len(ISLANDS), 2, k, h, w).numpy(),
                                  {"long_name": "top level's island ids of the example clips", "units": "1"}),
-        "clip_ari_objects": (("islands", "moment", "clip"), ari.numpy(),
-                             {"long_name": "top level's foreground ARI against objects on the last frame of held-out "
-                                           "clips", "units": "1"}),
-        "clip_baseline_objects": (("clip_baseline", "clip"),
-                                  torch.stack([foreground_ari(objects, base[k][0], fg) for k in names]).numpy(),
-                                  {"long_name": "model-free baseline on the last frame of held-out clips: foreground "
-                                                "ARI against objects", "units": "1"}),
-        "clip_val_baseline_objects": ("clip_baseline", np.array([base[k][1] for k in names]),
-                                      {"long_name": "model-free baseline: mean foreground ARI against objects on the "
-                                                    "validation clips (chooses the strongest)", "units": "1"}),
+        "clip_ari": (("islands", "moment", "clip"), ari.numpy(),
+                     {"long_name": "top level's foreground ARI against objects on the last frame of held-out clips",
+                      "units": "1", "target": "objects"}),
+        "clip_baseline_ari": (("clip_baseline", "clip"),
+                              torch.stack([foreground_ari(objects, base[k][0], fg) for k in names]).numpy(),
+                              {"long_name": "model-free baseline on the last frame of held-out clips: foreground ARI "
+                                            "against objects", "units": "1", "target": "objects"}),
+        "clip_val_baseline_ari": ("clip_baseline", np.array([base[k][1] for k in names]),
+                                  {"long_name": "model-free baseline: mean foreground ARI against objects on the "
+                                                "validation clips (chooses the strongest)", "units": "1",
+                                   "target": "objects"}),
         "clip_objects_touch": ("clip", objects_touch(objects, grid).numpy(),
                                {"long_name": "whether two objects hold 4-adjacent columns in the last frame",
                                 "units": "1"}),

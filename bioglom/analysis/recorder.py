@@ -46,7 +46,12 @@ class Claim(NamedTuple):
 def claims_dataset(claims: list[Claim]) -> xr.Dataset:
     """``claim_value``, ``claim_low``, ``claim_high`` (float), ``claim_verdict`` (str) and
     ``claim_held`` (bool, verdict ``held``) over a ``claim`` dim, with the criterion as
-    the coordinate ``claim_criterion`` (docs/design.md §10)."""
+    the coordinate ``claim_criterion`` (docs/design.md §10). The ``claim`` label is unique
+    (``"D1 delta"``); the coordinates ``claim_id`` (``"D1"``, the claim of docs/claims.md)
+    and ``claim_condition`` (``"delta"``, empty where a claim has one reading) split it, so
+    one claim is selected across conditions with ``ds.claim_id == "D1"``, and one
+    condition with ``ds.claim_condition == "delta"``."""
+    ids = [c.id.split(" ", 1) + [""] for c in claims]
     return xr.Dataset(
         {
             "claim_value": ("claim", np.array([float(c.value) for c in claims]), {"long_name": "measured value"}),
@@ -58,7 +63,8 @@ def claims_dataset(claims: list[Claim]) -> xr.Dataset:
                               {"long_name": "verdict: held, not held or undecided"}),
             "claim_held": ("claim", np.array([c.decided == "held" for c in claims]), {"long_name": "verdict is held"}),
         },
-        coords={"claim": [c.id for c in claims], "claim_criterion": ("claim", [c.criterion for c in claims])},
+        coords={"claim": [c.id for c in claims], "claim_criterion": ("claim", [c.criterion for c in claims]),
+                "claim_id": ("claim", [i[0] for i in ids]), "claim_condition": ("claim", [i[1] for i in ids])},
     )
 
 

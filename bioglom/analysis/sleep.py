@@ -4,22 +4,24 @@ top level's states; on the part-whole scenes, island quality and the same shape.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .metrics import alignment, dimension_std, linear_probe, representation_metrics, uniformity
 from .parse_eval import settled_features
 from .scene_quality import scene_means, scene_quality
 
-__all__ = ["PER_DIGIT", "pixel_probe", "probe_point", "scene_point"]
+__all__ = ["ALONG", "pixel_probe", "probe_point", "scene_point"]
 
-PER_DIGIT = ("probe_correct", "centred_norm")  # per held-out digit, along ``sample``
+# the evaluations of probe_point that are arrays, and their dimensions (per held-out digit, per level)
+ALONG = {"probe_correct": ("sample",), "centred_norm": ("sample",), "level_accuracy": ("level",)}
 
 
 def probe_point(model, steps: int, probe_fit, probe_eval, probe_val=None) -> dict:
     """On videos ``probe_fit`` and ``probe_eval`` (:class:`~bioglom.data.Digits`-like, images
     ``[b, 2, C, H, W]``), settled ``steps`` steps from their first frame and averaged over
-    columns: the standardised linear-probe accuracy of every level (``accuracy`` for the top
-    one, ``accuracy_level{l}``), the scale-sensitive probe (``accuracy_raw``), per digit its
+    columns: the standardised linear-probe accuracy of the top level (``accuracy``) and of
+    every level (``level_accuracy``, along ``level``), the scale-sensitive probe (``accuracy_raw``), per digit its
     correctness (``probe_correct``) and centred norm, and the top level's
     :func:`~bioglom.analysis.representation_metrics`, per-dimension std, alignment of each
     digit's two frames and uniformity."""
@@ -38,7 +40,7 @@ def probe_point(model, steps: int, probe_fit, probe_eval, probe_val=None) -> dic
         val["val_accuracy"] = linear_probe(fit[:, -1], probe_fit.labels, v[:, -1], probe_val.labels)
     model.train()
     shape = representation_metrics(top)
-    return {"accuracy": acc_level[-1], **{f"accuracy_level{l}": a for l, a in enumerate(acc_level)},
+    return {"accuracy": acc_level[-1], "level_accuracy": np.array(acc_level, float),
             "accuracy_raw": raw, "norm": shape["norm"], "spread": shape["spread"],
             "dimension_std": float(dimension_std(top).mean()), "effective_rank": shape["effective_rank"],
             "alignment": alignment(top, nxt[:, -1]), "uniformity": uniformity(top),

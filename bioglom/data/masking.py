@@ -4,13 +4,34 @@ from __future__ import annotations
 
 import torch
 
-from ..config import ConfigError
+from ..config import ConfigError, check_positive, check_seed
 from ..seeding import generator
 
 __all__ = ["region_mask", "mask_regions", "part_mask", "mask_parts", "uniform_regions", "mask_uniform", "fill_removed",
            "changed_fraction", "FILLS"]
 
 FILLS = ("token", "noise", "zero")
+
+
+
+def check_images(name: str, images) -> None:
+    """``images`` must be a floating-point tensor ``[B, C, H, W]`` with ``B >= 1``."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or not torch.is_floating_point(images):
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ConfigError(f"{name} is {shape}; it must be a floating-point tensor [B, C, H, W]")
+    if images.shape[0] == 0:
+        raise ConfigError(f"{name} has shape {tuple(images.shape)}: an empty batch; give at least one image")
+
+
+def _check_mask(name: str, keep, images: torch.Tensor) -> None:
+    if not isinstance(keep, torch.Tensor):
+        raise ConfigError(f"{name} is a {type(keep).__name__}; it must be a tensor broadcastable to the images "
+                          f"{tuple(images.shape)}")
+    try:
+        torch.broadcast_shapes(keep.shape, images.shape)
+    except RuntimeError:
+        raise ConfigError(f"{name} has shape {tuple(keep.shape)}; it must broadcast to the images "
+                          f"{tuple(images.shape)} (e.g. [B, 1, H, W])") from None
 
 
 def region_mask(shape, regions: int, min_size: int, max_size: int, generator: torch.Generator | None = None):
@@ -20,6 +41,8 @@ def region_mask(shape, regions: int, min_size: int, max_size: int, generator: to
     inside the image.
     """
     b, _, h, w = shape
+    for name, value in (("regions", regions), ("min_size", min_size), ("max_size", max_size)):
+        check_positive(name, value, strict=name != "regions", integer=True)
     if regions < 0 or not 1 <= min_size <= max_size <= min(h, w):
         raise ConfigError(
             f"mask regions={regions}, min_size={min_size}, max_size={max_size} are not allowed; "
@@ -44,6 +67,8 @@ def fill_removed(images: torch.Tensor, keep: torch.Tensor, fill="zero", generato
     3 channels; 0.5 otherwise) or ``"noise"`` (uniform [0, 1] per pixel and channel). A
     token or noise fill removes the information instead of drawing background there.
     """
+    check_images("images", images)
+    _check_mask("keep", keep, images)
     if isinstance(fill, str):
         from ..config import check_choice
 
@@ -59,6 +84,7 @@ def fill_removed(images: torch.Tensor, keep: torch.Tensor, fill="zero", generato
             colour = torch.tensor(MASK_TOKEN if c == 3 else (0.5,) * c, dtype=images.dtype, device=images.device)
             value = colour[:, None, None].expand_as(images)
     else:
+        check_positive("fill", fill, strict=False)  # a finite pixel value
         value = torch.full_like(images, float(fill))
     return images * keep + value * (1 - keep)
 
@@ -70,6 +96,7 @@ def mask_regions(images: torch.Tensor, regions: int = 2, min_size: int = 3, max_
 
     Works on ``[B, C, H, W]``; the input is not modified.
     """
+    check_images("images", images)
     keep = region_mask(images.shape, regions, min_size, max_size, generator).to(images)
     return fill_removed(images, keep, fill, generator), keep
 
@@ -81,8 +108,12 @@ def part_mask(parts: torch.Tensor, count: int = 1, generator: torch.Generator | 
     uniformly without replacement among those present; an image with fewer parts loses
     all of them.
     """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise ConfigError(f"count={count!r} is not allowed; it must be an integer >= 0")
+    check_positive("count", count, strict=False, integer=True)
+    if not isinstance(parts, torch.Tensor) or parts.dim() != 3 or parts.dtype.is_floating_point or parts.numel() == 0:
+        shape = tuple(parts.shape) if isinstance(parts, torch.Tensor) else type(parts).__name__
+        raise ConfigError(f"parts is {shape}; it must be an integer tensor [B, H, W] of part ids (0: background)")
+    if int(parts.min()) < 0:
+        raise ConfigError(f"parts holds the id {int(parts.min())}; part ids must be >= 0 (0: background)")
     b = parts.shape[0]
     k = int(parts.max()) + 1
     present = torch.zeros(b, k, dtype=torch.bool).scatter_(1, parts.reshape(b, -1).cpu(), True)
@@ -99,6 +130,10 @@ def mask_parts(images: torch.Tensor, parts: torch.Tensor, count: int = 1, genera
                fill="token"):
     """Return ``(corrupted, keep)``: ``count`` whole parts per image replaced by ``fill``
     (paper 7: removing a region the object predicts). See :func:`part_mask`."""
+    check_images("images", images)
+    if isinstance(parts, torch.Tensor) and parts.shape != images.shape[:1] + images.shape[2:]:
+        raise ConfigError(f"parts has shape {tuple(parts.shape)}; it must be [B, H, W] of the images "
+                          f"{tuple(images.shape)}")
     keep = part_mask(parts, count, generator).to(images)
     return fill_removed(images, keep, fill, generator), keep
 
@@ -145,6 +180,17 @@ def masked_batch(images: torch.Tensor, indices, update: int, *, batch: int, regi
     ``(images, corrupted, keep)``."""
     import numpy as np
 
+    check_images("images", images)
+    check_seed("seed", seed)
+    check_positive("update", update, strict=False, integer=True)
+    check_positive("batch", batch, integer=True)
+    indices = torch.as_tensor(indices)
+    if indices.dim() != 1 or len(indices) == 0 or indices.dtype.is_floating_point or indices.dtype == torch.bool:
+        raise ConfigError(f"indices has shape {tuple(indices.shape)} and dtype {indices.dtype}; it must be a non-empty "
+                          "1-D integer index into the images")
+    if int(indices.min()) < -len(images) or int(indices.max()) >= len(images):
+        raise ConfigError(f"indices holds {int(indices.min())}..{int(indices.max())}; it must index the "
+                          f"{len(images)} images")
     rng = np.random.default_rng([seed, update])
     chosen = images[indices[rng.integers(0, len(indices), batch)]]
     corrupted, keep = mask_regions(chosen, regions, min_size, max_size,

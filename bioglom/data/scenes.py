@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ..config import ConfigError, check_positive
+from ..config import ConfigError, check_positive, check_seed
 
 __all__ = ["KINDS", "Scenes", "make_scenes", "column_labels", "patch_majority", "MAX_PARTS"]
 
@@ -99,6 +99,26 @@ def _one_scene(rng: np.random.Generator, size, channels, n_objects, scale):
     return img, parts, kinds
 
 
+def check_stream(seed, start, n) -> None:
+    """A scene stream: ``seed`` a seed, ``start`` an integer >= 0, and the scene indices
+    ``start .. start + n - 1`` seeds too (each scene is drawn from ``default_rng([seed, i])``)."""
+    check_seed("seed", seed)
+    check_positive("start", start, strict=False, integer=True)
+    if start + n > 2**63:
+        raise ConfigError(f"start={start!r} with n={n} is not allowed; start + n must be at most 2**63")
+
+
+def check_pair(name: str, value, integer: bool = False) -> None:
+    """``value`` must be a ``(min, max)`` pair of numbers (integers with ``integer``)."""
+    import numbers
+
+    kind = numbers.Integral if integer else numbers.Real
+    if (not isinstance(value, (tuple, list)) or len(value) != 2
+            or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value)):
+        raise ConfigError(f"{name}={value!r} is not allowed; give a (min, max) pair of "
+                          f"{'integers' if integer else 'numbers'}")
+
+
 def make_scenes(n: int, *, image_size: int = 16, channels: int = 3, objects: tuple[int, int] = (2, 3),
                 scale: tuple[float, float] = (0.3, 0.5), seed: int = 0, start: int = 0) -> Scenes:
     """Generate scenes ``start .. start + n - 1`` of the stream that ``seed`` names.
@@ -115,6 +135,9 @@ def make_scenes(n: int, *, image_size: int = 16, channels: int = 3, objects: tup
     check_positive("n", n, integer=True)
     check_positive("image_size", image_size, integer=True)
     check_positive("channels", channels, integer=True)
+    check_stream(seed, start, n)
+    check_pair("objects", objects, integer=True)
+    check_pair("scale", scale)
     lo, hi = objects
     if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
         raise ConfigError(f"objects={objects!r} is not allowed; give (min, max) integers with 1 <= min <= max")

@@ -1,0 +1,97 @@
+"""Seeds as parallel processes on one machine (``--jobs N``): each seed of a run is the
+same simulation run with ``--seed S --seeds 1`` into ``OUT/seeds/seedS``, at most ``N`` at
+a time, each with ``cores / N`` threads; their results are then merged along ``seed``
+with their claims recomputed (:mod:`bioglom.claims`), which is the one-process run's
+result up to float32 summation order. A killed run goes on with ``--resume``: each seed
+resumes from its own checkpoints, and a seed already finished is not run again.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["run_seeds_as_jobs", "job_argv"]
+
+# options the parent decides for each job (the rest of its command line passes through)
+OWN = ("--jobs", "--seed", "--seeds", "--out", "--progress", "--no-progress", "--overwrite", "--no-overwrite")
+
+
+def job_argv(argv: list[str], seed: int, out: Path, resume: bool) -> list[str]:
+    """The command line of seed ``seed``'s job: ``argv`` without the options the parent
+    decides, then ``--seed seed --seeds 1 --out out --no-progress`` (``--overwrite`` unless
+    resuming: the parent's folder check already ran)."""
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        name = a.split("=", 1)[0]
+        if name in OWN:
+            skip = "=" not in a and name in ("--jobs", "--seed", "--seeds", "--out")
+            continue
+        kept.append(a)
+    return [*kept, "--seed", str(seed), "--seeds", "1", "--out", str(out), "--no-progress",
+            *(() if resume else ("--overwrite",))]
+
+
+def run_seeds_as_jobs(script: Path, simulation: str, opts, argv: list[str], out: Path) -> int:
+    """Run the seeds of ``opts`` as ``opts.jobs`` parallel processes of ``script`` and write
+    the merged result to ``out/SIMULATION.nc``; print the claims. Returns the exit code
+    (that of the first job that failed, after the others ended)."""
+    from .claims import merge_results
+    from .experiment import report, seeds_of, write_result
+
+    seeds = seeds_of(opts)
+    folders = {s: out / "seeds" / f"seed{s}" for s in seeds}
+    threads = max(1, (os.cpu_count() or 1) // opts.jobs)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    todo = [s for s in seeds if not (opts.resume and _finished(folders[s] / f"{simulation}.nc"))]
+    running: dict[int, subprocess.Popen] = {}
+    failed = 0
+    print(f"{len(todo)} of {len(seeds)} seeds as {min(opts.jobs, len(todo)) or 0} parallel jobs of {threads} "
+          f"thread(s); logs in {out / 'seeds'}", file=sys.stderr)
+    try:
+        while todo or running:
+            while todo and len(running) < opts.jobs:
+                s = todo.pop(0)
+                folders[s].mkdir(parents=True, exist_ok=True)
+                log = open(folders[s] / "log.txt", "a")
+                running[s] = subprocess.Popen([sys.executable, str(script),
+                                               *job_argv(argv, s, folders[s], opts.resume)],
+                                              stdout=log, stderr=subprocess.STDOUT, env=env)
+                log.close()
+            for s, p in list(running.items()):
+                if p.poll() is not None:
+                    del running[s]
+                    print(f"seed {s}: {'done' if p.returncode == 0 else f'failed (exit {p.returncode})'}",
+                          file=sys.stderr)
+                    failed = failed or p.returncode
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        for p in running.values():
+            p.terminate()
+        raise
+    if failed:
+        print(f"error: a seed's job failed; its log is in {out / 'seeds'}; run the same command with --resume "
+              "to go on", file=sys.stderr)
+        return failed
+    ds, claims, attrs = merge_results(simulation, [folders[s] / f"{simulation}.nc" for s in seeds])
+    path = write_result(ds, claims, out / f"{simulation}.nc", {**attrs, "jobs": int(opts.jobs)})
+    return report(f"{simulation}: {len(seeds)} seeds run as {opts.jobs} parallel jobs, merged", claims=claims,
+                  path=path)
+
+
+def _finished(path: Path) -> bool:
+    if not path.exists():
+        return False
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            return ds.attrs.get("status") == "complete"
+    except (OSError, ValueError):
+        return False

@@ -1,0 +1,75 @@
+"""Seeds as jobs: per-seed results merged by ``python -m bioglom.claims`` give the claims of
+the one-process run."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from bioglom.analysis import write_netcdf
+
+ROOT = Path(__file__).resolve().parents[1]
+CLAIMS = ("claim_value", "claim_low", "claim_high")
+
+
+def _run(simulation, out, *args):
+    done = subprocess.run([sys.executable, str(ROOT / "simulations" / f"{simulation}.py"), "--quick", "--no-progress",
+                           "--out", str(out), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return out / f"{simulation}.nc"
+
+
+def _merge(simulation, paths, out):
+    return subprocess.run([sys.executable, "-m", "bioglom.claims", simulation, *map(str, paths), "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def _split(path, tmp_path):
+    """The per-seed files of a multi-seed result, as separate runs would write them."""
+    parts = []
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        ds = ds.load()
+    body = ds.drop_vars([v for v in ds.variables if str(v).startswith("claim")])
+    for s in ds.seed.values:
+        part = body.sel(seed=[s])
+        parts.append(write_netcdf(part, tmp_path / f"seed{s}" / path.name))
+    return ds, parts
+
+
+@pytest.mark.parametrize("simulation", ["islands", "wake_sleep"])
+def test_merged_per_seed_files_give_the_one_process_claims_exactly(simulation, tmp_path):
+    whole, parts = _split(_run(simulation, tmp_path / "all", "--seeds", "2"), tmp_path)
+    done = _merge(simulation, parts[::-1], tmp_path / "merged.nc")  # any order: merged in seed order
+    assert done.returncode == 0, done.stderr
+    with xr.open_dataset(tmp_path / "merged.nc", engine="h5netcdf") as merged:
+        assert list(merged.claim.values) == list(whole.claim.values)
+        for v in CLAIMS:
+            np.testing.assert_array_equal(merged[v].values, whole[v].values)
+        assert (merged.claim_verdict.values == whole.claim_verdict.values).all()
+        assert list(merged.seed.values) == [0, 1]
+
+
+def test_seeds_run_as_separate_processes_merge_to_the_same_claims(tmp_path):
+    whole = _run("islands", tmp_path / "all", "--seeds", "2")
+    parts = [_run("islands", tmp_path / f"s{s}", "--seed", str(s), "--seeds", "1") for s in (0, 1)]
+    assert _merge("islands", parts, tmp_path / "merged.nc").returncode == 0
+    with xr.open_dataset(whole, engine="h5netcdf") as a, xr.open_dataset(tmp_path / "merged.nc", engine="h5netcdf") as b:
+        # a seed's numbers do not depend on the process it ran in, up to float32 summation order
+        for v in CLAIMS:
+            np.testing.assert_allclose(b[v].values, a[v].values, rtol=0, atol=1e-4)
+        assert (a.claim_verdict.values == b.claim_verdict.values).all()
+
+
+def test_merge_refuses_what_does_not_fit_with_one_line(tmp_path):
+    one = _run("islands", tmp_path / "a")
+    other = _run("islands", tmp_path / "b", "--seed", "1", "--lr", "0.01")
+    cases = [(("islands", [one, other]), "other options"),
+             (("islands", [one, one]), "more than once"),
+             (("distillery", [one]), "simulation='distillery' is not allowed"),
+             (("islands", [tmp_path / "none.nc"]), "is not a file")]
+    for (simulation, paths), message in cases:
+        done = _merge(simulation, paths, tmp_path / "m.nc")
+        assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
