@@ -196,7 +196,7 @@ class MaskOptions(ModelOptions):
 
 
 # how a run is carried out, not what it computes: never part of its identity
-RUN_ONLY = ("out", "resume", "overwrite", "progress", "device", "stop_after")
+RUN_ONLY = ("out", "resume", "overwrite", "progress", "device", "stop_after", "jobs")
 
 
 def run_identity(opts, drop=()) -> dict:

@@ -73,6 +73,8 @@ from bioglom.seeding import derived_seed, generator
           updates=option(600, "training updates per seed"), batch=option(32, "scenes per update"),
           negative_weight=0.1)
 class Options(TrainingOptions):
+    jobs: int = option(1, "run the seeds as this many parallel processes (each with cores / jobs threads) and "
+                       "merge their results (python -m bioglom.claims); 1: one process")
     sweep: bool = option(False, "run every variant of VARIANTS (--sweep-seeds seeds each) and write sweep.nc and "
                          "sweep.csv instead")
     shard: tuple[int, ...] = option((0, 1), "with --sweep: K,N runs the variants whose index is K modulo N (N "
@@ -153,6 +155,9 @@ class Options(TrainingOptions):
     def validate(self) -> None:
         super().validate()
         self.glom_config()  # raises ConfigError naming the field
+        check_positive("jobs", self.jobs, integer=True)
+        if self.jobs > 1 and self.sweep:
+            raise ConfigError(f"jobs={self.jobs} is not allowed with sweep=True; split a sweep with --shard K,N")
         for name in ("test_scenes", "val_scenes", "eval_every", "mask_count", "clip_scenes", "sweep_seeds"):
             check_positive(name, getattr(self, name), integer=True, strict=name not in ("mask_count", "clip_scenes"))
         if len(self.shard) != 2 or not 0 <= self.shard[0] < self.shard[1]:
@@ -449,6 +454,12 @@ def main(argv=None) -> int:
     opts, device, out = start_run(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
     if opts.sweep:
         return run_sweep(opts, device, out)
+    if opts.jobs > 1:
+        from pathlib import Path
+
+        from bioglom.jobs import run_seeds_as_jobs
+
+        return run_seeds_as_jobs(Path(__file__), "islands", opts, sys.argv[1:] if argv is None else list(argv), out)
     seeds = seeds_of(opts)
     try:
         ds = xr.concat([run_seed(opts, s, device, out / "checkpoints").expand_dims(seed=[s]) for s in seeds], "seed",

@@ -41,6 +41,7 @@ size" for W2 is the spread of the probe features (bioglom.analysis.representatio
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,8 @@ class Options(DataOptions):
     pre: int = option(100, "deprivation: interleaved updates first")
     deprived: int = option(300, "deprivation: wake-only updates")
     recovery: int = option(60, "deprivation: sleep updates after deprivation")
+    jobs: int = option(1, "run the seeds as this many parallel processes (each with cores / jobs threads) and "
+                       "merge their results (python -m bioglom.claims; digits only); 1: one process")
     # evaluation
     eval_every: int = option(10, "updates between evaluations")
     probe_train: int = option(500, "digits the probe is fitted on")
@@ -149,6 +152,10 @@ class Options(DataOptions):
                 raise ConfigError(f"{name}={getattr(self, name)} is not allowed; the {self.data} split it is drawn "
                                   f"from holds {most} images")
         build_rule(self.rule, **self.rule_options())
+        check_positive("jobs", self.jobs, integer=True)
+        if self.jobs > 1 and self.data == "scenes":
+            raise ConfigError(f"jobs={self.jobs} is not allowed with data='scenes' (its claims are computed from "
+                              "per-seed state in one process); run the seeds in one process")
 
     def runs(self) -> list["Run"]:
         """Every run of a seed, in report order."""
@@ -200,6 +207,10 @@ def claims_of(ds: xr.Dataset, opts: Options) -> list:
 
 def main(argv=None) -> int:
     opts, device, out = start_run(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
+    if opts.jobs > 1:
+        from bioglom.jobs import run_seeds_as_jobs
+
+        return run_seeds_as_jobs(Path(__file__), "wake_sleep", opts, sys.argv[1:] if argv is None else list(argv), out)
     runs = opts.runs()
     results, status = over_seeds(opts, lambda seed: run_seed(opts, seed, runs, device, out))
     seeds = [r[0] for r in results]

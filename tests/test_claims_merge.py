@@ -73,3 +73,18 @@ def test_merge_refuses_what_does_not_fit_with_one_line(tmp_path):
     for (simulation, paths), message in cases:
         done = _merge(simulation, paths, tmp_path / "m.nc")
         assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_jobs_run_the_seeds_in_parallel_and_give_the_one_process_claims(tmp_path):
+    whole = _run("islands", tmp_path / "all", "--seeds", "2")
+    jobs = _run("islands", tmp_path / "jobs", "--seeds", "2", "--jobs", "2")
+    with xr.open_dataset(whole, engine="h5netcdf") as a, xr.open_dataset(jobs, engine="h5netcdf") as b:
+        for v in CLAIMS:
+            np.testing.assert_allclose(b[v].values, a[v].values, rtol=0, atol=1e-4)
+        assert (a.claim_verdict.values == b.claim_verdict.values).all() and list(b.seed.values) == [0, 1]
+    assert {p.name for p in (tmp_path / "jobs" / "seeds").iterdir()} == {"seed0", "seed1"}
+    # resumed, the finished seeds are not run again and the merged result is the same
+    done = subprocess.run([sys.executable, str(ROOT / "simulations" / "islands.py"), "--quick", "--no-progress",
+                           "--out", str(tmp_path / "jobs"), "--seeds", "2", "--jobs", "2", "--resume"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and "0 of 2 seeds" in done.stderr, done.stderr
