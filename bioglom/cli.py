@@ -20,7 +20,7 @@ import torch
 
 from .config import ConfigError, changed_fields, check_positive, check_seed
 
-__all__ = ["option", "defaults", "RunOptions", "ModelOptions", "TrainingOptions", "DataOptions", "MaskOptions",
+__all__ = ["option", "model_option", "defaults", "RunOptions", "ModelOptions", "TrainingOptions", "DataOptions", "MaskOptions",
            "parse_options", "resolve_device", "fail", "start_run",
            "lock_output_folder", "run_script", "run_identity", "stopped_status", "RUN_ONLY"]
 
@@ -29,6 +29,24 @@ def option(default, help: str, choices=None):
     """A dataclass field with its ``--help`` text (and allowed values: of the value, or of
     every item of a comma-separated list)."""
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+
+
+_CONFIG_DEFAULT = object()
+
+
+def model_option(name: str, default=_CONFIG_DEFAULT, help: str = ""):
+    """The option that sets :class:`~bioglom.config.GlomConfig`'s field ``name``, declared
+    once, by the config: its ``--help`` is the field's documentation (and ``help``, what
+    the field does in this script, where given), its allowed values the config's, its
+    default the config's unless ``default`` is given. :meth:`ModelOptions.model_fields`
+    collects these options for ``GlomConfig``; ``GlomConfig`` checks their values."""
+    from .config import FIELD_CHOICES, GlomConfig, field_doc
+
+    if default is _CONFIG_DEFAULT:
+        default = next(f.default for f in dataclasses.fields(GlomConfig) if f.name == name)
+    text = field_doc(name) + (f" -- here: {help}" if help else "")
+    return dataclasses.field(default=default, metadata={"help": text, "choices": FIELD_CHOICES.get(name),
+                                                        "glom_field": name})
 
 
 def defaults(**values):
@@ -45,7 +63,7 @@ def defaults(**values):
             base = inherited[name]
             annotations[name] = base.type
             setattr(cls, name, value if isinstance(value, dataclasses.Field) else
-                    option(value, base.metadata["help"], base.metadata.get("choices")))
+                    dataclasses.field(default=value, metadata=dict(base.metadata)))
         cls.__annotations__ = annotations
         return dataclasses.dataclass(cls)
     return wrap
@@ -76,12 +94,18 @@ class ModelOptions(RunOptions):
 
     GROUP = "model options"
 
-    levels: int = option(3, "levels of the part-whole hierarchy")
-    dim: int = option(32, "embedding size per level")
-    hidden: int = option(64, "hidden units of each column net")
-    patch_size: int = option(2, "pixels per column side")
-    image_size: int = option(12, "image side in pixels")
-    radius: tuple[int, ...] = option((1, 2, 5), "window radius per level (comma-separated)")
+    levels: int = model_option("levels")
+    dim: int = model_option("dim")
+    hidden: int = model_option("hidden")
+    patch_size: int = model_option("patch_size")
+    image_size: int = model_option("image_size", 12)
+    radius: tuple[int, ...] = model_option("radius", (1, 2, 5))
+
+    def model_fields(self) -> dict:
+        """The values of this script's options that set :class:`~bioglom.config.GlomConfig`
+        fields (:func:`model_option`), by field name."""
+        return {f.metadata["glom_field"]: getattr(self, f.name) for f in dataclasses.fields(self)
+                if "glom_field" in f.metadata}
 
 
 @dataclasses.dataclass

@@ -110,6 +110,11 @@ INIT_STATES = ("bottom_up", "zeros", "previous")
 RETINAS = ("uniform", "foveated")
 
 
+# the allowed values of GlomConfig's string fields
+FIELD_CHOICES = {"neighbourhood": NEIGHBOURHOODS, "similarity": SIMILARITIES, "consensus": CONSENSUS, "norm": NORMS,
+                 "frontend": FRONTENDS, "activation": ACTIVATIONS, "columns": COLUMNS, "column_init": COLUMN_INITS,
+                 "init_state": INIT_STATES, "retina": RETINAS}
+
 @dataclass(frozen=True)
 class GlomConfig:
     """Configuration of a GLOM model (docs/design.md §2-4).
@@ -403,3 +408,18 @@ class GlomConfig:
 
     def replace(self, **changes) -> "GlomConfig":
         return dataclasses.replace(self, **changes)
+
+
+def field_doc(name: str) -> str:
+    """The documentation of :class:`GlomConfig`'s field ``name`` (its "Parameters" entry,
+    one line): the one text a script's option for that field shows in ``--help``."""
+    import re
+
+    doc = GlomConfig.__doc__.split("Parameters\n    ----------\n", 1)[1]
+    entries = re.split(r"\n    (?=[a-z_, ]+ : )", "\n" + doc)
+    for entry in entries:
+        head, _, body = entry.strip().partition("\n")
+        names = [n.strip() for n in head.split(" : ", 1)[0].split(",")]
+        if name in names:
+            return " ".join(body.split())
+    raise KeyError(f"GlomConfig has no documented field {name!r}")

@@ -51,7 +51,7 @@ from bioglom.analysis.distillery import DIRECTIONS
 from bioglom.analysis.distillery_figures import distillery_figures
 from bioglom.analysis.figures import save_figure
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_quality
-from bioglom.cli import DataOptions, MaskOptions, defaults, option, run_identity, run_script, start_run
+from bioglom.cli import DataOptions, MaskOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import RETINAS, ConfigError, check_positive
 from bioglom.data import load_digits, split_indices
 from bioglom.distributed import ShardedGlom, ShardedRule, checkpoint_path, init_from_environment, plan_shard
@@ -65,14 +65,15 @@ from bioglom.seeding import generator
 LOCAL_RULES = ("delta", "temporal_derivative")
 
 
-@defaults(out="results/distillery", image_size=option(12, "canvas side in pixels (digits: the 8x8 digit is centred)"),
+@defaults(out="results/distillery",
+          image_size=model_option("image_size", 12, "canvas side in pixels (digits: the 8x8 digit is centred)"),
           batch=option(32, "digits per update"),
           seeds=option(5, "seeds run (seed, seed+1, ...): weights, split and data stream change with each"))
 class Options(DataOptions, MaskOptions):
     retinas: tuple[str, ...] = option(RETINAS, "retinas to compare (comma-separated)", choices=RETINAS)
-    fixation: tuple[float, ...] = option((), "foveated retina: fixation (row, column) of the column grid; empty: centre")
-    foveation: float = option(2.0, "foveated retina: warp exponent (>= 1; 1 is uniform)")
-    aberration: float = option(0.0, "foveated retina: radial channel shift in pixels at the edge (0: none)")
+    fixation: tuple[float, ...] = model_option("fixation", (), "empty: the centre")
+    foveation: float = model_option("foveation")
+    aberration: float = model_option("aberration", help="used by the foveated runs only")
     # conditions and learning
     conditions: tuple[str, ...] = option(CONDITIONS, "conditions (comma-separated)", choices=CONDITIONS)
     rules: tuple[str, ...] = option(("temporal_derivative",), "local rules (comma-separated); each runs every "
@@ -90,11 +91,10 @@ class Options(DataOptions, MaskOptions):
 
     def glom_config(self, retina: str, condition: str, location: bool | None = None, seed: int | None = None
                     ) -> GlomConfig:
-        base = GlomConfig(levels=self.levels, dim=self.dim, hidden=self.hidden, image_size=self.image_size,
-                          patch_size=self.patch_size, channels=self.channels, radius=self.radius,
-                          seed=self.seed if seed is None else seed, td_location=location or None, retina=retina,
-                          fixation=tuple(self.fixation) or None, foveation=self.foveation,
-                          aberration=self.aberration if retina == "foveated" else 0.0)
+        base = GlomConfig(**{**self.model_fields(), "fixation": tuple(self.fixation) or None,
+                             "aberration": self.aberration if retina == "foveated" else 0.0},
+                          channels=self.channels, seed=self.seed if seed is None else seed,
+                          td_location=location or None, retina=retina)
         return condition_config(base, condition)
 
     def runs(self) -> list["Run"]:

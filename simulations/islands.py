@@ -56,7 +56,7 @@ from bioglom.analysis import (PAIR_KINDS, interval, evaluate_clips, evaluate_par
 from bioglom.analysis.figures import (ari_band_figure, attention_maps_figure, clip_figure, parse_figure, save_figure,
                                      similarity_figure)
 from bioglom.atomic import atomic_write_bytes
-from bioglom.cli import TrainingOptions, defaults, option, run_identity, run_script, start_run
+from bioglom.cli import TrainingOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
 from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_moving_scenes, make_scenes,
                           make_whole_scenes, mask_parts, mask_regions, motion_batch)
@@ -69,7 +69,7 @@ from bioglom.seeding import derived_seed, generator
 
 @defaults(out="results/islands", seeds=option(3, "seeds run (seed, seed+1, ...): model and data stream change with "
                                                 "each"),
-          image_size=option(16, "scene side in pixels"), radius=(1, 2, 4), steps=8, lr=5e-4,
+          image_size=model_option("image_size", 16, "scene side in pixels"), radius=(1, 2, 4), steps=8, lr=5e-4,
           updates=option(600, "training updates per seed"), batch=option(32, "scenes per update"),
           negative_weight=0.1)
 class Options(TrainingOptions):
@@ -109,23 +109,20 @@ class Options(TrainingOptions):
     mask_min: int = option(4, "smallest block side (pixels; blocks only)")
     mask_max: int = option(6, "largest block side (pixels; blocks only)")
     fill: str = option("token", "what removed pixels become", choices=("token", "noise", "zero"))
-    # model
-    columns: str = option("shared", "column nets", choices=("shared", "unshared"))
-    neighbourhood: str = option("window", "lateral attention neighbourhood", choices=("full", "window", "gaussian"))
-    similarity: str = option("cosine", "attention similarity", choices=("cosine", "dot"))
-    beta_start: float = option(2.0, "attention inverse temperature at the first step")
-    beta_end: float = option(12.0, "attention inverse temperature at the last step")
-    weights_end: tuple[float, ...] = option((0.3, 1.0, 1.0, 2.0), "consensus weights (bottom-up, top-down, previous, "
-                                             "lateral) at the last step")
-    consensus: str = option("precision", "consensus of the contributions: weighted mean, precision-weighted (paper 9.1), "
-                            "or oscillators (groups of dimensions on spheres that the contributions rotate; AKOrN; "
-                            "needs --norm groups)", choices=("mean", "precision", "oscillator"))
-    norm: str = option("layer", "normalisation of embeddings", choices=("layer", "l2", "groups", "none"))
-    oscillator_group: int = option(4, "dimensions per oscillator (--norm groups)")
-    oscillator_rate: float = option(0.5, "step size of the oscillator update")
-    omega: float = option(0.0, "natural frequency of the oscillators")
-    frontend: str = option("linear", "front end", choices=("linear", "conv"))
-    bu_location: bool = option(False, "bottom-up nets take the location too (pose of the whole, paper 2.3)")
+    # model: each option sets the GlomConfig field of its name (its help is the field's documentation)
+    columns: str = model_option("columns")
+    neighbourhood: str = model_option("neighbourhood")
+    similarity: str = model_option("similarity")
+    beta_start: float = model_option("beta_start", help="at the first step")
+    beta_end: float = model_option("beta_end", help="at the last step")
+    weights_end: tuple[float, ...] = model_option("weights_end", (0.3, 1.0, 1.0, 2.0), "at the last step")
+    consensus: str = model_option("consensus", "precision")
+    norm: str = model_option("norm")
+    oscillator_group: int = model_option("oscillator_group")
+    oscillator_rate: float = model_option("oscillator_rate")
+    omega: float = model_option("omega")
+    frontend: str = model_option("frontend")
+    bu_location: bool = model_option("bu_location")
     # learning
     agreement_weight: float = option(0.1, "weight of predictions agreeing with the detached consensus")
     negatives: str = option("both", "where negatives come from", choices=NEGATIVES)
@@ -148,9 +145,7 @@ class Options(TrainingOptions):
     eval_every: int = option(50, "updates between measurements of the attention similarity of pair kinds")
 
     def glom_config(self, seed: int = 0) -> GlomConfig:
-        fields = {f.name for f in dataclasses.fields(GlomConfig)}
-        given = {k: v for k, v in dataclasses.asdict(self).items() if k in fields and k != "seed"}
-        return GlomConfig(channels=3, seed=seed, **given)
+        return GlomConfig(channels=3, seed=seed, **self.model_fields())
 
     def validate(self) -> None:
         super().validate()

@@ -57,7 +57,7 @@ from bioglom.analysis.figures import save_figure
 from bioglom.analysis.scene_quality import fraction_table, scene_claims
 from bioglom.analysis.temporal import measurements_dataset, memory_dataset, temporal_measures
 from bioglom.analysis.temporal_figures import temporal_figures
-from bioglom.cli import DataOptions, MaskOptions, defaults, option, run_identity, run_script, start_run
+from bioglom.cli import DataOptions, MaskOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
 from bioglom.data import load_digits, split_indices
 from bioglom.data.scene_task import GROUPINGS
@@ -75,19 +75,19 @@ GROUPING_WEIGHT = 3.0  # backprop's island loss against the motion segments (the
 DIGITS = 1797  # scikit-learn's digits
 
 
-@defaults(out="results/temporal_derivative", image_size=option(12, "canvas side in pixels (digits: the 8x8 digit is "
-                                                                  "centred)"),
+@defaults(out="results/temporal_derivative",
+          image_size=model_option("image_size", 12, "canvas side in pixels (digits: the 8x8 digit is centred)"),
           steps=6, updates=option(350, "training updates per run (the same budget for every rule)"),
           batch=option(32, "digits per update"), negative_weight=option(1.0, "weight of the negative hinge (every rule)"))
 class Options(DataOptions, MaskOptions):
     # model
-    neighbourhood: str = option("window", "lateral attention neighbourhood", choices=("full", "window", "gaussian"))
-    norm: str = option("layer", "normalisation of embeddings", choices=("layer", "l2", "none"))
+    neighbourhood: str = model_option("neighbourhood")
+    norm: str = model_option("norm")
     # learning
     rules: tuple[str, ...] = option(RULES, "rules to compare (comma-separated)", choices=RULES)
     hidden_credits: tuple[str, ...] = option(HIDDEN_CREDITS, "hidden credits of temporal_derivative (comma-separated)",
                                              choices=HIDDEN_CREDITS)
-    columns: tuple[str, ...] = option(("unshared",), "column kinds (comma-separated)", choices=("shared", "unshared"))
+    columns: tuple[str, ...] = model_option("columns", ("unshared",), "one run per kind (comma-separated)")
     optimizers: tuple[str, ...] = option(OPTIMIZERS, "optimizers of temporal_derivative (backprop, delta: adam)",
                                          choices=OPTIMIZERS)
     sgd_lr: float = option(10.0, "plain SGD learning rate of temporal_derivative (chosen on validation digits)")
@@ -111,9 +111,7 @@ class Options(DataOptions, MaskOptions):
     memory_batch: int = option(64, "batch of the T3 measurement")
 
     def glom_config(self, columns: str, seed: int | None = None) -> GlomConfig:
-        return GlomConfig(levels=self.levels, dim=self.dim, hidden=self.hidden, image_size=self.image_size,
-                          patch_size=self.patch_size, channels=self.channels, columns=columns,
-                          neighbourhood=self.neighbourhood, radius=self.radius, norm=self.norm,
+        return GlomConfig(**{**self.model_fields(), "columns": columns}, channels=self.channels,
                           seed=self.seed if seed is None else seed)
 
     def task(self):

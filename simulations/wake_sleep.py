@@ -56,7 +56,7 @@ from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_d
 from bioglom.analysis.sleep import ALONG, pixel_probe, probe_point, scene_point
 from bioglom.analysis.sleep_claims import sleep_claims, sleep_table
 from bioglom.analysis.sleep_figures import sleep_figures
-from bioglom.cli import DataOptions, defaults, option, run_identity, run_script, start_run
+from bioglom.cli import DataOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
 from bioglom.data import digit_glyphs, mnist_sizes, moving_images
 from bioglom.experiment import COMPLETE, attrs_of, over_seeds, report, run_dataset, train, write_partial, write_result
@@ -69,14 +69,15 @@ from bioglom.seeding import derived_seed
 
 @defaults(out="results/wake_sleep", steps=3, batch=option(16, "videos per update"), checkpoint_every=50,
           radius=(1, 2, 4), updates=option(300, "updates of the interleaved, day-night, sleep-first and control runs"),
-          image_size=option(10, "video side in pixels (8x8 digits, or 28x28 MNIST digits, move inside it)"),
+          image_size=model_option("image_size", 10, "video side in pixels (8x8 digits, or 28x28 MNIST digits, move "
+                                  "inside it)"),
           data=option("digits", "videos of scikit-learn's digits (embedded), of MNIST from --data-dir, or static "
                       "videos of the part-whole scenes (island ARI, fill-in, beside the positive controls)",
                       choices=("digits", "mnist", "scenes")))
 class Options(DataOptions):
     # model
-    columns: str = option("unshared", "column nets", choices=("shared", "unshared"))
-    init_state: str = option("previous", "state a frame starts from", choices=("previous", "bottom_up", "zeros"))
+    columns: str = model_option("columns", "unshared")
+    init_state: str = model_option("init_state", "previous")
     # data
     data_dir: str = option("", "folder with the MNIST IDX files (--data mnist); nothing is downloaded")
     frames: int = option(4, "frames per training video")
@@ -106,9 +107,7 @@ class Options(DataOptions):
                         "probe is scored for choices (val_accuracy)")
 
     def glom_config(self, seed: int | None = None) -> GlomConfig:
-        return GlomConfig(levels=self.levels, dim=self.dim, hidden=self.hidden, image_size=self.image_size,
-                          patch_size=self.patch_size, channels=self.channels, columns=self.columns, radius=self.radius,
-                          init_state=self.init_state, seed=self.seed if seed is None else seed)
+        return GlomConfig(**self.model_fields(), channels=self.channels, seed=self.seed if seed is None else seed)
 
     def rule_options(self) -> dict:
         return dict(steps=self.steps, hidden_credit=self.hidden_credit, negative=self.negative,
