@@ -19,7 +19,7 @@ probe accuracy, denoising error and dispersion curves; at the end, per held-out 
 the linear probe's correctness, the dispersion of the column nets on common inputs drawn
 from the data (before and after training) and the ensemble ratio on each digit's ink
 columns. D1-D5 come with 95 % intervals over seeds and samples
-(bioglom.analysis.distillery_claims). Writes ``distillery.nc``, ``quality.png``,
+(bioglom.experiments.distillery.claims). Writes ``distillery.nc``, ``quality.png``,
 ``dispersion.png`` and ``gap.png``; every run checkpoints to ``--out/checkpoints`` and
 ``--resume`` continues it to the same result.
 
@@ -46,15 +46,15 @@ import torch
 import xarray as xr
 
 from bioglom import Glom, GlomConfig
-from bioglom.analysis import distillery_claims, distillery_finals, distillery_point, distillery_table, stack_datasets
-from bioglom.analysis.distillery import DIRECTIONS
-from bioglom.analysis.distillery_figures import distillery_figures
+from bioglom.analysis import stack_datasets
 from bioglom.analysis.figures import save_figure
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_quality
 from bioglom.cli import DataOptions, MaskOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import RETINAS, ConfigError, check_positive
 from bioglom.data import load_digits, split_indices
 from bioglom.distributed import ShardedGlom, ShardedRule, checkpoint_path, init_from_environment, plan_shard
+from bioglom.experiments.distillery import (DIRECTIONS, distillery_claims, distillery_figures, distillery_finals,
+                                            distillery_point, distillery_table)
 from bioglom.experiment import (COMPLETE, attrs_of, over_seeds, report, run_dataset, seeds_of, train, write_partial,
                                 write_result)
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule

@@ -51,10 +51,11 @@ import torch
 import xarray as xr
 
 from bioglom import Glom, GlomConfig
-from bioglom.analysis import (PAIR_KINDS, interval, evaluate_clips, evaluate_parse, island_claims, island_table,
-                              mean_of, pair_similarity, run_attrs, strongest_baseline, write_netcdf)
-from bioglom.analysis.figures import (ari_band_figure, attention_maps_figure, clip_figure, parse_figure, save_figure,
-                                     similarity_figure)
+from bioglom.analysis import (PAIR_KINDS, evaluate_clips, evaluate_parse, interval, mean_of, pair_similarity,
+                              run_attrs, write_netcdf)
+from bioglom.analysis.figures import save_figure
+from bioglom.experiments.islands import (ari_band_figure, attention_maps_figure, clip_figure, island_claims,
+                                         island_table, parse_figure, similarity_figure, strongest_baseline)
 from bioglom.atomic import atomic_write_bytes
 from bioglom.cli import TrainingOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive

@@ -36,10 +36,9 @@ import xarray as xr
 
 from bioglom import GlomConfig
 from bioglom.analysis.figures import save_figure
-from bioglom.analysis.spike_claims import spike_claims, spike_dataset
-from bioglom.analysis.spike_figures import spike_figures
 from bioglom.cli import RunOptions, defaults, option, run_script, start_run
 from bioglom.config import ConfigError, check_positive
+from bioglom.experiments.stdp_spiking import spike_claims, spike_dataset, spike_figures
 from bioglom.experiment import attrs_of, cached, report, seeds_of, write_result
 from bioglom.spiking import (KERNELS, TARGETS, brian_device, check_time_step, column_dataset, column_network,
                              glom_signals, make_kernel, pair_expectation, poisson_pair_network, rate_column, rate_rule,

@@ -52,15 +52,16 @@ from pathlib import Path
 import xarray as xr
 
 from bioglom import Glom, GlomConfig
-from bioglom.analysis import memory_claim, stack_datasets, temporal_claims, temporal_table
+from bioglom.analysis import stack_datasets
 from bioglom.analysis.figures import save_figure
 from bioglom.analysis.scene_quality import fraction_table, scene_claims
-from bioglom.analysis.temporal import measurements_dataset, memory_dataset, temporal_measures
-from bioglom.analysis.temporal_figures import temporal_figures
 from bioglom.cli import DataOptions, MaskOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
 from bioglom.data import load_digits, split_indices
 from bioglom.data.scene_task import GROUPINGS
+from bioglom.experiments.temporal_derivative import (measurements_dataset, memory_claim, memory_dataset,
+                                                     temporal_claims, temporal_figures, temporal_measures,
+                                                     temporal_table)
 from bioglom.experiment import (COMPLETE, attrs_of, over_seeds, report, run_dataset, seeds_of, train, write_partial,
                                 write_result)
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
@@ -203,7 +204,7 @@ PRESETS = {
 
 
 def evaluate(model: Glom, cond: Condition, opts: Options, source, held_out: Batch) -> dict:
-    """bioglom.analysis.temporal's per-sample measurements of one model, T1 for temporal_derivative."""
+    """bioglom.experiments.temporal_derivative.measures's per-sample measurements of one model, T1 for temporal_derivative."""
     # held-out scenes carry no motion segments, so T1 reads the segment-trained rules with the full teacher
     teacher = "full" if opts.teacher == "segment" else opts.teacher
     probe = build_rule("temporal_derivative", steps=opts.steps, negative_weight=0.0, teacher=teacher,

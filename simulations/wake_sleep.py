@@ -16,7 +16,7 @@ every ``--eval-every`` updates, the linear-probe accuracy of the top level (colu
 averaged) on held-out digits, per digit and per level, the scale-sensitive probe, and
 the representation metrics of bioglom.analysis (norm, spread, per-dimension std, centred
 effective rank, alignment of adjacent frames, uniformity). W0-W4 come with 95 %
-intervals over seeds and digits (bioglom.analysis.sleep_claims).
+intervals over seeds and digits (bioglom.experiments.wake_sleep.claims).
 
 Wake updates are positive and negative learning on real videos (``interleaved``) or
 positive only (``wake``); sleep updates are negative learning on dreams: top-level states
@@ -53,12 +53,11 @@ from bioglom import Glom, GlomConfig
 from bioglom.analysis.claim_rows import missing
 from bioglom.analysis.figures import save_figure
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_quality
-from bioglom.analysis.sleep import ALONG, pixel_probe, probe_point, scene_point
-from bioglom.analysis.sleep_claims import sleep_claims, sleep_table
-from bioglom.analysis.sleep_figures import sleep_figures
 from bioglom.cli import DataOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
 from bioglom.data import digit_glyphs, mnist_sizes, moving_images
+from bioglom.experiments.wake_sleep import (ALONG, pixel_probe, probe_point, scene_point, sleep_claims,
+                                            sleep_figures, sleep_table)
 from bioglom.experiment import COMPLETE, attrs_of, over_seeds, report, run_dataset, train, write_partial, write_result
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
 from bioglom.learning.controls import LABEL_TRAINED, POSITIVE_CONTROLS, control_options

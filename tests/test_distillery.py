@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bioglom import Glom, GlomConfig
-from bioglom.analysis import column_outputs, dispersion, ensemble_gain
+from bioglom.experiments.distillery import column_outputs, dispersion, ensemble_gain
 from bioglom.config import ConfigError
 from bioglom.learning import Batch, build_rule
 from bioglom.learning.conditions import condition_config, condition_teacher

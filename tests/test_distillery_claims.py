@@ -5,7 +5,9 @@ import pytest
 import torch
 import xarray as xr
 
-from bioglom.analysis import dispersion, distillery_claims, object_ensemble_ratio, verdict_within
+from bioglom.analysis import verdict_within
+
+from bioglom.experiments.distillery import dispersion, distillery_claims, object_ensemble_ratio
 from bioglom.analysis.verdicts import Interval
 
 RUNS = [("uniform", "shared", False), ("uniform", "unshared", False), ("uniform", "distilled", False),

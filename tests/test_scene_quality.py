@@ -8,7 +8,8 @@ import torch
 import xarray as xr
 
 from bioglom import Glom, GlomConfig
-from bioglom.analysis import MOMENTS, gain_fraction, scene_claims, scene_dataset, scene_quality, temporal_claims
+from bioglom.analysis import MOMENTS, gain_fraction, scene_claims, scene_dataset, scene_quality
+from bioglom.experiments.temporal_derivative import temporal_claims
 from bioglom.analysis.scene_quality import fraction_table
 from bioglom.config import ConfigError
 from bioglom.data import MASK_TOKEN, SceneTask, make_whole_scenes

@@ -105,7 +105,7 @@ def _constructed_runs(seeds=5, bias=0.0, corr_noise=0.05, rng=0):
 
 
 def test_s_claims_give_each_verdict_over_seeds():
-    from bioglom.analysis.spike_claims import spike_claims
+    from bioglom.experiments.stdp_spiking.claims import spike_claims
 
     good = {c.id: c.decided for c in spike_claims(_constructed_runs())[0]}
     assert all(v == "held" for v in good.values()), good

@@ -1,10 +1,10 @@
-"""W0-W4 values and verdicts on constructed evaluation curves (bioglom.analysis.sleep_claims)."""
+"""W0-W4 values and verdicts on constructed evaluation curves (bioglom.experiments.wake_sleep.claims)."""
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from bioglom.analysis.sleep_claims import final_window, sleep_claims
+from bioglom.experiments.wake_sleep.claims import final_window, sleep_claims
 
 PRE, DEPRIVED, RECOVERY, UPDATES = 100, 300, 60, 300
 SCHEDULES = [("interleaved", "interleaved", 0, 1, UPDATES), ("day-night-1", "day-night", 1, 2, UPDATES),

@@ -1,10 +1,10 @@
-"""T1-T3 values and verdicts on constructed measurements (bioglom.analysis.temporal_claims)."""
+"""T1-T3 values and verdicts on constructed measurements (bioglom.experiments.temporal_derivative.claims)."""
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from bioglom.analysis import chosen_credit, memory_claim, temporal_claims
+from bioglom.experiments.temporal_derivative import chosen_credit, memory_claim, temporal_claims
 
 CONDITIONS = [("untrained", "untrained", "", ""), ("backprop", "backprop", "", "adam"),
               ("td lb", "temporal_derivative", "local_backprop", "adam"),
@@ -183,7 +183,7 @@ def test_collapsed_features_make_standardised_probe_claims_undecided():
 
 
 def test_backprop_is_chosen_on_validation_among_its_learning_rates():
-    from bioglom.analysis.temporal_claims import chosen_backprop
+    from bioglom.experiments.temporal_derivative.claims import chosen_backprop
 
     names = ["untrained", "backprop", "backprop lr x2", "backprop label-trained"]
     ds = xr.Dataset({"val_accuracy": (("seed", "condition"), [[0.1, 0.5, 0.6, 0.9], [0.1, 0.7, 0.6, 0.9]])},

@@ -5,8 +5,9 @@ import pytest
 import xarray as xr
 
 from bioglom import ConfigError
-from bioglom.analysis import (Interval, bootstrap, combine_verdicts, difference_of_means, island_claims, mean_of,
-                              relative_reduction, verdict_at_least, verdict_at_most)
+from bioglom.analysis import (Interval, bootstrap, combine_verdicts, difference_of_means, mean_of, relative_reduction,
+                              verdict_at_least, verdict_at_most)
+from bioglom.experiments.islands import island_claims
 
 
 def test_bootstrap_interval_covers_the_mean_and_narrows_with_samples():

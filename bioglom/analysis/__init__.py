@@ -1,4 +1,7 @@
-"""Analysis of results: islands, metrics, the xarray recorder and figures (docs/design.md §8)."""
+"""The instruments every experiment uses (docs/design.md §8): islands and ARI, model-free
+baselines, the parse evaluation, metrics and probes, verdicts and claim rows, the xarray
+recorder, result names, comparison and figures. What one experiment measures, claims
+and draws is in :mod:`bioglom.experiments`."""
 
 from .islands import (THRESHOLDS, adjusted_rand_index, choose_thresholds, connected_islands, extract_islands,
                       foreground_ari, island_counts, island_scores, island_sizes, raw_pixel_islands, threshold_sweep)
@@ -9,11 +12,6 @@ from .metrics import (accuracy_stderr, alignment, dimension_std, effective_rank,
 from .parse import PAIR_KINDS, foreground_island_size, kind_probe, masked_error, pair_similarity
 from .parse_eval import ISLANDS, evaluate_clips, evaluate_parse, objects_touch, settle_states, settled_features
 from .scene_quality import MOMENTS, fraction_table, gain_fraction, scene_claims, scene_dataset, scene_means, scene_quality
-from .island_claims import ISLAND_TARGETS, island_claims, island_table, strongest_baseline
-from .temporal_claims import chosen_credit, memory_claim, temporal_claims, temporal_table
-from .distillery_claims import DISTILLERY_TARGETS, distillery_claims, distillery_table, find_run
-from .distillery import (DIRECTIONS, column_outputs, dispersion, distillery_finals, distillery_point, ensemble_gain,
-                         final_quality, ink_columns, net_inputs, object_ensemble_ratio)
 from .verdicts import (VERDICTS, Interval, bootstrap, interval, combine_verdicts, difference_of_means, mean_of,
                        relative_reduction, verdict_at_least, verdict_at_most, verdict_within)
 from .recorder import (Claim, claims_dataset, evaluations_dataset, format_claims, history_dataset, run_attrs,
@@ -23,14 +21,12 @@ __all__ = [
     "THRESHOLDS", "choose_thresholds", "foreground_ari", "raw_pixel_islands", "threshold_sweep",
     "adjusted_rand_index", "extract_islands", "connected_islands", "BASELINES", "colour_components",
     "foreground_components", "consensus_shares", "without_lateral", "ISLANDS", "evaluate_clips", "objects_touch",
-    "strongest_baseline", "island_counts", "island_scores", "island_sizes",
-    "accuracy_stderr", "alignment", "dimension_std", "effective_rank", "linear_probe", "mean_norm", "uniformity", "representation_metrics", "scene_means",
-    "VERDICTS", "Interval", "bootstrap", "interval", "combine_verdicts", "difference_of_means", "mean_of", "relative_reduction",
-    "verdict_at_least", "verdict_at_most", "verdict_within", "ink_columns", "net_inputs", "object_ensemble_ratio",
-    "PAIR_KINDS", "foreground_island_size", "kind_probe", "masked_error", "pair_similarity",
-    "evaluate_parse", "settle_states", "settled_features", "ISLAND_TARGETS", "island_claims", "island_table", "chosen_credit", "memory_claim",
-    "temporal_claims", "temporal_table", "DISTILLERY_TARGETS", "distillery_claims", "distillery_table", "find_run",
-    "Claim", "claims_dataset", "evaluations_dataset", "history_dataset", "stack_datasets",
-    "column_outputs", "dispersion", "DIRECTIONS", "distillery_finals", "distillery_point", "final_quality", "MOMENTS", "fraction_table", "gain_fraction", "scene_claims", "scene_dataset",
-    "scene_quality", "ensemble_gain", "format_claims", "run_attrs", "write_netcdf",
+    "island_counts", "island_scores", "island_sizes", "accuracy_stderr", "alignment", "dimension_std",
+    "effective_rank", "linear_probe", "mean_norm", "uniformity", "representation_metrics", "scene_means",
+    "VERDICTS", "Interval", "bootstrap", "interval", "combine_verdicts", "difference_of_means", "mean_of",
+    "relative_reduction", "verdict_at_least", "verdict_at_most", "verdict_within", "PAIR_KINDS",
+    "foreground_island_size", "kind_probe", "masked_error", "pair_similarity", "evaluate_parse", "settle_states",
+    "settled_features", "Claim", "claims_dataset", "evaluations_dataset", "history_dataset", "stack_datasets",
+    "MOMENTS", "fraction_table", "gain_fraction", "scene_claims", "scene_dataset", "scene_quality", "format_claims",
+    "run_attrs", "write_netcdf",
 ]

@@ -51,7 +51,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "dimension_std": ("mean per-dimension std of the normalised top-level features", "1"),
     "effective_rank": ("effective rank of the centred top-level probe features (Roy & Vetterli 2007)", "1"),
     "alignment": ("alignment of positive pairs (Wang & Isola 2020; lower: closer)", "1"),
-    # temporal derivatives (bioglom.analysis.temporal_claims)
+    # temporal derivatives (bioglom.experiments.temporal_derivative.claims)
     "val_accuracy": ("linear-probe accuracy of the top level on validation digits (standardised features)", "1"),
     "halo_bytes_per_step": ("bytes all processes sent each other per settling step in training (--distributed: "
                             "the halo rows of the column grid)", "bytes"),
@@ -73,7 +73,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
                           "construction", "1"),
     "peak_memory": ("peak memory of one training update above the pre-update baseline", "bytes"),
     "uniformity": ("uniformity on the sphere (Wang & Isola 2020; lower: more even)", "1"),
-    # distillery (bioglom.analysis.distillery)
+    # distillery (bioglom.experiments.distillery.measures)
     "dispersion": ("dispersion of the nets' outputs (bottom-up or top-down: direction) across columns on inputs "
                    "drawn from the data, mean over levels", "1"),
     "ensemble_gain": ("ensemble gain of island-averaged predictions over single columns, mean over levels", "1"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .spike_claims import se_curve
+from .claims import se_curve
 
 __all__ = ["spike_figures"]
 

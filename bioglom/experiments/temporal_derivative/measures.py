@@ -9,8 +9,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .metrics import linear_probe, representation_metrics
-from .parse_eval import settled_features
+from ...analysis.metrics import linear_probe, representation_metrics
+from ...analysis.parse_eval import settled_features
 
 __all__ = ["temporal_measures", "measurements_dataset", "memory_dataset", "MEMORY_RULES"]
 
@@ -28,7 +28,7 @@ EXTRA_DIMS = {"probe_correct": ("sample",), "probe_correct_raw": ("sample",), "r
 def temporal_measures(model, steps: int, source, held_out, *, alignment_rule=None, alignment_batches: int = 0,
                       batch: int = 1) -> dict:
     """Per-sample measurements of one model (read by
-    :func:`~bioglom.analysis.temporal_claims`):
+    :func:`~bioglom.experiments.temporal_derivative.claims`):
 
     - quality: on digits (``source = (data, {"train", "val", "test": indices})``) the
       validation probe accuracy (``val_accuracy``, what chooses the hidden credit) and
@@ -47,12 +47,12 @@ def temporal_measures(model, steps: int, source, held_out, *, alignment_rule=Non
       ``measure_alignment=True``), T1 on ``alignment_batches`` held-out batches of
       ``batch``, the weights unchanged; NaN otherwise.
     """
-    from ..data.scene_task import HeldOutScenes
-    from ..learning import Batch
+    from ...data.scene_task import HeldOutScenes
+    from ...learning import Batch
 
     model.eval()
     if isinstance(source, HeldOutScenes):
-        from .scene_quality import scene_quality
+        from ...analysis.scene_quality import scene_quality
 
         out = scene_quality(model, steps, source)
         out["val_accuracy"] = out["val_object_ari"]  # what chooses the hidden credit; the Q reference reads both
@@ -117,7 +117,7 @@ def memory_dataset(configs: dict, memory_steps, batch: int, device) -> xr.Datase
     """T3: peak memory and time of one update of every rule of :data:`MEMORY_RULES`, for
     each column kind (``configs``: ``{columns: GlomConfig}``) and number of settling steps,
     each measured once in its own process (:func:`~bioglom.learning.profile.measure_in_subprocess`)."""
-    from ..learning.profile import measure_in_subprocess
+    from ...learning.profile import measure_in_subprocess
 
     shape = (len(MEMORY_RULES), len(configs), len(memory_steps))
     peak, seconds = np.zeros(shape), np.zeros(shape)

@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .claim_rows import ABOVE_ZERO, at_least, at_most, combined, per_sample
-from .recorder import Claim
-from .verdicts import difference_of_means, interval, mean_of, ratio_of_means, relative_reduction
+from ...analysis.claim_rows import ABOVE_ZERO, at_least, at_most, combined, per_sample
+from ...analysis.recorder import Claim
+from ...analysis.verdicts import difference_of_means, interval, mean_of, ratio_of_means, relative_reduction
 
 __all__ = ["ISLAND_TARGETS", "island_claims", "island_table", "strongest_baseline"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .verdicts import interval, mean_of
+from ...analysis.verdicts import interval, mean_of
 
 __all__ = ["temporal_figures"]
 

@@ -31,9 +31,9 @@ import math
 import numpy as np
 import xarray as xr
 
-from .claim_rows import ABOVE_ZERO, at_least, at_most, collapse_gate, combined, missing, needs_learning, per_sample
-from .recorder import Claim
-from .verdicts import difference_of_means, interval, mean_of, ratio_of_means
+from ...analysis.claim_rows import ABOVE_ZERO, at_least, at_most, collapse_gate, combined, missing, needs_learning, per_sample
+from ...analysis.recorder import Claim
+from ...analysis.verdicts import difference_of_means, interval, mean_of, ratio_of_means
 
 __all__ = ["validation_gain", "sleep_table", "SLEEP_TARGETS", "sleep_claims", "final_window", "final_readout", "find_schedule"]
 

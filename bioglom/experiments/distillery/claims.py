@@ -11,7 +11,7 @@ The dataset holds, along ``run`` (coordinates ``retina``, ``condition``, ``rule`
   column nets on common inputs drawn from the data, per input, mean over levels and
   directions, before training (``moment="start"``: the same config and seed, untrained)
   and after (``"end"``);
-- ``ensemble_ratio`` (``seed, run, moment, sample``): :func:`~bioglom.analysis.distillery.object_ensemble_ratio`
+- ``ensemble_ratio`` (``seed, run, moment, sample``): :func:`~bioglom.experiments.distillery.measures.object_ensemble_ratio`
   on each test digit's ink columns, mean over levels, before and after training;
 - ``feature_spread`` (``seed, run, moment``; digits): the spread of the probe's features
   before and after training, which the collapse gate of D3-D5 reads;
@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .claim_rows import ABOVE_ZERO, at_least, collapse_gate, combined, missing, needs_learning, per_sample
-from .recorder import Claim
-from .verdicts import difference_of_differences, difference_of_means, interval, relative_reduction, verdict_within
+from ...analysis.claim_rows import ABOVE_ZERO, at_least, collapse_gate, combined, missing, needs_learning, per_sample
+from ...analysis.recorder import Claim
+from ...analysis.verdicts import difference_of_differences, difference_of_means, interval, relative_reduction, verdict_within
 
 __all__ = ["DISTILLERY_TARGETS", "distillery_claims", "distillery_table", "find_run"]
 
@@ -170,7 +170,7 @@ def distillery_table(ds: xr.Dataset) -> str:
     """The distillery summary: per run its final quality, denoising error, dispersion and
     the ensemble ratio at the start and end of training and, on digits, the probe features'
     spread at the start and end (what the collapse gate reads), means over seeds."""
-    from .distillery import final_quality
+    from .measures import final_quality
 
     m = ds.mean("seed")
     quality = final_quality(ds).mean("seed")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .distillery import DIRECTIONS, final_quality
-from .distillery_claims import find_run
+from .measures import DIRECTIONS, final_quality
+from .claims import find_run
 
 __all__ = ["distillery_figures"]
 

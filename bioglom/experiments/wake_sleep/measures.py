@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .metrics import alignment, dimension_std, linear_probe, representation_metrics, uniformity
-from .parse_eval import settled_features
-from .scene_quality import scene_means, scene_quality
+from ...analysis.metrics import alignment, dimension_std, linear_probe, representation_metrics, uniformity
+from ...analysis.parse_eval import settled_features
+from ...analysis.scene_quality import scene_means, scene_quality
 
 __all__ = ["ALONG", "pixel_probe", "probe_point", "scene_point"]
 

@@ -27,9 +27,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .claim_rows import ABOVE_ZERO, at_least, collapse_gate, combined, missing, per_sample
-from .recorder import Claim
-from .verdicts import interval, difference_of_means, mean_of, relative_reduction
+from ...analysis.claim_rows import ABOVE_ZERO, at_least, collapse_gate, combined, missing, per_sample
+from ...analysis.recorder import Claim
+from ...analysis.verdicts import interval, difference_of_means, mean_of, relative_reduction
 
 __all__ = ["chosen_credit", "chosen_backprop", "reference", "temporal_claims", "memory_claim", "temporal_table"]
 
@@ -57,7 +57,7 @@ def reference(d: xr.Dataset, quality: str = "probe_correct") -> tuple[str, np.nd
     if "untrained" not in set(d.condition.values):
         return "the untrained network", None
     if quality != "probe_correct":
-        from .scene_quality import reference as scene_reference
+        from ...analysis.scene_quality import reference as scene_reference
 
         if "baseline_ari" in d:
             return scene_reference(d, "condition", "untrained")
@@ -81,7 +81,7 @@ def chosen_backprop(ds: xr.Dataset) -> xr.DataArray | str | None:
     """The label-free backprop condition with the best validation accuracy, per seed and
     column kind, among its learning rates (``lr_scale``): backprop gets as many tries as
     the rule T2b compares it with. The label-trained control is not among them."""
-    from ..learning.controls import LABEL_TRAINED
+    from ...learning.controls import LABEL_TRAINED
 
     pool = ds.condition[(ds.rule == "backprop") & (ds.condition != LABEL_TRAINED)].values
     return _best_on_validation(ds, pool)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .claim_rows import at_least, at_most, combined
-from .recorder import Claim
-from .verdicts import interval, mean_of
+from ...analysis.claim_rows import at_least, at_most, combined
+from ...analysis.recorder import Claim
+from ...analysis.verdicts import interval, mean_of
 
 __all__ = ["se_curve", "prediction_corr", "spike_claims", "spike_dataset"]
 

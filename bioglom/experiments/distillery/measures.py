@@ -131,8 +131,8 @@ def _squared_error(model, split: dict, steps: int) -> torch.Tensor:
 
 
 def _probe(model, split: dict, steps: int, **kwargs):
-    from .metrics import linear_probe
-    from .parse_eval import settled_features
+    from ...analysis.metrics import linear_probe
+    from ...analysis.parse_eval import settled_features
 
     data, train, test = split["data"], split["train"], split["test"]
     return linear_probe(settled_features(model, data.images[train], steps), data.labels[train],
@@ -146,7 +146,7 @@ def distillery_point(model, split: dict, steps: int, probe_inputs: int) -> dict:
     :func:`~bioglom.analysis.scene_means`), the denoising error ``denoise_mse`` of the
     held-out ``corrupted`` images and the pooled :func:`dispersion` of each direction's
     nets on ``probe_inputs`` inputs drawn from the data (fixed generator)."""
-    from .scene_quality import scene_means, scene_quality
+    from ...analysis.scene_quality import scene_means, scene_quality
 
     model.eval()
     if "held" in split:
@@ -163,7 +163,7 @@ def distillery_point(model, split: dict, steps: int, probe_inputs: int) -> dict:
 @torch.no_grad()
 def distillery_finals(model, start, split: dict, steps: int, probe_inputs: int, generator) -> xr.Dataset:
     """Per-sample measurements of a trained ``model`` that
-    :func:`~bioglom.analysis.distillery_claims` reads, and of its initial weights ``start``
+    :func:`~bioglom.experiments.distillery.claims` reads, and of its initial weights ``start``
     for dispersion and the ensemble ratio (along ``moment``: start, end): on digits the
     probe's correctness per test digit; the denoising error per image; the dispersion of
     the column nets per input drawn from the data with ``generator()`` (the same inputs
@@ -171,8 +171,8 @@ def distillery_finals(model, start, split: dict, steps: int, probe_inputs: int, 
     digit's ink columns, or over each ground-truth object of a scene and then averaged;
     on digits also the spread of the probe's features (``feature_spread``, what the
     collapse gate reads)."""
-    from ..consensus import normalise
-    from ..data import column_labels
+    from ...consensus import normalise
+    from ...data import column_labels
 
     model.eval()
     images = split["images"]
@@ -187,8 +187,8 @@ def distillery_finals(model, start, split: dict, steps: int, probe_inputs: int, 
         out["probe_correct_start"] = ("sample", _probe(start, split, steps, return_correct=True).double().numpy())
     denoise = _squared_error(model, split, steps).flatten(1).mean(1).cpu()
     if "held" not in split:  # what the collapse gate of D3-D5 reads: the probe features' spread
-        from .metrics import representation_metrics
-        from .parse_eval import settled_features
+        from ...analysis.metrics import representation_metrics
+        from ...analysis.parse_eval import settled_features
 
         out["feature_spread"] = ("moment", [representation_metrics(settled_features(m, images, steps))["spread"]
                                             for m in (start, model)])

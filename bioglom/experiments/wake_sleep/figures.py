@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .figures import se_band
-from .sleep_claims import final_readout, find_schedule
+from ...analysis.figures import se_band
+from .claims import final_readout, find_schedule
 
 __all__ = ["sleep_figures"]
 
