@@ -5,7 +5,9 @@ A run killed mid-write leaves either the old file or the new one, never half of 
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -29,6 +31,13 @@ def remove_stale_temporaries(folder) -> list[Path]:
     return stale
 
 
+def _nearly_full(folder: Path, margin: int = 1 << 20) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
+
+
 def atomic_write(path, write) -> Path:
     """Call ``write(tmp_path)`` and rename the result to ``path``; remove the temporary on failure."""
     path = Path(path)
@@ -39,6 +48,13 @@ def atomic_write(path, write) -> Path:
         write(tmp)
         os.chmod(tmp, file_mode())  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, path)
+    except Exception as e:
+        # HDF5 and torch report a full disk in their own words (or with no errno): say it as the OS does
+        if not (isinstance(e, OSError) and e.errno is not None) and _nearly_full(path.parent):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path)) from e
+        if isinstance(e, OSError) and e.errno is not None and not e.filename:  # name the file being written
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

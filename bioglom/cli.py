@@ -260,6 +260,8 @@ def _convert(name: str, raw, tp):
             if str(raw).lower() in ("false", "0", "no"):
                 return False
             raise ValueError
+        if base in (int, float) and isinstance(raw, bool):  # TOML's true is not the number 1
+            raise ValueError
         if base is int and isinstance(raw, float):
             raise ValueError
         return base(raw)
@@ -505,7 +507,8 @@ def stopped_status(error: BaseException, where: str) -> str:
 def run_script(main, argv=None) -> int:
     """Run a simulation's ``main(argv)``: a :class:`ConfigError` raised after the options
     were checked (a resume refused, an unreadable checkpoint) ends in one line and exit 2;
-    Ctrl-C keeps the checkpoints written so far, says how to go on, and exits 130."""
+    Ctrl-C keeps the checkpoints written so far, says how to go on, and exits 130; a disk
+    that is full or not writable ends in one line naming the file, and exit 1."""
     try:
         return main(argv)
     except ConfigError as e:
@@ -515,3 +518,13 @@ def run_script(main, argv=None) -> int:
         print("interrupted: the checkpoints written so far are kept; run the same command with --resume to go on",
               file=sys.stderr)
         return 130
+    except OSError as e:
+        import errno
+
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO):
+            raise
+        where = f" writing {e.filename}" if e.filename else ""
+        print(f"error{where}: {e.strerror or e}; nothing already written was lost (files are written under a "
+              "temporary name, then renamed); free space or make the folder writable, then run the same command "
+              "with --resume to go on", file=sys.stderr)
+        return 1

@@ -246,7 +246,7 @@ class GlomConfig:
     def __post_init__(self):
         for f in dataclasses.fields(self):  # numpy scalars become Python numbers, so configs serialise
             v = getattr(self, f.name)
-            if isinstance(v, np.generic) and not isinstance(v, np.bool_):
+            if isinstance(v, np.generic):  # np.bool_ too: True stays a bool, and a bool field takes it
                 object.__setattr__(self, f.name, v.item())
             elif isinstance(v, (list, tuple)):
                 object.__setattr__(self, f.name, type(v)(x.item() if isinstance(x, np.generic) else x for x in v))
@@ -378,6 +378,7 @@ class GlomConfig:
         if self.retina == "uniform" and self.aberration:
             raise ConfigError(f"aberration={self.aberration!r} is not allowed with retina='uniform'; "
                               "it needs retina='foveated'")
+        self._check_size()
         if self.retina == "foveated":
             from .retina import receptive_fields  # geometry lives with the retina
 
@@ -388,6 +389,33 @@ class GlomConfig:
                 c, n = (int(v[0]) for v in bad.nonzero()[:2])
                 raise ConfigError(f"aberration={self.aberration!r} is not allowed; column {n}'s receptive field (channel "
                                   f"{c}) leaves the {h}x{w} image; lower it")
+
+    def weight_count(self) -> int:
+        """Parameters of the column nets (the bulk of the model): ``(2L - 1) x C`` MLPs of
+        ``D -> H -> D_out`` (``C`` = 1 shared, ``N`` unshared; ``D_out = 2D`` with precision
+        consensus), with their location inputs, plus the front end's patch embedding."""
+        columns = 1 if self.columns == "shared" else self.n_columns
+        d_out = self.dim * (2 if self.consensus == "precision" else 1)
+        loc = 4 * self.location_frequencies
+        per_net = self.dim * self.hidden + self.hidden + self.hidden * d_out + d_out + loc * self.hidden
+        patch = self.patch_size**2 * self.channels * self.dim
+        return (2 * self.levels - 1) * columns * per_net + patch
+
+    def _check_size(self) -> None:
+        """Refuse, before anything is allocated, a model whose weights alone (float32) would
+        not fit in this machine's memory; training needs about 4x that (gradients, Adam)."""
+        import os
+
+        try:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return  # no way to tell here; the allocator will say
+        need = 4 * self.weight_count()
+        if need > memory:
+            raise ConfigError(f"dim={self.dim}, hidden={self.hidden}, columns={self.columns!r} with "
+                              f"{self.n_columns} columns are not allowed here: the column nets' weights alone take "
+                              f"about {need / 2**30:.3g} GiB (training about 4x), more than this machine's "
+                              f"{memory / 2**30:.3g} GiB; make the model smaller")
 
     # ---- serialisation -------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -59,7 +59,18 @@ def init_from_environment(backend: str | None = None) -> tuple[int, int]:
         raise ConfigError(f"distributed: the rendezvous variable(s) {', '.join(missing)} are not set; "
                           "launch with torchrun --nproc-per-node K (it sets RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)")
     if not dist.is_initialized():
-        dist.init_process_group(backend or ("nccl" if torch.cuda.is_available() else "gloo"))
+        import datetime
+
+        wait = float(os.environ.get("BIOGLOM_DIST_TIMEOUT", "120"))
+        rank, world = os.environ["RANK"], os.environ["WORLD_SIZE"]
+        try:
+            dist.init_process_group(backend or ("nccl" if torch.cuda.is_available() else "gloo"),
+                                    timeout=datetime.timedelta(seconds=wait))
+        except Exception as e:  # the store's timeout surfaces as one of several torch errors
+            where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+            raise ConfigError(f"distributed: rank {rank} of {world} waited {wait:g} s at {where} and not every rank "
+                              f"0..{int(world) - 1} joined ({type(e).__name__}); start the missing ranks, or set "
+                              "BIOGLOM_DIST_TIMEOUT (seconds) to wait longer") from None
     return dist.get_rank(), dist.get_world_size()
 
 

@@ -100,7 +100,12 @@ def cached(path: Path, opts, compute: Callable[[], xr.Dataset], drop: tuple[str,
     :class:`ConfigError` naming the differing ones otherwise)."""
     wanted = run_identity(opts, drop)
     if opts.resume and path.exists():
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
+        try:
+            opened = xr.open_dataset(path, engine="h5netcdf")
+        except (OSError, ValueError) as e:  # cut short by a full disk or a kill outside the atomic write
+            raise ConfigError(f"resume=True: {path} cannot be read ({type(e).__name__}); delete it and run the same "
+                              "command with --resume to compute that part again") from None
+        with opened as ds:
             defaults = {f.name: f.default for f in dataclasses.fields(opts)}
             differ = changed_fields(json.loads(ds.attrs.get("options", "{}")), wanted, defaults)
             if differ:

@@ -135,6 +135,8 @@ def check_images(images, cfg: GlomConfig) -> torch.Tensor:
         raise ConfigError(f"images is {hh}x{ww} pixels (shape {tuple(images.shape)}); the config has image_size={cfg.image_size}")
     if video.shape[0] == 0:
         raise ConfigError(f"images has shape {tuple(images.shape)}: an empty batch; give at least one image")
+    if video.shape[1] == 0:
+        raise ConfigError(f"images has shape {tuple(images.shape)}: a video of 0 frames; give at least one frame")
     if not torch.is_floating_point(video):
         raise ConfigError(f"images has dtype {video.dtype}; it must be a floating-point tensor")
     if not torch.isfinite(video).all():

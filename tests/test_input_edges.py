@@ -55,3 +55,115 @@ def test_good_input_still_works():
     assert corrupted.shape == scenes.images.shape and keep.shape == (2, 1, 16, 16)
     chosen, _, keep = masked_batch(IMAGES, torch.tensor([0, 1]), 0, seed=0, **BATCH)
     assert chosen.shape == (2, 3, 8, 8) and keep.shape == (2, 1, 8, 8)
+
+
+def test_toml_booleans_are_not_numbers(tmp_path, capsys):
+    import dataclasses
+
+    from bioglom.cli import option, parse_options
+
+    @dataclasses.dataclass
+    class Opts:
+        seed: int = option(0, "seed")
+        lr: float = option(0.1, "rate")
+
+        def validate(self):
+            pass
+
+    for key in ("seed", "lr"):
+        (tmp_path / "c.toml").write_text(f"{key} = true\n")
+        with pytest.raises(SystemExit):
+            parse_options(Opts, ["--config", str(tmp_path / "c.toml")])
+        assert f"{key}=True is not allowed" in capsys.readouterr().err
+
+
+def test_numpy_booleans_serialise():
+    import json
+
+    import numpy as np
+
+    from bioglom import GlomConfig
+    from bioglom.analysis import run_attrs
+
+    cfg = GlomConfig(bu_location=np.bool_(True), channels=1)
+    assert cfg.bu_location is True and json.loads(cfg.to_json())["bu_location"] is True
+    attrs = run_attrs({"flag": np.bool_(True), "n": np.int64(3)}, 0, extra=np.bool_(False))
+    assert json.loads(attrs["config"]) == {"flag": True, "n": 3} and attrs["extra"] == "false"
+
+
+def test_a_video_of_no_frames_is_refused():
+    from bioglom import Glom, GlomConfig
+
+    model = Glom(GlomConfig(channels=1, image_size=8))
+    with pytest.raises(ConfigError, match="0 frames"):
+        model.settle(torch.rand(2, 0, 1, 8, 8), 2)
+
+
+@pytest.mark.parametrize("columns", ["shared", "unshared"])
+def test_the_size_estimate_bounds_the_nets_and_refuses_what_cannot_fit(columns):
+    from bioglom import Glom, GlomConfig
+
+    cfg = GlomConfig(channels=1, image_size=8, columns=columns, consensus="precision")
+    model = Glom(cfg)
+    nets = sum(p.numel() for p in model.nets.parameters())
+    loc = (2 * cfg.levels - 1) * (1 if columns == "shared" else cfg.n_columns) * 4 * cfg.location_frequencies * cfg.hidden
+    assert nets <= cfg.weight_count() <= nets + loc + cfg.patch_size**2 * cfg.channels * cfg.dim
+    with pytest.raises(ConfigError, match="GiB"):
+        GlomConfig(channels=1, dim=10**9)
+
+
+def test_a_full_disk_ends_in_one_line_and_loses_nothing(tmp_path, monkeypatch, capsys):
+    import errno
+
+    import bioglom.atomic as atomic
+    from bioglom.cli import run_script
+
+    path = atomic.atomic_write_bytes(tmp_path / "r.nc", b"kept")
+
+    def fails(tmp):  # a library that reports a full disk in its own words
+        raise RuntimeError("HDF5: can't write data")
+
+    monkeypatch.setattr(atomic, "_nearly_full", lambda folder, margin=1 << 20: True)
+    with pytest.raises(OSError) as e:
+        atomic.atomic_write(path, fails)
+    assert e.value.errno == errno.ENOSPC and e.value.filename == str(path)
+    assert path.read_bytes() == b"kept" and list(tmp_path.iterdir()) == [path]
+
+    def main(argv):
+        atomic.atomic_write(path, fails)
+
+    assert run_script(main, []) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "No space left on device" in err and str(path) in err and "--resume" in err
+
+
+def test_a_truncated_cached_part_is_named(tmp_path):
+    import dataclasses
+
+    import xarray as xr
+
+    from bioglom.experiment import cached
+
+    @dataclasses.dataclass
+    class Opts:
+        resume: bool = True
+
+    (tmp_path / "part.nc").write_bytes(b"cut sh")
+    with pytest.raises(ConfigError, match="part.nc cannot be read"):
+        cached(tmp_path / "part.nc", Opts(), lambda: xr.Dataset())
+
+
+def test_a_distributed_partner_that_never_comes_ends_in_one_line():
+    import os
+    import subprocess
+    import sys
+
+    from bioglom.distributed import free_port
+
+    env = {**os.environ, "RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()),
+           "BIOGLOM_DIST_TIMEOUT": "2"}
+    code = ("from bioglom.distributed import init_from_environment\n"
+            "from bioglom.config import ConfigError\n"
+            "try:\n    init_from_environment('gloo')\nexcept ConfigError as e:\n    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert "rank 0 of 2 waited 2 s" in done.stdout and "not every rank 0..1 joined" in done.stdout

@@ -101,7 +101,9 @@ def stack_datasets(parts: dict, dims: tuple[str, ...]) -> xr.Dataset:
 def provenance() -> dict:
     """Where a result came from: the git commit of the bioglom checkout (``+dirty`` with
     uncommitted changes; ``unknown`` outside a checkout) and the versions of Python,
-    torch, numpy, xarray and Brian2 (read from package metadata, not imported)."""
+    torch, numpy, xarray and Brian2 (read from package metadata, not imported), and the
+    CPU threads torch used: float32 sums differ with the thread count, and training
+    amplifies that, so a result is reproduced bit for bit only at the same count."""
     import platform
     import subprocess
     from importlib import metadata
@@ -116,7 +118,9 @@ def provenance() -> dict:
         commit = (commit + ("+dirty" if dirty else "")) if commit else "unknown"
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
-    out = {"git_commit": commit, "python_version": platform.python_version()}
+    import torch
+
+    out = {"git_commit": commit, "python_version": platform.python_version(), "torch_threads": torch.get_num_threads()}
     for package in ("torch", "numpy", "xarray", "brian2"):
         try:
             out[f"{package}_version"] = metadata.version(package)
@@ -125,14 +129,20 @@ def provenance() -> dict:
     return out
 
 
+def _plain(value):
+    """JSON for what json does not know: numpy scalars as Python values, the rest as text."""
+    return value.item() if isinstance(value, np.generic) else str(value)
+
+
 def run_attrs(config: dict, seed: int, **extra) -> dict:
     """Attributes every result carries: the config as JSON, seed, bioglom version, command
     line, and :func:`provenance` (git commit, package versions)."""
     from .. import __version__
 
-    attrs = {"config": json.dumps(config, sort_keys=True, default=str), "seed": int(seed),
+    attrs = {"config": json.dumps(config, sort_keys=True, default=_plain), "seed": int(seed),
              "bioglom_version": __version__, "command": " ".join(sys.argv), **provenance()}
     for k, v in extra.items():
+        v = v.item() if isinstance(v, np.generic) else v  # numpy scalars (np.bool_ among them) as Python values
         attrs[k] = v if isinstance(v, (str, int, float, np.ndarray)) and not isinstance(v, bool) else json.dumps(v)
     return attrs
 
