@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -84,7 +85,7 @@ def main():
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--patch-size", type=int, default=2)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=9, help="interleaved rounds counted (after one warm-up round)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--skip-loop", action="store_true", help="leave out (b), slow at many columns")
     a = p.parse_args()
@@ -141,6 +142,7 @@ def main():
     # interleaved rounds, the best of each variant: a load that comes and goes on a shared
     # machine then slows every variant alike, instead of whichever ran during it
     best = {name: [float("inf"), float("inf")] for name in variants}
+    rounds = {name: [] for name in variants}  # (fwd, fwd+bwd) of every counted round
     for r in range(a.repeats + 1):  # round 0 warms every variant up and is not counted
         for name, (fwd, fwd_bwd) in variants.items():
             with torch.no_grad():
@@ -148,6 +150,7 @@ def main():
             fb = timeit(fwd_bwd, dev, 1, warmup=0)
             if r:
                 best[name] = [min(best[name][0], f), min(best[name][1], fb)]
+                rounds[name].append((f, fb))
     rows = {name: tuple(v) for name, v in best.items()}
 
     shared_f = rows["(c) shared"][0]
@@ -158,6 +161,14 @@ def main():
     for name, (f, fb) in rows.items():
         gf = flops / f / 1e9
         print(f"{name:<32}{f * 1e3:>9.2f}{fb * 1e3:>12.2f}{gf:>13.1f}{100 * gf / ceiling:>10.0f}%{f / shared_f:>14.2f}")
+    # the ratio within each round (both measured moments apart), so a load that comes and goes
+    # shows as spread instead of moving one variant's best time
+    per_round = np.array([[u[k] / s[k] for k in (0, 1)] for u, s in zip(rounds["(a) unshared, batched"],
+                                                                          rounds["(c) shared"])])
+    for k, what in enumerate(("forward", "forward+backward")):
+        q = np.percentile(per_round[:, k], [0, 25, 50, 75, 100])
+        print(f"unshared / shared {what}, {len(per_round)} interleaved rounds: median {q[2]:.2f} "
+              f"(quartiles {q[1]:.2f}-{q[3]:.2f}, range {q[0]:.2f}-{q[4]:.2f})")
     if "(b) unshared, per-column loop" in rows:
         loop, bat = rows["(b) unshared, per-column loop"], rows["(a) unshared, batched"]
         print(f"batched over loop speed-up: forward {loop[0] / bat[0]:.2f}x, forward+backward {loop[1] / bat[1]:.2f}x")
