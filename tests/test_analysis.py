@@ -45,16 +45,24 @@ def test_claims_netcdf_round_trip(tmp_path):
 
 
 def test_killed_write_leaves_no_partial_file(tmp_path):
+    from bioglom.atomic import atomic_write
+
     class Boom(xr.Dataset):
         __slots__ = ()
 
-        def to_netcdf(self, path, **kw):
-            with open(path, "wb") as f:
-                f.write(b"half")
+        def to_netcdf(self, path=None, **kw):  # killed while the file is built (in memory)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         write_netcdf(Boom({"a": ("x", [1.0])}), tmp_path / "r.nc")
+
+    def half(tmp):  # killed while the bytes are written
+        with open(tmp, "wb") as f:
+            f.write(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(tmp_path / "r.nc", half)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -10,8 +10,6 @@ from typing import NamedTuple
 import numpy as np
 import xarray as xr
 
-from ..atomic import atomic_write
-
 __all__ = ["Claim", "claims_dataset", "history_dataset", "stack_datasets", "write_netcdf", "run_attrs",
            "format_claims"]
 
@@ -150,11 +148,16 @@ def run_attrs(config: dict, seed: int, **extra) -> dict:
 def write_netcdf(ds: xr.Dataset, path) -> Path:
     """Write ``ds`` to ``path`` as netCDF4 (h5netcdf), via a temporary file and a rename,
     so a killed run never leaves a half-written file under ``path``. Variables without a
-    ``long_name`` get theirs from :mod:`bioglom.analysis.names`."""
+    ``long_name`` get theirs from :mod:`bioglom.analysis.names`.
+
+    The file is built in memory and written as bytes: a full disk then fails one plain
+    write, instead of leaving HDF5 with a half-closed file that errs again as it is freed
+    (and crashed the interpreter at exit)."""
+    from ..atomic import atomic_write_bytes
     from .names import describe
 
     describe(ds)
-    return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+    return atomic_write_bytes(path, bytes(ds.to_netcdf(engine="h5netcdf")))
 
 
 def format_claims(claims: list[Claim]) -> str:
