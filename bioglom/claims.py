@@ -59,6 +59,10 @@ def merge_results(simulation: str, paths: list[Path]):
                           f"results for {', '.join(MERGEABLE)} (the others run their seeds in one process)")
     if not paths:
         raise ConfigError("no result files given; give each seed's result file")
+    import dataclasses
+
+    module = _simulation(simulation)
+    fields = {f.name for f in dataclasses.fields(module.Options)}
     parts, config = [], None
     for path in paths:
         if not Path(path).is_file():
@@ -70,7 +74,14 @@ def merge_results(simulation: str, paths: list[Path]):
         if ds.attrs.get("status") != "complete":
             raise ConfigError(f"{path} is not a complete result (status {ds.attrs.get('status')!r}); finish it with "
                               "--resume first")
-        mine = {k: v for k, v in json.loads(ds.attrs.get("config", "{}")).items() if k not in (*RUN_ONLY, "seed", "seeds")}
+        if "config" not in ds.attrs:
+            raise ConfigError(f"{path} holds no record of its options (attribute 'config'); merge results the "
+                              "simulations wrote")
+        recorded = json.loads(ds.attrs["config"])
+        if not set(recorded) <= fields:
+            raise ConfigError(f"{path} was not written by {simulation} (options {sorted(set(recorded) - fields)} "
+                              f"are not {simulation}'s)")
+        mine = {k: v for k, v in recorded.items() if k not in (*RUN_ONLY, "seed", "seeds")}
         if config is None:
             config, first = mine, path
         elif mine != config:
@@ -84,7 +95,6 @@ def merge_results(simulation: str, paths: list[Path]):
     parts = sorted(parts, key=lambda p: int(p.seed.values[0]))
     merged = xr.concat(parts, "seed", join="outer", data_vars="minimal", coords="minimal", compat="override",
                        combine_attrs="override")
-    module = _simulation(simulation)
     opts = module.Options(**{**_typed(module.Options, config), "seed": min(seeds), "seeds": len(seeds)})
     claims = module.claims_of(merged, opts)
     attrs = {**parts[0].attrs, "seeds": json.dumps(sorted(seeds)),
@@ -116,6 +126,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="the merged result file to write")
     a = p.parse_args(argv)
     try:
+        if a.out.is_dir():
+            raise ConfigError(f"out={str(a.out)!r} is a folder; give the file to write (e.g. {a.out / 'merged.nc'})")
         if a.out.exists() and any(a.out.resolve() == r.resolve() for r in a.results):
             raise ConfigError(f"out={str(a.out)!r} is one of the files merged; give a new file")
         ds, claims, attrs = merge_results(a.simulation, a.results)

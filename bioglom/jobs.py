@@ -52,7 +52,7 @@ def run_seeds_as_jobs(script: Path, simulation: str, opts, argv: list[str], out:
     todo = [s for s in seeds if not (opts.resume and _finished(folders[s] / f"{simulation}.nc"))]
     running: dict[int, subprocess.Popen] = {}
     failed = 0
-    print(f"{len(todo)} of {len(seeds)} seeds as {min(opts.jobs, len(todo)) or 0} parallel jobs of {threads} "
+    print(f"{len(todo)} of {len(seeds)} seeds as {min(opts.jobs, len(todo))} parallel jobs of {threads} "
           f"thread(s); logs in {out / 'seeds'}", file=sys.stderr)
     try:
         while todo or running:

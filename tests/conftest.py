@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -38,3 +40,29 @@ def assert_described(ds):
     """Every data variable of a result has a long_name and units (bioglom.analysis.names)."""
     missing = [str(k) for k in ds.data_vars if "long_name" not in ds[k].attrs or "units" not in ds[k].attrs]
     assert not missing, f"variables without long_name or units: {missing}"
+
+
+def assert_coordinates_not_names(ds, where: str = "result"):
+    """No variable name of ``ds`` encodes a level, target, direction or rule; the file
+    follows CF (``Conventions``, UDUNITS units from the project's list, a long_name on
+    every dimension coordinate and variable); claim labels split into id and condition."""
+    from bioglom.analysis.names import CONVENTIONS, UNITS
+
+    encoded = [str(v) for v in ds.variables if ENCODED.search(str(v))]
+    assert not encoded, f"{where}: names that encode a level, target, direction or rule: {encoded}"
+    assert ds.attrs.get("Conventions") == CONVENTIONS
+    units = {str(ds[v].attrs["units"]) for v in ds.variables if "units" in ds[v].attrs}
+    assert units <= set(UNITS), f"{where}: units outside the UDUNITS list: {units - set(UNITS)}"
+    bare = [str(c) for c in ds.dims if c in ds.coords and "long_name" not in ds[c].attrs]
+    assert not bare, f"{where}: dimension coordinates without long_name: {bare}"
+    undescribed = [str(v) for v in ds.data_vars if "long_name" not in ds[v].attrs]
+    assert not undescribed, f"{where}: variables without long_name: {undescribed}"
+    if "claim" in ds.dims:
+        assert not any(" " in str(i) for i in ds.claim_id.values)
+        joined = [f"{i} {c}".strip() for i, c in zip(ds.claim_id.values, ds.claim_condition.values)]
+        assert joined == [str(c) for c in ds.claim.values]
+
+
+# a level, target, direction, rule or condition inside a variable name
+ENCODED = re.compile(r"_level\d|_level\{|(_parts|_objects)$|_(bottom_up|top_down)$|^logit_|"
+                     r"(^|_)(delta|temporal_derivative|backprop)(_|$)")

@@ -58,8 +58,9 @@ def test_seeds_run_as_separate_processes_merge_to_the_same_claims(tmp_path):
     assert _merge("islands", parts, tmp_path / "merged.nc").returncode == 0
     with xr.open_dataset(whole, engine="h5netcdf") as a, xr.open_dataset(tmp_path / "merged.nc", engine="h5netcdf") as b:
         # a seed's numbers do not depend on the process it ran in, up to float32 summation order
+        # (measured: values 5e-7, bounds 7e-6 apart)
         for v in CLAIMS:
-            np.testing.assert_allclose(b[v].values, a[v].values, rtol=0, atol=1e-4)
+            np.testing.assert_allclose(b[v].values, a[v].values, rtol=0, atol=5e-5)
         assert (a.claim_verdict.values == b.claim_verdict.values).all()
 
 
@@ -69,10 +70,13 @@ def test_merge_refuses_what_does_not_fit_with_one_line(tmp_path):
     cases = [(("islands", [one, other]), "other options"),
              (("islands", [one, one]), "more than once"),
              (("distillery", [one]), "simulation='distillery' is not allowed"),
-             (("islands", [tmp_path / "none.nc"]), "is not a file")]
+             (("islands", [tmp_path / "none.nc"]), "is not a file"),
+             (("wake_sleep", [one]), "was not written by wake_sleep")]
     for (simulation, paths), message in cases:
         done = _merge(simulation, paths, tmp_path / "m.nc")
         assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    done = _merge("islands", [one], tmp_path)  # a folder, not a file
+    assert done.returncode == 2 and "is a folder" in done.stderr
 
 
 def test_jobs_run_the_seeds_in_parallel_and_give_the_one_process_claims(tmp_path):
@@ -80,7 +84,7 @@ def test_jobs_run_the_seeds_in_parallel_and_give_the_one_process_claims(tmp_path
     jobs = _run("islands", tmp_path / "jobs", "--seeds", "2", "--jobs", "2")
     with xr.open_dataset(whole, engine="h5netcdf") as a, xr.open_dataset(jobs, engine="h5netcdf") as b:
         for v in CLAIMS:
-            np.testing.assert_allclose(b[v].values, a[v].values, rtol=0, atol=1e-4)
+            np.testing.assert_allclose(b[v].values, a[v].values, rtol=0, atol=5e-5)
         assert (a.claim_verdict.values == b.claim_verdict.values).all() and list(b.seed.values) == [0, 1]
     assert {p.name for p in (tmp_path / "jobs" / "seeds").iterdir()} == {"seed0", "seed1"}
     # resumed, the finished seeds are not run again and the merged result is the same

@@ -8,13 +8,10 @@ from pathlib import Path
 import pytest
 import xarray as xr
 
-from bioglom.analysis.names import CONVENTIONS, UNITS
 from bioglom.analysis.samples import SAMPLES, SIMULATIONS
+from conftest import ENCODED, assert_coordinates_not_names
 
 ROOT = Path(__file__).resolve().parents[1]
-# a level, target, direction, rule or condition inside a variable name
-ENCODED = re.compile(r"_level\d|_level\{|(_parts|_objects)$|_(bottom_up|top_down)$|^logit_|"
-                     r"(^|_)(delta|temporal_derivative|backprop)(_|$)")
 PARSING = re.compile(r"\.startswith\(|\.endswith\(|\[f['\"]|\bre\.(match|search|fullmatch)\(")
 
 
@@ -31,19 +28,7 @@ def test_every_simulation_has_a_sample_result_and_a_claims_sample():
 @pytest.mark.parametrize("path", _results(), ids=lambda p: p.name)
 def test_no_result_name_encodes_what_a_coordinate_should_say(path):
     with xr.open_dataset(path, engine="h5netcdf") as ds:
-        encoded = [str(v) for v in ds.variables if ENCODED.search(str(v))]
-        assert not encoded, f"{path.name}: names that encode a level, target, direction or rule: {encoded}"
-        assert ds.attrs.get("Conventions") == CONVENTIONS
-        units = {str(ds[v].attrs["units"]) for v in ds.variables if "units" in ds[v].attrs}
-        assert units <= set(UNITS), f"{path.name}: units outside the UDUNITS list: {units - set(UNITS)}"
-        bare = [str(c) for c in ds.dims if c in ds.coords and "long_name" not in ds[c].attrs]
-        assert not bare, f"{path.name}: dimension coordinates without long_name: {bare}"
-        undescribed = [str(v) for v in ds.data_vars if "long_name" not in ds[v].attrs]
-        assert not undescribed, f"{path.name}: variables without long_name: {undescribed}"
-        if "claim" in ds.dims:
-            assert not any(" " in str(i) for i in ds.claim_id.values)
-            joined = [f"{i} {c}".strip() for i, c in zip(ds.claim_id.values, ds.claim_condition.values)]
-            assert joined == [str(c) for c in ds.claim.values]
+        assert_coordinates_not_names(ds, path.name)
 
 
 def test_the_walk_catches_a_name_that_encodes_a_level():

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import assert_described
+from conftest import assert_coordinates_not_names, assert_described
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +27,7 @@ def test_quick_run_writes_netcdf_with_d_claims(quick_run):
     out, res = quick_run
     with xr.open_dataset(out / "distillery.nc", engine="h5netcdf") as ds:
         assert_described(ds)
+        assert_coordinates_not_names(ds)
         ids = [f"{c} {r}" for r in ("delta", "temporal_derivative")
                for c in ("D1", "D1a", "D1b", "D2", "D3", "D3a", "D3b", "D4", "D5")]
         assert list(ds.claim.values) == ids

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import assert_described
+from conftest import assert_coordinates_not_names, assert_described
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +27,7 @@ def test_quick_run_writes_claims_with_intervals(quick_run):
     tmp_path, res = quick_run
     with xr.open_dataset(tmp_path / "islands.nc", engine="h5netcdf") as ds:
         assert_described(ds)
+        assert_coordinates_not_names(ds)
         claims = list(ds.claim.values)
         for c in ("I1", "I2", "I3", "I4", "I5", "I1a clips", "I1b clips", "I3 clips"):
             assert c in claims

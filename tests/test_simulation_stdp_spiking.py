@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import assert_described
+from conftest import assert_coordinates_not_names, assert_described
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +27,7 @@ def test_quick_run_writes_netcdf_with_s_claims(quick_run):
     out, res = quick_run
     with xr.open_dataset(out / "stdp_spiking.nc", engine="h5netcdf") as ds:
         assert_described(ds)
+        assert_coordinates_not_names(ds)
         assert list(ds.claim.values) == ["S1", "S2", "S2a", "S2b", "S2c", "S3", "S3a", "S3b"]
         assert np.isfinite(ds.claim_value).all() and ds.claim_held.dtype == bool
         # one seed: only S2's trial-level deviations have an interval; the rest cannot be decided

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import assert_described
+from conftest import assert_coordinates_not_names, assert_described
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,6 +21,7 @@ def test_quick_run_writes_netcdf_with_t_claims(tmp_path, run_notebook):
     assert res.returncode == 0, res.stderr
     with xr.open_dataset(tmp_path / "temporal_derivative.nc", engine="h5netcdf") as ds:
         assert_described(ds)
+        assert_coordinates_not_names(ds)
         assert list(ds.claim.values) == ["T1", "T1 bottom_up", "T1 top_down", "T1p", "T2", "T2a", "T2b", "T2c", "T2d",
                                          "T3"]
         assert set(ds.claim_verdict.values) <= {"held", "not held", "undecided"}

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import assert_described
+from conftest import assert_coordinates_not_names, assert_described
 
 from bioglom.data import write_idx
 
@@ -29,6 +29,7 @@ def test_quick_run_writes_netcdf_with_w_claims(quick_run):
     out, res = quick_run
     with xr.open_dataset(out / "wake_sleep.nc", engine="h5netcdf") as ds:
         assert_described(ds)
+        assert_coordinates_not_names(ds)
         assert list(ds.claim.values) == ["W0", "W0a", "W0b", "W0c", "W1", "W1 block 1", "W1 block 3", "W2", "W2a",
                                          "W2b", "W3", "W3a", "W3b", "W4"]
         assert ds.claim_held.dtype == bool and set(ds.claim_verdict.values) <= {"held", "not held", "undecided"}

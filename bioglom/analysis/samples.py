@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 __all__ = ["SIMULATIONS", "ROOT", "SAMPLES", "claims_plots", "quick_results", "run_notebooks"]
 
@@ -80,14 +81,9 @@ def run_notebooks(simulations=SIMULATIONS, timeout: int = 600) -> list[Path]:
         nb = nbformat.read(path, as_version=4)
         env = {f"BIOGLOM_{name.upper()}_NC": str(SAMPLES / f"{name}.nc"),
                "MPLBACKEND": "module://matplotlib_inline.backend_inline"}  # figures kept as outputs
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
+        with mock.patch.dict(os.environ, env):  # the kernel inherits them
             NotebookClient(nb, timeout=timeout, kernel_name="python3",
                            resources={"metadata": {"path": str(path.parent)}}).execute()
-        finally:
-            for k, v in saved.items():
-                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
         atomic_write_bytes(path, (nbformat.writes(nb) + "\n").encode())
         written.append(path)
     return written
