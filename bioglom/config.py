@@ -401,21 +401,74 @@ class GlomConfig:
         patch = self.patch_size**2 * self.channels * self.dim
         return (2 * self.levels - 1) * columns * per_net + patch
 
+    def attention_slots(self) -> int:
+        """How many columns each column's lateral attention holds: ``K`` of the gathered
+        (sparse) form, ``(2 R + 1)^2`` for a window of largest radius ``R`` and ``1 + k``
+        for a Gaussian, when that is at most a quarter of the ``N`` columns; otherwise
+        ``N`` (every pair masked densely, ``[L, N, N]``)."""
+        n = self.n_columns
+        if self.neighbourhood == "full":
+            return n
+        k = (2 * max(self.radii) + 1) ** 2 if self.neighbourhood == "window" else 1 + max(self.gaussian_ks)
+        return k if 4 * k <= n else n
+
+    def memory_estimate(self) -> dict:
+        """Bytes a model of this config allocates, estimated before anything is built:
+
+        - ``weights``: the column nets and patch embedding (float32, :meth:`weight_count`);
+        - ``buffers``: what building the model holds at its peak besides the weights: the
+          attention neighbourhood, dense (the ``[L, N, N]`` mask plus, for a window or a
+          Gaussian draw, ``[N, N]`` distance temporaries of 16 or 32 bytes a pair) or
+          gathered (``[L, N, K]`` indices and flags, 9 bytes a slot, plus a window's 24
+          bytes or a Gaussian draw's 17 bytes per candidate while drawing), and the
+          sinusoidal position encodings of every pixel and column (float32);
+        - ``per_image``: one image's state ``[L, N, D]`` and attention weights ``[L, N, K]``
+          at one settling step (float32, four copies of the state: bottom-up, top-down,
+          attention and the state itself)."""
+        n, levels, k = self.n_columns, self.levels, self.attention_slots()
+        if k == n:
+            temporaries = {"full": 0, "window": 16, "gaussian": 32}[self.neighbourhood]
+            neighbourhood = (levels + temporaries) * n * n
+        elif self.neighbourhood == "window":
+            neighbourhood = (9 * levels + 24) * n * k
+        else:
+            from .attention import gaussian_radius  # the draw's geometry lives with attention
+
+            side = max(gaussian_radius(self.grid, kk, s) for kk, s in zip(self.gaussian_ks, self.gaussian_sigmas))
+            neighbourhood = 9 * levels * n * k + 17 * n * (2 * side + 1) ** 2
+        h, w = self.image_hw
+        positions = 16 * (h * w * (self.location_frequencies + 1) + n * self.location_frequencies)
+        per_image = 4 * (4 * levels * n * self.dim + levels * n * k)
+        return {"weights": 4 * self.weight_count(), "buffers": neighbourhood + positions, "per_image": per_image}
+
     def _check_size(self) -> None:
-        """Refuse, before anything is allocated, a model whose weights alone (float32) would
-        not fit in this machine's memory; training needs about 4x that (gradients, Adam)."""
+        """Refuse, before anything is allocated, a model that cannot fit in this machine's
+        memory (:meth:`memory_estimate`): its weights (training needs about 4x: gradients,
+        Adam), its attention neighbourhood, or one image's settling step."""
         import os
 
         try:
             memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         except (ValueError, OSError, AttributeError):
             return  # no way to tell here; the allocator will say
-        need = 4 * self.weight_count()
-        if need > memory:
+        est = self.memory_estimate()
+        gib = lambda b: f"{b / 2**30:.3g} GiB"  # noqa: E731
+        here = f"more than this machine's {gib(memory)}"
+        if est["weights"] > memory:
             raise ConfigError(f"dim={self.dim}, hidden={self.hidden}, columns={self.columns!r} with "
                               f"{self.n_columns} columns are not allowed here: the column nets' weights alone take "
-                              f"about {need / 2**30:.3g} GiB (training about 4x), more than this machine's "
-                              f"{memory / 2**30:.3g} GiB; make the model smaller")
+                              f"about {gib(est['weights'])} (training about 4x), {here}; make the model smaller")
+        size = (f"image_size={self.image_size!r}, patch_size={self.patch_size} ({self.n_columns} columns), "
+                f"neighbourhood={self.neighbourhood!r}")
+        if est["weights"] + est["buffers"] > memory:
+            form = ("every pair of columns, [L, N, N]" if self.attention_slots() == self.n_columns
+                    else f"{self.attention_slots()} columns each")
+            raise ConfigError(f"{size} are not allowed here: the attention neighbourhood ({form}) and position encodings take "
+                              f"about {gib(est['buffers'])} to build, {here}; use fewer columns (a larger patch_size "
+                              "or smaller image)" + (" or a local neighbourhood" if self.neighbourhood == "full" else ""))
+        if est["weights"] + est["buffers"] + est["per_image"] > memory:
+            raise ConfigError(f"{size}, dim={self.dim} are not allowed here: one image's settling step takes about "
+                              f"{gib(est['per_image'])}, {here}; use fewer columns or a smaller dim")
 
     # ---- serialisation -------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -224,12 +224,10 @@ def uses_sparse_attention(cfg: GlomConfig) -> bool:
     """Whether lateral attention gathers neighbours (``[L, N, K]``) instead of masking all
     pairs (``[L, N, N]``): for ``window`` and ``gaussian`` neighbourhoods whose largest
     ``K`` (``(2 R + 1)^2`` slots for a window of radius ``R``, ``1 + k`` for a Gaussian) is
-    at most a quarter of the columns. Below that the dense batched matmul is faster and
-    small models keep it; both give the same result (tests/test_attention.py)."""
-    if cfg.neighbourhood == "full":
-        return False
-    k = (2 * max(cfg.radii) + 1) ** 2 if cfg.neighbourhood == "window" else 1 + max(cfg.gaussian_ks)
-    return 4 * k <= cfg.n_columns
+    at most a quarter of the columns (:meth:`GlomConfig.attention_slots`). Below that the
+    dense batched matmul is faster and small models keep it; both give the same result
+    (tests/test_attention.py)."""
+    return cfg.attention_slots() < cfg.n_columns
 
 
 class Glom(nn.Module):

@@ -112,6 +112,33 @@ def test_the_size_estimate_bounds_the_nets_and_refuses_what_cannot_fit(columns):
         GlomConfig(channels=1, dim=10**9)
 
 
+@pytest.mark.parametrize("neighbourhood,size", [("full", 32), ("window", 64), ("gaussian", 64), ("window", 16)])
+def test_the_memory_estimate_covers_what_the_model_holds(neighbourhood, size):
+    from bioglom import Glom, GlomConfig
+    from bioglom.model import uses_sparse_attention
+
+    cfg = GlomConfig(channels=1, image_size=size, patch_size=2, neighbourhood=neighbourhood, columns="shared")
+    model = Glom(cfg)
+    assert uses_sparse_attention(cfg) == (neighbourhood != "full" and size == 64)
+    held = sum(b.numel() * b.element_size() for b in model.buffers())
+    est = cfg.memory_estimate()
+    assert held <= est["buffers"] <= 4 * held + 32 * cfg.n_columns**2
+    assert sum(p.numel() * 4 for p in model.nets.parameters()) <= est["weights"]
+
+
+@pytest.mark.parametrize("kwargs,says", [
+    (dict(image_size=1024, neighbourhood="full"), "every pair of columns"),
+    (dict(image_size=8192, neighbourhood="gaussian"), "9 columns each"),
+    (dict(image_size=4096, neighbourhood="window", dim=2048), "one image's settling step"),
+])
+def test_an_image_too_large_for_memory_is_refused_with_the_estimate(kwargs, says):
+    from bioglom import GlomConfig
+
+    with pytest.raises(ConfigError, match="GiB") as e:
+        GlomConfig(channels=1, patch_size=2, columns="shared", **kwargs)
+    assert says in str(e.value) and "image_size=" in str(e.value) and "\n" not in str(e.value)
+
+
 def test_a_full_disk_ends_in_one_line_and_loses_nothing(tmp_path, monkeypatch, capsys):
     import errno
 
