@@ -24,6 +24,7 @@ from .config import ConfigError, GlomConfig, NonFiniteError
 from .consensus import CONTRIBUTIONS, Contributions, combine, consensus_weights, normalise, oscillator_drive, oscillator_step
 from .decoder import FieldDecoder
 from .frontend import build_frontend
+from .phases import phase
 from .retina import Retina
 
 __all__ = ["Glom", "Trajectory", "StepRecord", "Step", "settle_step", "check_images", "first_non_finite_state"]
@@ -364,16 +365,18 @@ class Glom(nn.Module):
         ``consensus_weights`` at ``t`` (paper 9.1)."""
         cfg, state = self.cfg, None
         for f in range(video.shape[1]):  # frames arrive in time order
-            inputs = self.encode(video[:, f])
-            if detach:
-                inputs = inputs.detach()
-            state = self.initial_state(inputs, state)
-            for t in range(steps):  # settling is sequential in time
+            with phase("settle"):
+                inputs = self.encode(video[:, f])
                 if detach:
-                    state = state.detach()
-                weights = consensus_weights(cfg, t, steps).to(self.device)
-                step = settle_step(self.nets, state, inputs, self.step_neighbourhood(generator),
-                                   beta_schedule(cfg, t, steps), weights, cfg, self.lateral_context(state))
+                    inputs = inputs.detach()
+                state = self.initial_state(inputs, state)
+            for t in range(steps):  # settling is sequential in time
+                with phase("settle"):  # not around the yield: what the caller does there is its own phase
+                    if detach:
+                        state = state.detach()
+                    weights = consensus_weights(cfg, t, steps).to(self.device)
+                    step = settle_step(self.nets, state, inputs, self.step_neighbourhood(generator),
+                                       beta_schedule(cfg, t, steps), weights, cfg, self.lateral_context(state))
                 yield StepRecord(t, f, state, inputs, step.new, step.contributions, weights, step.hidden,
                                  step.log_precisions)
                 state = step.new

@@ -134,9 +134,9 @@ class Options(DataOptions, MaskOptions):
         for rule in self.rules:
             build_rule(rule, **self.rule_options(rule, "distilled"))
         if self.distributed and (self.backprop or self.data == "scenes"):
-            raise ConfigError(f"distributed=True is not allowed with backprop={self.backprop} or data={self.data!r}: "
-                              "those runs learn by backprop through time, which does not cross processes; "
-                              "give --no-backprop and --data digits")
+            bad = "backprop=True" if self.backprop else f"data={self.data!r}"
+            raise ConfigError(f"distributed=True is not allowed with {bad}: that run learns by backprop through time, "
+                              "which does not cross processes; give --no-backprop and --data digits")
 
 
 @dataclass(frozen=True)

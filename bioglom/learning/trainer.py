@@ -21,6 +21,7 @@ import torch
 from ..atomic import atomic_write_bytes
 from ..config import ConfigError, changed_fields, check_bool, check_choice, check_positive, check_seed
 from ..model import Glom, Trajectory, first_non_finite_state
+from .. import phases
 from ..seeding import generator
 from .base import Batch, LearningRule, NonFiniteError
 from .contrastive import check_phase
@@ -32,13 +33,20 @@ OPTIMIZERS = ("adam", "sgd")
 
 def first_non_finite(traj: Trajectory) -> tuple[int, int] | None:
     """``(step, level)`` of the first non-finite embedding in a trajectory, or None."""
+    if torch.isfinite(traj.states.sum()):  # one reduction; a sum that overflows falls through to the search
+        return None
     return first_non_finite_state(traj.states)
 
 
 def first_non_finite_grad(model: torch.nn.Module) -> str | None:
     """Where the first non-finite gradient is, as ``"net nets.bu.w2, level 1"``, or None.
 
-    Column-net parameters carry the level as their first axis."""
+    Column-net parameters carry the level as their first axis. The common case, every
+    gradient finite, costs one fused norm over all of them (a norm that overflows only
+    sends the check on to the search)."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads or torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
+        return None
     for name, p in model.named_parameters():
         if p.grad is None or torch.isfinite(p.grad).all():
             continue
@@ -194,26 +202,30 @@ class Trainer:
 
         Nothing is applied when a value is non-finite: :class:`NonFiniteError` names the
         update and where (settling step and level, or net and level)."""
-        batch = self.batches(u if source is None else source).to(self.model.device)
-        phase = check_phase(self.phase(u))
+        with phases.phase("data"):
+            batch = self.batches(u if source is None else source).to(self.model.device)
+        kind = check_phase(self.phase(u))
         self.optimizer.zero_grad(set_to_none=True)
         last_good = (self.checkpoint if self.checkpoint and self.checkpoint.exists() else
                      "(none written yet)" if self.checkpoint else "(none: no checkpoint path given)")
         try:
-            out = self.rule.accumulate(self.model, batch, update_generator(self.seed, u), phase)
+            with phases.phase("rule"):
+                out = self.rule.accumulate(self.model, batch, update_generator(self.seed, u), kind)
         except NonFiniteError as e:
             raise NonFiniteError(f"non-finite value at update {u}, {e}; the last good checkpoint is {last_good}") from e
-        where = first_non_finite(out.trajectory)
-        place = f"settling step {where[0]}, level {where[1]}" if where else None
-        if place is None and not torch.isfinite(out.loss):
-            place = "the loss"
-        if place is None:
-            place = first_non_finite_grad(self.model)
+        with phases.phase("checks"):
+            where = first_non_finite(out.trajectory)
+            place = f"settling step {where[0]}, level {where[1]}" if where else None
+            if place is None and not torch.isfinite(out.loss):
+                place = "the loss"
+            if place is None:
+                place = first_non_finite_grad(self.model)
         if place is not None:
             raise NonFiniteError(f"non-finite value at update {u}, {place}; the last good checkpoint is {last_good}")
-        self.optimizer.step()
+        with phases.phase("optimiser"):
+            self.optimizer.step()
         self.last_output = out
-        return {"update": u, "phase": phase, **out.metrics}
+        return {"update": u, "phase": kind, **out.metrics}
 
     def run(self, resume: bool = False, stop_after: int | None = None, evaluate=None,
             evaluate_every: int = 0) -> list[dict]:
@@ -230,27 +242,33 @@ class Trainer:
             check_positive("stop_after", stop_after, strict=False, integer=True)
         if evaluate is not None and not callable(evaluate):
             raise ConfigError(f"evaluate={evaluate!r} is not allowed; give a function of the update index, or None")
-        if resume:
-            self.load()
-        if evaluate is not None and self.update == 0 and not self.evaluations:
-            self.evaluations.append({"update": 0, **evaluate(0)})
-        end = self.updates if stop_after is None else min(self.updates, self.update + stop_after)
-        self.model.train()
-        terminal = sys.stderr.isatty()
-        every = max(1, self.updates // 10)  # lines in a log: about 10 per run
-        with tqdm(total=self.updates, initial=self.update, disable=not (self.progress and terminal), desc=self.label,
-                  dynamic_ncols=True) as bar:
-            while self.update < end:
-                metrics = self.step(self.update)
-                self.history.append(metrics)
-                self.update += 1
-                if evaluate is not None and (self.update % max(evaluate_every, 1) == 0 or self.update == self.updates):
-                    self.evaluations.append({"update": self.update, **evaluate(self.update)})
-                bar.update(1)
-                bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
-                if self.progress and not terminal and (self.update % every == 0 or self.update == end):
-                    print(f"{self.label}: update {self.update}/{self.updates}, loss {metrics['loss']:.4f}",
-                          file=sys.stderr, flush=True)
-                if self.update % self.checkpoint_every == 0 or self.update == end:
-                    self.save()
+        with phases.phase(self.label):  # a profile (benchmarks/profile_runs.py) keeps each run apart
+            if resume:
+                self.load()
+            if evaluate is not None and self.update == 0 and not self.evaluations:
+                with phases.phase("evaluation"):
+                    self.evaluations.append({"update": 0, **evaluate(0)})
+            end = self.updates if stop_after is None else min(self.updates, self.update + stop_after)
+            self.model.train()
+            terminal = sys.stderr.isatty()
+            every = max(1, self.updates // 10)  # lines in a log: about 10 per run
+            with tqdm(total=self.updates, initial=self.update, disable=not (self.progress and terminal),
+                      desc=self.label, dynamic_ncols=True) as bar:
+                while self.update < end:
+                    with phases.phase("update"):
+                        metrics = self.step(self.update)
+                    self.history.append(metrics)
+                    self.update += 1
+                    due = self.update % max(evaluate_every, 1) == 0 or self.update == self.updates
+                    if evaluate is not None and due:
+                        with phases.phase("evaluation"):
+                            self.evaluations.append({"update": self.update, **evaluate(self.update)})
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
+                    if self.progress and not terminal and (self.update % every == 0 or self.update == end):
+                        print(f"{self.label}: update {self.update}/{self.updates}, loss {metrics['loss']:.4f}",
+                              file=sys.stderr, flush=True)
+                    if self.update % self.checkpoint_every == 0 or self.update == end:
+                        with phases.phase("checkpoint"):
+                            self.save()
         return self.history

@@ -20,6 +20,7 @@ import torch
 
 from ..config import check_choice, check_positive
 from ..consensus import normalise
+from .. import phases
 from .dreams import TopLevelMemory, dream
 from .schedule import WakeSleepSchedule, rule_phase
 from .trainer import Trainer, update_generator
@@ -77,15 +78,18 @@ class WakeSleepTrainer(Trainer):
     def _sleep_on_dreams(self, u: int) -> dict:
         cfg = self.model.cfg
         gen = update_generator(self.seed, u)
-        k = self.batches(u).clean.shape[0]
-        if len(self.memory):
-            top = self.memory.sample(k, gen)
-        else:  # nothing seen yet (sleep-first): dream from random top-level vectors
-            top = normalise(torch.randn(k, cfg.n_columns, cfg.dim, generator=gen), cfg.norm)
+        with phases.phase("data"):
+            k = self.batches(u).clean.shape[0]
+            if len(self.memory):
+                top = self.memory.sample(k, gen)
+            else:  # nothing seen yet (sleep-first): dream from random top-level vectors
+                top = normalise(torch.randn(k, cfg.n_columns, cfg.dim, generator=gen), cfg.norm)
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.no_grad():
+        with phases.phase("dream"), torch.no_grad():
             dreams = dream(self.model, top.to(self.model.device))
-        metrics = self.rule.accumulate_dream(self.model, dreams)
-        self.optimizer.step()
+        with phases.phase("rule"):
+            metrics = self.rule.accumulate_dream(self.model, dreams)
+        with phases.phase("optimiser"):
+            self.optimizer.step()
         return {"update": u, "phase": "negative", "loss": self.rule.negative_weight * metrics["hinge"],
                 "hinge": metrics["hinge"]}

@@ -8,6 +8,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from .. import phases
 from ..config import ConfigError
 
 TARGETS = ("numpy", "cython", "cpp_standalone")
@@ -48,6 +49,11 @@ def simulate(network, duration, target: str, directory: str | Path | None = None
     return wall times in seconds: ``run`` (the simulation; on ``cython`` it includes
     compiling code not yet in Cython's cache) and, on ``cpp_standalone``, ``compile``
     (generating and compiling the program) apart from ``run`` (executing it)."""
+    with phases.phase("spiking"):
+        return _simulate(network, duration, target, directory)
+
+
+def _simulate(network, duration, target, directory):
     import brian2
 
     if target != "cpp_standalone":
