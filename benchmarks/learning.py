@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from bioglom import GlomConfig
 from bioglom.learning.profile import measure_in_subprocess, measure_side_by_side
 
@@ -64,15 +66,19 @@ def main() -> None:
                   + f"   {sec[-1] / sec[0]:.2f}x")
     if args.ratio_steps:
         print(f"\nside by side in one process, {args.ratio_steps} settling steps, median of {args.rounds} interleaved rounds")
-        print(f"{'rule':<46}{'columns':<10}{'ms/update':>10}{'x backprop':>12}")
+        print("(x backprop: the ratio to backprop's update of the same round; median, quartiles and range of the rounds)")
+        print(f"{'rule':<46}{'columns':<10}{'ms/update':>10}{'x backprop':>12}{'quartiles':>14}{'range':>14}")
         for columns in ("shared", "unshared"):
             cfg = GlomConfig(levels=3, dim=args.dim, hidden=args.hidden, image_size=args.image_size, patch_size=2,
                              channels=1, columns=columns, radius=(1, 2, 5)).to_dict()
             rules = [(rule, {"steps": args.ratio_steps, **extra}) for rule, extra in RULES]
-            sec = measure_side_by_side(cfg, rules, batch=args.batch, rounds=args.rounds, device=args.device)
+            sec = measure_side_by_side(cfg, rules, batch=args.batch, rounds=args.rounds, device=args.device,
+                                       per_round=True)
             for (rule, extra), t in zip(RULES, sec):
                 name = rule + (f":{extra['hidden_credit']}" if extra else "")
-                print(f"{name:<46}{columns:<10}{t * 1e3:>10.1f}{t / sec[0]:>11.2f}x")
+                q = np.quantile([a / b for a, b in zip(t, sec[0])], [0, 0.25, 0.5, 0.75, 1])
+                print(f"{name:<46}{columns:<10}{np.median(t) * 1e3:>10.1f}{q[2]:>11.2f}x"
+                      f"{q[1]:>8.2f}-{q[3]:.2f}{q[0]:>8.2f}-{q[4]:.2f}")
 
 
 if __name__ == "__main__":
