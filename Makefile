@@ -38,6 +38,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/distributed.py
 	$(BIN)/python benchmarks/kernels.py
+	$(BIN)/python benchmarks/profile_runs.py
 
 clean:
 	rm -rf $(VENV) results
