@@ -72,8 +72,7 @@ def main() -> None:
             cfg = GlomConfig(levels=3, dim=args.dim, hidden=args.hidden, image_size=args.image_size, patch_size=2,
                              channels=1, columns=columns, radius=(1, 2, 5)).to_dict()
             rules = [(rule, {"steps": args.ratio_steps, **extra}) for rule, extra in RULES]
-            sec = measure_side_by_side(cfg, rules, batch=args.batch, rounds=args.rounds, device=args.device,
-                                       per_round=True)
+            sec = measure_side_by_side(cfg, rules, batch=args.batch, rounds=args.rounds, device=args.device)
             for (rule, extra), t in zip(RULES, sec):
                 name = rule + (f":{extra['hidden_credit']}" if extra else "")
                 q = np.quantile([a / b for a, b in zip(t, sec[0])], [0, 0.25, 0.5, 0.75, 1])

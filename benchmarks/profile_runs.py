@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import io
 import sys
 import tempfile
@@ -30,20 +29,11 @@ from pathlib import Path
 
 import torch
 
+from bioglom.claims import simulation_module
 from bioglom.phases import PhaseClock, clocking
 
 SIMULATIONS = ("islands", "wake_sleep", "distillery", "temporal_derivative", "stdp_spiking")
 EVALUATE_EVERY = ("islands", "wake_sleep", "distillery")  # the others evaluate once, after training
-HERE = Path(__file__).resolve().parent.parent / "simulations"
-
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(f"simulation_{name}", HERE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
 
 def run(name: str, updates: int, out: Path, clock: PhaseClock, extra: list[str]) -> float:
     """Run simulation ``name`` once under ``clock``; its wall time in seconds."""
@@ -52,7 +42,7 @@ def run(name: str, updates: int, out: Path, clock: PhaseClock, extra: list[str])
         argv += ["--updates", str(updates)]
     if name in EVALUATE_EVERY:
         argv += ["--eval-every", str(updates)]
-    main = load(name).main
+    main = simulation_module(name).main
     start = time.perf_counter()
     said = io.StringIO()
     try:
@@ -106,7 +96,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     sync = torch.cuda.synchronize if "cuda" in " ".join(extra) and torch.cuda.is_available() else None
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; each simulation with its defaults "
-          f"except --seeds 1 --updates {args.updates} --eval-every {args.updates} {' '.join(extra)}")
+          f"except --seeds 1 --updates {args.updates} (--eval-every {args.updates} where it has one) {' '.join(extra)}")
     for name in names:
         with tempfile.TemporaryDirectory() as tmp:
             timed = PhaseClock(sync=sync)

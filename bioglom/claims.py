@@ -21,18 +21,21 @@ refused, saying so.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import sys
 from pathlib import Path
 
-__all__ = ["MERGEABLE", "merge_results", "main"]
+__all__ = ["MERGEABLE", "simulation_module", "merge_results", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 MERGEABLE = ("islands", "wake_sleep")
 
 
-def _simulation(name: str):
+def simulation_module(name: str):
+    """The script ``simulations/NAME.py`` loaded as a module (its ``Options``, ``main``,
+    ``claims_of``), without running it."""
     path = ROOT / "simulations" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"bioglom_simulation_{name}", path)
     module = importlib.util.module_from_spec(spec)
@@ -59,9 +62,7 @@ def merge_results(simulation: str, paths: list[Path]):
                           f"results for {', '.join(MERGEABLE)} (the others run their seeds in one process)")
     if not paths:
         raise ConfigError("no result files given; give each seed's result file")
-    import dataclasses
-
-    module = _simulation(simulation)
+    module = simulation_module(simulation)
     fields = {f.name for f in dataclasses.fields(module.Options)}
     parts, config = [], None
     for path in paths:

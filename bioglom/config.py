@@ -461,11 +461,12 @@ class GlomConfig:
         size = (f"image_size={self.image_size!r}, patch_size={self.patch_size} ({self.n_columns} columns), "
                 f"neighbourhood={self.neighbourhood!r}")
         if est["weights"] + est["buffers"] > memory:
-            form = ("every pair of columns, [L, N, N]" if self.attention_slots() == self.n_columns
-                    else f"{self.attention_slots()} columns each")
-            raise ConfigError(f"{size} are not allowed here: the attention neighbourhood ({form}) and position encodings take "
-                              f"about {gib(est['buffers'])} to build, {here}; use fewer columns (a larger patch_size "
-                              "or smaller image)" + (" or a local neighbourhood" if self.neighbourhood == "full" else ""))
+            slots = self.attention_slots()
+            form = "every pair of columns, [L, N, N]" if slots == self.n_columns else f"{slots} columns each"
+            raise ConfigError(f"{size} are not allowed here: the attention neighbourhood ({form}) and position "
+                              f"encodings take about {gib(est['buffers'])} to build, {here}; use fewer columns (a "
+                              "larger patch_size or smaller image)"
+                              + (" or a local neighbourhood" if self.neighbourhood == "full" else ""))
         if est["weights"] + est["buffers"] + est["per_image"] > memory:
             raise ConfigError(f"{size}, dim={self.dim} are not allowed here: one image's settling step takes about "
                               f"{gib(est['per_image'])}, {here}; use fewer columns or a smaller dim")

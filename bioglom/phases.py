@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Callable
 
-__all__ = ["PhaseClock", "phase", "clocking", "active_clock"]
+__all__ = ["PhaseClock", "phase", "clocking"]
 
 _active: "PhaseClock | None" = None
 
@@ -65,13 +65,13 @@ class PhaseClock:
 
     def inclusive(self, path: tuple[str, ...]) -> float:
         """Seconds inside ``path``, its nested phases included."""
-        return sum(t for p, t in self.exclusive.items() if p[:len(path)] == path)
+        return sum(self.below(path).values())
 
     def below(self, path: tuple[str, ...]) -> dict[tuple[str, ...], float]:
         """Exclusive seconds of ``path`` and of every phase nested in it."""
         return {p: t for p, t in self.exclusive.items() if p[:len(path)] == path}
 
-    def table(self, per: tuple[str, ...] = ("update",)) -> list[dict]:
+    def table(self, per: tuple[str, ...]) -> list[dict]:
         """One row per phase nested in ``per`` (``per`` itself first: its own time outside
         any named phase): ``phase`` (the path below ``per``, ``/``-joined), ``ms`` (exclusive
         milliseconds per call of ``per``), ``share`` (of ``per``'s inclusive time),
@@ -118,17 +118,8 @@ def clocking(clock: PhaseClock):
     """Make ``clock`` the one :func:`phase` charges while the block runs."""
     global _active
     previous, _active = _active, clock
-    counter = _op_counter(clock) if clock.count_ops else None
     try:
-        if counter is None:
+        with _op_counter(clock) if clock.count_ops else nullcontext():
             yield clock
-        else:
-            with counter:
-                yield clock
     finally:
         _active = previous
-
-
-def active_clock() -> PhaseClock | None:
-    """The clock :func:`phase` charges now, or None."""
-    return _active

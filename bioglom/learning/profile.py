@@ -81,9 +81,9 @@ def measure_update(config: dict, rule: str, rule_options: dict, *, batch: int = 
 
 
 def measure_side_by_side(config: dict, rules: list[tuple[str, dict]], *, batch: int = 16, rounds: int = 9,
-                         device: str = "cpu", threads: int | None = None, per_round: bool = False) -> list:
-    """Median seconds per update of each ``(rule, options)`` (``per_round``: the list of
-    every counted round's seconds, in round order, instead), measured in this one process
+                         device: str = "cpu", threads: int | None = None) -> list[list[float]]:
+    """Seconds per update of each ``(rule, options)``, one per counted round in round
+    order (a ratio between rules is read round by round), measured in this one process
     with the rules interleaved round by round, so every rule meets the same machine state
     (the ratios between rules are what this is for; :func:`measure_update` gives memory).
     Each rule trains its own copy of the model on the same random images; the first round
@@ -112,7 +112,7 @@ def measure_side_by_side(config: dict, rules: list[tuple[str, dict]], *, batch: 
                 torch.cuda.synchronize()
             if u:
                 spent.append(time.perf_counter() - t0)
-    return times if per_round else [sorted(t)[len(t) // 2] for t in times]
+    return times
 
 
 def _timed(run, repeats: int, device: str) -> tuple[float, int, int]:

@@ -45,7 +45,7 @@ def first_non_finite_grad(model: torch.nn.Module) -> str | None:
     gradient finite, costs one fused norm over all of them (a norm that overflows only
     sends the check on to the search)."""
     grads = [p.grad for p in model.parameters() if p.grad is not None]
-    if not grads or torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
+    if not grads or torch.isfinite(torch.nn.utils.get_total_norm(grads)):
         return None
     for name, p in model.named_parameters():
         if p.grad is None or torch.isfinite(p.grad).all():
