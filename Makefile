@@ -39,6 +39,8 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/distributed.py
 	$(BIN)/python benchmarks/kernels.py
 	$(BIN)/python benchmarks/profile_runs.py
+	$(BIN)/python benchmarks/memory_estimate.py
+	$(BIN)/python benchmarks/compiled.py
 
 clean:
 	rm -rf $(VENV) results

@@ -12,6 +12,7 @@ inherit another's allocator state:
 
     python -m bioglom.learning.profile '{"rule": "delta", "steps": 32, "config": {...}}'
     python -m bioglom.learning.profile '{"measure": "settle_step", "config": {...}}'
+    python -m bioglom.learning.profile '{"measure": "build", "config": {...}}'
 
 prints one JSON line: ``seconds_per_update`` (median) or ``seconds_per_step``,
 ``peak_bytes``, ``device`` (benchmarks/learning.py, benchmarks/scale.py).
@@ -27,7 +28,7 @@ import time
 
 import torch
 
-__all__ = ["measure_update", "measure_settle_step", "measure_side_by_side", "measure_in_subprocess",
+__all__ = ["measure_update", "measure_settle_step", "measure_build", "measure_side_by_side", "measure_in_subprocess",
            "peak_resolution"]
 
 
@@ -164,6 +165,22 @@ def measure_settle_step(config: dict, *, batch: int = 1, repeats: int = 3, devic
     return {"seconds_per_step": seconds, "peak_bytes": peak, "total_peak_bytes": total, "device": device}
 
 
+def measure_build(config: dict) -> dict:
+    """Peak memory of building a model (``Glom(cfg)``: weights, attention neighbourhood,
+    position encodings) beside its estimate (:meth:`~bioglom.config.GlomConfig.memory_estimate`,
+    ``weights + buffers``): the CPU's peak resident growth while it is built (Linux)."""
+    from ..config import GlomConfig
+    from ..model import Glom
+
+    cfg = GlomConfig.from_dict(config)
+    est = cfg.memory_estimate()
+    base = _reset_peak_rss()
+    model = Glom(cfg)
+    peak = _status_bytes("VmHWM") - base
+    del model
+    return {"peak_bytes": int(peak), "estimate_bytes": int(est["weights"] + est["buffers"]), "device": "cpu"}
+
+
 # glibc settings under which CPU memory returns to the system as soon as a tensor is freed,
 # so the resident size follows live memory (without them the peak wanders by ~10 MB
 # between runs of the same update); they slow allocation, so timings are taken without them
@@ -179,11 +196,12 @@ def measure_in_subprocess(spec: dict, *, for_memory: bool = True, timeout: float
     res = subprocess.run([sys.executable, "-m", "bioglom.learning.profile", json.dumps(spec)],
                          capture_output=True, text=True, timeout=timeout, env=env)
     if res.returncode != 0:
-        raise RuntimeError(f"profiling {spec.get('rule')} failed:\n{res.stderr[-2000:]}")
+        raise RuntimeError(f"profiling {spec.get('rule', spec.get('measure'))} failed:\n{res.stderr[-2000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":
     spec = json.loads(sys.argv[1])
-    measure = measure_settle_step if spec.pop("measure", "update") == "settle_step" else measure_update
+    measure = {"update": measure_update, "settle_step": measure_settle_step,
+               "build": measure_build}[spec.pop("measure", "update")]
     print(json.dumps(measure(**spec)))
