@@ -43,6 +43,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="alternating eager/compiled rounds")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
+    for name in ("batch", "image_size", "dim", "hidden", "repeats", "rounds"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} {getattr(args, name)} is not allowed; it must be >= 1")
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     print(f"device {args.device}, {torch.get_num_threads()} threads; levels 3, dim {args.dim}, hidden {args.hidden}, "
           f"{args.image_size}px, patch 2, batch {args.batch}; median ms of {args.repeats} calls per round")

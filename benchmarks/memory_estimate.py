@@ -21,6 +21,9 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=1024, help="side of the window and Gaussian models")
     ap.add_argument("--dense-size", type=int, default=128, help="side of the full (dense) model (default 128)")
     args = ap.parse_args()
+    for name in ("image_size", "dense_size"):
+        if getattr(args, name) < 2:
+            ap.error(f"--{name.replace('_', '-')} {getattr(args, name)} is not allowed; it must be >= 2 (patch 2)")
     print(f"{'neighbourhood':<14}{'side':>6}{'columns':>10}{'estimate MiB':>14}{'peak MiB':>10}{'ratio':>8}")
     for neighbourhood, side in (("window", args.image_size), ("gaussian", args.image_size), ("full", args.dense_size)):
         cfg = GlomConfig(channels=1, columns="shared", image_size=side, patch_size=2, neighbourhood=neighbourhood)

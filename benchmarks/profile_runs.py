@@ -92,6 +92,8 @@ def main() -> None:
             ap.error(f"--simulations: {name!r} is not allowed; choose from {', '.join(SIMULATIONS)}")
     if args.updates < 1:
         ap.error(f"--updates {args.updates} is not allowed; it must be >= 1")
+    if args.threads < 0:
+        ap.error(f"--threads {args.threads} is not allowed; it must be >= 0 (0: torch's default)")
     if args.threads:
         torch.set_num_threads(args.threads)
     sync = torch.cuda.synchronize if "cuda" in " ".join(extra) and torch.cuda.is_available() else None
