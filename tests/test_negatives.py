@@ -42,6 +42,35 @@ def test_same_image_hinge_matches_a_naive_loop_in_float64():
     torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-12)
 
 
+def _same_image_hinge_formula(pred, target, margin, beta, allowed=None):
+    """The hinge as autograd differentiates it, pair by pair (the reference of the closed-form gradient)."""
+    v = repulsion_weights(target.detach(), beta)
+    if allowed is not None:
+        v = v * allowed.to(v.dtype)
+    dist = ((pred[..., :, None, :] - target.detach()[..., None, :, :]) ** 2).mean(-1)  # ... n m
+    return (v * torch.relu(margin - dist)).sum(-1) / v.sum(-1).clamp_min(1e-8)
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_same_image_hinge_gradient_is_autograds_in_float64(allowed):
+    g = torch.Generator().manual_seed(3)
+    pred = torch.randn(2, 3, 4, 9, 5, generator=g, dtype=torch.float64)  # s b l n d, as agreement_terms passes it
+    target = torch.randn(2, 3, 4, 9, 5, generator=g, dtype=torch.float64)
+    mask = torch.rand(4, 9, 9, generator=g) > 0.3 if allowed else None  # l n m, broadcast over s b
+    weights = torch.randn(2, 3, 4, 9, generator=g, dtype=torch.float64)  # an arbitrary upstream gradient
+    grads = []
+    for f in (same_image_hinge, _same_image_hinge_formula):
+        p = pred.clone().requires_grad_()
+        out = f(p, target, 1.5, 4.0, mask)
+        (out * weights).sum().backward()
+        grads.append((out.detach(), p.grad))
+    inside = ((pred[..., :, None, :] - target[..., None, :, :]) ** 2).mean(-1) < 1.5
+    assert 0.2 < inside.double().mean() < 0.8  # both sides of the hinge's kink are exercised
+    torch.testing.assert_close(grads[0][0], grads[1][0], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(grads[0][1], grads[1][1], rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda p: same_image_hinge(p, target, 1.5, 4.0, mask), pred[0, 0].clone().requires_grad_())
+
+
 @pytest.mark.parametrize("negatives", ["same_image", "both"])
 def test_training_runs_with_labels_absent(negatives):
     # the batch carries images only (labels=None): no part, object or kind label reaches the rule
