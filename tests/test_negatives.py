@@ -71,6 +71,26 @@ def test_same_image_hinge_gradient_is_autograds_in_float64(allowed):
     assert torch.autograd.gradcheck(lambda p: same_image_hinge(p, target, 1.5, 4.0, mask), pred[0, 0].clone().requires_grad_())
 
 
+@pytest.mark.parametrize("scope", ["image", "outside_neighbourhood"])
+def test_agreement_terms_same_image_negatives_are_the_hinge_of_each_direction(scope):
+    # agreement_terms shares the repulsion weights of the two directions; each must equal
+    # the hinge computed on its own, from its own predictions and targets
+    from bioglom.learning.backprop import agreement_terms
+    from bioglom.model import Trajectory
+
+    g = torch.Generator().manual_seed(5)
+    s, b, L, n, d = 3, 2, 3, 9, 5
+    states = torch.randn(s + 1, b, L, n, d, generator=g, dtype=torch.float64)
+    bu, td = (torch.randn(s, b, L, n, d, generator=g, dtype=torch.float64) for _ in range(2))
+    traj = Trajectory(states, bu, td, states[:-1], states[:-1], torch.zeros(s), (3, 3))
+    outside = torch.rand(L, n, n, generator=g) > 0.4 if scope == "outside_neighbourhood" else None
+    _, separate = agreement_terms(traj, 1.5, "same_image", 4.0, outside)
+    target = states[1:]
+    each = [same_image_hinge(bu, target, 1.5, 4.0, outside),
+            same_image_hinge(td[:, :, :-1], target[:, :, :-1], 1.5, 4.0, None if outside is None else outside[:-1])]
+    torch.testing.assert_close(separate, torch.cat([e.flatten() for e in each]).mean(), rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("negatives", ["same_image", "both"])
 def test_training_runs_with_labels_absent(negatives):
     # the batch carries images only (labels=None): no part, object or kind label reaches the rule

@@ -36,7 +36,7 @@ import torch
 from ..config import ConfigError, check_positive
 from ..model import Glom, Trajectory
 from .base import Batch, RuleOutput, register_rule
-from .contrastive import check_phase, hinge, island_supervision, other_image, same_image_hinge
+from .contrastive import check_phase, hinge, island_supervision, other_image, repulsion_weights, same_image_hinge
 
 __all__ = ["BackpropRule", "agreement_terms", "reconstruction_error", "scene_contrast"]
 
@@ -122,13 +122,17 @@ def agreement_terms(traj: Trajectory, margin: float, negatives: str = "other_ima
     targets = [(target, other), (target[:, :, :-1], other[:, :, :-1])]
     pos, neg = [], []
     allowed = [None, None] if outside is None else [outside, outside[:-1]]  # l n m per direction
-    for f, (t, o), a in zip(preds, targets, allowed):  # two directions, not columns
+    repel = [None, None]
+    if negatives in ("same_image", "both"):  # the top-down targets are levels 0..L-2 of the same states
+        v = repulsion_weights(target, beta)  # s b l n m
+        repel = [v, v[:, :, :-1]]
+    for f, (t, o), a, r in zip(preds, targets, allowed, repel):  # two directions, not columns
         pos.append(((f - t) ** 2).sum(-1).flatten() / d)
         terms = []
         if negatives in ("other_image", "both"):
             terms.append(hinge(f, o, margin).flatten())
         if negatives in ("same_image", "both"):
-            terms.append(same_image_hinge(f, t, margin, beta, a).flatten())
+            terms.append(same_image_hinge(f, t, margin, beta, a, r).flatten())
         neg.append(torch.stack(terms).mean(0))
     return torch.cat(pos).mean(), torch.cat(neg).mean()
 

@@ -102,7 +102,7 @@ class _WeightedPairHinge(torch.autograd.Function):
 
 
 def same_image_hinge(pred: torch.Tensor, target: torch.Tensor, margin: float, beta: float,
-                     allowed: torch.Tensor | None = None) -> torch.Tensor:
+                     allowed: torch.Tensor | None = None, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Label-free negatives from the same image (paper 7: locations of other objects "in
     the same or other images").
 
@@ -111,10 +111,11 @@ def same_image_hinge(pred: torch.Tensor, target: torch.Tensor, margin: float, be
     weights ``v`` of :func:`repulsion_weights`, times ``allowed [..., n, m]`` (bool,
     broadcastable) where given: e.g. only locations outside the level's attention
     neighbourhood, beyond the scale at which that level forms islands. Returns ``[..., n]``
-    (0 for a location with no allowed negative).
+    (0 for a location with no allowed negative). ``weights``: ``repulsion_weights(target,
+    beta)`` when the caller already has them (both directions of a rule share a target).
     """
     target = target.detach()
-    v = repulsion_weights(target, beta)  # ... n m
+    v = repulsion_weights(target, beta) if weights is None else weights  # ... n m
     if allowed is not None:
         v = v * allowed.to(v.dtype)
     lead = torch.broadcast_shapes(pred.shape[:-2], target.shape[:-2])
