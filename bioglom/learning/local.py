@@ -60,34 +60,36 @@ from .contrastive import check_phase, hinge, hinge_error, hinge_terms, other_ima
 from .credit import HIDDEN_CREDITS, add_update, feedback_matrix, group_cosine, local_update, output_update
 
 
-def vote(raw: torch.Tensor, kind: str, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor | None]:
+def vote(raw: torch.Tensor, kind: str, eps: float = 1e-5) -> tuple[torch.Tensor, tuple | None]:
     """A student's vote ``y = normalise(raw)`` (:func:`~bioglom.consensus.normalise`) and,
-    for ``layer``, ``1 / sigma`` per vector, which :func:`through_norm` reuses."""
+    for ``layer``, the mean and ``1 / sigma`` per vector, which :func:`through_norm` reuses."""
     if kind == "layer":
-        y, _, inv_sigma = torch.native_layer_norm(raw, raw.shape[-1:], None, None, eps)
-        return y, inv_sigma
+        y, mean, inv_sigma = torch.native_layer_norm(raw, raw.shape[-1:], None, None, eps)
+        return y, (mean, inv_sigma)
     return normalise(raw, kind, eps), None
 
 
 def through_norm(raw: torch.Tensor, error: torch.Tensor, kind: str, eps: float = 1e-5,
-                 voted: tuple[torch.Tensor, torch.Tensor | None] | None = None) -> torch.Tensor:
+                 voted: tuple[torch.Tensor, tuple | None] | None = None) -> torch.Tensor:
     """``J^T e``: an error ``e`` on ``y = normalise(raw)`` carried back to ``raw`` through the
     Jacobian of the per-vector normalisation ``kind``, in closed form (over the last axis):
 
     - ``layer``, ``y = (r - mean r) / sigma``, ``sigma = sqrt(var r + eps)``:
-      ``J^T e = (e - mean e - y mean(e y)) / sigma``;
+      ``J^T e = (e - mean e - y mean(e y)) / sigma`` (ATen's fused layer-norm backward
+      kernel, one pass where the formula takes seven);
     - ``l2``, ``y = sqrt(D) u``, ``u = r / |r|``: ``J^T e = sqrt(D) (e - u (u . e)) / |r|``;
     - ``none``: ``e``.
 
-    ``voted``: :func:`vote`'s ``(y, 1 / sigma)`` for ``raw``, so ``layer`` need not compute them again.
+    ``voted``: :func:`vote`'s result for ``raw``, so ``layer`` need not compute its statistics again.
     """
     e = error.detach()
     if kind == "none":
         return e
     r = raw.detach()
     if kind == "layer":
-        y, inv_sigma = voted if voted is not None else vote(r, kind, eps)
-        return (e - e.mean(-1, keepdim=True) - y * (e * y).mean(-1, keepdim=True)) * inv_sigma
+        mean, inv_sigma = (voted if voted is not None else vote(r, kind, eps))[1]
+        return torch.ops.aten.native_layer_norm_backward(e, r, r.shape[-1:], mean, inv_sigma, None, None,
+                                                         [True, False, False])[0]
     length = r.norm(dim=-1, keepdim=True)
     u = r / length.clamp_min(eps)
     back = (e - u * (u * e).sum(-1, keepdim=True)) / length.clamp_min(eps)
@@ -139,6 +141,8 @@ class StepMeasures:
         """Raise :class:`NonFiniteError` naming the step, level and net when ``err`` is not
         finite: the net whose output is non-finite if there is one (a non-finite output makes
         a non-finite error, so one check serves both), else the error itself."""
+        if torch.isfinite(err.sum()):  # one reduction; a sum that overflows goes on to the search
+            return
         bad = non_finite_levels(err)  # g
         if not bad.any():
             return
@@ -275,12 +279,15 @@ class LocalRule:
             g = L if name == "bottom_up" else L - 1  # the top level has no top-down net
             raw, state, target = getattr(rec.contributions, name)[:, :g], rec.state[:, :g], teacher[:, :g]
             voted = vote(raw, model.cfg.norm)
-            pred, err, hinge_value = voted[0], torch.zeros_like(raw), None
+            pred, err, hinge_value = voted[0], None, None
             if positive:
-                err = err + self.positive_error(pred, state, target)
+                err = self.positive_error(pred, state, target)
             if other is not None:
                 hinge_value, hinge_err = hinge_terms(pred, other[:, :g], self.margin)
-                err = err + self.negative_weight * hinge_err
+                hinge_err = hinge_err * self.negative_weight
+                err = hinge_err if err is None else err + hinge_err
+            if err is None:  # neither term: a zero update, as before
+                err = torch.zeros_like(raw)
             err = through_norm(raw, err, model.cfg.norm, voted=voted)
             if measures is not None:
                 measures.check(rec, err, name)
