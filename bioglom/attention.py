@@ -232,7 +232,9 @@ def lateral_attention(state: torch.Tensor, mask, beta: float, similarity: str = 
         raise ValueError("lateral_attention: a context is only read through a sparse neighbourhood (Neighbours)")
     sim = similarity_logits(state, similarity)  # b l n m
     logits = beta * sim
-    if not bool(mask.all()):  # a full neighbourhood needs no masking pass
+    # a full neighbourhood needs no masking pass; compiled, the pass is fused and free, and a
+    # data-dependent branch would split the graph
+    if torch.compiler.is_compiling() or not bool(mask.all()):
         logits = logits.masked_fill(~mask, float("-inf"))  # the diagonal is always in, so no row is all -inf
     weights = torch.softmax(logits, dim=-1)
     return torch.matmul(weights, state), weights

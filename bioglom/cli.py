@@ -80,6 +80,8 @@ class RunOptions:
     out: str = option("results", "output folder")
     seed: int = option(0, "seed of weights, data streams and evaluation sets")
     device: str = option("auto", "where to run", choices=("auto", "cpu", "cuda"))
+    compile: bool = option(False, "settle through torch.compile (bioglom.model.compile_settling): the eager "
+                                  "step's results within float32 rounding, after seconds of compiling")
     resume: bool = option(False, "continue from the checkpoints in --out")
     overwrite: bool = option(False, "replace the results of an earlier run in --out (otherwise refused)")
 
@@ -220,7 +222,7 @@ class MaskOptions(ModelOptions):
 
 
 # how a run is carried out, not what it computes: never part of its identity
-RUN_ONLY = ("out", "resume", "overwrite", "progress", "device", "stop_after", "jobs")
+RUN_ONLY = ("out", "resume", "overwrite", "progress", "device", "compile", "stop_after", "jobs")
 
 
 def run_identity(opts, drop=()) -> dict:
@@ -376,6 +378,7 @@ def start_run(cls, argv=None, *, description: str = "", presets: dict[str, dict]
     """What every simulation does first: parse and check its options (exit 2 naming a bad
     one), resolve the device, create ``--out/checkpoints`` and seed every generator.
     Returns ``(options, device, out)``."""
+    from .model import compile_settling
     from .seeding import seed_everything
 
     opts = parse_options(cls, argv, description=description, presets=presets)
@@ -410,6 +413,7 @@ def start_run(cls, argv=None, *, description: str = "", presets: dict[str, dict]
         for p in remove_stale_temporaries(out):
             print(f"removed {p}, a temporary file a killed run left", file=sys.stderr)
     seed_everything(opts.seed)
+    compile_settling(opts.compile)
     return opts, device, out
 
 

@@ -88,9 +88,13 @@ def combine(contributions, weights: torch.Tensor, precisions: torch.Tensor | Non
     total = None
     for i in range(len(contributions)):  # the four contributions, not columns
         term = a[i] * contributions[i]
-        absent = (weights[i] <= 0).nonzero()[:, 0]  # levels where this contribution has weight 0
-        if len(absent):  # set to exactly 0 there, so a NaN in an absent contribution cannot leak in
-            term.index_fill_(1, absent.to(term.device), 0.0)
+        # set to exactly 0 where this contribution has weight 0, so a NaN in it cannot leak in
+        if torch.compiler.is_compiling():  # fused into the product; a data-dependent index would split the graph
+            term = torch.where(a[i] > 0, term, 0.0)
+        else:
+            absent = (weights[i] <= 0).nonzero()[:, 0]  # levels where this contribution has weight 0
+            if len(absent):
+                term.index_fill_(1, absent.to(term.device), 0.0)
         total = term if total is None else total + term
     return total
 

@@ -27,7 +27,8 @@ from .frontend import build_frontend
 from .phases import phase
 from .retina import Retina
 
-__all__ = ["Glom", "Trajectory", "StepRecord", "Step", "settle_step", "check_images", "first_non_finite_state"]
+__all__ = ["Glom", "Trajectory", "StepRecord", "Step", "settle_step", "check_images", "first_non_finite_state",
+           "compile_settling", "settling_is_compiled"]
 
 
 class StepRecord(NamedTuple):
@@ -187,6 +188,32 @@ def settle_step(nets: ColumnNets, state, inputs, mask, beta, weights, cfg: GlomC
     else:
         new = normalise(combine(c, weights, precisions), cfg.norm, group=cfg.oscillator_group)
     return Step(new, c, lps, (bu.hidden, td.hidden))
+
+
+_compiled_step = None  # settle_step through torch.compile while compile_settling is on
+_compiled_once = None  # the compiled step, kept (with its compiled graphs) when compiling is switched off
+
+
+def compile_settling(enabled: bool = True) -> None:
+    """Run the settling step of every model (:func:`settle_step`, forward and backward)
+    through ``torch.compile`` from now on (``enabled``), or eagerly again, the reference
+    (``False``, the default). The results equal the eager step's within float32 rounding
+    (tests/test_compiled.py); the first step of each new shape compiles (tens of seconds on
+    a CPU). Process-wide, like the device: the step is compiled once for every model of a
+    run. On 2 CPU cores a compiled step costs 0.73-0.81x of the eager one at small sizes,
+    too little to repay the compiling in a default run (``benchmarks/compiled.py``,
+    docs/design.md §3); it is meant for the GPU."""
+    global _compiled_step, _compiled_once
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"enabled={enabled!r} is not allowed; give True or False")
+    if enabled and _compiled_once is None:
+        _compiled_once = torch.compile(settle_step)
+    _compiled_step = _compiled_once if enabled else None
+
+
+def settling_is_compiled() -> bool:
+    """Whether :func:`compile_settling` is on."""
+    return _compiled_step is not None
 
 
 class _TrajectoryBuilder:
@@ -375,8 +402,11 @@ class Glom(nn.Module):
                     if detach:
                         state = state.detach()
                     weights = consensus_weights(cfg, t, steps).to(self.device)
-                    step = settle_step(self.nets, state, inputs, self.step_neighbourhood(generator),
-                                       beta_schedule(cfg, t, steps), weights, cfg, self.lateral_context(state))
+                    beta, step_fn = beta_schedule(cfg, t, steps), _compiled_step or settle_step
+                    if _compiled_step is not None:  # a float would be compiled in as a constant: a graph per step
+                        beta = torch.tensor(beta, dtype=state.dtype, device=self.device)
+                    step = step_fn(self.nets, state, inputs, self.step_neighbourhood(generator), beta, weights, cfg,
+                                   self.lateral_context(state))
                 yield StepRecord(t, f, state, inputs, step.new, step.contributions, weights, step.hidden,
                                  step.log_precisions)
                 state = step.new

@@ -82,15 +82,19 @@ def measure_update(config: dict, rule: str, rule_options: dict, *, batch: int = 
 
 
 def measure_side_by_side(config: dict, rules: list[tuple[str, dict]], *, batch: int = 16, rounds: int = 9,
-                         device: str = "cpu", threads: int | None = None) -> list[list[float]]:
+                         device: str = "cpu", threads: int | None = None,
+                         compiled: list[bool] | None = None) -> list[list[float]]:
     """Seconds per update of each ``(rule, options)``, one per counted round in round
     order (a ratio between rules is read round by round), measured in this one process
     with the rules interleaved round by round, so every rule meets the same machine state
     (the ratios between rules are what this is for; :func:`measure_update` gives memory).
     Each rule trains its own copy of the model on the same random images; the first round
-    is a warm-up and is not counted."""
+    is a warm-up and is not counted (it compiles, where a rule settles compiled).
+    ``compiled``: per rule, whether its updates settle through ``torch.compile``
+    (:func:`~bioglom.model.compile_settling`); eager for all when ``None``. Settling is
+    eager again afterwards."""
     from ..config import GlomConfig
-    from ..model import Glom
+    from ..model import Glom, compile_settling
     from .base import Batch, build_rule
     from .trainer import Trainer
 
@@ -103,16 +107,21 @@ def measure_side_by_side(config: dict, rules: list[tuple[str, dict]], *, batch: 
     trainers = [Trainer(Glom(cfg).to(device), build_rule(rule, **options), lambda u: fixed, updates=rounds + 1,
                         progress=False) for rule, options in rules]
     times = [[] for _ in rules]
-    for u in range(rounds + 1):
-        for trainer, spent in zip(trainers, times):
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            trainer.step(u)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            if u:
-                spent.append(time.perf_counter() - t0)
+    compiled = compiled or [False] * len(rules)
+    try:
+        for u in range(rounds + 1):
+            for trainer, spent, comp in zip(trainers, times, compiled):
+                compile_settling(comp)
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                trainer.step(u)
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                if u:
+                    spent.append(time.perf_counter() - t0)
+    finally:
+        compile_settling(False)
     return times
 
 

@@ -1,0 +1,69 @@
+"""Compiled settling (bioglom.model.compile_settling) against the eager step, its reference:
+the same trajectory and the same gradients within float32 rounding."""
+
+import shutil
+
+import pytest
+import torch
+
+from bioglom import Glom, GlomConfig
+from bioglom.config import ConfigError
+from bioglom.model import compile_settling, settling_is_compiled
+
+# inductor writes and builds C++ for the CPU; without a compiler torch.compile cannot run
+pytestmark = pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
+                                reason="torch.compile on the CPU needs a C++ compiler")
+
+
+@pytest.fixture
+def eager_after():
+    yield
+    compile_settling(False)
+    torch._dynamo.reset()
+
+
+def settle_and_grad(cfg: GlomConfig, compiled: bool, steps: int = 3):
+    """Final state, every state and the parameters' gradients of a loss on the settled state."""
+    compile_settling(compiled)
+    torch.manual_seed(0)
+    model = Glom(cfg)
+    images = torch.rand(4, cfg.channels, cfg.image_size, cfg.image_size, generator=torch.Generator().manual_seed(1))
+    traj = model.settle(images, steps)
+    loss = traj.final.square().mean() + (traj.final[:, :, :1] * traj.final[:, :, 1:2]).sum(-1).mean()
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return traj.states.detach(), grads
+
+
+def assert_same(cfg: GlomConfig):
+    eager_states, eager_grads = settle_and_grad(cfg, False)
+    torch._dynamo.utils.counters.clear()
+    states, grads = settle_and_grad(cfg, True)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1  # compiled, not fallen back to eager
+    torch.testing.assert_close(states, eager_states, rtol=1e-4, atol=1e-5)
+    assert grads.keys() == eager_grads.keys() and grads
+    for name in grads:
+        torch.testing.assert_close(grads[name], eager_grads[name], rtol=1e-3, atol=1e-5, msg=name)
+
+
+BASE = dict(levels=3, dim=8, hidden=16, image_size=8, patch_size=2, channels=1, radius=(1, 2, 3))
+
+
+@pytest.mark.parametrize("extra", [dict(), dict(columns="unshared", neighbourhood="window", image_size=16,
+                                                radius=(1, 1, 1))])
+def test_compiled_settling_equals_eager(eager_after, extra):
+    assert_same(GlomConfig(**{**BASE, **extra}))
+    assert settling_is_compiled()
+
+
+@pytest.mark.parametrize("extra", [dict(consensus="precision"), dict(consensus="oscillator", norm="groups"),
+                                   dict(neighbourhood="gaussian", image_size=16)])
+def test_compiled_settling_equals_eager_variants(eager_after, extra):
+    assert_same(GlomConfig(**{**BASE, **extra}))
+
+
+def test_eager_is_the_default_and_a_bad_switch_is_refused(eager_after):
+    assert not settling_is_compiled()
+    with pytest.raises(ConfigError, match="enabled='yes'"):
+        compile_settling("yes")
+    assert not settling_is_compiled()
