@@ -5,10 +5,11 @@ update, each against what it replaced, side by side in one run (median of repeat
   ``torch.native_layer_norm`` (``learning/local.py: vote, through_norm``);
 - ``act'``: the exact gelu derivative by its formula against ATen's ``gelu_backward``
   (``columns.activation_backward``);
-- a fresh 200 MB tensor (a weight-sized gradient of unshared nets) with
-  ``THP_MEM_ALLOC_ENABLE`` 0 and 1, and unset with ``bioglom`` imported after ``torch``
-  (which sets it), each in its own process, since PyTorch reads the variable once
-  (``bioglom/__init__.py``).
+- a 200 MB tensor (a weight-sized gradient of unshared nets) allocated, filled and
+  freed again and again, as every update does: under glibc's default malloc with
+  ``THP_MEM_ALLOC_ENABLE`` 0 and 1, and with ``bioglom`` imported (which makes malloc
+  keep freed memory, ``bioglom/allocator.py``) with it 0 and 1, each in its own process,
+  since PyTorch and glibc read their settings once.
 
     python benchmarks/kernels.py
 """
@@ -27,7 +28,7 @@ import torch
 ALLOCATION = """
 import sys, time, statistics, torch
 if sys.argv[1] == "bioglom":
-    import bioglom  # sets THP_MEM_ALLOC_ENABLE after torch is imported, as a script importing both does
+    import bioglom  # sets malloc to keep freed memory, as a script importing both does
 w = torch.empty(768, 128, 512)
 times = []
 for _ in range(9):
@@ -66,18 +67,21 @@ def main() -> None:
         ("gelu': formula", median_ms(formula)),
         ("gelu': aten gelu_backward", median_ms(lambda: torch.ops.aten.gelu_backward(grad, pre))),
     ]
-    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-    for label, extra, how in (("THP_MEM_ALLOC_ENABLE=0", {"THP_MEM_ALLOC_ENABLE": "0"}, "plain"),
-                              ("THP_MEM_ALLOC_ENABLE=1", {"THP_MEM_ALLOC_ENABLE": "1"}, "plain"),
-                              ("unset, then import bioglom", {}, "bioglom")):
+    env = {k: v for k, v in os.environ.items()
+           if k != "THP_MEM_ALLOC_ENABLE" and not k.startswith("MALLOC_") and k != "BIOGLOM_KEEP_FREED_MEMORY"}
+    for label, thp, how in (("glibc default, THP_MEM_ALLOC_ENABLE=0", "0", "plain"),
+                            ("glibc default, THP_MEM_ALLOC_ENABLE=1", "1", "plain"),
+                            ("bioglom imported, THP_MEM_ALLOC_ENABLE=0", "0", "bioglom"),
+                            ("bioglom imported, THP_MEM_ALLOC_ENABLE=1", "1", "bioglom")):
         res = subprocess.run([sys.executable, "-c", ALLOCATION, how], capture_output=True, text=True,
-                             env={**env, **extra}, check=True)
-        rows.append((f"fresh 200 MB zeros, {label}", float(res.stdout) * 1e3))
+                             env={**env, "THP_MEM_ALLOC_ENABLE": thp}, check=True)
+        rows.append((f"200 MB zeros, {label}", float(res.stdout) * 1e3))
     print(f"{torch.get_num_threads()} threads; median ms")
     for name, ms in rows:
-        print(f"{name:<50}{ms:>9.2f}")
+        print(f"{name:<56}{ms:>9.2f}")
     print(f"var / centred {rows[0][1] / rows[1][1]:.1f}x; formula / gelu_backward {rows[3][1] / rows[4][1]:.1f}x; "
-          f"allocation 4 KB / huge pages {rows[5][1] / rows[6][1]:.1f}x, / as bioglom sets it {rows[5][1] / rows[7][1]:.1f}x")
+          f"allocation, glibc default / as bioglom sets it: {rows[5][1] / rows[7][1]:.1f}x on 4 KB pages, "
+          f"{rows[6][1] / rows[8][1]:.1f}x on huge pages")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ machine). Target (issue 15): a local update <= 0.5x backpropagation through time
 matmuls alone a local update with a hidden credit costs the forward's 2 per net and step
 plus its own 3 (dW2, M e, dW1), backpropagation through time 2 plus 4 (dW2, dh, dW1,
 dx): a floor near 5/6 that only the rest of backprop's work (attention's backward, the
-graph) lowers; measured 0.62-0.69x on 2 CPU cores.
+graph) lowers. Measured on 2 CPU cores, three runs in a row, medians of the rounds with
+a hidden credit: shared 0.48-0.54x, unshared 0.55-0.61x (each run's interquartile
+range about 0.1 wide).
 
     python benchmarks/learning.py                       # CPU; a few minutes
     python benchmarks/learning.py --device cuda --batch 256

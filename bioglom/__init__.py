@@ -7,16 +7,11 @@ Public API (docs/design.md §10)::
     traj = model.settle(images, steps=8)
 """
 
-import os
+from .allocator import keep_freed_memory
 
-# Large CPU tensors on transparent huge pages: unshared column nets allocate a weight-sized
-# gradient every backward pass, and on 4 KB pages its page faults cost more than the
-# matmul that fills it (benchmarks/kernels.py: a fresh 200 MB tensor 3.9-4.5x faster on huge
-# pages; benchmarks/columns.py: unshared forward+backward 1.4-1.9x shared with them, 2.2x
-# without). PyTorch reads the variable lazily, so setting it after `import torch` still
-# takes effect (benchmarks/kernels.py measures it so); set THP_MEM_ALLOC_ENABLE=0 to
-# keep 4 KB pages.
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+# malloc keeps freed memory for reuse, so a large tensor freed and allocated again every
+# update (unshared nets' gradients) is not page-faulted in again each time: see allocator.py
+keep_freed_memory()
 
 from .config import ConfigError, GlomConfig, NonFiniteError  # noqa: E402
 from .model import Glom, Trajectory  # noqa: E402
