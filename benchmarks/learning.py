@@ -15,8 +15,10 @@ matmuls alone a local update with a hidden credit costs the forward's 2 per net 
 plus its own 3 (dW2, M e, dW1), backpropagation through time 2 plus 4 (dW2, dh, dW1,
 dx): a floor near 5/6 that only the rest of backprop's work (attention's backward, the
 graph) lowers. Measured on 2 CPU cores, three runs in a row, medians of the rounds with
-a hidden credit: shared 0.48-0.54x, unshared 0.55-0.61x (each run's interquartile
-range about 0.1 wide).
+a hidden credit: shared 0.65-0.70x, unshared 0.64-0.68x (interquartile ranges 0.02-0.04
+wide). Before malloc kept freed memory (``bioglom/allocator.py``) backpropagation paid
+page faults for its graph every update, and the same three runs read 0.48-0.54x and
+0.55-0.61x with quartiles 0.1 wide: the lower ratios were a slower baseline.
 
     python benchmarks/learning.py                       # CPU; a few minutes
     python benchmarks/learning.py --device cuda --batch 256
