@@ -7,7 +7,7 @@ from bioglom import ConfigError
 from bioglom.analysis import foreground_ari, objects_touch
 from bioglom.data import (column_labels, make_moving_scenes, make_whole_scenes, motion_batch, motion_layers,
                           motion_segments, uniform_regions)
-from bioglom.data.motion import motion_residuals, shifts
+from bioglom.data.motion import _first_argmax, motion_residuals, shifts
 
 
 def _object_ari(clips, segments):
@@ -129,3 +129,11 @@ def test_motion_batch_reads_no_label():
     # and the grouping is not empty: the batch carries motion segments above level 0
     _, _, _, groups = motion_batch(c.images, 2, 3, 1, torch.Generator().manual_seed(0))
     assert (groups[:, 0] == 0).all() and (groups[:, 1:] > 0).any()
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.float32])
+def test_first_argmax_is_argmax_with_ties_to_the_first(dtype):
+    x = torch.randint(0, 3, (5, 7, 11, 4), generator=torch.Generator().manual_seed(0)).to(dtype)  # many ties
+    for dim in range(4):
+        assert torch.equal(_first_argmax(x, dim), x.argmax(dim))
+    assert torch.equal(_first_argmax(torch.zeros(2, 3, 4), 1), torch.zeros(2, 4, dtype=torch.long))  # all tied: 0
