@@ -72,10 +72,10 @@ def check_clip_fit(frames: int, speed: int, image_size: int, scale: tuple[float,
                           f"speed * (frames - 1) <= {image_size - largest}")
 
 
-def _velocity(rng, speed: int, taken: list) -> tuple[int, int]:
-    choices = [(vy, vx) for vy in range(-speed, speed + 1) for vx in range(-speed, speed + 1)
-               if (vy, vx) != (0, 0) and (vy, vx) not in taken]
-    return choices[int(rng.integers(len(choices)))]
+def _velocities(speed: int, taken: list) -> list[tuple[int, int]]:
+    """The nonzero integer velocities of components up to ``speed`` not in ``taken``, row-major."""
+    return [(vy, vx) for vy in range(-speed, speed + 1) for vx in range(-speed, speed + 1)
+            if (vy, vx) != (0, 0) and (vy, vx) not in taken]
 
 
 def _moving_box(rng, size, scale, speed, taken, frames, boxes, overlap, gap):
@@ -83,9 +83,9 @@ def _moving_box(rng, size, scale, speed, taken, frames, boxes, overlap, gap):
     path ``box + t v``, ``t < frames``, stays inside the image and (unless ``overlap``)
     keeps ``gap`` pixels from every path in ``boxes`` at every frame: ``(path, v)``, the
     path appended to ``boxes``; None after 100 tries."""
-    h, w = size
+    choices = _velocities(speed, taken)  # the same for every try: taken changes only when a box is placed
     for _ in range(100):
-        v = _velocity(rng, speed, taken)
+        v = choices[int(rng.integers(len(choices)))]
         path = _path(rng, size, scale, v, frames)
         if path is not None and (overlap or all(_apart(a, b, gap) for other in boxes for a, b in zip(path, other))):
             boxes.append(path)
