@@ -200,7 +200,8 @@ def compile_settling(enabled: bool = True) -> None:
     (``False``, the default). The results equal the eager step's within float32 rounding
     (tests/test_compiled.py); the first step of each new shape compiles (tens of seconds on
     a CPU). Process-wide, like the device: the step is compiled once for every model of a
-    run. On 2 CPU cores a compiled step costs 0.73-0.81x of the eager one at small sizes,
+    run (models of other configs or shapes compile again, and past torch's recompile
+    limit, 8 by default, run eagerly). On 2 CPU cores a compiled step costs 0.73-0.81x of the eager one at small sizes,
     too little to repay the compiling in a default run (``benchmarks/compiled.py``,
     docs/design.md §3); it is meant for the GPU."""
     global _compiled_step, _compiled_once
