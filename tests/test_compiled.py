@@ -56,10 +56,12 @@ def assert_same(cfg: GlomConfig):
     torch._dynamo.utils.counters.clear()
     states, grads = settle_and_grad(cfg, True)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1  # compiled, not fallen back to eager
-    torch.testing.assert_close(states, eager_states, rtol=1e-4, atol=1e-5)
+    # measured over the five configs: states differ by <= 4.8e-7 (values ~1), gradients by
+    # <= 2.7e-7 (largest entries 4e-3 to 9e-2); the bounds leave about 10x of that
+    torch.testing.assert_close(states, eager_states, rtol=1e-5, atol=5e-6)
     assert grads.keys() == eager_grads.keys() and grads
     for name in grads:
-        torch.testing.assert_close(grads[name], eager_grads[name], rtol=1e-3, atol=1e-5, msg=name)
+        torch.testing.assert_close(grads[name], eager_grads[name], rtol=1e-4, atol=2e-6, msg=name)
 
 
 BASE = dict(levels=3, dim=8, hidden=16, image_size=8, patch_size=2, channels=1, radius=(1, 2, 3))
