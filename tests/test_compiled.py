@@ -85,3 +85,15 @@ def test_eager_is_the_default_and_a_bad_switch_is_refused(eager_after):
     with pytest.raises(ConfigError, match="enabled='yes'"):
         compile_settling("yes")
     assert not settling_is_compiled()
+
+
+def test_side_by_side_takes_one_flag_per_rule_and_leaves_the_switch_as_it_found_it(eager_after):
+    from bioglom.learning.profile import measure_side_by_side
+
+    cfg = GlomConfig(**BASE).to_dict()
+    rules = [("delta", {"steps": 1}), ("backprop", {"steps": 1})]
+    with pytest.raises(ValueError, match="compiled has 1 flags for 2 rules"):
+        measure_side_by_side(cfg, rules, batch=2, rounds=1, compiled=[True])
+    compile_settling(True)  # a caller's choice: eager during the eager runs, then as it was
+    times = measure_side_by_side(cfg, rules, batch=2, rounds=1, compiled=[False, False])
+    assert [len(t) for t in times] == [1, 1] and settling_is_compiled()

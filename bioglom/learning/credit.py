@@ -116,17 +116,14 @@ def local_update(mlp: StackedMLP, x: torch.Tensor, error: torch.Tensor, *, loc: 
 def add_update(mlp: StackedMLP, update: dict[str, torch.Tensor], g: slice = slice(None)) -> None:
     """Add ``update`` (from :func:`local_update`, whose tensors it takes over) to the ``.grad``
     of nets ``g``."""
-    whole = g == slice(None)
     for name, value in update.items():
         p = getattr(mlp, name)
-        if p.grad is None and whole:
+        if p.grad is None and g == slice(None):
             p.grad = value.contiguous()  # the update's own tensor: no zeros to add it to
-        elif whole:
-            p.grad.add_(value)
-        else:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            p.grad[g] += value
+            continue
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        p.grad[g] += value
 
 
 def local_surrogate(mlp: StackedMLP, x: torch.Tensor, error: torch.Tensor, *, loc: torch.Tensor | None = None,

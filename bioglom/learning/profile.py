@@ -91,13 +91,15 @@ def measure_side_by_side(config: dict, rules: list[tuple[str, dict]], *, batch: 
     Each rule trains its own copy of the model on the same random images; the first round
     is a warm-up and is not counted (it compiles, where a rule settles compiled).
     ``compiled``: per rule, whether its updates settle through ``torch.compile``
-    (:func:`~bioglom.model.compile_settling`); eager for all when ``None``. Settling is
-    eager again afterwards."""
+    (:func:`~bioglom.model.compile_settling`); eager for all when ``None``. Afterwards
+    settling is compiled or eager as it was before."""
     from ..config import GlomConfig
-    from ..model import Glom, compile_settling
+    from ..model import Glom, compile_settling, settling_is_compiled
     from .base import Batch, build_rule
     from .trainer import Trainer
 
+    if compiled is not None and len(compiled) != len(rules):
+        raise ValueError(f"compiled has {len(compiled)} flags for {len(rules)} rules; give one per rule, or None")
     if threads:
         torch.set_num_threads(threads)
     cfg = GlomConfig.from_dict(config)
@@ -107,7 +109,7 @@ def measure_side_by_side(config: dict, rules: list[tuple[str, dict]], *, batch: 
     trainers = [Trainer(Glom(cfg).to(device), build_rule(rule, **options), lambda u: fixed, updates=rounds + 1,
                         progress=False) for rule, options in rules]
     times = [[] for _ in rules]
-    compiled = compiled or [False] * len(rules)
+    compiled, before = compiled or [False] * len(rules), settling_is_compiled()
     try:
         for u in range(rounds + 1):
             for trainer, spent, comp in zip(trainers, times, compiled):
@@ -121,7 +123,7 @@ def measure_side_by_side(config: dict, rules: list[tuple[str, dict]], *, batch: 
                 if u:
                     spent.append(time.perf_counter() - t0)
     finally:
-        compile_settling(False)
+        compile_settling(before)
     return times
 
 
