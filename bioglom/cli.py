@@ -378,11 +378,13 @@ def start_run(cls, argv=None, *, description: str = "", presets: dict[str, dict]
     """What every simulation does first: parse and check its options (exit 2 naming a bad
     one), resolve the device, create ``--out/checkpoints`` and seed every generator.
     Returns ``(options, device, out)``."""
+    from .allocator import check_switch
     from .model import compile_settling
     from .seeding import seed_everything
 
     opts = parse_options(cls, argv, description=description, presets=presets)
     try:
+        check_switch()
         device = resolve_device(opts.device)
     except ConfigError as e:
         fail(str(e))

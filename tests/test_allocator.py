@@ -5,9 +5,11 @@ import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from bioglom import ConfigError
 from bioglom.allocator import keep_freed_memory
 
 glibc = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
@@ -47,6 +49,22 @@ def test_a_malloc_setting_in_the_environment_is_left_alone():
     assert not keep_freed_memory({"BIOGLOM_KEEP_FREED_MEMORY": "0"})
 
 
+def test_a_switch_other_than_0_or_1_is_refused_naming_it():
+    with pytest.raises(ConfigError, match="BIOGLOM_KEEP_FREED_MEMORY='off' is not allowed"):
+        keep_freed_memory({"BIOGLOM_KEEP_FREED_MEMORY": "off"})
+
+
 @glibc
 def test_without_settings_glibc_is_told():
     assert keep_freed_memory({})
+
+
+def test_a_simulation_refuses_a_bad_switch_in_one_line_before_any_work(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "simulations" / "islands.py"
+    out = subprocess.run([sys.executable, str(script), "--quick", "--out", str(tmp_path / "run")], capture_output=True,
+                         text=True, env={**os.environ, "BIOGLOM_KEEP_FREED_MEMORY": "off"})
+    assert out.returncode == 2
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: BIOGLOM_KEEP_FREED_MEMORY='off' is not allowed; set it to 0 (glibc's default malloc) "
+                      "or 1 (keep freed memory, the default), or leave it unset"]
+    assert "Traceback" not in out.stderr and not (tmp_path / "run" / "islands.nc").exists()
