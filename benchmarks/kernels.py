@@ -1,5 +1,5 @@
-"""Benchmark (not a test): the three kernel choices behind the settling step and the local
-update, each against what it replaced, side by side in one run (median of repeats).
+"""Benchmark (not a test): the kernel choices behind the settling step, the local update,
+the islands loss and the motion data, each against what it replaced or its reference, side by side in one run (median of repeats).
 
 - ``1/sigma`` of a layer norm: ``Tensor.var`` against the centred mean of squares and
   ``torch.native_layer_norm`` (``learning/local.py: vote, through_norm``);
@@ -9,7 +9,11 @@ update, each against what it replaced, side by side in one run (median of repeat
   freed again and again, as every update does: under glibc's default malloc with
   ``THP_MEM_ALLOC_ENABLE`` 0 and 1, and with ``bioglom`` imported (which makes malloc
   keep freed memory, ``bioglom/allocator.py``) with it 0 and 1, each in its own process,
-  since PyTorch and glibc read their settings once.
+  since PyTorch and glibc read their settings once;
+- the same-image hinge (``learning/contrastive.py``): its closed-form gradient against
+  autograd of the pairwise formula (``same_image_hinge_pairwise``), forward and backward;
+- argmax over the displacements of the motion layers (``data/motion.py: _first_argmax``):
+  over an inner axis against the last axis of a contiguous copy.
 
     python benchmarks/kernels.py
 """
@@ -24,6 +28,9 @@ import sys
 import time
 
 import torch
+
+from bioglom.data.motion import _first_argmax
+from bioglom.learning.contrastive import same_image_hinge, same_image_hinge_pairwise
 
 ALLOCATION = """
 import sys, time, statistics, torch
@@ -76,12 +83,32 @@ def main() -> None:
         res = subprocess.run([sys.executable, "-c", ALLOCATION, how], capture_output=True, text=True,
                              env={**env, "THP_MEM_ALLOC_ENABLE": thp}, check=True)
         rows.append((f"200 MB zeros, {label}", float(res.stdout) * 1e3))
+
+    # the same-image hinge of the islands loss, forward and backward, at an islands update's
+    # shape (s b l n d: two directions, batch 32, 3 levels, 64 columns, dim 32)
+    g = torch.Generator().manual_seed(0)
+    pred, target = torch.randn(2, 32, 3, 64, 32, generator=g), torch.randn(2, 32, 3, 64, 32, generator=g)
+
+    def hinge_step(f):
+        p = pred.clone().requires_grad_()
+        f(p, target, 1.0, 3.0).sum().backward()
+
+    rows += [("same-image hinge fwd+bwd: autograd of the pairs", median_ms(lambda: hinge_step(same_image_hinge_pairwise),
+                                                                            7)),
+             ("same-image hinge fwd+bwd: closed-form gradient", median_ms(lambda: hinge_step(same_image_hinge), 7))]
+    # argmax over displacements, as the motion layers score them (b v regions, int64)
+    score = torch.randint(0, 1000, (32, 24, 257), generator=g)
+    rows += [("argmax over an inner axis", median_ms(lambda: score.argmax(1))),
+             ("argmax over the last axis of a contiguous copy", median_ms(lambda: _first_argmax(score, 1)))]
+    ms = dict(rows)
     print(f"{torch.get_num_threads()} threads; median ms")
-    for name, ms in rows:
-        print(f"{name:<56}{ms:>9.2f}")
+    for name, t in rows:
+        print(f"{name:<56}{t:>9.2f}")
     print(f"var / centred {rows[0][1] / rows[1][1]:.1f}x; formula / gelu_backward {rows[3][1] / rows[4][1]:.1f}x; "
           f"allocation, glibc default / as bioglom sets it: {rows[5][1] / rows[7][1]:.1f}x on 4 KB pages, "
-          f"{rows[6][1] / rows[8][1]:.1f}x on huge pages")
+          f"{rows[6][1] / rows[8][1]:.1f}x on huge pages; hinge autograd / closed form "
+          f"{ms['same-image hinge fwd+bwd: autograd of the pairs'] / ms['same-image hinge fwd+bwd: closed-form gradient']:.1f}x; "
+          f"argmax inner / last {ms['argmax over an inner axis'] / ms['argmax over the last axis of a contiguous copy']:.1f}x")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from bioglom import Glom, GlomConfig
 from bioglom.data import make_whole_scenes, mask_parts
 from bioglom.learning import Batch, build_rule
 from bioglom.data import column_labels
-from bioglom.learning.contrastive import island_supervision, repulsion_weights, same_image_hinge
+from bioglom.learning.contrastive import island_supervision, repulsion_weights, same_image_hinge, same_image_hinge_pairwise
 
 
 def test_repulsion_weights_spare_the_island_and_repel_the_rest():
@@ -42,15 +42,6 @@ def test_same_image_hinge_matches_a_naive_loop_in_float64():
     torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-12)
 
 
-def _same_image_hinge_formula(pred, target, margin, beta, allowed=None):
-    """The hinge as autograd differentiates it, pair by pair (the reference of the closed-form gradient)."""
-    v = repulsion_weights(target.detach(), beta)
-    if allowed is not None:
-        v = v * allowed.to(v.dtype)
-    dist = ((pred[..., :, None, :] - target.detach()[..., None, :, :]) ** 2).mean(-1)  # ... n m
-    return (v * torch.relu(margin - dist)).sum(-1) / v.sum(-1).clamp_min(1e-8)
-
-
 @pytest.mark.parametrize("allowed", [False, True])
 def test_same_image_hinge_gradient_is_autograds_in_float64(allowed):
     g = torch.Generator().manual_seed(3)
@@ -59,7 +50,7 @@ def test_same_image_hinge_gradient_is_autograds_in_float64(allowed):
     mask = torch.rand(4, 9, 9, generator=g) > 0.3 if allowed else None  # l n m, broadcast over s b
     weights = torch.randn(2, 3, 4, 9, generator=g, dtype=torch.float64)  # an arbitrary upstream gradient
     grads = []
-    for f in (same_image_hinge, _same_image_hinge_formula):
+    for f in (same_image_hinge, same_image_hinge_pairwise):
         p = pred.clone().requires_grad_()
         out = f(p, target, 1.5, 4.0, mask)
         (out * weights).sum().backward()

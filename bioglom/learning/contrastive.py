@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["PHASES", "check_phase", "hinge", "hinge_error", "hinge_terms", "other_image", "repulsion_weights", "same_image_hinge", "island_supervision"]
+__all__ = ["PHASES", "check_phase", "hinge", "hinge_error", "hinge_terms", "other_image", "repulsion_weights", "same_image_hinge", "same_image_hinge_pairwise",
+           "island_supervision"]
 
 PHASES = ("both", "positive", "negative")
 
@@ -121,6 +122,18 @@ def same_image_hinge(pred: torch.Tensor, target: torch.Tensor, margin: float, be
     lead = torch.broadcast_shapes(pred.shape[:-2], target.shape[:-2])
     pred, target = pred.expand(*lead, *pred.shape[-2:]), target.expand(*lead, *target.shape[-2:])
     return _WeightedPairHinge.apply(pred, target, v, float(margin))
+
+
+def same_image_hinge_pairwise(pred: torch.Tensor, target: torch.Tensor, margin: float, beta: float,
+                              allowed: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`same_image_hinge` as its equation reads, every pair ``[..., n, m]`` of distances
+    materialised and differentiated by autograd: the reference of its closed-form gradient
+    (tests/test_negatives.py) and what ``benchmarks/kernels.py`` times it against."""
+    v = repulsion_weights(target.detach(), beta)
+    if allowed is not None:
+        v = v * allowed.to(v.dtype)
+    dist = ((pred[..., :, None, :] - target.detach()[..., None, :, :]) ** 2).mean(-1)  # ... n m
+    return (v * torch.relu(margin - dist)).sum(-1) / v.sum(-1).clamp_min(1e-8)
 
 
 def island_supervision(states: torch.Tensor, labels: torch.Tensor, beta: float) -> torch.Tensor:
