@@ -1,5 +1,6 @@
 """Benchmark (not a test): the kernel choices behind the settling step, the local update,
-the islands loss and the motion data, each against what it replaced or its reference, side by side in one run (median of repeats).
+the islands loss and the motion data, each against what it replaced or its reference,
+side by side in one run (median of repeats).
 
 - ``1/sigma`` of a layer norm: ``Tensor.var`` against the centred mean of squares and
   ``torch.native_layer_norm`` (``learning/local.py: vote, through_norm``);
