@@ -41,6 +41,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/profile_runs.py
 	$(BIN)/python benchmarks/memory_estimate.py
 	$(BIN)/python benchmarks/compiled.py
+	$(BIN)/python benchmarks/jobs.py
 
 clean:
 	rm -rf $(VENV) results
