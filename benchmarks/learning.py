@@ -18,7 +18,9 @@ graph) lowers. Measured on 2 CPU cores, three runs in a row, medians of the roun
 a hidden credit: shared 0.65-0.70x, unshared 0.64-0.68x (interquartile ranges 0.02-0.04
 wide). Before malloc kept freed memory (``bioglom/allocator.py``) backpropagation paid
 page faults for its graph every update, and the same three runs read 0.48-0.54x and
-0.55-0.61x with quartiles 0.1 wide: the lower ratios were a slower baseline.
+0.55-0.61x with quartiles 0.1 wide: the lower ratios were a slower baseline
+(``BIOGLOM_KEEP_FREED_MEMORY=0 THP_MEM_ALLOC_ENABLE=1`` restores the old setting; a rerun
+so: 0.52-0.54x shared, 0.53-0.54x unshared, backprop at 132-139 ms).
 
     python benchmarks/learning.py                       # CPU; a few minutes
     python benchmarks/learning.py --device cuda --batch 256
