@@ -403,9 +403,9 @@ class Glom(nn.Module):
                     if detach:
                         state = state.detach()
                     weights = consensus_weights(cfg, t, steps).to(self.device)
-                    beta, step_fn = beta_schedule(cfg, t, steps), _compiled_step or settle_step
+                    beta, step_fn = beta_schedule(cfg, t, steps), settle_step
                     if _compiled_step is not None:  # a float would be compiled in as a constant: a graph per step
-                        beta = torch.tensor(beta, dtype=state.dtype, device=self.device)
+                        beta, step_fn = torch.tensor(beta, dtype=state.dtype, device=self.device), _compiled_step
                     step = step_fn(self.nets, state, inputs, self.step_neighbourhood(generator), beta, weights, cfg,
                                    self.lateral_context(state))
                 yield StepRecord(t, f, state, inputs, step.new, step.contributions, weights, step.hidden,
