@@ -52,6 +52,7 @@ import xarray as xr
 from bioglom import Glom, GlomConfig
 from bioglom.analysis.claim_rows import missing
 from bioglom.analysis.figures import save_figure
+from bioglom.analysis.collapse import COLLAPSE_MEASURES
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_quality
 from bioglom.cli import DataOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
@@ -288,7 +289,8 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path) -> tu
                                    checkpoint_every=opts.checkpoint_every, progress=opts.progress, data=identity,
                                    label=f"wake_sleep seed {seed} {run.name}")
         status = train(trainer, opts, f"seed {seed} {run.name}", lambda u: measure(model), opts.eval_every)
-        done.append(run_dataset(trainer, along=ALONG).expand_dims(schedule=[run.name]))
+        done.append(run_dataset(trainer, along=ALONG, coords={"collapse_measure": list(COLLAPSE_MEASURES)})
+                    .expand_dims(schedule=[run.name]))
         if status != COMPLETE:
             break
         if opts.data == "scenes":

@@ -22,7 +22,7 @@ def test_quick_run_writes_netcdf_with_t_claims(tmp_path, run_notebook):
     with xr.open_dataset(tmp_path / "temporal_derivative.nc", engine="h5netcdf") as ds:
         assert_described(ds)
         assert_coordinates_not_names(ds)
-        assert list(ds.claim.values) == ["T1", "T1 bottom_up", "T1 top_down", "T1p", "T2", "T2a", "T2b", "T2c", "T2d",
+        assert list(ds.claim.values) == ["T1", "T1 bottom_up", "T1 top_down", "T1p", "T2", "T2a", "T2b", "T2c", "T2d", "T2e",
                                          "T3"]
         assert set(ds.claim_verdict.values) <= {"held", "not held", "undecided"}
         assert ds.claim_value.notnull().all() and ds.claim_low.notnull().all()

@@ -190,3 +190,17 @@ def test_backprop_is_chosen_on_validation_among_its_learning_rates():
                     coords={"condition": names, "rule": ("condition", ["untrained", "backprop", "backprop", "backprop"])})
     # per seed the better learning rate; never the label-trained control, whatever its score
     assert list(chosen_backprop(ds).values) == ["backprop lr x2", "backprop"]
+
+
+def test_t2e_reads_the_few_label_probe_against_the_same_reference():
+    """With a few-label probe recorded, T2e compares temporal_derivative's few-label accuracy
+    with the untrained network's (the reference T2a takes here): held when the learned
+    features help where labels are few, not held when they hurt."""
+    ds = constructed(GOOD)
+    few_good = constructed({"untrained": 0.3, "backprop": 0.6, "td lb": 0.5, "td fa": 0.55, "td fa sgd": 0.5}, rng=3)
+    few_bad = constructed({"untrained": 0.5, "backprop": 0.6, "td lb": 0.3, "td fa": 0.3, "td fa sgd": 0.3}, rng=4)
+    for few, verdict in ((few_good, "held"), (few_bad, "not held")):
+        c = claims(ds.assign(probe_few_correct=few.probe_correct))
+        assert c["T2e"].decided == verdict and "few-label" in c["T2e"].criterion
+        assert "T2a-T2e" in c["T2"].criterion
+    assert "T2e" not in claims(ds)  # not measured: no row

@@ -32,6 +32,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "object_ari": ("foreground ARI of the top level's islands against the objects (held-out scenes)", "1"),
     "part_ari": ("foreground ARI of level 0's islands against the parts (held-out scenes)", "1"),
     "fill_error": ("squared error of the removed pixels, decoded from level 0 of the masked scenes", "1"),
+    "collapse": ("collapse measures of the settled test states per level (bioglom.analysis.collapse): spread within "
+                 "and across images, participation ratio, cosine within and between objects", "1"),
     "val_object_ari": ("settled top level's foreground ARI against objects on the validation scenes", "1"),
     "raw_pixels_ari": ("baseline: identical raw patches, foreground ARI against objects", "1"),
     "baseline_ari": ("the strongest model-free baseline on the validation scenes, foreground ARI against objects", "1"),
@@ -62,6 +64,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
                             "classifies the test digit correctly", "1"),
     "raw_pixels_correct": ("1 where the same standardised linear probe on the pixels (the model-free reference) "
                            "classifies the test digit correctly", "1"),
+    "probe_few_correct": ("1 where the standardised linear probe fitted on a few labelled digits per class "
+                          "(few_labels) classifies the test digit correctly", "1"),
+    "raw_pixels_few_correct": ("1 where the same few-label probe on the pixels classifies the test digit correctly",
+                               "1"),
     "raw_pixels_val_accuracy": ("accuracy of the standardised linear probe on the pixels, validation digits", "1"),
     "feature_spread": ("mean norm of the centred top-level probe features of the test digits, before (start) and "
                        "after (end) training (collapse: toward 0)", "1"),
@@ -116,6 +122,7 @@ COORDINATES: dict[str, tuple[str, str | None]] = {
     "contribution": ("contribution to the consensus", None),
     "probe_step": ("settling moment probed", None),
     "moment": ("settling moment", None),
+    "collapse_measure": ("collapse measure (bioglom.analysis.collapse)", None),
     "claim": ("claim and the condition it is read on (docs/claims.md)", None),
     "claim_id": ("claim id of docs/claims.md, without its condition", None),
     "claim_condition": ("condition (run, rule or schedule) the claim is read on; empty: the claim has one reading",

@@ -14,6 +14,9 @@
   parts scored against the objects; step 0 (the bottom-up pass); whether objects touch;
 - settling that matters (:mod:`~bioglom.analysis.settling`): each contribution's share of
   the consensus per level, and the settled ARI with the lateral term switched off;
+- collapse in sight (:mod:`~bioglom.analysis.collapse`): spread within and across images,
+  participation ratio and the cosine within and between objects, per level, at step 0
+  and settled;
 - mean island size of foreground columns, the attention similarity of same-part,
   same-object and other-object pairs, a linear probe of the object kind from single
   columns at step 0 and after settling, and the error of filling in removed parts
@@ -28,7 +31,9 @@ import xarray as xr
 
 from ..consensus import CONTRIBUTIONS
 from ..frontend import patchify
-from .baselines import BASELINES, COLOUR_TOLERANCES, colour_components, foreground_components
+from .collapse import COLLAPSE_MEASURES, collapse_measures
+from .baselines import (BASELINES, BLOCK_SIDES, COLOUR_TOLERANCES, colour_components, foreground_components,
+                        position_blocks)
 from .islands import (THRESHOLDS, adjusted_rand_index, choose_thresholds, extract_islands, foreground_ari,
                       raw_pixel_islands, threshold_sweep)
 from .parse import PAIR_KINDS, foreground_island_size, kind_probe, masked_error, pair_similarity
@@ -116,6 +121,12 @@ def baseline_islands(val, test, patch_size: int, levels: int, grid, thresholds=T
     best = int(np.argmax(tol_scores))
     out["colour_components"] = (colour_components(test.images, patch_size, COLOUR_TOLERANCES[best]),
                                 tol_scores[best], COLOUR_TOLERANCES[best])
+    sides = [side for side in BLOCK_SIDES if side <= max(grid)]
+    side_scores = [float(foreground_ari(v_objects, position_blocks(grid, side, len(v_objects)), v_fg).nanmean())
+                   for side in sides]
+    best = int(np.argmax(side_scores))
+    out["position_blocks"] = (position_blocks(grid, sides[best], len(objects)).clone(), side_scores[best],
+                              float(sides[best]))
     return out
 
 
@@ -132,7 +143,8 @@ def _baseline_data(baselines: dict, parts, objects, fg) -> dict:
                               "target": "objects"}),
         "baseline_parameter": ("baseline", np.array([baselines[k][2] for k in names]),
                                {"long_name": "free parameter of the baseline chosen on validation scenes (cosine "
-                                             "threshold of raw_tuned, colour tolerance of colour_components)",
+                                             "threshold of raw_tuned, colour tolerance of colour_components, "
+                                             "block side of position_blocks)",
                                 "units": "1"}),
     }
 
@@ -255,6 +267,11 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
                                 {"long_name": "fraction of columns in the foreground", "units": "1"}),
         "objects_touch": ("sample", objects_touch(objects, grid).numpy(),
                           {"long_name": "whether two objects hold 4-adjacent columns", "units": "1"}),
+        "collapse": (("probe_step", "level", "collapse_measure"),
+                     torch.stack([collapse_measures(states[s], objects) for s in (0, S1 - 1)]).numpy(),
+                     {"long_name": "collapse measures of the test states (bioglom.analysis.collapse): spread within "
+                                   "and across images, participation ratio, cosine within and between objects",
+                      "units": "1"}),
     }
 
     # wholes from ambiguous parts: probe the kind from single foreground columns
@@ -299,11 +316,11 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
               "threshold": np.asarray(thresholds), "pair": list(PAIR_KINDS), "probe_step": ["step 0", "settled"],
               "example": np.arange(k), "y": np.arange(h), "x": np.arange(w), "baseline": list(BASELINES),
               "probe_column": np.arange(3), "target": list(TARGETS),
-              "contribution": list(CONTRIBUTIONS)}
+              "contribution": list(CONTRIBUTIONS), "collapse_measure": list(COLLAPSE_MEASURES)}
     return xr.Dataset(data, coords=coords)
 
 
-CLIP_BASELINES = ("raw_pixels", "foreground_components", "colour_components", "motion_segments")
+CLIP_BASELINES = ("raw_pixels", "foreground_components", "colour_components", "position_blocks", "motion_segments")
 
 
 def evaluate_clips(model, steps: int, val, test, thresholds=THRESHOLDS, examples: int = 4) -> xr.Dataset:

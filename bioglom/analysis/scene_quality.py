@@ -18,7 +18,10 @@ controls' gain a rule, condition or schedule reaches.
   :mod:`~bioglom.analysis.baselines` on the validation scenes (on these scenes, where
   objects often touch, connected components of the foreground), ``baseline_index`` its
   index in :data:`~bioglom.analysis.baselines.BASELINES`, ``val_baseline_ari`` its
-  validation mean.
+  validation mean;
+- ``collapse``: the collapse measures of every level's settled test states
+  (:func:`~bioglom.analysis.collapse.collapse_measures`: spread within and across images,
+  participation ratio, cosine within and between objects), ``[level, measure]``.
 
 :func:`scene_claims` turns them into Q0-Q3 for every condition against a reference, the
 stronger on validation of the untrained network of the same seed and the strongest
@@ -33,6 +36,7 @@ import torch
 import xarray as xr
 
 from .claim_rows import ABOVE_ZERO, at_least, missing, per_sample
+from .collapse import COLLAPSE_MEASURES, collapse_measures
 from .islands import THRESHOLDS, choose_thresholds, extract_islands, foreground_ari, raw_pixel_islands
 from .parse import masked_error
 from .parse_eval import settle_states
@@ -47,7 +51,9 @@ MOMENTS = ("bottom_up_pass", "settled")
 SCENE_TARGETS = dict(fraction=0.5)
 
 SCENE_VARIABLES = ("object_ari", "part_ari", "fill_error", "val_object_ari", "raw_pixels_ari", "baseline_ari",
-                   "val_baseline_ari", "baseline_index")
+                   "val_baseline_ari", "baseline_index", "collapse")
+# the dimensions of a variable that is not per scene
+OWN_DIMS = {"collapse": ("level", "collapse_measure")}
 
 
 def _labels(scenes, patch_size: int, levels: int):
@@ -94,6 +100,7 @@ def scene_quality(model, steps: int, held, thresholds=THRESHOLDS) -> dict:
         "fill_error": torch.stack(fill).double().numpy(),
         "raw_pixels_ari": foreground_ari(objects, raw_pixel_islands(held.test.images, p), fg).numpy(),
         "val_object_ari": float(np.nanmean(foreground_ari(v_objects, v_islands[:, -1], v_fg).numpy())),
+        "collapse": collapse_measures(states[-1], objects).numpy(),
     }
 
 
@@ -120,9 +127,12 @@ def scene_dataset(results: dict, dims: tuple[str, ...], keys: list) -> xr.Datase
         arr = np.full(shape + first.shape, np.nan)
         for k in keys:
             arr[tuple(labels[i].index(k[i]) for i in range(len(dims)))] = results[k][var]
-        extra = {0: (), 1: ("sample",), 2: ("moment", "sample")}[first.ndim]
+        extra = OWN_DIMS.get(var) or {0: (), 1: ("sample",), 2: ("moment", "sample")}[first.ndim]
         data[var] = (dims + extra, arr, {"long_name": long_name, "units": units})
-    return xr.Dataset(data, coords={**dict(zip(dims, labels)), "moment": list(MOMENTS)})
+    coords = {**dict(zip(dims, labels)), "moment": list(MOMENTS)}
+    if "collapse" in data:
+        coords["collapse_measure"] = list(COLLAPSE_MEASURES)
+    return xr.Dataset(data, coords=coords)
 
 
 def gain_fraction(rule, control, untrained):
@@ -210,7 +220,9 @@ def fraction_table(ds: xr.Dataset, dim: str, untrained: str, controls: list[str]
                           resamples=resamples) for c in controls}
     width = max(len(str(c)) for c in ds[dim].values) + 2
     cell = max([28] + [len(c) + 12 for c in controls])
+    collapse = "collapse" in ds
     rows = [f"{'':<{width}}{'object ARI':>11}{'part ARI':>10}{'fill err':>10}"
+            + (f"{'across':>8}{'PR':>6}" if collapse else "")
             + "".join(f"{'of ' + c + ' gain':>{cell}}" for c in controls)]
     for c in ds[dim].values:
         e = settled.sel({dim: c})
@@ -225,9 +237,17 @@ def fraction_table(ds: xr.Dataset, dim: str, untrained: str, controls: list[str]
                               base, resamples=resamples)
                 text = f"{f.value:.2f} [{f.low:.2f}, {f.high:.2f}]"
             cells.append(f"{text:>{cell}}")
+        spread = ""
+        if collapse:
+            top = ds.collapse.sel({dim: c}).isel(level=-1)
+            top = top.mean("seed") if "seed" in top.dims else top
+            spread = (f"{float(top.sel(collapse_measure='spread_across')):>8.3f}"
+                      f"{float(top.sel(collapse_measure='participation_ratio')):>6.2f}")
         rows.append(f"{str(c):<{width}}{float(e.object_ari.mean()):>11.3f}{float(e.part_ari.mean()):>10.3f}"
-                    f"{float(e.fill_error.mean()):>10.4f}" + "".join(cells))
+                    f"{float(e.fill_error.mean()):>10.4f}" + spread + "".join(cells))
     raw = float(ds.raw_pixels_ari.mean())
     return "\n".join(rows) + (f"\n(settled; raw_pixels baseline object ARI {raw:.3f}; gains and fractions over {name}, "
                               f"the stronger reference on validation (ARI {float(np.nanmean(base)):.3f}); a control's "
-                              "row gives its gain; 95 % intervals over seeds and scenes)")
+                              "row gives its gain; 95 % intervals over seeds and scenes"
+                              + ("; across, PR: the top level's spread across images and participation ratio, "
+                                 "bioglom.analysis.collapse" if collapse else "") + ")")

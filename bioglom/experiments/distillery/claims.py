@@ -161,6 +161,10 @@ def _collapse_gate(ds: xr.Dataset, run: dict):
         for k in keys:
             s = ds.feature_spread.sel(run=run[k])
             spreads[str(run[k])] = (float(s.sel(moment="end").mean()), float(s.sel(moment="start").mean()))
+            if "collapse" in ds:  # the same vector whatever the input keeps the spread within an image
+                a = ds.collapse.sel(run=run[k], collapse_measure="spread_across").isel(level=-1)
+                spreads[f"{run[k]}, top level across images"] = (float(a.sel(moment="end").mean()),
+                                                                 float(a.sel(moment="start").mean()))
         return collapse_gate(claim, spreads)
 
     return gate

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ...analysis.collapse import COLLAPSE_MEASURES
+
 __all__ = ["column_outputs", "dispersion", "ensemble_gain", "net_inputs", "object_ensemble_ratio", "ink_columns",
            "DIRECTIONS", "distillery_point", "distillery_finals", "final_quality"]
 
@@ -170,7 +172,9 @@ def distillery_finals(model, start, split: dict, steps: int, probe_inputs: int, 
     and positions for both models); the :func:`object_ensemble_ratio` per image, over each
     digit's ink columns, or over each ground-truth object of a scene and then averaged;
     on digits also the spread of the probe's features (``feature_spread``, what the
-    collapse gate reads)."""
+    collapse gate reads) and the :func:`~bioglom.analysis.collapse.collapse_measures` of
+    every level's settled states (``collapse``: the gate reads the top level's spread across
+    images too)."""
     from ...consensus import normalise
     from ...data import column_labels
 
@@ -192,6 +196,12 @@ def distillery_finals(model, start, split: dict, steps: int, probe_inputs: int, 
 
         out["feature_spread"] = ("moment", [representation_metrics(settled_features(m, images, steps))["spread"]
                                             for m in (start, model)])
+        from ...analysis.collapse import collapse_measures
+        from ...analysis.parse_eval import settle_states
+
+        out["collapse"] = (("moment", "level", "collapse_measure"),
+                           np.stack([collapse_measures(settle_states(m, images, steps, record=False)[-1]).numpy()
+                                     for m in (start, model)]))
     disp, ratio = [], []
     for m in (start, model):  # the same images and (image, column) positions for both, each model's own states
         inputs = net_inputs(m, images[:256], steps, probe_inputs, generator())
@@ -214,7 +224,7 @@ def distillery_finals(model, start, split: dict, steps: int, probe_inputs: int, 
         "denoise_error": ("sample", denoise.double().numpy()),
         "dispersion_inputs": (("moment", "input"), torch.stack(disp).double().numpy()),
         "ensemble_ratio": (("moment", "sample"), np.nanmean(torch.stack(ratio).double().numpy(), -1)),
-    }, coords={"moment": ["start", "end"]})
+    }, coords={"moment": ["start", "end"], **({"collapse_measure": list(COLLAPSE_MEASURES)} if "collapse" in out else {})})
 
 
 def final_quality(ds: xr.Dataset) -> xr.DataArray:

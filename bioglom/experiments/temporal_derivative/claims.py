@@ -46,8 +46,11 @@ T2_PARTS = (
      "accuracy minus REFERENCE's > 0"),
     ("T2d", "probe_correct_raw", "adam", "untrained", "temporal_derivative (Adam) learns on the scale-sensitive probe "
      "too (features as they are, so collapse shows): accuracy minus the untrained network's > 0"),
+    ("T2e", "probe_few_correct", "adam", "reference", "temporal_derivative (Adam) learns more than the pixels hold "
+     "where labels are few: its few-label probe accuracy (a few labelled digits per class) minus REFERENCE's with the "
+     "same probe > 0 (the reference T2a uses)"),
 )
-STANDARDISED = ("T2a", "T2b", "T2c")  # the parts that read the standardised probe (collapse-gated)
+STANDARDISED = ("T2a", "T2b", "T2c", "T2e")  # the parts that read the standardised probe (collapse-gated)
 
 
 def reference(d: xr.Dataset, quality: str = "probe_correct") -> tuple[str, np.ndarray | None]:
@@ -146,24 +149,31 @@ def temporal_claims(ds: xr.Dataset, columns: str, resamples: int = 2000, quality
     ref_name, ref = reference(d, quality)
     chosen["reference"] = "reference" if ref is not None else None
     parts = []
-    names = {"probe_correct": quality, "probe_correct_raw": quality_raw}
+    few = "probe_few_correct" if quality == "probe_correct" and "probe_few_correct" in d else None
+    names = {"probe_correct": quality, "probe_correct_raw": quality_raw, "probe_few_correct": few}
     for id_, var, a, b, criterion in T2_PARTS:
         var = names[var]
+        if var is None and id_ == "T2e":
+            continue  # the few-label probe is measured on digits only
         if chosen[a] is None or chosen[b] is None or var is None:
             parts.append(missing(id_, f"the {a} and {b} conditions" if var else "a scale-sensitive probe"))
             continue
         q = d[var].sel(moment="settled") if "moment" in d[var].dims else d[var]
         criterion = criterion.replace("REFERENCE", ref_name)
-        if var != "probe_correct":
+        if var not in ("probe_correct", "probe_few_correct"):
             label = "settled object ARI" if var == "object_ari" else var.replace("_", " ")
             criterion = criterion.replace("probe accuracy", label).replace(" (standardised probe", " (")\
                 .replace(" (; ", " (")
-        values = [ref if k == "reference" else per_sample(q.sel(condition=chosen[k])) for k in (a, b)]
+        reference_values = ref
+        if var == "probe_few_correct" and ref is not None:  # the same reference, read with the few-label probe
+            reference_values = per_sample(d.raw_pixels_few_correct.sel(condition="untrained")) \
+                if ref_name == "raw pixels" else per_sample(q.sel(condition="untrained"))
+        values = [reference_values if k == "reference" else per_sample(q.sel(condition=chosen[k])) for k in (a, b)]
         row = at_least(id_, interval(difference_of_means, *values, **bs), ABOVE_ZERO, criterion)
         if id_ in STANDARDISED and var == "probe_correct" and "spread" in d:
             row = collapse_gate(row, _spreads(d, {k: chosen[k] for k in (a, b) if k not in ("reference", "untrained")}))
         parts.append(row)
-    rows.append(combined("T2", parts, "T2a, T2b, T2c and T2d all held (value: T2a)"))
+    rows.append(combined("T2", parts, f"T2a-T2{'e' if few else 'd'} all held (value: T2a)"))
     return rows + parts
 
 
@@ -205,12 +215,19 @@ def memory_claim(peak: xr.DataArray, local_bound: float = 1.2, resolution: float
 
 def _spreads(d: xr.Dataset, conditions: dict) -> dict:
     """``{name: (spread, the untrained network's)}`` of ``conditions`` (``{name: condition}``,
-    a condition a label or a per-seed choice), means over seeds."""
+    a condition a label or a per-seed choice), means over seeds: the spread of the probe's
+    features and, where recorded, the top level's spread across images (``collapse``)."""
     if "untrained" not in set(d.condition.values):
         return {}
     untrained = float(d.spread.sel(condition="untrained").mean())
     names = {"adam": "temporal_derivative (Adam)", "sgd": "temporal_derivative (SGD)", "backprop": "backprop"}
-    return {names.get(k, k): (float(d.spread.sel(condition=c).mean()), untrained) for k, c in conditions.items()}
+    out = {names.get(k, k): (float(d.spread.sel(condition=c).mean()), untrained) for k, c in conditions.items()}
+    if "collapse" in d:  # a net that outputs the same vector whatever the input keeps its spread within an image
+        across = d.collapse.isel(level=-1).sel(collapse_measure="spread_across")
+        start = float(across.sel(condition="untrained").mean())
+        out.update({f"{names.get(k, k)}, top level across images": (float(across.sel(condition=c).mean()), start)
+                    for k, c in conditions.items()})
+    return out
 
 
 def temporal_table(ds: xr.Dataset) -> str:

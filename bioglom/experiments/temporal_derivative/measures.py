@@ -9,24 +9,33 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ...analysis.collapse import COLLAPSE_MEASURES, collapse_measures
 from ...analysis.metrics import linear_probe, representation_metrics
-from ...analysis.parse_eval import settled_features
+from ...analysis.parse_eval import settle_states, settled_features
 
-__all__ = ["temporal_measures", "measurements_dataset", "memory_dataset", "MEMORY_RULES"]
+__all__ = ["temporal_measures", "measurements_dataset", "memory_dataset", "few_label_indices", "MEMORY_RULES"]
 
 # T3's rules: (name, rule, extra rule options)
 MEMORY_RULES = (("backprop", "backprop", {}), ("delta", "delta", {}),
                 ("temporal_derivative", "temporal_derivative", {"hidden_credit": "local_backprop"}))
 
 # dimensions of the per-sample measurements beyond ``seed, columns, condition``
-EXTRA_DIMS = {"probe_correct": ("sample",), "probe_correct_raw": ("sample",), "raw_pixels_correct": ("sample",), "denoise_error": ("moment", "sample"),
+EXTRA_DIMS = {"probe_correct": ("sample",), "probe_correct_raw": ("sample",), "raw_pixels_correct": ("sample",),
+              "probe_few_correct": ("sample",), "raw_pixels_few_correct": ("sample",), "denoise_error": ("moment", "sample"),
               "object_ari": ("moment", "sample"), "part_ari": ("moment", "sample"), "fill_error": ("moment", "sample"),
               "raw_pixels_ari": ("sample",), "baseline_ari": ("sample",), "alignment": ("batch", "step", "direction", "level"),
-              "alignment_trivial": ("batch", "step", "direction", "level")}
+              "alignment_trivial": ("batch", "step", "direction", "level"), "collapse": ("level", "collapse_measure")}
+
+
+def few_label_indices(labels: torch.Tensor, per_class: int) -> torch.Tensor:
+    """The first ``per_class`` positions of each class in ``labels`` (in their order): the
+    few labelled examples of the few-label probe, the same for every condition of a seed."""
+    picks = [torch.nonzero(labels == c)[:per_class, 0] for c in torch.unique(labels)]
+    return torch.sort(torch.cat(picks)).values
 
 
 def temporal_measures(model, steps: int, source, held_out, *, alignment_rule=None, alignment_batches: int = 0,
-                      batch: int = 1) -> dict:
+                      batch: int = 1, few_labels: int = 10) -> dict:
     """Per-sample measurements of one model (read by
     :func:`~bioglom.experiments.temporal_derivative.claims`):
 
@@ -34,11 +43,16 @@ def temporal_measures(model, steps: int, source, held_out, *, alignment_rule=Non
       validation probe accuracy (``val_accuracy``, what chooses the hidden credit) and
       the test probe's correctness per digit, standardised and raw, and the model-free
       reference, the standardised probe on the pixels (``raw_pixels_correct``,
-      ``raw_pixels_val_accuracy``); on scenes (``source``
+      ``raw_pixels_val_accuracy``); the same standardised probe fitted on ``few_labels``
+      training digits per class only (:func:`few_label_indices`), of the features
+      (``probe_few_correct``) and of the pixels (``raw_pixels_few_correct``); on scenes (``source``
       a :class:`~bioglom.data.scene_task.HeldOutScenes`) the
       :func:`~bioglom.analysis.scene_quality` measures, the validation object ARI as
       ``val_accuracy``;
-    - the test features' :func:`~bioglom.analysis.representation_metrics`;
+    - the test features' :func:`~bioglom.analysis.representation_metrics`, and ``collapse``
+      ``[level, measure]``, the :func:`~bioglom.analysis.collapse.collapse_measures` of every
+      level's settled test states (spread within and across images, participation ratio;
+      on scenes also the cosine within and between objects);
     - ``denoise_error [moment, sample]``: the squared error of the image decoded from
       level 0 of ``held_out.corrupted`` at the bottom-up pass and after settling, against
       ``held_out.clean``;
@@ -65,12 +79,20 @@ def temporal_measures(model, steps: int, source, held_out, *, alignment_rule=Non
         for key, standardise in (("probe_correct", True), ("probe_correct_raw", False)):
             out[key] = linear_probe(feats["train"], labels["train"], feats["test"], labels["test"],
                                     return_correct=True, standardise=standardise).double().numpy()
+        # a probe that sees few labels: where learned features can beat the pixels they come from
+        few = few_label_indices(labels["train"], few_labels)
+        out["probe_few_correct"] = linear_probe(feats["train"][few], labels["train"][few], feats["test"],
+                                                labels["test"], return_correct=True).double().numpy()
         # the model-free reference: the same probe on the pixels (the same for every condition of a seed)
         pixels = {k: data.images[v].flatten(1) for k, v in split.items()}
         out["raw_pixels_val_accuracy"] = linear_probe(pixels["train"], labels["train"], pixels["val"], labels["val"])
         out["raw_pixels_correct"] = linear_probe(pixels["train"], labels["train"], pixels["test"], labels["test"],
                                                  return_correct=True).double().numpy()
+        out["raw_pixels_few_correct"] = linear_probe(pixels["train"][few], labels["train"][few], pixels["test"],
+                                                     labels["test"], return_correct=True).double().numpy()
         test = feats["test"]
+        out["collapse"] = collapse_measures(settle_states(model, data.images[split["test"]], steps,
+                                                          record=False)[-1]).numpy()
     out.update(representation_metrics(test))
     with torch.no_grad():
         states = model.settle(held_out.corrupted.to(model.device), steps).states
@@ -104,7 +126,8 @@ def measurements_dataset(per_seed: list[dict], seeds: list[int], columns, condit
                             "hidden_credit": ("condition", [c.hidden_credit for c in conditions]),
                             "optimizer": ("condition", [c.optimizer for c in conditions]),
                             "lr_scale": ("condition", [float(getattr(c, "lr_scale", 1.0)) for c in conditions]),
-                            "moment": ["bottom_up_pass", "settled"], "direction": ["bottom_up", "top_down"]})
+                            "moment": ["bottom_up_pass", "settled"], "direction": ["bottom_up", "top_down"],
+                            **({"collapse_measure": list(COLLAPSE_MEASURES)} if "collapse" in keys else {})})
     ds.alignment.attrs.update(long_name="T1: cosine between the temporal-derivative and the delta output-layer "
                               "updates", units="1")
     ds["sgd_hidden_credit"] = (("seed", "columns"), np.array(chosen, dtype=str),

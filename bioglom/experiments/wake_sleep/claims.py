@@ -90,6 +90,20 @@ def _spread(ds: xr.Dataset, name, after: int | None = None, until: int | None = 
     return end, float(np.nanmean(_at(ds, name, -1, 0, "centred_norm")))
 
 
+def _across(ds: xr.Dataset, name, after: int | None = None, until: int | None = None) -> tuple[float, float]:
+    """``(spread across images, the same at update 0)`` of the top level's settled states of
+    schedule ``name`` (``collapse``), means over seeds: in its final window, or at the last
+    evaluation in ``(after, until]``."""
+    across = ds.collapse.isel(level=-1).sel(collapse_measure="spread_across")
+    u = ds["update"].values
+    if after is None:
+        end = float(final_readout(ds.assign(across=across), name, "across").mean())
+    else:
+        inside = np.flatnonzero((u > after) & (u <= until))
+        end = float(across.sel(schedule=name).isel(update=inside[-1]).mean()) if len(inside) else float("nan")
+    return end, float(across.sel(schedule=name).isel(update=np.flatnonzero(u <= 0)[-1]).mean())
+
+
 def sleep_claims(ds: xr.Dataset, *, pre: int, deprived: int, recovery: int, resamples: int = 2000,
                  targets: dict | None = None) -> list[Claim]:
     """W0-W4 (see the module docstring for ``ds``); ``pre``, ``deprived`` and ``recovery``
@@ -101,7 +115,10 @@ def sleep_claims(ds: xr.Dataset, *, pre: int, deprived: int, recovery: int, resa
     rows = []
 
     def gate(claim: Claim, names, after: int | None = None, until: int | None = None) -> Claim:
-        return collapse_gate(claim, {str(n): _spread(ds, n, after, until) for n in names})
+        spreads = {str(n): _spread(ds, n, after, until) for n in names}
+        if "collapse" in ds:  # a net that outputs the same vector whatever the input keeps its spread within a digit
+            spreads.update({f"{n}, top level across images": _across(ds, n, after, until) for n in names})
+        return collapse_gate(claim, spreads)
 
     # W0: interleaved contrastive learning beats the untrained network, and needs both phases
     if inter is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...analysis.collapse import collapse_measures
 from ...analysis.metrics import alignment, dimension_std, linear_probe, representation_metrics, uniformity
 from ...analysis.parse_eval import settled_features
 from ...analysis.scene_quality import scene_means, scene_quality
@@ -14,7 +15,8 @@ from ...analysis.scene_quality import scene_means, scene_quality
 __all__ = ["ALONG", "pixel_probe", "probe_point", "scene_point"]
 
 # the evaluations of probe_point that are arrays, and their dimensions (per held-out digit, per level)
-ALONG = {"probe_correct": ("sample",), "centred_norm": ("sample",), "level_accuracy": ("level",)}
+ALONG = {"probe_correct": ("sample",), "centred_norm": ("sample",), "level_accuracy": ("level",),
+         "collapse": ("level", "collapse_measure")}
 
 
 def probe_point(model, steps: int, probe_fit, probe_eval, probe_val=None) -> dict:
@@ -24,11 +26,14 @@ def probe_point(model, steps: int, probe_fit, probe_eval, probe_val=None) -> dic
     every level (``level_accuracy``, along ``level``), the scale-sensitive probe (``accuracy_raw``), per digit its
     correctness (``probe_correct``) and centred norm, and the top level's
     :func:`~bioglom.analysis.representation_metrics`, per-dimension std, alignment of each
-    digit's two frames and uniformity."""
+    digit's two frames and uniformity; ``collapse`` ``[level, measure]``, the
+    :func:`~bioglom.analysis.collapse.collapse_measures` of the held-out digits' settled
+    states (spread within and across images, participation ratio)."""
     model.eval()
     with torch.no_grad():
-        fit, ev, nxt = (model.settle(v.to(model.device), steps, record=False).final.mean(2).cpu()  # b l d
-                        for v in (probe_fit.images[:, 0], probe_eval.images[:, 0], probe_eval.images[:, 1]))
+        fit, columns, nxt = (model.settle(v.to(model.device), steps, record=False).final.cpu()  # b l n d
+                             for v in (probe_fit.images[:, 0], probe_eval.images[:, 0], probe_eval.images[:, 1]))
+        fit, ev, nxt = fit.mean(2), columns.mean(2), nxt.mean(2)  # b l d: averaged over columns
     acc_level = [linear_probe(fit[:, l], probe_fit.labels, ev[:, l], probe_eval.labels) for l in range(fit.shape[1])]
     top = ev[:, -1]
     correct = linear_probe(fit[:, -1], probe_fit.labels, top, probe_eval.labels, return_correct=True)
@@ -45,7 +50,8 @@ def probe_point(model, steps: int, probe_fit, probe_eval, probe_val=None) -> dic
             "dimension_std": float(dimension_std(top).mean()), "effective_rank": shape["effective_rank"],
             "alignment": alignment(top, nxt[:, -1]), "uniformity": uniformity(top),
             "probe_correct": correct.double().numpy(),
-            "centred_norm": (top - top.mean(0)).double().norm(dim=1).numpy(), **val}
+            "centred_norm": (top - top.mean(0)).double().norm(dim=1).numpy(),
+            "collapse": collapse_measures(columns).numpy(), **val}
 
 
 def pixel_probe(probe_fit, probe_eval):
