@@ -79,6 +79,13 @@ def check_positive(name: str, value, *, strict: bool = True, integer: bool = Fal
         raise ConfigError(f"{name}={value!r} is not allowed; it must be {'> 0' if strict else '>= 0'}")
 
 
+def check_between(name: str, value, low: float, high: float) -> None:
+    """A finite real number from ``low`` to ``high`` (both included), not a bool."""
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+            or not low <= value <= high):
+        raise ConfigError(f"{name}={value!r} is not allowed; it must be a finite number from {low} to {high}")
+
+
 SEED_LIMIT = 2**63  # torch and numpy take seeds below it; derived seeds are reduced modulo it
 
 
@@ -184,6 +191,13 @@ class GlomConfig:
         learned affine (column locality); ``l2`` scales to norm ``sqrt(D)``; ``groups``
         scales every group of ``oscillator_group`` dimensions to norm
         ``sqrt(oscillator_group)``.
+    normalise_votes : bool
+        Normalise each net's vote (``norm``) before the consensus combines it, so that the
+        consensus weights (and precisions) alone set each contribution's share. Off: the
+        raw net outputs are combined, and their norms act as weights no rule sets directly
+        (a local rule's error reaches the net through the vote's normalisation, which
+        leaves the norm alone, so under a local rule the norms drift: measured, a top-level
+        bottom-up vote 1.5x and a level-0 vote 8x the state's norm after 600 updates).
     frontend : {"linear", "conv"}
         Patch embedding: a linear map of each patch, or a small convolutional net.
     decoder_hidden : int
@@ -231,6 +245,7 @@ class GlomConfig:
     weights_start: tuple[float, float, float, float] = (1.0, 0.2, 1.0, 0.5)
     weights_end: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
     norm: str = "layer"
+    normalise_votes: bool = False
     oscillator_group: int = 4
     oscillator_rate: float = 0.5
     omega: float = 0.0
@@ -332,6 +347,10 @@ class GlomConfig:
         check_choice("frontend", self.frontend, FRONTENDS)
         check_choice("init_state", self.init_state, INIT_STATES)
         check_bool("bu_location", self.bu_location)
+        check_bool("normalise_votes", self.normalise_votes)
+        if self.normalise_votes and self.consensus == "oscillator":
+            raise ConfigError("normalise_votes=True is not allowed with consensus='oscillator'; the oscillators' drive "
+                              "is not a consensus of votes")
         check_bool("gaussian_resample", self.gaussian_resample)
         check_bool("td_location", self.td_location, optional=True)
         self._validate_retina()

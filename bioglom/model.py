@@ -40,7 +40,9 @@ class StepRecord(NamedTuple):
     (:class:`~bioglom.consensus.Contributions`); weights ``[4, L]`` the consensus weights used; hidden
     ``((pre, h) of the bottom-up nets, (pre, h) of the top-down nets)``, each in the
     layout of :meth:`StackedMLP.hidden_pre <bioglom.columns.StackedMLP.hidden_pre>`: the
-    hidden layer of the step's forward pass, which a local rule's update reads.
+    hidden layer of the step's forward pass, which a local rule's update reads; raw_votes
+    ``(bottom-up, top-down)`` the nets' outputs before ``normalise_votes`` normalised them
+    (None when the contributions hold them as they are).
     """
 
     step: int
@@ -52,6 +54,7 @@ class StepRecord(NamedTuple):
     weights: torch.Tensor
     hidden: tuple | None = None
     log_precisions: tuple = (None, None)
+    raw_votes: tuple | None = None
 
 
 class Trajectory(NamedTuple):
@@ -152,12 +155,13 @@ class Step(NamedTuple):
     :class:`~bioglom.consensus.Contributions` that made it, the ``log_precisions`` of the
     bottom-up and top-down votes (``(None, None)`` unless ``consensus="precision"``) and the
     ``hidden`` ``(pre, h)`` of the bottom-up and then the top-down nets (what a local rule's
-    update reads)."""
+    update reads), and with ``normalise_votes`` the ``raw_votes`` before normalising."""
 
     new: torch.Tensor
     contributions: Contributions
     log_precisions: tuple
     hidden: tuple
+    raw_votes: tuple | None = None
 
 
 def settle_step(nets: ColumnNets, state, inputs, mask, beta, weights, cfg: GlomConfig,
@@ -176,7 +180,11 @@ def settle_step(nets: ColumnNets, state, inputs, mask, beta, weights, cfg: GlomC
     td = nets.top_down(state[:, 1:])  # b (l-1) n d: level l reads level l+1
     top = torch.zeros_like(state[:, :1])  # the top level has no top-down contribution
     lat, _ = lateral_attention(state, mask, beta, cfg.similarity, context)
-    c = Contributions(bu.mean, torch.cat([td.mean, top], dim=1), state, lat)
+    bu_vote, td_vote, raw = bu.mean, td.mean, None
+    if cfg.normalise_votes:  # each vote at the state's scale: the consensus weights alone set the shares
+        raw = (bu.mean, torch.cat([td.mean, top], dim=1))
+        bu_vote, td_vote = normalise(bu_vote, cfg.norm), normalise(td_vote, cfg.norm)
+    c = Contributions(bu_vote, torch.cat([td_vote, top], dim=1), state, lat)
     precisions, lps = None, (None, None)
     if bu.log_precision is not None:
         lps = (bu.log_precision, torch.cat([td.log_precision, top], dim=1))
@@ -187,7 +195,7 @@ def settle_step(nets: ColumnNets, state, inputs, mask, beta, weights, cfg: GlomC
                               cfg.oscillator_group)
     else:
         new = normalise(combine(c, weights, precisions), cfg.norm, group=cfg.oscillator_group)
-    return Step(new, c, lps, (bu.hidden, td.hidden))
+    return Step(new, c, lps, (bu.hidden, td.hidden), raw)
 
 
 _compiled_step = None  # settle_step through torch.compile while compile_settling is on
@@ -409,7 +417,7 @@ class Glom(nn.Module):
                     step = step_fn(self.nets, state, inputs, self.step_neighbourhood(generator), beta, weights, cfg,
                                    self.lateral_context(state))
                 yield StepRecord(t, f, state, inputs, step.new, step.contributions, weights, step.hidden,
-                                 step.log_precisions)
+                                 step.log_precisions, step.raw_votes)
                 state = step.new
 
     def forward(self, images, steps: int = 8, **kw) -> Trajectory:

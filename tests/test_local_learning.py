@@ -371,8 +371,11 @@ def test_local_rule_bad_options():
         build_rule("delta", teacher="oracle")
     with pytest.raises(ConfigError, match="lr=-0.1"):
         Trainer(Glom(tiny_cfg()), build_rule("delta"), lambda u: scene_batch(), updates=1, lr=-0.1)
-    with pytest.raises(ConfigError, match="consensus='precision'"):
-        build_rule("delta").accumulate(Glom(tiny_cfg(consensus="precision")), scene_batch())
+    with pytest.raises(ConfigError, match="consensus='oscillator' is not allowed with rule='delta'"):
+        build_rule("delta").accumulate(Glom(tiny_cfg(consensus="oscillator", norm="groups")), scene_batch())
+    with pytest.raises(ConfigError, match="measure_alignment=True is not allowed with consensus='precision'"):
+        build_rule("temporal_derivative", measure_alignment=True).accumulate(Glom(tiny_cfg(consensus="precision")),
+                                                                            scene_batch())
 
 
 def test_non_finite_local_update_names_step_level_and_net(tmp_path):

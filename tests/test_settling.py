@@ -120,3 +120,39 @@ def test_segment_teacher_reads_the_groups_and_nothing_else():
     video = torch.rand(4, 2, 3, 8, 8)
     with pytest.raises(ConfigError, match="not allowed with videos"):
         rule.accumulate(model, Batch(video, video, torch.ones_like(video[:, :, :1]), None, groups))
+
+
+def test_normalised_votes_make_the_consensus_blind_to_a_vote_s_norm():
+    """With normalise_votes a net's output enters the consensus at the state's scale, so
+    scaling a net's output layer leaves settling unchanged; without it the larger vote takes
+    over the consensus."""
+    images = torch.rand(2, 3, 8, 8)
+    for normalised in (True, False):
+        model = Glom(_cfg(normalise_votes=normalised))
+        with torch.no_grad():
+            before = model.settle(images, 3).final
+            for name in ("w2", "b2"):
+                getattr(model.nets.bu, name).mul_(10.0)  # ten times the bottom-up votes' norm
+            after = model.settle(images, 3).final
+        if normalised:  # up to layer norm's eps, which weighs less in a vote 10x larger (measured 3e-4)
+            torch.testing.assert_close(after, before, rtol=0, atol=2e-3)
+        else:
+            assert (after - before).abs().max() > 0.1
+
+
+def test_local_rules_read_the_raw_votes_when_votes_are_normalised():
+    """The local update of a model whose votes the consensus normalises equals the update of
+    the same nets read through their raw outputs: the record carries them."""
+    model = Glom(_cfg(normalise_votes=True))
+    images = torch.rand(2, 3, 8, 8)
+    seen = []
+    with torch.no_grad():
+        model.settle(images, 2, on_step=seen.append, detach=True, record=False)
+    rec = seen[0]
+    assert rec.raw_votes is not None
+    from bioglom.consensus import normalise
+
+    torch.testing.assert_close(normalise(rec.raw_votes[0], "layer"), rec.contributions.bottom_up)
+    assert not torch.allclose(rec.raw_votes[0], rec.contributions.bottom_up)
+    out = build_rule("temporal_derivative", steps=2).accumulate(model, Batch(images, images, torch.ones_like(images[:, :1])))
+    assert torch.isfinite(out.loss) and all(torch.isfinite(p.grad).all() for p in model.nets.parameters())

@@ -51,13 +51,15 @@ from dataclasses import asdict, dataclass
 import torch
 from torch.nn.functional import mse_loss
 
-from ..config import ConfigError, check_choice, check_positive
+from ..config import ConfigError, check_between, check_bool, check_choice, check_positive
 from ..consensus import combine, normalise
 from ..model import Glom, StepRecord
 from ..seeding import derived_seed
 from .base import Batch, NonFiniteError, RuleOutput, register_rule
 from .contrastive import check_phase, hinge, hinge_error, hinge_terms, other_image
+from .anticollapse import UnitStatistics, anticollapse_error
 from .credit import HIDDEN_CREDITS, add_update, feedback_matrix, group_cosine, local_update, output_update
+from .island_target import ISLAND_FORMS, ISLAND_STEPS, island_targets, segment_mean
 
 
 def vote(raw: torch.Tensor, kind: str, eps: float = 1e-5) -> tuple[torch.Tensor, tuple | None]:
@@ -97,18 +99,6 @@ def through_norm(raw: torch.Tensor, error: torch.Tensor, kind: str, eps: float =
     return r.shape[-1] ** 0.5 * torch.where(length > eps, back, e / eps)
 
 
-def segment_mean(states: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
-    """The segment teacher before normalisation: for ``states [b, l, n, d]`` and ``groups
-    [b, l, n]`` (0: no segment), ``t_n = (1 / |S(n)|) sum_{m in S(n)} s_m`` with ``S(n) =
-    {m : g_m = g_n}`` in the same image and level where ``g_n > 0``, and ``t_n = s_n`` where
-    ``g_n = 0``."""
-    k = int(groups.max()) + 1 if groups.numel() else 1
-    member = torch.nn.functional.one_hot(groups.long(), k).to(states.dtype)[..., 1:]  # b l n k
-    sums = member.transpose(-1, -2) @ states  # b l k d
-    means = sums / member.sum(-2).clamp_min(1)[..., None]
-    return torch.where((groups > 0)[..., None], member @ means, states)
-
-
 def non_finite_levels(x: torch.Tensor) -> torch.Tensor:
     """``[g]`` bool: which level (axis 1) of ``x [b, g, n, d]`` holds a NaN or an infinity.
     One max-reduction (NaN propagates through it), far cheaper than ``isfinite`` on every value."""
@@ -117,7 +107,10 @@ def non_finite_levels(x: torch.Tensor) -> torch.Tensor:
 __all__ = ["LocalRule", "DeltaRule", "TemporalDerivativeRule", "StepMeasures", "TEACHERS", "NEGATIVES", "FRONTEND_LEARNING",
            "segment_mean"]
 
-TEACHERS = ("full", "no_lateral", "segment")
+TEACHERS = ("full", "no_lateral", "segment", "island")
+ISLAND_AT = ("every", "last", "settled", "nudged")
+ANTICOLLAPSE_LEVELS = ("all", "ungrouped")
+PRECISION_WHERE = ("everywhere", "island")  # where a vote's log-precision learns (consensus="precision")  # which settling steps the island teacher teaches, from which state
 NEGATIVES = ("other_image", "near_frame")
 FRONTEND_LEARNING = ("autoencoder", "fixed")
 DIRECTIONS = ("bottom_up", "top_down")
@@ -192,6 +185,36 @@ class LocalRule:
         the delta output-layer updates per step, direction and level (``alignment``),
         and where the state equals the student's prediction, so the cosine is 1 by
         construction (``alignment_trivial``).
+    island_form, island_kappa, island_step, island_push, island_margin, island_beta : the
+        island teacher (``teacher="island"``, :mod:`.island_target`): ``gradient`` (a step
+        of length ``island_kappa`` down the column's own island loss, ``constant`` or
+        scaled by the ``outside_mass``) or ``hinged`` (the segment's mean minus
+        ``island_push`` times the other segments' neighbours with cosine above
+        ``island_margin``); ``island_beta`` the inverse temperature of the column's attention.
+    island_at : which steps the island teacher teaches: ``every`` step, from that step's
+        consensus; the ``last`` step only (earlier steps toward the consensus); every
+        step toward the target of the ``settled`` state (read off a settling of the same
+        input before the learning one, as a teacher that is only known once settled); or
+        ``nudged``, in the manner of equilibrium propagation (Scellier & Bengio 2017): the
+        input settles freely, then settles ``nudge_steps`` more steps with each state pulled
+        a fraction ``nudge_weight`` toward its island target, and every student learns once,
+        at the free state, from the change the nudge made to its level (the temporal
+        derivative of paper 12.3; the nudge reaches levels and columns without a target of
+        their own through the top-down and lateral terms, and nothing pulls toward the
+        consensus).
+    variance_weight, decorrelation_weight, stats_window : the anti-collapse terms of latent
+        predictive learning (:mod:`.anticollapse`): the Hebbian variance term and the
+        decorrelation term of every student's vote, with unit statistics over the batch's
+        images and columns and, for ``stats_window > 1``, that many recent batches; at
+        ``anticollapse_levels`` ``all`` levels, or only the ``ungrouped`` ones (no column of
+        the batch has a segment there, e.g. level 0 of motion batches: where no teacher pushes).
+    static_segment : at levels where the grouping names segments, take the columns it leaves
+        out (motion segments: the static background) as one more segment, pulled together and
+        pushed from the others, instead of leaving them the consensus.
+    precision_where : with ``consensus="precision"``, where a vote's log-precision learns
+        (:meth:`precision_error`): ``everywhere``, or only where the ``island`` teacher applies
+        (a precision learned against the consensus is self-fulfilling: a sure vote becomes
+        the consensus it predicts).
     """
 
     steps: int = 6
@@ -204,20 +227,51 @@ class LocalRule:
     frontend: str = "autoencoder"
     feedback_seed: int = 0
     measure_alignment: bool = False
+    island_form: str = "hinged"
+    island_kappa: float = 1.0
+    island_step: str = "constant"
+    island_push: float = 1.0
+    island_margin: float = 0.3
+    island_beta: float = 12.0
+    island_at: str = "every"
+    variance_weight: float = 0.0
+    decorrelation_weight: float = 0.0
+    stats_window: int = 1
+    anticollapse_levels: str = "all"
+    precision_where: str = "everywhere"
+    static_segment: bool = False
+    nudge_weight: float = 0.5
+    nudge_steps: int = 2
 
     def __post_init__(self):
-        check_positive("steps", self.steps, integer=True)
-        check_choice("hidden_credit", self.hidden_credit, HIDDEN_CREDITS)
-        check_choice("teacher", self.teacher, TEACHERS)
-        check_choice("negative", self.negative, NEGATIVES)
-        check_positive("near_gap", self.near_gap, integer=True)
-        check_positive("negative_weight", self.negative_weight, strict=False)
-        check_positive("margin", self.margin, strict=False)
-        check_choice("frontend", self.frontend, FRONTEND_LEARNING)
+        for name, allowed in (("hidden_credit", HIDDEN_CREDITS), ("teacher", TEACHERS), ("negative", NEGATIVES),
+                              ("frontend", FRONTEND_LEARNING), ("island_form", ISLAND_FORMS),
+                              ("island_step", ISLAND_STEPS), ("island_at", ISLAND_AT),
+                              ("anticollapse_levels", ANTICOLLAPSE_LEVELS), ("precision_where", PRECISION_WHERE)):
+            check_choice(name, getattr(self, name), allowed)
+        for name in ("steps", "near_gap", "stats_window", "nudge_steps"):
+            check_positive(name, getattr(self, name), integer=True)
+        for name in ("island_kappa", "island_beta"):
+            check_positive(name, getattr(self, name))
+        for name in ("negative_weight", "margin", "island_push", "variance_weight", "decorrelation_weight"):
+            check_positive(name, getattr(self, name), strict=False)
+        check_between("island_margin", self.island_margin, -1.0, 1.0)
+        check_between("nudge_weight", self.nudge_weight, 0.0, 1.0)
+        check_bool("static_segment", self.static_segment)
+        self._spread_levels = None  # [L] bool: the levels the anti-collapse terms act on in this update
         self._feedback = {}
+        self._statistics = UnitStatistics(self.stats_window)
 
     def options(self) -> dict:
         return asdict(self)
+
+    def state_dict(self) -> dict:
+        """What the rule carries from one update to the next (the anti-collapse terms' unit
+        statistics), for a checkpoint."""
+        return {"statistics": self._statistics.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._statistics.load_state_dict(state.get("statistics", {}))
 
     # ---- what distinguishes the rules -------------------------------------------------
     def positive_error(self, pred: torch.Tensor, state: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
@@ -228,19 +282,35 @@ class LocalRule:
     # ---- checks -------------------------------------------------------------------------
     def check(self, model: Glom, batch: Batch) -> None:
         """Raise :class:`ConfigError` naming the field when this rule cannot train ``model`` on ``batch``."""
-        if model.cfg.consensus != "mean":
+        if model.cfg.consensus not in ("mean", "precision"):
             raise ConfigError(f"consensus={model.cfg.consensus!r} is not allowed with rule={self.name!r}; "
-                              "local rules learn the mean only, so use consensus='mean'")
+                              "local rules learn the mean or the precision-weighted mean, so use consensus='mean' "
+                              "or 'precision'")
+        if model.cfg.consensus == "precision" and self.measure_alignment:
+            raise ConfigError("measure_alignment=True is not allowed with consensus='precision'; T1 compares the "
+                              "updates of the vote's mean only, so use consensus='mean'")
         if model.cfg.norm == "groups":
             raise ConfigError(f"norm='groups' is not allowed with rule={self.name!r}; local rules carry errors "
                               "through the layer, l2 or no normalisation only")
-        if self.teacher == "segment":
+        if self.teacher in ("segment", "island"):
             if batch.groups is None:
-                raise ConfigError("teacher='segment' needs batch.groups (which columns should agree, from the input: "
-                                  "motion segments of a clip); this batch has none. Use teacher='full' without one")
+                raise ConfigError(f"teacher={self.teacher!r} needs batch.groups (which columns should agree, from the "
+                                  "input: motion segments of a clip); this batch has none. Use teacher='full' without one")
             if batch.corrupted.dim() == 5:
-                raise ConfigError("teacher='segment' is not allowed with videos; its groups name the columns of a "
-                                  "still image")
+                raise ConfigError(f"teacher={self.teacher!r} is not allowed with videos; its groups name the columns "
+                                  "of a still image")
+            b, _, n = batch.groups.shape if batch.groups.dim() == 3 else (None, None, None)
+            if batch.groups.dim() != 3 or b != batch.corrupted.shape[0] or batch.groups.shape[1] != model.cfg.levels \
+                    or n != model.cfg.n_columns:
+                raise ConfigError(f"batch.groups has shape {tuple(batch.groups.shape)}; teacher={self.teacher!r} needs "
+                                  f"[batch, levels, columns] = [{batch.corrupted.shape[0]}, {model.cfg.levels}, "
+                                  f"{model.cfg.n_columns}]")
+            if batch.groups.dtype.is_floating_point or batch.groups.dtype == torch.bool or bool((batch.groups < 0).any()):
+                raise ConfigError(f"batch.groups (dtype {batch.groups.dtype}) is not allowed with teacher="
+                                  f"{self.teacher!r}; give integer segment ids >= 0 (0: no segment)")
+        if self.teacher == "island" and type(model).lateral_context is not Glom.lateral_context:
+            raise ConfigError("teacher='island' is not allowed on a shard of the column grid; it reads every "
+                              "neighbour of a column's window")
         if self.negative == "near_frame":
             frames = batch.corrupted.shape[1] if batch.corrupted.dim() == 5 else 1
             if self.near_gap >= frames:
@@ -257,7 +327,8 @@ class LocalRule:
 
     # ---- the rule ----------------------------------------------------------------------
     def step_update(self, model: Glom, rec: StepRecord, teacher: torch.Tensor, other: torch.Tensor | None,
-                    scale: float, positive: bool, measures: "StepMeasures | None" = None) -> None:
+                    scale: float, positive: bool, measures: "StepMeasures | None" = None,
+                    precision_mask: torch.Tensor | None = None) -> None:
         """The local update of one settling step, added to every student net's ``.grad``::
 
             e     = positive_error(f, s_t, s*)  +  negative_weight * d hinge(f, o) / d f
@@ -271,13 +342,17 @@ class LocalRule:
         term when ``None``). ``positive_error`` is what distinguishes the rules: ``f - s*``
         (delta), ``s_t - s*`` (temporal derivative, paper 12.3). ``scale`` averages over
         the terms of an update; ``measures`` records metrics and checks (no effect on the update).
+        With ``consensus="precision"`` the vote's log-precision learns by :meth:`precision_error`,
+        only where ``precision_mask [b, L, N]`` is True when it is given.
         """
         L = rec.state.shape[1]
         sources = {"bottom_up": torch.cat([rec.inputs[:, None], rec.state[:, :-1]], 1),  # level l reads l-1
                    "top_down": rec.state[:, 1:]}  # level l reads l+1
         for i, name in enumerate(DIRECTIONS):
             g = L if name == "bottom_up" else L - 1  # the top level has no top-down net
-            raw, state, target = getattr(rec.contributions, name)[:, :g], rec.state[:, :g], teacher[:, :g]
+            # the net's own output: what normalise_votes normalised, or the contribution itself
+            raw = (rec.raw_votes[i] if rec.raw_votes is not None else getattr(rec.contributions, name))[:, :g]
+            state, target = rec.state[:, :g], teacher[:, :g]
             voted = vote(raw, model.cfg.norm)
             pred, err, hinge_value = voted[0], None, None
             if positive:
@@ -286,14 +361,45 @@ class LocalRule:
                 hinge_value, hinge_err = hinge_terms(pred, other[:, :g], self.margin)
                 hinge_err = hinge_err * self.negative_weight
                 err = hinge_err if err is None else err + hinge_err
+            if positive and (self.variance_weight > 0 or self.decorrelation_weight > 0):
+                spread = anticollapse_error(pred, *self._statistics.update(name, pred), self.variance_weight,
+                                            self.decorrelation_weight)
+                if self._spread_levels is not None:
+                    spread = spread * self._spread_levels[:g].to(spread.dtype)[None, :, None, None]
+                err = spread if err is None else err + spread
             if err is None:  # neither term: a zero update, as before
                 err = torch.zeros_like(raw)
             err = through_norm(raw, err, model.cfg.norm, voted=voted)
+            log_precision = rec.log_precisions[i]
+            if log_precision is not None:  # precision consensus: the nets also learn how sure to be
+                e_lp = self.precision_error(pred, target, log_precision[:, :g], positive)
+                if precision_mask is not None:
+                    e_lp = e_lp * precision_mask[:, :g, :, None].to(e_lp.dtype)
+                err = torch.cat([err, e_lp], -1)
             if measures is not None:
                 measures.check(rec, err, name)
             h = self._update_net(model, name, sources[name], err * scale, rec.hidden and rec.hidden[i])
             if measures is not None:
                 measures.record(model, rec, i, name, raw, pred, state, target, hinge_value, h, positive)
+
+    @staticmethod
+    def precision_error(pred: torch.Tensor, teacher: torch.Tensor, log_precision: torch.Tensor,
+                        positive: bool) -> torch.Tensor:
+        """The local update of a vote's log-precision ``lambda = log pi`` (``consensus=
+        "precision"``, paper 9.1): the gradient of the Gaussian negative log-likelihood of the
+        teacher under the student's vote, ``1/2 (pi (s* - f)^2 - lambda)``, per dimension:
+
+            e_lambda = 1/2 (pi (s* - f)^2 - 1)
+
+        zero where ``lambda`` sits at the clamp of :class:`~bioglom.columns.ColumnNets` (+-10)
+        and pushes further out. A student learns to be sure where it predicts its teacher
+        well and unsure where it does not, from its own error alone. Zero outside the positive
+        phase (a negative phase has no teacher to predict)."""
+        if not positive:
+            return torch.zeros_like(log_precision)
+        err = 0.5 * (log_precision.exp() * (teacher - pred) ** 2 - 1.0)
+        stuck = ((log_precision >= 10.0) & (err < 0)) | ((log_precision <= -10.0) & (err > 0))
+        return torch.where(stuck, torch.zeros_like(err), err)
 
     # ---- one update ---------------------------------------------------------------------
     def accumulate(self, model: Glom, batch: Batch, generator: torch.Generator | None = None,
@@ -311,16 +417,37 @@ class LocalRule:
         n_terms = frames * self.steps
         measures = StepMeasures(cfg, n_terms, self.steps, self.measure_alignment)
         settled = {}  # frame -> last state, for near-frame negatives
-        groups = batch.groups.to(model.device) if self.teacher == "segment" else None
+        groups = batch.groups.to(model.device) if self.teacher in ("segment", "island") else None
+        if groups is not None and self.static_segment:  # at levels with segments, the unsegmented columns are one more
+            grouped = (groups > 0).flatten(2).any(-1, keepdim=True)  # b L 1
+            groups = torch.where(grouped, groups + 1, groups)
+        self._spread_levels = None
+        if self.anticollapse_levels == "ungrouped" and batch.groups is not None:
+            self._spread_levels = ~(batch.groups.to(model.device) > 0).flatten(2).any(-1).any(0)  # L
+        fixed_target = None
+        if self.teacher == "island" and self.island_at == "settled":
+            fixed_target = self._settled_island_target(model, video, generator, groups)
+        if self.teacher == "island" and self.island_at == "nudged":
+            return self._accumulate_nudged(model, batch, video, generator, groups, positive, negative)
 
         def on_step(rec: StepRecord) -> None:
-            teacher = rec.new
+            teacher, taught = rec.new, None  # taught: where the island teacher applies
             if self.teacher == "no_lateral":
                 w = rec.weights.clone()
                 w[3] = 0.0
                 teacher = normalise(combine(rec.contributions, w), cfg.norm)
-            elif groups is not None:  # a segment's mean, normalised as every state is
+            elif self.teacher == "segment":  # a segment's mean, normalised as every state is
                 teacher = normalise(segment_mean(rec.new, groups), cfg.norm)
+            elif fixed_target is not None:
+                taught = fixed_target[1]
+                teacher = torch.where(taught[..., None], fixed_target[0], rec.new)
+            elif self.teacher == "island" and (self.island_at == "every" or rec.step == self.steps - 1):
+                target, taught = self._island_target(model, rec.new, groups)
+                teacher = torch.where(taught[..., None], target, rec.new)
+            if self.teacher == "island" and self.precision_where == "island":
+                taught = taught if taught is not None else torch.zeros_like(rec.new[..., 0], dtype=torch.bool)
+            else:
+                taught = None
             other = None
             if negative and self.negative == "other_image":
                 other = other_image(rec.new)
@@ -328,7 +455,7 @@ class LocalRule:
                 other = settled[rec.frame - self.near_gap]
             b, _, _, d = rec.state.shape
             scale = 1.0 / (n_terms * b * cfg.n_columns * d)  # all columns: a shard's update is its part of the whole
-            self.step_update(model, rec, teacher, other, scale, positive, measures)
+            self.step_update(model, rec, teacher, other, scale, positive, measures, taught)
             if rec.step == self.steps - 1:
                 settled[rec.frame] = rec.new
 
@@ -344,6 +471,71 @@ class LocalRule:
         if self.measure_alignment:
             metrics["alignment"], metrics["alignment_trivial"] = measures.alignment, measures.trivial
         return RuleOutput(torch.tensor(own), metrics, traj)
+
+    def _accumulate_nudged(self, model: Glom, batch: Batch, video: torch.Tensor, generator, groups: torch.Tensor,
+                           positive: bool, negative: bool) -> RuleOutput:
+        """``island_at="nudged"`` (see the class docstring): one update per frame, at the last
+        free step, toward the nudged state."""
+        from ..consensus import consensus_weights
+        from ..model import settle_step
+
+        cfg = model.cfg
+        frames = video.shape[1] if video.dim() == 5 else 1
+        measures = StepMeasures(cfg, frames, 1, False)
+        last = {}
+
+        def keep(rec: StepRecord) -> None:
+            if rec.step == self.steps - 1:
+                last[rec.frame] = rec
+
+        with torch.no_grad():
+            traj = model.settle(video, self.steps, generator=generator, detach=True, on_step=keep, record=False)
+            weights = consensus_weights(cfg, self.steps - 1, self.steps).to(model.device)
+            for f in range(frames):  # frames in time order, one update each
+                rec = last[f]
+                state = rec.new  # the free state
+                for _ in range(self.nudge_steps):
+                    free = settle_step(model.nets, state, rec.inputs, model.step_neighbourhood(generator),
+                                       cfg.beta_end, weights, cfg).new
+                    target, taught = self._island_target(model, state, groups)
+                    nudged = normalise((1 - self.nudge_weight) * free + self.nudge_weight * target, cfg.norm)
+                    state = torch.where(taught[..., None], nudged, free)
+                other = other_image(rec.new) if negative and self.negative == "other_image" else None
+                b, _, _, d = rec.state.shape
+                self.step_update(model, rec, state, other, 1.0 / (frames * b * cfg.n_columns * d), positive,
+                                 measures)
+        ae = torch.zeros(())
+        if positive and self.frontend == "autoencoder":
+            ae = self._autoencoder(model, batch, traj.final[:, 0])
+        totals = {k: v / frames for k, v in measures.totals.items()}
+        own = totals["agreement"] + self.negative_weight * totals["hinge"]
+        return RuleOutput(torch.tensor(own), {"loss": own, **totals, "autoencoder": float(ae)}, traj)
+
+    def island_teacher(self, model: Glom, new: torch.Tensor, groups: torch.Tensor,
+                       fallback: torch.Tensor | None = None) -> torch.Tensor:
+        """The island teacher of the state ``new [b, L, N, D]`` (:func:`~.island_target.island_targets`
+        with this rule's options), at the state's own scale and normalised as every state
+        is; ``fallback`` (default ``new``, the consensus) where it does not apply."""
+        target, applies = self._island_target(model, new, groups)
+        return torch.where(applies[..., None], target, new if fallback is None else fallback)
+
+    def _island_target(self, model: Glom, new: torch.Tensor, groups: torch.Tensor):
+        unit, applies = island_targets(new, groups, model.neighbourhood, self.island_beta, form=self.island_form,
+                                       kappa=self.island_kappa, step=self.island_step, push=self.island_push,
+                                       margin=self.island_margin)
+        return normalise(unit * new.norm(dim=-1, keepdim=True), model.cfg.norm), applies
+
+    def _settled_island_target(self, model: Glom, video: torch.Tensor, generator, groups: torch.Tensor):
+        """``island_at="settled"``: the island target of the settled state of ``video`` and
+        where it applies, from a settling that learns nothing (same neighbourhood draws:
+        the generator is copied, not advanced)."""
+        gen = None
+        if generator is not None:
+            gen = torch.Generator(device=generator.device)
+            gen.set_state(generator.get_state())
+        with torch.no_grad():
+            final = model.settle(video, self.steps, generator=gen, detach=True, record=False).final
+        return self._island_target(model, final, groups)
 
     def accumulate_dream(self, model: Glom, dreams: torch.Tensor) -> dict:
         """Negative (sleep) learning on dreamed embeddings ``dreams [b, L, N, D]``: every
@@ -364,9 +556,14 @@ class LocalRule:
             mlp = nets.bu if name == "bottom_up" else nets.td
             with torch.no_grad():
                 raw = mlp(srcs[name], self._location(model, name))
+            precision = raw.shape[-1] != d  # consensus="precision": the mean's half, then the log-precision's
+            if precision:
+                raw = raw[..., :d]
             pred = normalise(raw, cfg.norm)
             total += float(hinge(pred, other[:, :g], self.margin).mean()) * g / L / 2
             err = through_norm(raw, self.negative_weight * hinge_error(pred, other[:, :g], self.margin), cfg.norm)
+            if precision:  # sleep has no teacher to predict: the log-precisions do not learn
+                err = torch.cat([err, torch.zeros_like(err)], -1)
             if not torch.isfinite(err).all():
                 raise NonFiniteError(f"dream, {name} net: non-finite output error")
             self._update_net(model, name, srcs[name], err / (b * cfg.n_columns * d))

@@ -152,8 +152,9 @@ class Trainer:
 
     # ---- checkpoints ---------------------------------------------------------------
     def state_dict(self) -> dict:
+        rule = self.rule.state_dict() if hasattr(self.rule, "state_dict") else {}
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "update": self.update,
-                "history": self.history, "evaluations": self.evaluations, **self.identity()}
+                "history": self.history, "evaluations": self.evaluations, "rule_state": rule, **self.identity()}
 
     def save(self) -> None:
         if self.checkpoint is None:
@@ -180,6 +181,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.update, self.history = state["update"], state["history"]
         self.evaluations = state.get("evaluations", [])
+        if hasattr(self.rule, "load_state_dict"):
+            self.rule.load_state_dict(state.get("rule_state", {}))
         return True
 
     def identity(self) -> dict:
