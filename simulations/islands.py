@@ -10,6 +10,7 @@ to")?
     python simulations/islands.py --sweep     # every variant of VARIANTS, 2 seeds each -> sweep.nc, sweep.csv
     python simulations/islands.py --grouping-weight 0 --supervision 3 --out results/islands_control   # label-trained
     python simulations/islands.py --preset gpu --device cuda
+    python simulations/islands.py --preset local    # a local rule (section 12) beside backprop: claims L1-L3
 
 Scenes (bioglom.data.wholes): 2-3 objects of distinct familiar kinds on a noise
 background; each kind is a fixed arrangement of 2-4 coloured parts, and every colour
@@ -44,7 +45,9 @@ islands.nc, islands.png, ari_by_step.png, attention.png, attention_maps.png and 
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -54,8 +57,11 @@ from bioglom import Glom, GlomConfig
 from bioglom.analysis import (PAIR_KINDS, evaluate_clips, evaluate_parse, interval, mean_of, pair_similarity,
                               run_attrs, write_netcdf)
 from bioglom.analysis.figures import save_figure
+from bioglom.analysis.collapse import COLLAPSE_MEASURES
+from bioglom.experiments.islands.measures import top_level_islands, training_curve
 from bioglom.experiments.islands import (ari_band_figure, attention_maps_figure, clip_figure, island_claims,
-                                         island_table, parse_figure, similarity_figure, strongest_baseline)
+                                         island_table, local_claims, local_table, parse_figure, rules_figure,
+                                         similarity_figure, strongest_baseline)
 from bioglom.atomic import atomic_write_bytes
 from bioglom.cli import TrainingOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
@@ -63,9 +69,24 @@ from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_mov
                           make_whole_scenes, mask_parts, mask_regions, motion_batch)
 from bioglom.experiment import COMPLETE, Stopped, attrs_of, cached, report, run_dataset, seeds_of, train, write_result
 from bioglom.data.scene_task import GROUPINGS
-from bioglom.learning import Batch, Trainer, build_rule
+from bioglom.config import CONSENSUS
+from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
+from bioglom.learning.island_target import ISLAND_FORMS, ISLAND_STEPS
+from bioglom.learning.local import ANTICOLLAPSE_LEVELS, ISLAND_AT, PRECISION_WHERE, TEACHERS
 from bioglom.learning.backprop import NEGATIVE_SCOPES, NEGATIVES, RECONS
 from bioglom.seeding import derived_seed, generator
+
+
+ISLAND_RULES = ("backprop", "delta", "temporal_derivative")
+# what a recipe chooses (the backprop reference of a local rule takes the defaults of these)
+RECIPE = ("rule", "reference", "lr", "consensus", "negative_weight", "margin", "hidden_credit", "teacher", "island_form",
+          "island_kappa", "island_step", "island_push", "island_margin", "island_at", "variance_weight",
+          "decorrelation_weight", "stats_window", "anticollapse_levels", "precision_where", "static_segment", "nudge_weight",
+          "nudge_steps", "weights_end", "beta_start", "beta_end", "norm",
+          "normalise_votes",
+          "agreement_weight", "negatives", "negative_scope", "recon", "field_weight", "supervision",
+          "scene_contrast", "grouping_weight", "colour_parts", "similarity", "neighbourhood", "frontend",
+          "bu_location", "td_location", "oscillator_group", "oscillator_rate", "omega", "columns")
 
 
 @defaults(out="results/islands", seeds=option(3, "seeds run (seed, seed+1, ...): model and data stream change with "
@@ -117,13 +138,18 @@ class Options(TrainingOptions):
     beta_start: float = model_option("beta_start", help="at the first step")
     beta_end: float = model_option("beta_end", help="at the last step")
     weights_end: tuple[float, ...] = model_option("weights_end", (0.3, 1.0, 1.0, 2.0), "at the last step")
-    consensus: str = model_option("consensus", "precision")
+    consensus: str = option("auto", "how the four contributions are combined (GlomConfig.consensus): mean, "
+                            "precision (each net also outputs a log-precision), oscillator; auto: precision for "
+                            "backprop, mean for the local rules (which learn the mean only)",
+                            choices=("auto",) + CONSENSUS)
     norm: str = model_option("norm")
+    normalise_votes: bool = model_option("normalise_votes")
     oscillator_group: int = model_option("oscillator_group")
     oscillator_rate: float = model_option("oscillator_rate")
     omega: float = model_option("omega")
     frontend: str = model_option("frontend")
     bu_location: bool = model_option("bu_location")
+    td_location: bool | None = model_option("td_location")
     # learning
     agreement_weight: float = option(0.1, "weight of predictions agreeing with the detached consensus")
     negatives: str = option("both", "where negatives come from", choices=NEGATIVES)
@@ -136,17 +162,88 @@ class Options(TrainingOptions):
     supervision: float = option(0.0, "weight of the supervised island loss (label-trained control; 0: label-free)")
     scene_contrast: float = option(0.0, "weight of scene-level contrast: the settled top level of a scene must pick out "
                                    "that of a random view of it among the batch's other scenes (label-free)")
+    # local rules (--rule delta or temporal_derivative; section 12)
+    rule: str = option("backprop", "learning rule: backprop through every settling step, or a local rule (no gradient "
+                       "crosses a step or a column) trained beside backprop's default recipe on the same clips, budget "
+                       "and seeds (claims L1-L3)", choices=ISLAND_RULES)
+    hidden_credit: str = option("local_backprop", "local rules: how hidden layers learn", choices=HIDDEN_CREDITS)
+    teacher: str = option("island", "local rules: the teacher (island: a target that pulls a column to its motion "
+                          "segment and pushes it from other segments until they separate; segment: the segment's "
+                          "mean; full: the consensus)", choices=TEACHERS)
+    island_form: str = option("hinged", "island teacher: hinged (the segment's mean minus the push) or gradient (a "
+                              "step down the column's own island loss)", choices=ISLAND_FORMS)
+    island_kappa: float = option(1.0, "island teacher, gradient form: step length on the unit sphere")
+    island_step: str = option("constant", "island teacher, gradient form: a constant step, or one scaled by the "
+                              "attention still given outside the segment", choices=ISLAND_STEPS)
+    island_push: float = option(1.0, "island teacher, hinged form: weight of the push (lambda)")
+    island_margin: float = option(0.3, "island teacher, hinged form: neighbours of other segments are pushed "
+                                  "while their cosine exceeds this (mu)")
+    island_at: str = option("every", "island teacher: every step from its consensus, the last step only, or every "
+                            "step toward the target of the settled state", choices=ISLAND_AT)
+    reference: str = option("", "local rules: a finished backprop islands run (its folder) on the same seeds whose "
+                            "per-seed results are the reference of L1-L3, instead of training it here (its options "
+                            "must be this run's reference recipe)")
+    variance_weight: float = option(0.0, "local rules: weight of the Hebbian variance term (LPL)")
+    decorrelation_weight: float = option(0.0, "local rules: weight of the decorrelation term (LPL)")
+    stats_window: int = option(1, "local rules: batches over which the unit statistics of the LPL terms run")
+    nudge_weight: float = option(0.5, "local rules, island teacher at nudged: how far each nudged step moves toward "
+                                 "the island target")
+    nudge_steps: int = option(2, "local rules, island teacher at nudged: settling steps of the nudged phase")
+    static_segment: bool = option(False, "local rules, island teacher: the columns motion leaves out (static "
+                                  "background) are one more segment")
+    precision_where: str = option("everywhere", "local rules with --consensus precision: where a vote's "
+                                  "log-precision learns (everywhere, or only where the island teacher applies)",
+                                  choices=PRECISION_WHERE)
+    anticollapse_levels: str = option("all", "local rules: levels the LPL terms act on (all, or ungrouped: levels "
+                                      "where the grouping signal names no segment, level 0 of motion batches)",
+                                      choices=ANTICOLLAPSE_LEVELS)
     # evaluation
     islands: str = option("connected", "islands the claims read: threshold (columns whose vectors agree, anywhere) or "
                           "connected (and joined by adjacent columns of the island, as the paper draws them); both are "
                           "measured", choices=("threshold", "connected"))
     sweep_seeds: int = option(2, "with --sweep: seeds per variant")
+    sweep_set: str = option("grouping", "with --sweep: the variants of the label-free grouping with backprop "
+                            "(VARIANTS, sweep.nc) or of the local rules (LOCAL_VARIANTS, sweep_local.nc, each beside "
+                            "backprop's default recipe on the same seeds)", choices=("grouping", "local"))
     test_scenes: int = option(256, "held-out test scenes per seed")
     val_scenes: int = option(128, "validation scenes per seed (island thresholds, kind probe)")
     eval_every: int = option(50, "updates between measurements of the attention similarity of pair kinds")
 
     def glom_config(self, seed: int = 0) -> GlomConfig:
-        return GlomConfig(channels=3, seed=seed, **self.model_fields())
+        return GlomConfig(channels=3, seed=seed, **self.model_fields(), consensus=self.resolved_consensus)
+
+    @property
+    def resolved_consensus(self) -> str:
+        if self.consensus != "auto":
+            return self.consensus
+        return "precision" if self.rule == "backprop" else "mean"
+
+    @property
+    def local(self) -> bool:
+        return self.rule != "backprop"
+
+    def build_rule(self):
+        """The rule this run trains, with its options."""
+        if self.local:
+            return build_rule(self.rule, **self.local_rule_options())
+        return build_rule("backprop", **self.rule_options())
+
+    def local_rule_options(self) -> dict:
+        return dict(steps=self.steps, hidden_credit=self.hidden_credit, teacher=self.teacher,
+                    negative_weight=self.negative_weight, margin=self.margin, island_form=self.island_form,
+                    island_kappa=self.island_kappa, island_step=self.island_step, island_push=self.island_push,
+                    island_margin=self.island_margin, island_beta=self.beta_end, island_at=self.island_at,
+                    variance_weight=self.variance_weight, decorrelation_weight=self.decorrelation_weight,
+                    stats_window=self.stats_window, anticollapse_levels=self.anticollapse_levels,
+                    precision_where=self.precision_where, static_segment=self.static_segment,
+                    nudge_weight=self.nudge_weight, nudge_steps=self.nudge_steps)
+
+    def reference_options(self) -> "Options":
+        """Backprop's default recipe on this run's clips, budget, model size and seeds: the
+        reference of claims L1-L3. The rule, its options and learning rate, and the settling
+        dynamics a recipe chooses (:data:`RECIPE`) go back to their defaults."""
+        base = {f.name: f.default for f in dataclasses.fields(Options)}
+        return dataclasses.replace(self, **{n: base[n] for n in RECIPE})
 
     def validate(self) -> None:
         super().validate()
@@ -173,7 +270,22 @@ class Options(TrainingOptions):
                                   "scenes='wholes' with background='noise'")
             if self.uses_clips:
                 self.clip_batch(1, 0, 0)  # frames, speed: one clear line
-        build_rule("backprop", **self.rule_options())
+        if self.reference and not self.local:
+            raise ConfigError(f"reference={self.reference!r} is not allowed with rule='backprop'; it names the backprop "
+                              "run a local rule is compared with")
+        if self.reference and not Path(self.reference).is_dir():
+            raise ConfigError(f"reference={self.reference!r} is not a folder; give the --out folder of a finished "
+                              "backprop islands run")
+        if self.local and self.teacher in ("segment", "island") and self.grouping == "none":
+            raise ConfigError(f"teacher={self.teacher!r} is not allowed with grouping='none'; its segments come from "
+                              "the grouping signal, so use grouping='motion'")
+        if self.local and self.resolved_consensus not in ("mean", "precision"):
+            raise ConfigError(f"consensus={self.consensus!r} is not allowed with rule={self.rule!r}; local rules learn "
+                              "the mean or the precision-weighted mean, so use consensus='mean' or 'precision'")
+        if self.local and self.norm == "groups":
+            raise ConfigError(f"norm='groups' is not allowed with rule={self.rule!r}; local rules carry errors through "
+                              "the layer, l2 or no normalisation only")
+        self.build_rule()
 
     @property
     def uses_clips(self) -> bool:
@@ -209,9 +321,15 @@ class Options(TrainingOptions):
         return mask_regions(scenes.images, self.mask_count, self.mask_min, self.mask_max, generator, fill=self.fill)
 
 
+# the local rule chosen by the local sweep (LOCAL_VARIANTS, seeds 100-101, selection scenes):
+# python simulations/islands.py --preset local (--rule delta for the delta rule)
+LOCAL_RECIPE = dict(rule="temporal_derivative", teacher="island", island_form="hinged", island_at="every",
+                    negative_weight=1.0, lr=2e-3, td_location=False, variance_weight=1.0, decorrelation_weight=1.0,
+                    anticollapse_levels="ungrouped")
 PRESETS = {
     "quick": dict(seeds=1, updates=20, batch=8, steps=3, test_scenes=24, val_scenes=16, checkpoint_every=10,
                   eval_every=10, dim=16, hidden=32, clip_scenes=16),
+    "local": dict(LOCAL_RECIPE, out="results/islands_local"),
     "gpu": dict(levels=4, dim=64, hidden=256, image_size=32, radius=(1, 2, 4, 8), updates=6000, batch=64,
                 steps=8, test_scenes=1024, val_scenes=512, mask_min=6, mask_max=10, seeds=5),
 }
@@ -246,26 +364,100 @@ VARIANTS = {
 }
 
 
+# what was tried to make a local rule bind (claims L1-L3; --sweep --sweep-set local): every
+# variant over --sweep-seeds seeds (seeds apart from the claims': run it with --seed 100),
+# on selection scenes, each beside backprop's default recipe on the same seeds
+LOCAL_SWEEP_BASE = dict(rule="temporal_derivative", consensus="mean", teacher="island", island_form="hinged",
+                        island_at="every", island_push=1.0, island_margin=0.3, negative_weight=1.0, lr=2e-3,
+                        hidden_credit="local_backprop", variance_weight=0.0, decorrelation_weight=0.0,
+                        anticollapse_levels="all", colour_parts=False, td_location=None, normalise_votes=False,
+                        static_segment=False, precision_where="everywhere")
+# the anti-collapse terms at level 0 only, where no segment pushes (a scratch search on one seed
+# found them at every level dispersing the islands: 0.34 against 0.47)
+_LPL0 = dict(variance_weight=1.0, decorrelation_weight=1.0, anticollapse_levels="ungrouped")
+LOCAL_VARIANTS = {
+    # the teacher that only pulls, and the pull-and-push teacher as the prototype had it
+    "segment-mean teacher (pull only)": dict(teacher="segment"),
+    "hinged island teacher": {},
+    # the top-down nets of shared columns read their location: islands can follow position
+    "hinged, top-down nets without location": dict(td_location=False),
+    "hinged, no location, LPL terms at level 0": dict(td_location=False, **_LPL0),
+    "hinged, no location, LPL terms at level 0, weight 3": dict(td_location=False, **{**_LPL0, "variance_weight": 3.0,
+                                                                                      "decorrelation_weight": 3.0}),
+    "hinged, no location, LPL terms at every level (0.1)": dict(td_location=False, variance_weight=0.1,
+                                                                decorrelation_weight=0.1),
+    "gradient step scaled by the outside mass, no location, LPL level 0": dict(
+        td_location=False, island_form="gradient", island_step="outside_mass", **_LPL0),
+    "nudged (equilibrium propagation), no location, LPL level 0": dict(td_location=False, island_at="nudged", **_LPL0),
+    "hinged, last step only, no location, LPL level 0": dict(td_location=False, island_at="last", **_LPL0),
+    "hinged, no location, LPL level 0, normalised votes": dict(td_location=False, normalise_votes=True, **_LPL0),
+    "hinged, no location, LPL level 0, precisions learned where the teacher applies": dict(
+        td_location=False, consensus="precision", precision_where="island", **_LPL0),
+    "delta rule, hinged, no location, LPL level 0": dict(rule="delta", td_location=False, **_LPL0),
+}
+
+
 # the held-out streams (validation: thresholds, kind probe; selection: the sweep's test
 # scenes; test: the claims') are the scene task's, so the section-12 simulations' scenes match
 
 
-def run_seed(opts: Options, seed: int, device, folder, test_stream: str = "test") -> xr.Dataset:
+def run_seed(opts: Options, seed: int, device, folder, test_stream: str = "test", reference_folder=None) -> xr.Dataset:
     """Train one model on the scene stream of ``seed`` and evaluate it on the scenes of
-    the derived stream ``test_stream`` (bioglom.seeding) (cached in ``folder``)."""
+    the derived stream ``test_stream`` (bioglom.seeding) (cached in ``folder``); for a local
+    rule, with the backprop reference of the same seed beside it (cached in
+    ``reference_folder``, default ``folder/backprop``)."""
     # one file per seed; which seeds and variants run, and which islands the claims read, is not its identity
     per_seed = ("seed", "seeds", "sweep", "shard", "sweep_seeds", "islands")
-    return cached(folder / f"seed{seed}.nc", opts, lambda: train_and_evaluate(opts, seed, device, folder, test_stream),
-                  per_seed)
+    ds = cached(folder / f"seed{seed}.nc", opts, lambda: train_and_evaluate(opts, seed, device, folder, test_stream),
+                per_seed)
+    if not opts.local:
+        return ds
+    # claims L1-L3: backprop's default recipe on the same clips, budget and seed, cached apart
+    ref, ref_folder = opts.reference_options(), reference_folder or folder / "backprop"
+    if opts.reference:  # a finished backprop run's own per-seed result, checked to be the reference recipe
+        path = Path(opts.reference) / "checkpoints" / f"seed{seed}.nc"
+
+        def missing():
+            raise ConfigError(f"reference={opts.reference!r} holds no result of seed {seed} ({path}); give the folder "
+                              "of a finished backprop islands run on the same seeds, or leave --reference out")
+        return with_reference(ds, cached(path, dataclasses.replace(ref, resume=True), missing, per_seed))
+    ref_folder.mkdir(parents=True, exist_ok=True)
+    reference = cached(ref_folder / f"seed{seed}.nc", ref,
+                       lambda: train_and_evaluate(ref, seed, device, ref_folder, test_stream), per_seed)
+    return with_reference(ds, reference)
+
+
+def with_reference(ds: xr.Dataset, ref: xr.Dataset) -> xr.Dataset:
+    """A local rule's result ``ds`` with the backprop reference's top-level numbers beside it
+    (``backprop_*``: settled ARI against objects, its untrained network's, collapse measures,
+    island maps of the example scenes and the training curve)."""
+    top, last = int(ref.level[-1]), int(ref.step[-1])
+    ds = ds.copy()
+    ds["backprop_ari"] = ref.ari.sel(target="objects", step=last, level=top, drop=True).assign_attrs(
+        long_name="backprop reference: top level's settled foreground ARI against objects")
+    ds["backprop_untrained_ari"] = ref.untrained_ari.assign_attrs(
+        long_name="backprop reference's untrained network: top level's settled foreground ARI against objects")
+    ds["backprop_collapse"] = ref.collapse.sel(probe_step="settled", drop=True).assign_attrs(
+        long_name="backprop reference: collapse measures of the settled test states")
+    ds["backprop_example_islands"] = ref.example_islands.sel(step=last, drop=True).assign_attrs(
+        long_name="backprop reference: settled island ids of the example scenes", units="1")
+    ds["backprop_untrained_example_islands"] = ref.untrained_example_islands.assign_attrs(
+        long_name="backprop reference's untrained network: top-level settled island ids of the example scenes",
+        units="1")
+    for name in ("curve_ari", "curve_collapse"):
+        ds[f"backprop_{name}"] = ref[name].assign_attrs(long_name=f"backprop reference: {ref[name].long_name}")
+    return ds
 
 
 def train_and_evaluate(opts: Options, seed: int, device, folder, test_stream: str) -> xr.Dataset:
-    """Train one seed by backprop, tracking the attention logits of pair kinds, then measure
-    the parse of the ``test_stream`` scenes (bioglom.analysis.evaluate_parse); raises
-    :class:`~bioglom.experiment.Stopped` when training stops early."""
+    """Train one seed by ``opts.rule``, tracking the attention logits of pair kinds and a
+    training curve (top-level ARI and collapse on tracked validation scenes), then measure
+    the parse of the ``test_stream`` scenes (bioglom.analysis.evaluate_parse) and the
+    untrained network's top level on them; raises :class:`~bioglom.experiment.Stopped`
+    when training stops early."""
     torch.manual_seed(seed)
     model = Glom(opts.glom_config(seed)).to(device)
-    rule = build_rule("backprop", **opts.rule_options())
+    rule = opts.build_rule()
 
     def batches(u: int) -> Batch:
         if opts.grouping == "motion":  # from the clips' pixels alone (a test checks that no label enters)
@@ -292,7 +484,8 @@ def train_and_evaluate(opts: Options, seed: int, device, folder, test_stream: st
             final = model.settle(track.images.to(device), opts.steps).final.cpu()
             model.train()
         sim = pair_similarity(final, track_labels[:, 0], track_labels[:, 1], opts.similarity).nanmean(0)  # l 3
-        return {"attention_logit": opts.beta_end * sim.double().numpy()}  # level pair
+        return {"attention_logit": opts.beta_end * sim.double().numpy(),  # level pair
+                **training_curve(model, opts.steps, track)}
 
     trainer = Trainer(model, rule, batches, updates=opts.updates, lr=opts.lr, seed=seed,
                       checkpoint=folder / f"seed{seed}.pt", checkpoint_every=opts.checkpoint_every,
@@ -307,9 +500,25 @@ def train_and_evaluate(opts: Options, seed: int, device, folder, test_stream: st
         val_clips = opts.clip_batch(opts.clip_scenes, derived_seed(seed, "validation"), 0)
         test_clips = opts.clip_batch(opts.clip_scenes, derived_seed(seed, test_stream), 0)
         ds = ds.merge(evaluate_clips(model, opts.steps, val_clips, test_clips))
-    run = run_dataset(trainer, along={"attention_logit": ("level", "pair")}, coords={"pair": list(PAIR_KINDS)})
+    untrained = top_level_islands(Glom(opts.glom_config(seed)).to(device), opts.steps, val, test)
+    ds["untrained_ari"] = untrained.top_ari.assign_attrs(
+        long_name="the untrained network's top level: settled foreground ARI against objects")
+    ds["untrained_collapse"] = untrained.top_collapse.assign_attrs(
+        long_name="the untrained network's collapse measures, settled test states")
+    ds["untrained_example_islands"] = untrained.top_example_islands.assign_attrs(
+        long_name="the untrained network's top-level settled island ids of the example scenes", units="1")
+    run = run_dataset(trainer, along={"attention_logit": ("level", "pair"), "curve_ari": ("moment",),
+                                      "curve_collapse": ("level", "collapse_measure")},
+                      coords={"pair": list(PAIR_KINDS), "moment": ["step 0", "settled"],
+                              "collapse_measure": list(COLLAPSE_MEASURES)})
     ds["attention_logit"] = run.attention_logit.transpose("level", "pair", "update").assign_attrs(
         long_name="attention logit (beta_end x similarity) of foreground pairs after settling", units="1")
+    ds["curve_ari"] = run.curve_ari.transpose("moment", "update").assign_attrs(
+        long_name="training curve: top level's connected-island ARI against objects on 32 tracked validation scenes, "
+                  "threshold best on those scenes (optimistic; for the curve's shape, not a claim)", units="1")
+    ds["curve_collapse"] = run.curve_collapse.transpose("level", "collapse_measure", "update").assign_attrs(
+        long_name="training curve: collapse measures of the settled states of the tracked validation scenes",
+        units="1")
     for k in [v for v in run.data_vars if v.startswith("train_")]:
         ds[k] = run[k]  # long_name and units from bioglom.analysis.names
     ds["mask_fraction"] = ((), changed_fraction(test.images, masked[0]),
@@ -349,6 +558,18 @@ def sweep_row(ds: xr.Dataset, islands: str) -> dict:
         "level0_parts": [float(d.ari.sel(target="parts", step=last, level=0).mean())] + [np.nan] * 2,
         "lateral_share": [float(ds.consensus_share.sel(level=top, contribution="lateral").mean())] + [np.nan] * 2,
     }
+    if "backprop_ari" in ds:  # a local rule beside backprop's default recipe (claims L1-L3)
+        from bioglom.experiments.islands.claims import _gain_ratio, _scalar_ratio
+
+        dd = ds.sel(islands=islands)
+        own = ds.collapse.sel(probe_step="settled", level=top)
+        ref = ds.backprop_collapse.sel(level=top)
+        row["backprop_ari"] = _interval(mean_of, per_sample(dd.backprop_ari))
+        row["gain_ratio"] = _interval(_gain_ratio, per_sample(settled), per_sample(dd.untrained_ari),
+                                      per_sample(dd.backprop_ari), per_sample(dd.backprop_untrained_ari))
+        for m, key in (("spread_across", "across_ratio"), ("participation_ratio", "rank_ratio")):
+            row[key] = _interval(_scalar_ratio, own.sel(collapse_measure=m).values[:, None],
+                                 ref.sel(collapse_measure=m).values[:, None])
     if "clip_ari" in ds:
         clip = ds.clip_ari.sel(islands=islands)
         row["clip_ari"] = _interval(mean_of, per_sample(clip.sel(moment="settled"), "clip"))
@@ -358,21 +579,28 @@ def sweep_row(ds: xr.Dataset, islands: str) -> dict:
 
 
 def run_sweep(opts: Options, device, out) -> int:
-    """Every variant over ``sweep_seeds`` seeds, measured on the selection streams; a table
-    per kind of islands into sweep.nc (value and 95 % interval over seeds and scenes)."""
+    """Every variant of the ``sweep_set`` over ``sweep_seeds`` seeds, measured on the
+    selection streams; a table per kind of islands into sweep.nc or sweep_local.nc (value
+    and 95 % interval over seeds and scenes). Local variants share one backprop reference
+    per seed."""
     k, n = opts.shard
     seeds = list(range(opts.seed, opts.seed + opts.sweep_seeds))
+    local = opts.sweep_set == "local"
+    variants, base = (LOCAL_VARIANTS, LOCAL_SWEEP_BASE) if local else (VARIANTS, SWEEP_BASE)
+    stem = "sweep_local" if local else "sweep"
+    reference = out / "checkpoints" / "backprop_reference" if local else None
     rows = {}
-    for i, (name, change) in enumerate(VARIANTS.items()):
+    for i, (name, change) in enumerate(variants.items()):
         for j, s in enumerate(seeds):
             if (i * len(seeds) + j) % n != k:
                 continue
-            v = dataclasses.replace(opts, seeds=1, **{**SWEEP_BASE, **change})
+            v = dataclasses.replace(opts, seeds=1, **{**base, **change})
             v.validate()
             folder = out / "checkpoints" / name.replace(" ", "_").replace("/", "-").replace(",", "_")
             folder.mkdir(parents=True, exist_ok=True)
             print(f"variant: {name}, seed {s}", flush=True)
-            rows.setdefault(name, []).append(run_seed(v, s, device, folder, "selection").expand_dims(seed=[s]))
+            rows.setdefault(name, []).append(run_seed(v, s, device, folder, "selection",
+                                                      reference_folder=reference).expand_dims(seed=[s]))
     if n > 1:
         print(f"shard {k},{n}: {sum(map(len, rows.values()))} runs cached; run --sweep --resume without --shard to "
               "write sweep.nc")
@@ -391,13 +619,13 @@ def run_sweep(opts: Options, device, out) -> int:
                                   {"long_name": "strongest model-free baseline on the selection scenes"})
     sweep = xr.Dataset(data, coords={"variant": names, "islands": ["threshold", "connected"],
                                      "bound": ["value", "low", "high"],
-                                     "change": ("variant", [repr(VARIANTS[v]) for v in names]),
+                                     "change": ("variant", [repr(variants[v]) for v in names]),
                                      "seeds": len(seeds)})
-    sweep.attrs.update(run_attrs(dataclasses.asdict(opts), opts.seed, base=repr(SWEEP_BASE)))
-    path = write_netcdf(sweep, out / "sweep.nc")
-    atomic_write_bytes(out / "sweep.csv", sweep_frame(sweep).to_csv().encode())
+    sweep.attrs.update(run_attrs(dataclasses.asdict(opts), opts.seed, base=repr(base), seeds=json.dumps(seeds)))
+    path = write_netcdf(sweep, out / f"{stem}.nc")
+    atomic_write_bytes(out / f"{stem}.csv", sweep_frame(sweep).to_csv().encode())
     print(sweep_table(sweep))
-    print(f"wrote {path} and sweep.csv")
+    print(f"wrote {path} and {stem}.csv")
     return 0
 
 
@@ -409,6 +637,10 @@ SWEEP_MEASURES = {
     "rise": "settled minus step 0 (I3)", "lateral_gain": "settled minus the lateral-off model's (I5)",
     "level0_parts": "level 0's settled ARI against parts", "lateral_share": "lateral share of the top level's consensus",
     "clip_ari": "settled top level's ARI on the last frame of selection clips", "clip_rise": "on clips, settled minus step 0",
+    "backprop_ari": "backprop's default recipe on the same seeds: settled top-level ARI",
+    "gain_ratio": "L1's statistic: the local rule's gain over its untrained network over backprop's",
+    "across_ratio": "L3a's statistic: top-level spread across images over backprop's",
+    "rank_ratio": "L3b's statistic: top-level participation ratio over backprop's",
 }
 
 
@@ -428,22 +660,30 @@ def sweep_table(sweep: xr.Dataset, islands: str = "connected") -> str:
     strongest baseline (``islands`` islands)."""
     s = sweep.sel(islands=islands)
     width = max(len(str(v)) for v in s.variant.values) + 2
+    local = "gain_ratio" in sweep
     lines = [f"{'variant':<{width}}{'static ARI [95 %]':>22}{'touch':>7}{'apart':>7}{'clip ARI':>9}{'rise':>7}"
-             f"{'I5':>7}  strongest baseline   ({islands} islands, {int(sweep.seeds)} seeds)"]
+             f"{'I5':>7}" + (f"{'L1':>7}{'across':>7}{'rank':>7}" if local else "")
+             + f"  strongest baseline   ({islands} islands, {int(sweep.seeds)} seeds"
+             + ("; L1, across, rank: ratios to backprop's default recipe" if local else "") + ")"]
     for v in s.variant.values:
         r = s.sel(variant=v)
-        val = lambda m, b="value": float(r[m].sel(bound=b))  # noqa: E731
+        val = lambda m, b="value": float(r[m].sel(bound=b)) if m in r else float("nan")  # noqa: E731
+        ratios = f"{val('gain_ratio'):>7.2f}{val('across_ratio'):>7.2f}{val('rank_ratio'):>7.2f}" if local else ""
         lines.append(f"{str(v):<{width}}{val('static_ari'):>8.3f} [{val('static_ari', 'low'):.3f}, "
                      f"{val('static_ari', 'high'):.3f}]{val('touching_ari'):>7.3f}{val('apart_ari'):>7.3f}"
-                     f"{val('clip_ari'):>9.3f}{val('rise'):>7.3f}{val('lateral_gain'):>7.3f}  "
+                     f"{val('clip_ari'):>9.3f}{val('rise'):>7.3f}{val('lateral_gain'):>7.3f}{ratios}  "
                      f"{str(r.strongest_baseline.values)} {val('baseline_ari'):.3f}")
+    if local:
+        b = s.backprop_ari.sel(bound="value").values
+        lines.append(f"backprop's default recipe on the same seeds: {float(np.nanmean(b)):.3f}")
     return "\n".join(lines)
 
 
 def claims_of(ds: xr.Dataset, opts: Options) -> list:
     """The claims of a result over ``seed`` (this run's, or per-seed runs merged by
-    ``python -m bioglom.claims islands``)."""
-    return island_claims(ds, islands=opts.islands)
+    ``python -m bioglom.claims islands``): I1-I5, and for a local rule L1-L3."""
+    rows = island_claims(ds, islands=opts.islands)
+    return rows + local_claims(ds, islands=opts.islands) if opts.local else rows
 
 
 def main(argv=None) -> int:
@@ -467,7 +707,7 @@ def main(argv=None) -> int:
         return 1
     claims = claims_of(ds, opts)
     path = write_result(ds, claims, out / "islands.nc", attrs_of(opts, model_config=opts.glom_config(opts.seed).to_json(),
-                                                                 rule="backprop", seeds=seeds))
+                                                                 rule=opts.rule, seeds=seeds))
     first = ds.sel(seed=seeds[0], islands=opts.islands)
     save_figure(parse_figure(first.example_image.values, first.example_truth.values, first.example_islands.values),
                 out / "islands.png")
@@ -485,10 +725,13 @@ def main(argv=None) -> int:
         save_figure(clip_figure(first.clip_example_image.values, first.clip_example_truth.values,
                                 first.clip_example_motion.values, first.clip_example_islands.values), out / "clips.png")
     signal = "motion segments of clips" if opts.grouping == "motion" else "no grouping signal"
+    table = island_table(ds, opts.islands)
+    if opts.local:
+        save_figure(rules_figure(ds.sel(seed=seeds[0]), opts.islands, opts.rule), out / "rules.png")
+        table += "\n" + local_table(ds, opts.islands)
     return report(f"Islands on {opts.test_scenes} held-out scenes x {len(seeds)} seeds ({opts.scenes} scenes, "
-                  f"{opts.columns} columns, {opts.updates} backprop updates per seed, {signal}; mask changes "
-                  f"{float(ds.mask_fraction.mean()):.1%} of pixels)", island_table(ds, opts.islands), claims=claims,
-                  path=path)
+                  f"{opts.columns} columns, {opts.updates} {opts.rule} updates per seed, {signal}; mask changes "
+                  f"{float(ds.mask_fraction.mean()):.1%} of pixels)", table, claims=claims, path=path)
 
 
 if __name__ == "__main__":

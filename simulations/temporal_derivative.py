@@ -66,7 +66,7 @@ from bioglom.experiment import (COMPLETE, attrs_of, over_seeds, report, run_data
                                 write_result)
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
 from bioglom.learning.controls import LABEL_TRAINED, control_options
-from bioglom.learning.local import TEACHERS
+from bioglom.learning.local import ANTICOLLAPSE_LEVELS, TEACHERS
 from bioglom.learning.profile import peak_resolution
 from bioglom.learning.trainer import OPTIMIZERS
 from bioglom.seeding import derived_seed
@@ -103,6 +103,15 @@ class Options(DataOptions, MaskOptions):
                            "island-loss targets and, with --teacher segment, the local rules' segments)",
                            choices=GROUPINGS)
     frontend_learning: str = option("autoencoder", "local rules: front end and decoder", choices=("autoencoder", "fixed"))
+    variance_weight: float = option(1.0, "local rules: weight of the Hebbian variance term of latent predictive "
+                                    "learning (bioglom.learning.anticollapse; 0: none, and the local rules' features "
+                                    "collapse)")
+    decorrelation_weight: float = option(1.0, "local rules: weight of the decorrelation term of latent predictive "
+                                         "learning (0: none)")
+    stats_window: int = option(1, "local rules: batches over which the unit statistics of the LPL terms run")
+    anticollapse_levels: str = option("all", "local rules: levels the LPL terms act on (all, or ungrouped: levels "
+                                      "where the grouping signal names no segment)", choices=ANTICOLLAPSE_LEVELS)
+    few_labels: int = option(10, "digits: labelled digits per class of the few-label probe (T2e)")
     # evaluation
     test_fraction: float = option(0.25, "fraction of the digits held out for test")
     val_fraction: float = option(0.2, "fraction of the other digits held out for validation (hidden credit choice)")
@@ -123,9 +132,10 @@ class Options(DataOptions, MaskOptions):
         if self.grouping != "none" and self.data != "scenes":
             raise ConfigError(f"grouping={self.grouping!r} is not allowed with data={self.data!r}; motion segments "
                               "come from clips of the part-whole scenes, so use data='scenes'")
-        if self.teacher == "segment" and self.grouping == "none":
-            raise ConfigError("teacher='segment' is not allowed with grouping='none'; the segments come from the "
-                              "grouping signal, so use grouping='motion'")
+        if self.teacher in ("segment", "island") and self.grouping == "none":
+            raise ConfigError(f"teacher={self.teacher!r} is not allowed with grouping='none'; the segments come from "
+                              "the grouping signal, so use grouping='motion'")
+        check_positive("few_labels", self.few_labels, integer=True)
         for c in self.columns:
             self.glom_config(c)  # raises ConfigError naming the field
         for name in ("memory_batch", "alignment_batches"):
@@ -167,7 +177,9 @@ class Options(DataOptions, MaskOptions):
                 steps=self.steps, agreement_weight=self.agreement_weight, negative_weight=self.negative_weight,
                 margin=self.margin), lr_scale=scale) for scale in self.backprop_lr_scales]
         common = dict(steps=self.steps, negative_weight=self.negative_weight, margin=self.margin,
-                      teacher=self.teacher, frontend=self.frontend_learning)
+                      teacher=self.teacher, frontend=self.frontend_learning, variance_weight=self.variance_weight,
+                      decorrelation_weight=self.decorrelation_weight, stats_window=self.stats_window,
+                      anticollapse_levels=self.anticollapse_levels)
         if "delta" in self.rules:
             out.append(Condition("delta", "delta", "", "adam", common))
         if "temporal_derivative" in self.rules:
@@ -206,12 +218,12 @@ PRESETS = {
 def evaluate(model: Glom, cond: Condition, opts: Options, source, held_out: Batch) -> dict:
     """bioglom.experiments.temporal_derivative.measures's per-sample measurements of one model, T1 for temporal_derivative."""
     # held-out scenes carry no motion segments, so T1 reads the segment-trained rules with the full teacher
-    teacher = "full" if opts.teacher == "segment" else opts.teacher
+    teacher = "full" if opts.teacher in ("segment", "island") else opts.teacher
     probe = build_rule("temporal_derivative", steps=opts.steps, negative_weight=0.0, teacher=teacher,
                        frontend="fixed", hidden_credit=cond.hidden_credit, measure_alignment=True
                        ) if cond.rule == "temporal_derivative" else None
     return temporal_measures(model, opts.steps, source, held_out, alignment_rule=probe,
-                             alignment_batches=opts.alignment_batches, batch=opts.batch)
+                             alignment_batches=opts.alignment_batches, batch=opts.batch, few_labels=opts.few_labels)
 
 
 def run_seed(opts: Options, seed: int, device, out: Path) -> tuple[tuple, str]:

@@ -42,7 +42,13 @@ def test_quick_run_writes_claims_with_intervals(quick_run):
         assert {"baseline_ari", "val_baseline_ari", "true_parts_ari", "kind_accuracy", "fill_error",
                 "attention_logit", "sweep_ari", "threshold_chosen", "ari_no_lateral",
                 "consensus_share", "objects_touch", "clip_ari", "clip_baseline_ari"} <= set(ds.data_vars)
-        assert set(ds.baseline.values) == {"raw_pixels", "raw_tuned", "foreground_components", "colour_components"}
+        assert set(ds.baseline.values) == {"raw_pixels", "raw_tuned", "foreground_components", "colour_components",
+                                           "position_blocks"}
+        # collapse in sight: per level at step 0 and settled, and the untrained network's
+        assert ds.collapse.dims == ("seed", "probe_step", "level", "collapse_measure")
+        assert ds.untrained_collapse.dims == ("seed", "level", "collapse_measure")
+        assert np.isfinite(ds.collapse.sel(collapse_measure="spread_across")).all()
+        assert ds.curve_ari.dims == ("seed", "moment", "update") and ds.untrained_ari.dims[0] == "seed"
         assert "motion_segments" in ds.clip_baseline.values
         # each level's shares of the consensus sum to 1; the top level has no top-down share
         np.testing.assert_allclose(ds.consensus_share.sum("contribution"), 1.0, rtol=1e-6)
@@ -55,7 +61,55 @@ def test_quick_run_writes_claims_with_intervals(quick_run):
     assert "I4" in res.stdout and "foreground_components" in res.stdout and "I5" in res.stdout
 
 
+def test_quick_local_rule_run_trains_backprop_beside_it(tmp_path):
+    """--rule temporal_derivative --teacher island: the local rule and backprop's default
+    recipe on the same seed, claims I1-I5 and L1-L3, the rules figure and the table."""
+    res = run("--quick", "--no-progress", "--out", str(tmp_path), "--rule", "temporal_derivative", "--teacher",
+              "island", "--no-td-location", "--variance-weight", "1", "--anticollapse-levels", "ungrouped")
+    assert res.returncode == 0, res.stderr
+    with xr.open_dataset(tmp_path / "islands.nc", engine="h5netcdf") as ds:
+        assert_described(ds)
+        claims = list(ds.claim.values)
+        for c in ("I1", "I3", "I5", "L1", "L2", "L3", "L3a", "L3b"):
+            assert c in claims
+        assert ds.attrs["rule"] == "temporal_derivative"
+        assert {"backprop_ari", "backprop_untrained_ari", "backprop_collapse", "backprop_example_islands",
+                "backprop_curve_ari"} <= set(ds.data_vars)
+        assert "backprop" in str(ds.claim_criterion.sel(claim="L1").values)
+    assert (tmp_path / "checkpoints" / "backprop" / "seed0.nc").exists()
+    assert (tmp_path / "rules.png").stat().st_size > 0
+    assert "local rule" in res.stdout and "L1" in res.stdout
+
+
+def test_local_rule_reads_the_reference_of_a_finished_backprop_run(quick_run, tmp_path):
+    """--reference DIR: the backprop run's own per-seed result is the reference (nothing is
+    trained for it), and a folder of another recipe or without the seed is refused in one line."""
+    backprop, _ = quick_run
+    res = run("--quick", "--preset", "local", "--no-progress", "--out", str(tmp_path / "a"), "--reference",
+              str(backprop))
+    assert res.returncode == 0, res.stderr
+    assert not (tmp_path / "a" / "checkpoints" / "backprop").exists()
+    with xr.open_dataset(backprop / "checkpoints" / "seed0.nc", engine="h5netcdf") as ref, \
+            xr.open_dataset(tmp_path / "a" / "islands.nc", engine="h5netcdf") as ds:
+        top, last = int(ref.level[-1]), int(ref.step[-1])
+        np.testing.assert_array_equal(ds.backprop_ari.sel(seed=0).values,
+                                      ref.ari.sel(target="objects", step=last, level=top).values)
+    res = run("--quick", "--preset", "local", "--seed", "1", "--out", str(tmp_path / "b"), "--reference", str(backprop))
+    assert res.returncode == 2 and "holds no result of seed 1" in res.stderr.strip().splitlines()[-1]
+    res = run("--quick", "--preset", "local", "--out", str(tmp_path / "c"), "--reference", str(backprop), "--dim", "8")
+    assert res.returncode == 2 and "was written with other options (dim)" in res.stderr.strip().splitlines()[-1]
+
+
 @pytest.mark.parametrize("args, message", [
+    (("--reference", "."), "reference='.' is not allowed with rule='backprop'"),
+    (("--preset", "local", "--reference", "/nonexistent"), "reference='/nonexistent' is not a folder"),
+    (("--rule", "delta", "--consensus", "oscillator", "--norm", "groups"), "consensus='oscillator' is not allowed with rule='delta'"),
+    (("--rule", "delta", "--grouping", "none"), "teacher='island' is not allowed with grouping='none'"),
+    (("--rule", "delta", "--island-kappa", "0"), "island_kappa=0.0 is not allowed"),
+    (("--rule", "delta", "--island-kappa", "nan"), "island_kappa=nan is not allowed"),
+    (("--rule", "delta", "--variance-weight", "-1"), "variance_weight=-1.0 is not allowed"),
+    (("--rule", "delta", "--stats-window", "0"), "stats_window=0 is not allowed"),
+    (("--rule", "delta", "--nudge-weight", "2"), "nudge_weight=2.0 is not allowed"),
     (("--kinds", "tower,blob"), "kinds='blob' is not allowed; choose one of"),
     (("--parts-min", "1"), "parts=(1, 4) is not allowed"),
     (("--parts-max", "5"), "parts=(2, 5) is not allowed"),

@@ -19,7 +19,7 @@ from ...analysis.claim_rows import ABOVE_ZERO, at_least, at_most, combined, per_
 from ...analysis.recorder import Claim
 from ...analysis.verdicts import difference_of_means, interval, mean_of, ratio_of_means, relative_reduction
 
-__all__ = ["ISLAND_TARGETS", "island_claims", "island_table", "strongest_baseline"]
+__all__ = ["ISLAND_TARGETS", "LOCAL_TARGETS", "island_claims", "island_table", "local_claims", "local_table", "strongest_baseline"]
 
 # the criteria of I1-I4
 ISLAND_TARGETS = dict(ari=0.8, above_baseline=0.2, level_margin=0.2, rise=0.1, probe_gain=0.10, fill_gain=0.30,
@@ -176,4 +176,82 @@ def island_table(ds: xr.Dataset, islands: str = "threshold") -> str:
                  f"{float(m.kind_accuracy.isel(probe_step=-1, level=-1)):.3f}" + (
                      f"; fill-in error: step 0 {float(m.fill_error.isel(probe_step=0)):.4f}, settled "
                      f"{float(m.fill_error.isel(probe_step=-1)):.4f}" if "fill_error" in m else ""))
+    return "\n".join(lines)
+
+
+# the criteria of L1-L3 (docs/claims.md, "Local rules on the model that binds")
+LOCAL_TARGETS = dict(gain_fraction=0.8, collapse_fraction=0.5)
+
+
+def _gain_ratio(local, local_start, reference, reference_start):
+    """(mean local - mean local untrained) / (mean reference - mean reference untrained)."""
+    def m(x):
+        return np.nanmean(x, axis=(-2, -1))
+
+    return (m(local) - m(local_start)) / (m(reference) - m(reference_start))
+
+
+def _scalar_ratio(a, b):
+    return np.nanmean(a, axis=(-2, -1)) / np.nanmean(b, axis=(-2, -1))
+
+
+def local_claims(ds: xr.Dataset, resamples: int = 2000, targets: dict | None = None,
+                 islands: str = "threshold") -> list[Claim]:
+    """L1-L3: a local rule on the model that binds, against backprop's default recipe trained
+    on the same clips, budget and seeds (paired per seed: the same test scenes).
+
+    ``ds`` holds the local rule's parse evaluation over ``seed`` (``ari``, ``baseline_ari``,
+    ``val_baseline_ari``, ``collapse``), its untrained network's ``untrained_ari`` (``seed,
+    islands, sample``), and the reference's ``backprop_ari``, ``backprop_untrained_ari``
+    (``seed, islands, sample``) and ``backprop_collapse`` (``seed, level,
+    collapse_measure``, settled).
+    """
+    t = dict(LOCAL_TARGETS, **(targets or {}))
+    bs = dict(resamples=resamples)
+    d = ds.sel(islands=islands)
+    top, last = int(ds.level[-1]), int(ds.step[-1])
+    local = per_sample(d.ari.sel(target="objects", step=last, level=top))
+    start = per_sample(d.untrained_ari)
+    ref, ref_start = per_sample(d.backprop_ari), per_sample(d.backprop_untrained_ari)
+    l1 = at_least("L1", interval(_gain_ratio, local, start, ref, ref_start, **bs), t["gain_fraction"],
+                  f"the local rule's gain in settled top-level object ARI over its untrained network, as a fraction "
+                  f"of backprop's gain over its own (same clips, budget and seeds) >= {t['gain_fraction']}")
+    base = strongest_baseline(ds)
+    l2 = at_least("L2", interval(difference_of_means, local, per_sample(ds.baseline_ari.sel(target="objects",
+                                                                                              baseline=base)), **bs),
+                  ABOVE_ZERO, f"the local rule's settled top-level object ARI minus the strongest model-free "
+                              f"baseline, {base} (chosen on validation scenes), > 0")
+    own = ds.collapse.sel(probe_step="settled", level=top)
+    ref_collapse = ds.backprop_collapse.sel(level=top)
+    parts = []
+    for id_, measure, words in (("L3a", "spread_across", "spread across images"),
+                                ("L3b", "participation_ratio", "effective rank (participation ratio)")):
+        a = own.sel(collapse_measure=measure).values[:, None]  # seed 1: one value per seed
+        b = ref_collapse.sel(collapse_measure=measure).values[:, None]
+        parts.append(at_least(id_, interval(_scalar_ratio, a, b, **bs), t["collapse_fraction"],
+                              f"no collapse: the local rule's top-level {words} of the settled test states over "
+                              f"backprop's >= {t['collapse_fraction']}"))
+    l3 = combined("L3", parts, "L3a and L3b both held (value: L3a)")
+    return [l1, l2, l3, *parts]
+
+
+def local_table(ds: xr.Dataset, islands: str = "threshold") -> str:
+    """A local rule beside its backprop reference and both untrained networks: settled
+    top-level object ARI, and per level the collapse measures of the settled test states
+    (means over seeds)."""
+    d = ds.sel(islands=islands)
+    top, last = int(ds.level[-1]), int(ds.step[-1])
+    mean = lambda da: float(da.mean())  # noqa: E731
+    lines = [f"top level, {islands} islands, settled ARI against objects: local rule {mean(d.ari.sel(target='objects', step=last, level=top)):.3f} "
+             f"(untrained {mean(d.untrained_ari):.3f}); backprop {mean(d.backprop_ari):.3f} (untrained "
+             f"{mean(d.backprop_untrained_ari):.3f})",
+             "collapse (settled test states)   spread within  spread across  participation ratio  cosine same / other object"]
+    seeds = ("seed",) if "seed" in ds.dims else ()
+    rows = [("local rule", ds.collapse.sel(probe_step="settled")), ("local untrained", ds.untrained_collapse),
+            ("backprop", ds.backprop_collapse)]
+    for name, c in rows:
+        c = c.mean(seeds) if seeds else c
+        for l in ds.level.values:
+            v = c.sel(level=l).values
+            lines.append(f"  {name:<16} level {int(l)}  {v[0]:>12.3f}  {v[1]:>13.3f}  {v[2]:>19.2f}  {v[3]:>12.3f} / {v[4]:.3f}")
     return "\n".join(lines)

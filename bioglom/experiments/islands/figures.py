@@ -8,7 +8,7 @@ import numpy as np
 
 from ...analysis.figures import show_image, show_labels
 
-__all__ = ["parse_figure", "ari_band_figure", "similarity_figure", "clip_figure", "attention_maps_figure"]
+__all__ = ["parse_figure", "ari_band_figure", "similarity_figure", "clip_figure", "attention_maps_figure", "rules_figure"]
 
 
 def parse_figure(images, truth, islands, max_samples: int = 4):
@@ -126,5 +126,49 @@ def attention_maps_figure(images, attention, max_samples: int = 4):
             ax.set_yticks([])
             if i == 0:
                 ax.set_title(f"attention of a column\nof object {j + 1}", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def rules_figure(ds, islands: str = "connected", rule: str = "local rule", max_samples: int = 4):
+    """A local rule beside backprop on the same still scenes, and both over training.
+
+    ``ds``: one seed of a local rule's islands result (``example_image``, ``example_truth``,
+    ``example_islands``, ``untrained_example_islands``, ``backprop_example_islands``,
+    ``curve_ari``, ``curve_collapse`` and their ``backprop_`` twins). Left: per scene, the
+    objects, the untrained network's top-level islands, backprop's, and the local rule's
+    at step 0 and settled. Right: the tracked top-level ARI and the top level's spread
+    across images and participation ratio against updates, for both rules.
+    """
+    import matplotlib.pyplot as plt
+
+    d = ds.sel(islands=islands)
+    b = min(ds.sizes["example"], max_samples)
+    top = int(ds.level[-1])
+    panels = [("objects", d.example_truth.sel(level=top)), ("untrained", d.untrained_example_islands),
+              ("backprop", d.backprop_example_islands.sel(level=top)),
+              (f"{rule}\nstep 0", d.example_islands.isel(step=0).sel(level=top)),
+              (f"{rule}\nsettled", d.example_islands.isel(step=-1).sel(level=top))]
+    fig = plt.figure(figsize=(1.3 * (len(panels) + 1) + 6.5, 1.4 * b + 0.4))
+    grid = fig.add_gridspec(b, len(panels) + 4)
+    for i in range(b):
+        show_image(ds.example_image.values[i], fig.add_subplot(grid[i, 0]), "scene" if i == 0 else None)
+        for j, (name, maps) in enumerate(panels):
+            show_labels(np.asarray(maps.values[i]), fig.add_subplot(grid[i, 1 + j]), name if i == 0 else None)
+    curves = [("top-level ARI (tracked)", lambda x, p: x[f"{p}curve_ari"].sel(moment="settled")),
+              ("spread across images", lambda x, p: x[f"{p}curve_collapse"].sel(level=top,
+                                                                             collapse_measure="spread_across")),
+              ("participation ratio", lambda x, p: x[f"{p}curve_collapse"].sel(level=top,
+                                                                            collapse_measure="participation_ratio"))]
+    for j, (title, read) in enumerate(curves):
+        ax = fig.add_subplot(grid[:, len(panels) + 1 + j] if b > 1 else grid[0, len(panels) + 1 + j])
+        for prefix, name in (("", f"{rule}"), ("backprop_", "backprop")):
+            series = read(ds, prefix)
+            ax.plot(series.update.values, series.values, marker="o", ms=3, label=name)
+        ax.set_xlabel("update")
+        ax.set_title(title, fontsize=8)
+        ax.tick_params(labelsize=7)
+        if j == 0:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
