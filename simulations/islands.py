@@ -416,6 +416,8 @@ def run_seed(opts: Options, seed: int, device, folder, test_stream: str = "test"
     ref, ref_folder = opts.reference_options(), reference_folder or folder / "backprop"
     if opts.reference:  # a finished backprop run's own per-seed result, checked to be the reference recipe
         path = Path(opts.reference) / "checkpoints" / f"seed{seed}.nc"
+        if not path.exists():  # a run of seeds as jobs keeps each seed's result in its own folder
+            path = Path(opts.reference) / "seeds" / f"seed{seed}" / "checkpoints" / f"seed{seed}.nc"
 
         def missing():
             raise ConfigError(f"reference={opts.reference!r} holds no result of seed {seed} ({path}); give the folder "
