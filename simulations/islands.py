@@ -69,7 +69,6 @@ from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_mov
                           make_whole_scenes, mask_parts, mask_regions, motion_batch)
 from bioglom.experiment import COMPLETE, Stopped, attrs_of, cached, report, run_dataset, seeds_of, train, write_result
 from bioglom.data.scene_task import GROUPINGS
-from bioglom.config import CONSENSUS
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
 from bioglom.learning.island_target import ISLAND_FORMS, ISLAND_STEPS
 from bioglom.learning.local import ANTICOLLAPSE_LEVELS, ISLAND_AT, PRECISION_WHERE, TEACHERS
@@ -138,10 +137,8 @@ class Options(TrainingOptions):
     beta_start: float = model_option("beta_start", help="at the first step")
     beta_end: float = model_option("beta_end", help="at the last step")
     weights_end: tuple[float, ...] = model_option("weights_end", (0.3, 1.0, 1.0, 2.0), "at the last step")
-    consensus: str = option("auto", "how the four contributions are combined (GlomConfig.consensus): mean, "
-                            "precision (each net also outputs a log-precision), oscillator; auto: precision for "
-                            "backprop, mean for the local rules (which learn the mean only)",
-                            choices=("auto",) + CONSENSUS)
+    consensus: str = model_option("consensus", "precision", "precision for backprop; with a local rule and no "
+                                  "--consensus given, mean (the local rules learn the mean only)")
     norm: str = model_option("norm")
     normalise_votes: bool = model_option("normalise_votes")
     oscillator_group: int = model_option("oscillator_group")
@@ -210,13 +207,13 @@ class Options(TrainingOptions):
     eval_every: int = option(50, "updates between measurements of the attention similarity of pair kinds")
 
     def glom_config(self, seed: int = 0) -> GlomConfig:
-        return GlomConfig(channels=3, seed=seed, **self.model_fields(), consensus=self.resolved_consensus)
+        return GlomConfig(channels=3, seed=seed, **self.model_fields())
 
-    @property
-    def resolved_consensus(self) -> str:
-        if self.consensus != "auto":
-            return self.consensus
-        return "precision" if self.rule == "backprop" else "mean"
+    def fit_defaults(self, given: set[str]) -> None:
+        """A local rule with no ``--consensus`` given combines the votes by their mean: the
+        local rules learn no precisions unless asked (``--consensus precision``)."""
+        if self.local and "consensus" not in given:
+            self.consensus = "mean"
 
     @property
     def local(self) -> bool:
@@ -279,7 +276,7 @@ class Options(TrainingOptions):
         if self.local and self.teacher in ("segment", "island") and self.grouping == "none":
             raise ConfigError(f"teacher={self.teacher!r} is not allowed with grouping='none'; its segments come from "
                               "the grouping signal, so use grouping='motion'")
-        if self.local and self.resolved_consensus not in ("mean", "precision"):
+        if self.local and self.consensus not in ("mean", "precision"):
             raise ConfigError(f"consensus={self.consensus!r} is not allowed with rule={self.rule!r}; local rules learn "
                               "the mean or the precision-weighted mean, so use consensus='mean' or 'precision'")
         if self.local and self.norm == "groups":
