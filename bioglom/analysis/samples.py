@@ -5,7 +5,7 @@
 
 - ``plots``: ``SIMULATION_claims.png``, the claims plot (value, 95 % interval, verdict and
   criterion per claim; :func:`~bioglom.analysis.figures.claims_figure`) of each default
-  run's claim rows, ``SIMULATION_claims.nc`` (written by the default runs the README
+  run's claim rows (and of the other runs the README reports, :data:`VARIANTS`), ``SIMULATION_claims.nc`` (written by the default runs the README
   reports; this step reads them, it does not run them);
 - ``results``: ``SIMULATION.nc``, a ``--quick`` run of each simulation (seconds to a few
   minutes on 2 cores), so that a fresh clone opens every notebook;
@@ -31,24 +31,29 @@ __all__ = ["SIMULATIONS", "ROOT", "SAMPLES", "claims_plots", "quick_results", "r
 SIMULATIONS = ("wake_sleep", "islands", "distillery", "temporal_derivative", "stdp_spiking")
 TITLES = {"wake_sleep": "wake/sleep", "islands": "islands", "distillery": "giant distillery",
           "temporal_derivative": "temporal-derivative rules", "stdp_spiking": "spiking STDP"}
+# runs of a simulation other than its default whose claims the README reports too
+VARIANTS = {"islands": {"islands_local": ("islands, local rule", "--preset local run")}}
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "analysis" / "samples"
 
 
 def claims_plots(simulations=SIMULATIONS) -> list[Path]:
-    """Draw ``SIMULATION_claims.png`` from each ``SIMULATION_claims.nc`` in the samples."""
+    """Draw ``NAME_claims.png`` from each ``NAME_claims.nc`` in the samples: each
+    simulation's default run and the other runs of it that the README reports
+    (:data:`VARIANTS`)."""
     import xarray as xr
 
     from .figures import claims_figure, save_figure
 
     written = []
     for name in simulations:
-        source = SAMPLES / f"{name}_claims.nc"
-        with xr.open_dataset(source, engine="h5netcdf") as ds:
-            commit = str(ds.attrs.get("git_commit", "?"))[:7]
-            fig = claims_figure(ds.load(), f"{TITLES[name]}: default run (commit {commit})")
-        save_figure(fig, SAMPLES / f"{name}_claims.png")
-        written.append(SAMPLES / f"{name}_claims.png")
+        runs = {name: (TITLES[name], "default run"), **VARIANTS.get(name, {})}
+        for run, (title, which) in runs.items():
+            with xr.open_dataset(SAMPLES / f"{run}_claims.nc", engine="h5netcdf") as ds:
+                commit = str(ds.attrs.get("git_commit", "?"))[:7]
+                fig = claims_figure(ds.load(), f"{title}: {which} (commit {commit})")
+            save_figure(fig, SAMPLES / f"{run}_claims.png")
+            written.append(SAMPLES / f"{run}_claims.png")
     return written
 
 
