@@ -58,6 +58,7 @@ from bioglom.analysis import (PAIR_KINDS, evaluate_clips, evaluate_parse, interv
                               run_attrs, write_netcdf)
 from bioglom.analysis.figures import save_figure
 from bioglom.analysis.collapse import COLLAPSE_MEASURES
+from bioglom.analysis.pair_statistics import PairTable, count_pairs
 from bioglom.experiments.islands.measures import top_level_islands, training_curve
 from bioglom.experiments.islands import (ari_band_figure, attention_maps_figure, clip_figure, island_claims,
                                          island_table, local_claims, local_table, parse_figure, rules_figure,
@@ -67,6 +68,7 @@ from bioglom.cli import TrainingOptions, defaults, model_option, option, run_ide
 from bioglom.config import ConfigError, check_positive
 from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_moving_scenes, make_scenes,
                           make_whole_scenes, mask_parts, mask_regions, motion_batch)
+from bioglom.data.motion import motion_segments
 from bioglom.experiment import COMPLETE, Stopped, attrs_of, cached, report, run_dataset, seeds_of, train, write_result
 from bioglom.data.scene_task import GROUPINGS
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
@@ -124,6 +126,8 @@ class Options(TrainingOptions):
     speed: int = option(1, "largest velocity component of a clip's objects, pixels per frame")
     clip_scenes: int = option(128, "held-out clips per seed (and as many validation clips) on which islands are "
                               "measured beside the clips' motion segments (0: none; wholes scenes on noise only)")
+    pair_clips: int = option(1024, "training clips (the first of each seed's stream) from whose motion segments the "
+                             "same-signal baseline counts its pair statistics (with --grouping motion; 0: not measured)")
     # masking
     mask: str = option("parts", "what training inputs lose: whole parts, or rectangular blocks", choices=("parts", "blocks"))
     mask_count: int = option(1, "parts or blocks removed from each input")
@@ -248,8 +252,9 @@ class Options(TrainingOptions):
         check_positive("jobs", self.jobs, integer=True)
         if self.jobs > 1 and self.sweep:
             raise ConfigError(f"jobs={self.jobs} is not allowed with sweep=True; split a sweep with --shard K,N")
-        for name in ("test_scenes", "val_scenes", "eval_every", "mask_count", "clip_scenes", "sweep_seeds"):
-            check_positive(name, getattr(self, name), integer=True, strict=name not in ("mask_count", "clip_scenes"))
+        for name in ("test_scenes", "val_scenes", "eval_every", "mask_count", "clip_scenes", "sweep_seeds", "pair_clips"):
+            check_positive(name, getattr(self, name), integer=True,
+                           strict=name not in ("mask_count", "clip_scenes", "pair_clips"))
         if len(self.shard) != 2 or not 0 <= self.shard[0] < self.shard[1]:
             raise ConfigError(f"shard={self.shard!r} is not allowed; give K,N with 0 <= K < N")
         for name in ("agreement_weight", "supervision", "field_weight", "grouping_weight", "scene_contrast"):
@@ -312,6 +317,20 @@ class Options(TrainingOptions):
                                   objects=(self.objects_min, self.objects_max), background=self.background,
                                   seed=seed, start=start)
 
+    def pair_table(self, seed: int):
+        """The same-signal baseline's counts (:func:`~bioglom.analysis.pair_statistics.count_pairs`)
+        from the motion segments of the first ``pair_clips`` training clips of ``seed``, the
+        clips the model learns from; None without the motion grouping or with ``pair_clips``
+        0."""
+        if self.grouping != "motion" or not self.pair_clips:
+            return None
+        tables = []
+        for start in range(0, self.pair_clips, 256):  # in chunks: clips are cheap, their residuals are not
+            clips = self.clip_batch(min(256, self.pair_clips - start), seed, start)
+            tables.append(count_pairs(clips.frame(-1).images, motion_segments(clips.images, self.patch_size),
+                                      self.glom_config().grid, self.patch_size))
+        return PairTable(sum(t.pairs for t in tables), sum(t.same for t in tables), tables[0].bins, self.patch_size)
+
     def masked(self, scenes, generator):
         if self.mask == "parts":
             return mask_parts(scenes.images, scenes.parts, self.mask_count, generator, fill=self.fill)
@@ -325,7 +344,7 @@ LOCAL_RECIPE = dict(rule="temporal_derivative", teacher="island", island_form="h
                     anticollapse_levels="ungrouped")
 PRESETS = {
     "quick": dict(seeds=1, updates=20, batch=8, steps=3, test_scenes=24, val_scenes=16, checkpoint_every=10,
-                  eval_every=10, dim=16, hidden=32, clip_scenes=16),
+                  eval_every=10, dim=16, hidden=32, clip_scenes=16, pair_clips=128),
     "local": dict(LOCAL_RECIPE, out="results/islands_local"),
     "gpu": dict(levels=4, dim=64, hidden=256, image_size=32, radius=(1, 2, 4, 8), updates=6000, batch=64,
                 steps=8, test_scenes=1024, val_scenes=512, mask_min=6, mask_max=10, seeds=5),
@@ -488,17 +507,19 @@ def train_and_evaluate(opts: Options, seed: int, device, folder, test_stream: st
 
     trainer = Trainer(model, rule, batches, updates=opts.updates, lr=opts.lr, seed=seed,
                       checkpoint=folder / f"seed{seed}.pt", checkpoint_every=opts.checkpoint_every,
-                      progress=opts.progress, data=run_identity(opts, ("seed", "seeds", "sweep", "shard", "sweep_seeds", "islands", "updates")),
+                      progress=opts.progress, data=run_identity(opts, ("seed", "seeds", "sweep", "shard", "sweep_seeds", "islands", "updates",
+                                                 "pair_clips")),
                       label=f"islands {folder.name} seed {seed}")
     status = train(trainer, opts, f"seed {seed}", attention_pairs, opts.eval_every)
     if status != COMPLETE:
         raise Stopped(status)
     masked = opts.masked(test, generator(seed, test_stream))
-    ds = evaluate_parse(model, opts.steps, val, test, masked=masked)
+    pairs = opts.pair_table(seed)
+    ds = evaluate_parse(model, opts.steps, val, test, masked=masked, pairs=pairs)
     if opts.uses_clips and opts.clip_scenes:
         val_clips = opts.clip_batch(opts.clip_scenes, derived_seed(seed, "validation"), 0)
         test_clips = opts.clip_batch(opts.clip_scenes, derived_seed(seed, test_stream), 0)
-        ds = ds.merge(evaluate_clips(model, opts.steps, val_clips, test_clips))
+        ds = ds.merge(evaluate_clips(model, opts.steps, val_clips, test_clips, pairs=pairs))
     untrained = top_level_islands(Glom(opts.glom_config(seed)).to(device), opts.steps, val, test)
     ds["untrained_ari"] = untrained.top_ari.assign_attrs(
         long_name="the untrained network's top level: settled foreground ARI against objects")

@@ -42,8 +42,12 @@ def test_quick_run_writes_claims_with_intervals(quick_run):
         assert {"baseline_ari", "val_baseline_ari", "true_parts_ari", "kind_accuracy", "fill_error",
                 "attention_logit", "sweep_ari", "threshold_chosen", "ari_no_lateral",
                 "consensus_share", "objects_touch", "clip_ari", "clip_baseline_ari"} <= set(ds.data_vars)
+        # every model-free baseline, the same-signal one (counted from the training clips) included
         assert set(ds.baseline.values) == {"raw_pixels", "raw_tuned", "foreground_components", "colour_components",
-                                           "position_blocks"}
+                                           "position_blocks", "position_kmeans", "colour_position_kmeans",
+                                           "motion_pairs"}
+        assert np.isfinite(ds.val_baseline_ari.sel(baseline="motion_pairs")).all()
+        assert "motion_pairs" in ds.clip_baseline.values
         # collapse in sight: per level at step 0 and settled, and the untrained network's
         assert ds.collapse.dims == ("seed", "probe_step", "level", "collapse_measure")
         assert ds.untrained_collapse.dims == ("seed", "level", "collapse_measure")

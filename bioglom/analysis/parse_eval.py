@@ -31,11 +31,12 @@ import xarray as xr
 
 from ..consensus import CONTRIBUTIONS
 from ..frontend import patchify
-from .collapse import COLLAPSE_MEASURES, collapse_measures
 from .baselines import (BASELINES, BLOCK_SIDES, COLOUR_TOLERANCES, colour_components, foreground_components,
                         position_blocks)
+from .collapse import COLLAPSE_MEASURES, collapse_measures
 from .islands import (THRESHOLDS, adjusted_rand_index, choose_thresholds, extract_islands, foreground_ari,
                       raw_pixel_islands, threshold_sweep)
+from .pair_statistics import KMEANS_CLUSTERS, PAIR_THRESHOLDS, colour_position_kmeans, pair_islands
 from .parse import PAIR_KINDS, foreground_island_size, kind_probe, masked_error, pair_similarity
 from .settling import consensus_shares, without_lateral
 
@@ -99,10 +100,12 @@ def _islands_of(v_states, states, v_target, v_fg, thresholds, grid):
     return torch.stack(chosen), torch.stack(islands)
 
 
-def baseline_islands(val, test, patch_size: int, levels: int, grid, thresholds=THRESHOLDS) -> dict:
+def baseline_islands(val, test, patch_size: int, levels: int, grid, thresholds=THRESHOLDS, pairs=None) -> dict:
     """The model-free baselines of :mod:`~bioglom.analysis.baselines` on ``test`` scenes,
     with their free parameters chosen on ``val``: ``{name: (test ids [B, N], validation
-    foreground ARI against objects (mean), parameter)}``."""
+    foreground ARI against objects (mean), parameter)}``. With ``pairs`` (a
+    :class:`~bioglom.analysis.pair_statistics.PairTable` counted from the training clips'
+    motion segments), the same-signal baseline ``motion_pairs`` too."""
     v_parts, v_objects, v_fg = _truth(val, patch_size, levels)
     parts, objects, fg = _truth(test, patch_size, levels)
     out = {"raw_pixels": (raw_pixel_islands(test.images, patch_size),
@@ -127,6 +130,19 @@ def baseline_islands(val, test, patch_size: int, levels: int, grid, thresholds=T
     best = int(np.argmax(side_scores))
     out["position_blocks"] = (position_blocks(grid, sides[best], len(objects)).clone(), side_scores[best],
                               float(sides[best]))
+    for name, weight in (("position_kmeans", 0.0), ("colour_position_kmeans", 1.0)):
+        k_scores = [float(foreground_ari(v_objects, colour_position_kmeans(val.images, v_fg, patch_size, grid, k,
+                                                                           weight), v_fg).nanmean())
+                    for k in KMEANS_CLUSTERS]
+        best = int(np.argmax(k_scores))
+        out[name] = (colour_position_kmeans(test.images, fg, patch_size, grid, KMEANS_CLUSTERS[best], weight),
+                     k_scores[best], float(KMEANS_CLUSTERS[best]))
+    if pairs is not None:
+        p_scores = [float(foreground_ari(v_objects, pair_islands(val.images, v_fg, pairs, t, grid), v_fg).nanmean())
+                    for t in PAIR_THRESHOLDS]
+        best = int(np.argmax(p_scores))
+        out["motion_pairs"] = (pair_islands(test.images, fg, pairs, PAIR_THRESHOLDS[best], grid), p_scores[best],
+                               PAIR_THRESHOLDS[best])
     return out
 
 
@@ -144,7 +160,9 @@ def _baseline_data(baselines: dict, parts, objects, fg) -> dict:
         "baseline_parameter": ("baseline", np.array([baselines[k][2] for k in names]),
                                {"long_name": "free parameter of the baseline chosen on validation scenes (cosine "
                                              "threshold of raw_tuned, colour tolerance of colour_components, "
-                                             "block side of position_blocks)",
+                                             "block side of position_blocks, clusters of position_kmeans and "
+                                             "colour_position_kmeans, "
+                                             "probability threshold of motion_pairs)",
                                 "units": "1"}),
     }
 
@@ -182,7 +200,7 @@ def _example_attention(model, final: torch.Tensor, objects: torch.Tensor, probes
 
 
 def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRESHOLDS, examples: int = 6,
-                   kind_count: int | None = None, shares_scenes: int = 64) -> xr.Dataset:
+                   kind_count: int | None = None, shares_scenes: int = 64, pairs=None) -> xr.Dataset:
     """Per-scene measurements of the parse on ``test`` scenes (see the module docstring).
 
     Parameters
@@ -197,6 +215,8 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
     examples : test scenes whose island maps are kept.
     kind_count : number of kinds (probe classes); default from the labels.
     shares_scenes : test scenes the consensus shares are averaged over.
+    pairs : a :class:`~bioglom.analysis.pair_statistics.PairTable` from the training clips'
+        motion segments, for the same-signal baseline ``motion_pairs``; None: not measured.
 
     Returns
     -------
@@ -232,6 +252,7 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
     no_lateral = _settled_without_lateral(model, steps, val.images, test.images, v_target, v_fg, objects, fg,
                                           thresholds, grid)  # k b l
     shares = consensus_shares(model, test.images[:shares_scenes], steps)  # l i
+    baselines = baseline_islands(val, test, p, L, grid, thresholds, pairs)
 
     data = {
         "ari": (("target", "islands", "step", "sample", "level"), torch.stack([ari_part, ari_obj]).numpy(),
@@ -256,7 +277,7 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
                                     "(threshold islands)", "units": "1"}),
         "similarity": (("probe_step", "sample", "level", "pair"), sim.numpy(),
                        {"long_name": "attention similarity of foreground column pairs", "units": "1"}),
-        **_baseline_data(baseline_islands(val, test, p, L, grid, thresholds), parts, objects, fg),
+        **_baseline_data(baselines, parts, objects, fg),
         "object_size": ("sample", foreground_island_size(objects, fg).numpy(),
                         {"long_name": "mean size of the ground-truth object holding a foreground column",
                          "units": "1"}),
@@ -314,16 +335,17 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
     data["example_image"] = (("example", "channel", "py", "px"), test.images[:k].numpy(), {"long_name": "test scene"})
     coords = {"islands": list(ISLANDS), "step": np.arange(S1), "sample": np.arange(B), "level": np.arange(L),
               "threshold": np.asarray(thresholds), "pair": list(PAIR_KINDS), "probe_step": ["step 0", "settled"],
-              "example": np.arange(k), "y": np.arange(h), "x": np.arange(w), "baseline": list(BASELINES),
+              "example": np.arange(k), "y": np.arange(h), "x": np.arange(w), "baseline": list(baselines),
               "probe_column": np.arange(3), "target": list(TARGETS),
               "contribution": list(CONTRIBUTIONS), "collapse_measure": list(COLLAPSE_MEASURES)}
     return xr.Dataset(data, coords=coords)
 
 
-CLIP_BASELINES = ("raw_pixels", "foreground_components", "colour_components", "position_blocks", "motion_segments")
+CLIP_BASELINES = ("raw_pixels", "foreground_components", "colour_components", "position_blocks", "position_kmeans",
+                  "colour_position_kmeans", "motion_pairs", "motion_segments")
 
 
-def evaluate_clips(model, steps: int, val, test, thresholds=THRESHOLDS, examples: int = 4) -> xr.Dataset:
+def evaluate_clips(model, steps: int, val, test, thresholds=THRESHOLDS, examples: int = 4, pairs=None) -> xr.Dataset:
     """Islands on the last frame of held-out clips (:class:`~bioglom.data.clips.Clips`),
     with the motion segments of each clip among the baselines.
 
@@ -332,7 +354,7 @@ def evaluate_clips(model, steps: int, val, test, thresholds=THRESHOLDS, examples
     for that frame. Thresholds and baseline parameters are chosen on ``val`` clips.
     Returns a dataset over ``islands``, ``moment`` (step 0, settled), ``clip`` and
     ``clip_baseline`` with ``clip_ari``, ``clip_baseline_ari`` and
-    ``clip_val_baseline_ari``.
+    ``clip_val_baseline_ari``; ``pairs`` as in :func:`evaluate_parse`.
     """
     from ..data.motion import motion_segments
 
@@ -345,12 +367,12 @@ def evaluate_clips(model, steps: int, val, test, thresholds=THRESHOLDS, examples
     states = settle_states(model, last.images, steps, record=False)[:, :, -1:]
     _, islands = _islands_of(v_states, states, v_objects[:, None], v_fg, thresholds, grid)  # k m b 1 n
     ari = foreground_ari(objects[None, None].expand_as(islands[..., 0, :]), islands[..., 0, :], fg[None, None])
-    base = baseline_islands(v_last, last, p, L, grid, thresholds)
+    base = baseline_islands(v_last, last, p, L, grid, thresholds, pairs)
     base = {k: base[k] for k in CLIP_BASELINES if k in base}
     base["motion_segments"] = (motion_segments(test.images, p),
                                float(foreground_ari(v_objects, motion_segments(val.images, p), v_fg).nanmean()),
                                float("nan"))
-    names = list(CLIP_BASELINES)
+    names = [k for k in CLIP_BASELINES if k in base]
     k = min(examples, len(objects))
     h, w = grid
     data = {
