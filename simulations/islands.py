@@ -54,8 +54,8 @@ import torch
 import xarray as xr
 
 from bioglom import Glom, GlomConfig
-from bioglom.analysis import (PAIR_KINDS, evaluate_clips, evaluate_parse, interval, mean_of, pair_similarity,
-                              run_attrs, write_netcdf)
+from bioglom.analysis import (PAIR_KINDS, evaluate_clips, evaluate_parse, foreground_ari, interval, mean_of,
+                              pair_similarity, run_attrs, write_netcdf)
 from bioglom.analysis.figures import save_figure
 from bioglom.analysis.collapse import COLLAPSE_MEASURES
 from bioglom.analysis.pair_statistics import PairTable, count_pairs
@@ -124,6 +124,10 @@ class Options(TrainingOptions):
                                 "of the frame (found from the pixels, label-free), as motion cannot tell parts apart")
     frames: int = option(2, "frames per training and held-out clip (>= 2)")
     speed: int = option(1, "largest velocity component of a clip's objects, pixels per frame")
+    share_velocity: float = option(0.1, "probability that an object of a clip (not the first) moves with the velocity "
+                                   "of one placed before it: motion cannot tell them apart (0 with --still 0: every "
+                                   "velocity nonzero and distinct, motion segments nearly the objects)")
+    still: float = option(0.05, "probability that an object of a clip stands still (no motion segment)")
     clip_scenes: int = option(128, "held-out clips per seed (and as many validation clips) on which islands are "
                               "measured beside the clips' motion segments (0: none; wholes scenes on noise only)")
     pair_clips: int = option(1024, "training clips (the first of each seed's stream) from whose motion segments the "
@@ -315,21 +319,33 @@ class Options(TrainingOptions):
         return make_moving_scenes(n, frames=self.frames, speed=self.speed, image_size=self.image_size,
                                   kinds=self.kinds, parts=(self.parts_min, self.parts_max),
                                   objects=(self.objects_min, self.objects_max), background=self.background,
-                                  seed=seed, start=start)
+                                  share=self.share_velocity, still=self.still, seed=seed, start=start)
 
-    def pair_table(self, seed: int):
-        """The same-signal baseline's counts (:func:`~bioglom.analysis.pair_statistics.count_pairs`)
-        from the motion segments of the first ``pair_clips`` training clips of ``seed``, the
-        clips the model learns from; None without the motion grouping or with ``pair_clips``
-        0."""
+    def training_signal(self, seed: int):
+        """What the first ``pair_clips`` training clips of ``seed`` (the clips the model
+        learns from) give: the same-signal baseline's counts
+        (:func:`~bioglom.analysis.pair_statistics.count_pairs`), and, to measure the
+        teacher, the foreground ARI of each clip's motion segments against its objects and
+        whether one of its objects shares a velocity or stands still. ``(None, None, None)``
+        without the motion grouping or with ``pair_clips`` 0."""
         if self.grouping != "motion" or not self.pair_clips:
-            return None
-        tables = []
+            return None, None, None
+        tables, ari, mixed = [], [], []
         for start in range(0, self.pair_clips, 256):  # in chunks: clips are cheap, their residuals are not
             clips = self.clip_batch(min(256, self.pair_clips - start), seed, start)
-            tables.append(count_pairs(clips.frame(-1).images, motion_segments(clips.images, self.patch_size),
-                                      self.glom_config().grid, self.patch_size))
-        return PairTable(sum(t.pairs for t in tables), sum(t.same for t in tables), tables[0].bins, self.patch_size)
+            last = clips.frame(-1)
+            segments = motion_segments(clips.images, self.patch_size)
+            tables.append(count_pairs(last.images, segments, self.glom_config().grid, self.patch_size))
+            objects = column_labels(last, self.patch_size, 2)[:, 1]
+            ari.append(foreground_ari(objects, segments, objects > 0))
+            present = clips.kinds >= 0
+            v = clips.velocities
+            still = ((v == 0).all(-1) & present).any(1)
+            same = ((v[:, :, None] == v[:, None]).all(-1) & present[:, :, None] & present[:, None]
+                    & ~torch.eye(v.shape[1], dtype=torch.bool)).any(-1).any(-1)
+            mixed.append(still | same)
+        table = PairTable(sum(t.pairs for t in tables), sum(t.same for t in tables), tables[0].bins, self.patch_size)
+        return table, torch.cat(ari), torch.cat(mixed)
 
     def masked(self, scenes, generator):
         if self.mask == "parts":
@@ -514,8 +530,16 @@ def train_and_evaluate(opts: Options, seed: int, device, folder, test_stream: st
     if status != COMPLETE:
         raise Stopped(status)
     masked = opts.masked(test, generator(seed, test_stream))
-    pairs = opts.pair_table(seed)
+    pairs, teacher_ari, mixed = opts.training_signal(seed)
     ds = evaluate_parse(model, opts.steps, val, test, masked=masked, pairs=pairs)
+    if pairs is not None:
+        ds["teacher_ari"] = (("training_clip",), teacher_ari.numpy(),
+                             {"long_name": "the teacher's quality: foreground ARI of the motion segments of a training "
+                                           "clip's last frame against its objects", "units": "1"})
+        ds["velocity_mixed"] = (("training_clip",), mixed.numpy(),
+                                {"long_name": "whether an object of the training clip shares a velocity or stands "
+                                              "still", "units": "1"})
+        ds = ds.assign_coords(training_clip=np.arange(len(mixed)))
     if opts.uses_clips and opts.clip_scenes:
         val_clips = opts.clip_batch(opts.clip_scenes, derived_seed(seed, "validation"), 0)
         test_clips = opts.clip_batch(opts.clip_scenes, derived_seed(seed, test_stream), 0)

@@ -137,3 +137,70 @@ def test_first_argmax_is_argmax_with_ties_to_the_first(dtype):
     for dim in range(4):
         assert torch.equal(_first_argmax(x, dim), x.argmax(dim))
     assert torch.equal(_first_argmax(torch.zeros(2, 3, 4), 1), torch.zeros(2, 4, dtype=torch.long))  # all tied: 0
+
+
+def test_shared_and_still_velocities_occur_at_the_stated_rates_and_merge_segments():
+    n = 600
+    c = make_moving_scenes(n, frames=2, speed=1, seed=21, share=0.3, still=0.2)
+    present = c.kinds >= 0
+    still = (c.velocities == 0).all(-1) & present
+    # every object stands still with probability 0.2 (seeded counts: 95 % band of a binomial)
+    objects = int(present.sum())
+    rate = float(still.sum()) / objects
+    assert abs(rate - 0.2) < 3 * (0.2 * 0.8 / objects) ** 0.5
+    # an object after the first that moves shares an earlier object's velocity with probability 0.3
+    shared, eligible = 0, 0
+    for b in range(n):  # clips, not columns
+        seen = []
+        for k in present[b].nonzero()[:, 0].tolist():
+            v = tuple(c.velocities[b, k].tolist())
+            if v != (0, 0) and seen:
+                eligible += 1
+                shared += v in seen
+            if v != (0, 0):
+                seen.append(v)
+    # P(shared | moving, after a moving one) = 0.3 / (0.3 + 0.7) of those not still: ~0.3
+    assert abs(shared / eligible - 0.3) < 3 * (0.3 * 0.7 / eligible) ** 0.5 + 0.02
+    # motion segments then merge touching objects that share a velocity (one region, one
+    # velocity: one layer) and leave still objects out
+    seg = motion_segments(c.images, 2).reshape(n, 8, 8)
+    objects_cols = column_labels(c.frame(-1), 2, 2)[:, 1].reshape(n, 8, 8)
+    merged, still_moving, still_total, moving_moving, moving_total = 0, 0, 0, 0, 0
+    for b in range(n):
+        v = c.velocities[b]
+        ids = present[b].nonzero()[:, 0].tolist()
+        for i in ids:
+            mask_i = objects_cols[b] == i + 1
+            others = (objects_cols[b] > 0) & ~mask_i
+            near = (mask_i[:, :-1] & others[:, 1:]).any() | (others[:, :-1] & mask_i[:, 1:]).any() | \
+                (mask_i[:-1] & others[1:]).any() | (others[:-1] & mask_i[1:]).any()
+            if (v[i] == 0).all() and not near:  # a still object apart from the others is (nearly) static
+                still_moving += int((mask_i & (seg[b] > 0)).sum())
+                still_total += int(mask_i.sum())
+            elif (v[i] != 0).any() and not near:
+                moving_moving += int((mask_i & (seg[b] > 0)).sum())
+                moving_total += int(mask_i.sum())
+            for j in ids:
+                mask_j = objects_cols[b] == j + 1
+                right = (mask_i[:, :-1] & mask_j[:, 1:]) | (mask_j[:, :-1] & mask_i[:, 1:])
+                down = (mask_i[:-1] & mask_j[1:]) | (mask_j[:-1] & mask_i[1:])
+                if j > i and torch.equal(v[i], v[j]) and (v[i] != 0).any() and (right.any() or down.any()):
+                    moving_i, moving_j = seg[b][mask_i], seg[b][mask_j]
+                    assert set(moving_i[moving_i > 0].tolist()) & set(moving_j[moving_j > 0].tolist())
+                    merged += 1
+    assert merged >= 10
+    # measured: 7 % of an apart still object's columns (a uniform interior fits a shift),
+    # 100 % of an apart moving one's
+    assert still_total > 100 and still_moving / still_total < 0.15
+    assert moving_moving / moving_total > 0.85
+
+
+def test_without_the_mix_clips_are_the_draws_they_were():
+    plain = make_moving_scenes(16, frames=2, speed=1, seed=3)
+    zero = make_moving_scenes(16, frames=2, speed=1, seed=3, share=0.0, still=0.0)
+    assert torch.equal(plain.images, zero.images)
+    mixed = make_moving_scenes(16, frames=2, speed=1, seed=3, share=0.5, still=0.5)
+    assert not torch.equal(plain.images, mixed.images)
+    for field, value in (("share", 1.5), ("still", -0.1), ("share", float("nan"))):
+        with pytest.raises(ConfigError, match=f"{field}="):
+            make_moving_scenes(2, **{field: value})

@@ -28,6 +28,9 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "example_islands": ("island ids of example test scenes", "1"),
     "example_truth": ("ground-truth segment ids (level 0 parts, others objects)", "1"),
     "example_image": ("example test scene", "1"),
+    "teacher_ari": ("the teacher's quality: foreground ARI of a training clip's motion segments against its objects",
+                    "1"),
+    "velocity_mixed": ("whether an object of the training clip shares a velocity or stands still", "1"),
     # quality on the part-whole scenes (bioglom.analysis.scene_quality)
     "object_ari": ("foreground ARI of the top level's islands against the objects (held-out scenes)", "1"),
     "part_ari": ("foreground ARI of level 0's islands against the parts (held-out scenes)", "1"),
@@ -141,6 +144,7 @@ COORDINATES: dict[str, tuple[str, str | None]] = {
     "channel": ("colour channel", None),
     "example": ("example test scene", None),
     "clip": ("held-out clip", None),
+    "training_clip": ("training clip, in the order of the stream", None),
     "clip_example": ("example held-out clip", None),
     "probe_column": ("column whose attention is shown (one per object)", None),
     "kernel": ("STDP kernel", None),

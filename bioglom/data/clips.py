@@ -6,9 +6,12 @@ section 11: learning from video is much easier. These clips give that signal:
 
 - the scenes of :mod:`.wholes` (familiar kinds of ambiguous parts on a noise background),
   drawn from the same rules;
-- every object moves rigidly with its own integer velocity ``v = (vy, vx)``, ``1 <=
-  max(|vy|, |vx|) <= speed`` pixels per frame, distinct from the other objects' of its
-  clip, and stays wholly inside the image in every frame;
+- every object moves rigidly with an integer velocity ``v = (vy, vx)``, ``max(|vy|, |vx|)
+  <= speed`` pixels per frame, and stays wholly inside the image in every frame. By
+  default each object's velocity is nonzero and distinct from the other objects' of its
+  clip, which makes motion segments nearly the objects; as the world has it, an object
+  may stand still (probability ``still``) or move with the velocity of an object placed
+  before it (probability ``share``), and then motion cannot tell them apart;
 - the background is static (the same noise in every frame);
 - objects never overlap (``overlap=False``, the default), or may, in which case a later
   object is drawn over an earlier one (depth order = object order);
@@ -26,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ..config import ConfigError, check_positive
+from ..config import ConfigError, check_between, check_positive
 from .scenes import Scenes, part_slices
 from .wholes import APPEARANCES, PARTS_PER_OBJECT, WHOLE_KINDS, _check, check_room
 
@@ -37,7 +40,7 @@ class Clips(NamedTuple):
     """A batch of clips: ``images [B, T, C, H, W]``; ``parts`` and ``objects`` ``[B, T, H, W]``
     int64 pixel labels per frame (0 background); ``kinds [B, max_objects]`` (-1 where absent);
     ``velocities [B, max_objects, 2]`` int64 ``(vy, vx)`` in pixels per frame (0 where
-    absent); ``parts_per_object`` and ``kind_names`` as in :class:`~.scenes.Scenes`."""
+    absent or standing still); ``parts_per_object`` and ``kind_names`` as in :class:`~.scenes.Scenes`."""
 
     images: torch.Tensor
     parts: torch.Tensor
@@ -78,12 +81,24 @@ def _velocities(speed: int, taken: list) -> list[tuple[int, int]]:
             if (vy, vx) != (0, 0) and (vy, vx) not in taken]
 
 
-def _moving_box(rng, size, scale, speed, taken, frames, boxes, overlap, gap):
-    """A velocity ``v`` (not in ``taken``) and a box of side ``scale`` x the image side whose
-    path ``box + t v``, ``t < frames``, stays inside the image and (unless ``overlap``)
-    keeps ``gap`` pixels from every path in ``boxes`` at every frame: ``(path, v)``, the
-    path appended to ``boxes``; None after 100 tries."""
-    choices = _velocities(speed, taken)  # the same for every try: taken changes only when a box is placed
+def _velocity_choices(rng, speed: int, taken: list, share: float, still: float) -> list[tuple[int, int]]:
+    """The velocities an object may take: (0, 0) with probability ``still``; else, where an
+    object was placed before it, one of theirs with probability ``share``; else a nonzero
+    one not taken. A probability of 0 draws nothing, so clips without the mix are the
+    same draws as before it existed."""
+    if still > 0 and rng.uniform() < still:
+        return [(0, 0)]
+    if share > 0 and taken and rng.uniform() < share:
+        return sorted(set(taken))
+    return _velocities(speed, taken)
+
+
+def _moving_box(rng, size, scale, speed, taken, frames, boxes, overlap, gap, share=0.0, still=0.0):
+    """A velocity ``v`` (:func:`_velocity_choices`) and a box of side ``scale`` x the image
+    side whose path ``box + t v``, ``t < frames``, stays inside the image and (unless
+    ``overlap``) keeps ``gap`` pixels from every path in ``boxes`` at every frame: ``(path,
+    v)``, the path appended to ``boxes``; None after 100 tries."""
+    choices = _velocity_choices(rng, speed, taken, share, still)  # the same for every try
     for _ in range(100):
         v = choices[int(rng.integers(len(choices)))]
         path = _path(rng, size, scale, v, frames)
@@ -110,7 +125,7 @@ def _apart(a, b, gap: int) -> bool:
     return a[0] >= b[2] + gap or b[0] >= a[2] + gap or a[1] >= b[3] + gap or b[1] >= a[3] + gap
 
 
-def _one_clip(rng, size, kinds, n_objects, scale, background, jitter, frames, speed, overlap, gap):
+def _one_clip(rng, size, kinds, n_objects, scale, background, jitter, frames, speed, overlap, gap, share, still):
     h, w = size
     if background == "noise":
         bg = rng.uniform(0.0, 0.45, size=(3, h, w)).astype(np.float32)
@@ -120,7 +135,7 @@ def _one_clip(rng, size, kinds, n_objects, scale, background, jitter, frames, sp
     parts = np.zeros((frames, h, w), np.int64)
     paths, chosen, velocities = [], [], []
     for kind in rng.permutation(len(kinds))[:n_objects]:  # distinct kinds within a clip
-        placed = _moving_box(rng, size, scale, speed, velocities, frames, paths, overlap, gap)
+        placed = _moving_box(rng, size, scale, speed, velocities, frames, paths, overlap, gap, share, still)
         if placed is None:
             continue  # no room: the clip has fewer objects
         path, v = placed
@@ -141,21 +156,25 @@ def _one_clip(rng, size, kinds, n_objects, scale, background, jitter, frames, sp
 def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: int = 16, channels: int = 3,
                        kinds=tuple(WHOLE_KINDS), parts: tuple[int, int] = (2, 4), objects: tuple[int, int] = (2, 3),
                        scale: tuple[float, float] = (0.35, 0.5), background: str = "noise", jitter: float = 0.05,
-                       overlap: bool = False, min_gap: int = 0, seed: int = 0, start: int = 0) -> Clips:
+                       overlap: bool = False, min_gap: int = 0, share: float = 0.0, still: float = 0.0,
+                       seed: int = 0, start: int = 0) -> Clips:
     """Clips ``start .. start + n - 1`` of the stream that ``seed`` names.
 
     Parameters
     ----------
     n : number of clips.
     frames : frames per clip (>= 2).
-    speed : largest velocity component in pixels per frame (velocities are integer,
-        nonzero and distinct within a clip); ``speed * (frames - 1)`` plus the largest
-        object side must fit in the image.
+    speed : largest velocity component in pixels per frame (velocities are integer);
+        ``speed * (frames - 1)`` plus the largest object side must fit in the image.
     image_size, channels, kinds, parts, objects, scale, background, jitter : as
         :func:`~.wholes.make_whole_scenes`.
     overlap : let objects overlap (a later object hides an earlier one); otherwise their
         paths keep ``min_gap`` pixels apart in every frame.
     min_gap : pixels kept between objects in every frame (``overlap=False`` only).
+    share : probability that an object (not the first placed) moves with the velocity of
+        an object placed before it.
+    still : probability that an object stands still. With both 0 every velocity is
+        nonzero and distinct within a clip.
     seed, start : clip ``i`` is drawn from ``numpy.random.default_rng([seed, i])``.
 
     Returns
@@ -164,6 +183,8 @@ def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: i
     """
     check_positive("n", n, integer=True)
     check_positive("image_size", image_size, integer=True)
+    check_between("share", share, 0.0, 1.0)
+    check_between("still", still, 0.0, 1.0)
     if not isinstance(overlap, (bool, np.bool_)):
         raise ConfigError(f"overlap={overlap!r} is not allowed; it must be True or False")
     chosen = _check(tuple(kinds), tuple(parts), tuple(objects), tuple(scale), image_size, background, jitter, channels)
@@ -175,7 +196,7 @@ def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: i
     for i in range(start, start + n):  # clips are independent draws, each from its own stream
         rng = np.random.default_rng([seed, i])
         img, part, kind, vel = _one_clip(rng, (image_size, image_size), chosen, int(rng.integers(lo, hi + 1)), scale,
-                                         background, jitter, frames, speed, overlap, min_gap)
+                                         background, jitter, frames, speed, overlap, min_gap, share, still)
         imgs.append(img)
         part_maps.append(part)
         kind_rows.append([global_index[k] for k in kind] + [-1] * (hi - len(kind)))
