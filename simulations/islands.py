@@ -90,8 +90,17 @@ RECIPE = ("rule", "reference", "lr", "consensus", "negative_weight", "margin", "
           "bu_location", "td_location", "oscillator_group", "oscillator_rate", "omega", "columns")
 
 
+# the seeds the sweeps that chose the defaults ran on (--sweep: the grouping recipe; --sweep
+# --sweep-set local: the local recipe); the claims run on seeds apart from all of them
+SELECTION_SEEDS = {"grouping": (0, 1), "local": (100, 101)}
+CLAIM_SEED = 1000
+
+
 @defaults(out="results/islands", seeds=option(3, "seeds run (seed, seed+1, ...): model and data stream change with "
                                                 "each"),
+          seed=option(CLAIM_SEED, "first seed: weights, data streams and evaluation sets derive from it (claims: "
+                                  f"{CLAIM_SEED}, apart from the sweeps' seeds; --sweep without --seed: the sweep's own, "
+                                  "SELECTION_SEEDS)"),
           image_size=model_option("image_size", 16, "scene side in pixels"), radius=(1, 2, 4), steps=8, lr=5e-4,
           updates=option(600, "training updates per seed"), batch=option(32, "scenes per update"),
           negative_weight=0.1)
@@ -219,9 +228,12 @@ class Options(TrainingOptions):
 
     def fit_defaults(self, given: set[str]) -> None:
         """A local rule with no ``--consensus`` given combines the votes by their mean: the
-        local rules learn no precisions unless asked (``--consensus precision``)."""
+        local rules learn no precisions unless asked (``--consensus precision``). A sweep
+        with no ``--seed`` given runs on its selection seeds (:data:`SELECTION_SEEDS`)."""
         if self.local and "consensus" not in given:
             self.consensus = "mean"
+        if self.sweep and "seed" not in given:  # a sweep chooses on its own seeds, never the claims'
+            self.seed = SELECTION_SEEDS[self.sweep_set][0]
 
     @property
     def local(self) -> bool:
@@ -359,7 +371,7 @@ LOCAL_RECIPE = dict(rule="temporal_derivative", teacher="island", island_form="h
                     negative_weight=1.0, lr=2e-3, td_location=False, variance_weight=1.0, decorrelation_weight=1.0,
                     anticollapse_levels="ungrouped")
 PRESETS = {
-    "quick": dict(seeds=1, updates=20, batch=8, steps=3, test_scenes=24, val_scenes=16, checkpoint_every=10,
+    "quick": dict(seed=0, seeds=1, updates=20, batch=8, steps=3, test_scenes=24, val_scenes=16, checkpoint_every=10,
                   eval_every=10, dim=16, hidden=32, clip_scenes=16, pair_clips=128),
     "local": dict(LOCAL_RECIPE, out="results/islands_local"),
     "gpu": dict(levels=4, dim=64, hidden=256, image_size=32, radius=(1, 2, 4, 8), updates=6000, batch=64,
@@ -530,8 +542,13 @@ def train_and_evaluate(opts: Options, seed: int, device, folder, test_stream: st
     if status != COMPLETE:
         raise Stopped(status)
     masked = opts.masked(test, generator(seed, test_stream))
+    selection = sorted({s for seeds in SELECTION_SEEDS.values() for s in seeds})
+    fresh = ((), int(seed not in selection), {"long_name": "whether this seed is apart from every seed the sweeps that "
+                                              f"chose the defaults ran on ({', '.join(map(str, selection))})",
+                                              "units": "1"})
     pairs, teacher_ari, mixed = opts.training_signal(seed)
     ds = evaluate_parse(model, opts.steps, val, test, masked=masked, pairs=pairs)
+    ds["fresh_seed"] = fresh
     if pairs is not None:
         ds["teacher_ari"] = (("training_clip",), teacher_ari.numpy(),
                              {"long_name": "the teacher's quality: foreground ARI of the motion segments of a training "

@@ -176,6 +176,15 @@ def island_table(ds: xr.Dataset, islands: str = "threshold") -> str:
                  f"{float(m.kind_accuracy.isel(probe_step=-1, level=-1)):.3f}" + (
                      f"; fill-in error: step 0 {float(m.fill_error.isel(probe_step=0)):.4f}, settled "
                      f"{float(m.fill_error.isel(probe_step=-1)):.4f}" if "fill_error" in m else ""))
+    if "teacher_ari" in ds:
+        mixed = ds.velocity_mixed.astype(bool)
+        lines.append(f"teacher (motion segments of {ds.sizes['training_clip']} training clips per seed): ARI against "
+                     f"objects {float(ds.teacher_ari.mean()):.3f}; {float(mixed.mean()):.0%} of clips have an object "
+                     f"that shares a velocity or stands still (there {float(ds.teacher_ari.where(mixed).mean()):.3f})")
+    if "fresh_seed" in ds:
+        seeds = ds.seed.values.tolist() if "seed" in ds.dims else []
+        lines.append(f"seeds {', '.join(map(str, seeds))}: " + ("apart from every sweep's" if bool(ds.fresh_seed.all())
+                                                                else "NOT apart from the sweeps' (fresh_seed)"))
     return "\n".join(lines)
 
 
