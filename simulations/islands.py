@@ -65,7 +65,7 @@ from bioglom.experiments.islands import (ari_band_figure, attention_maps_figure,
                                          similarity_figure, strongest_baseline)
 from bioglom.atomic import atomic_write_bytes
 from bioglom.cli import TrainingOptions, defaults, model_option, option, run_identity, run_script, start_run
-from bioglom.config import ConfigError, check_positive
+from bioglom.config import ConfigError, check_between, check_positive
 from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_moving_scenes, make_scenes,
                           make_whole_scenes, mask_parts, mask_regions, motion_batch)
 from bioglom.data.motion import motion_segments
@@ -271,6 +271,8 @@ class Options(TrainingOptions):
         for name in ("test_scenes", "val_scenes", "eval_every", "mask_count", "clip_scenes", "sweep_seeds", "pair_clips"):
             check_positive(name, getattr(self, name), integer=True,
                            strict=name not in ("mask_count", "clip_scenes", "pair_clips"))
+        check_between("share_velocity", self.share_velocity, 0.0, 1.0)  # before any training, not at the first clip
+        check_between("still", self.still, 0.0, 1.0)
         if len(self.shard) != 2 or not 0 <= self.shard[0] < self.shard[1]:
             raise ConfigError(f"shard={self.shard!r} is not allowed; give K,N with 0 <= K < N")
         for name in ("agreement_weight", "supervision", "field_weight", "grouping_weight", "scene_contrast"):

@@ -127,6 +127,9 @@ def test_local_rule_reads_the_reference_of_a_finished_backprop_run(quick_run, tm
     (("--min-gap", "12"), "min_gap=12 is not allowed"),
     (("--consensus", "oscillator", "--norm", "groups", "--oscillator-group", "3"), "oscillator_group=3 is not allowed"),
     (("--consensus", "oscillator"), "norm='layer' is not allowed with consensus='oscillator'"),
+    (("--share-velocity", "1.5"), "share_velocity=1.5 is not allowed"),
+    (("--still", "-0.1"), "still=-0.1 is not allowed"),
+    (("--pair-clips", "-1"), "pair_clips=-1 is not allowed"),
     (("--grouping", "motion", "--background", "black"), "grouping='motion' is not allowed"),
 ])
 def test_bad_option_stops_before_work(tmp_path, args, message):
