@@ -226,7 +226,7 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path, rank:
     process evaluates the assembled model."""
     if opts.data == "scenes":
         task = opts.task()
-        held = task.held_out(seed)
+        held = task.held_out(seed, opts.patch_size)
         split = dict(held=held, images=held.test.images, corrupted=held.corrupted)
 
         def batch_source(run: Run):

@@ -230,7 +230,7 @@ def run_seed(opts: Options, seed: int, device, out: Path) -> tuple[tuple, str]:
     """Train and evaluate every condition of one seed: ``((results, histories), status)``."""
     if opts.data == "scenes":
         task = opts.task()
-        source = task.held_out(seed)
+        source = task.held_out(seed, opts.patch_size)
         held_out = Batch(source.test.images, source.corrupted, source.keep)
 
         def batch_source(cond: Condition):

@@ -253,7 +253,7 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path) -> tu
     scenes, status, done = {}, COMPLETE, []
     if opts.data == "scenes":
         task = opts.task()
-        held = task.held_out(seed)
+        held = task.held_out(seed, opts.patch_size)
 
         def scene_batches(labels=None):
             return lambda u: Batch(*task.batch(seed, u, opts.batch, frames=opts.frames, labels_for=labels))

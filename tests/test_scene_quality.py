@@ -174,3 +174,26 @@ def test_t2_reads_the_settled_object_ari_on_scenes():
     assert rows["T2a"].decided == "held" and rows["T2a"].value == pytest.approx(0.2, abs=0.03)  # settled, not step 0
     assert rows["T2b"].decided == "held" and "object ARI" in rows["T2a"].criterion
     assert np.isnan(rows["T2d"].value) and rows["T2d"].decided == "undecided"
+
+
+def test_with_the_motion_grouping_the_same_signal_baseline_is_among_the_scene_baselines():
+    from bioglom.analysis import BASELINES
+    from bioglom.analysis.pair_statistics import count_pairs
+    from bioglom.analysis.parse_eval import baseline_islands
+    from bioglom.data.motion import motion_segments
+
+    task = SceneTask(val_scenes=16, test_scenes=12, grouping="motion")
+    held = task.held_out(0, patch_size=2, signal_clips=300)
+    assert held.signal_images.shape == (300, 3, 16, 16) and held.signal_segments.shape == (300, 64)
+    # the training clips themselves: batch u of the stream is clips u * size ...
+    clips = task.clips(8, 0, 0)
+    assert torch.equal(held.signal_images[:8], clips.frame(-1).images)
+    assert torch.equal(held.signal_segments[:8], motion_segments(clips.images, 2))
+    assert SceneTask(grouping="motion").held_out(0).signal_images is None  # no patch size, no signal
+    model = Glom(GlomConfig(levels=3, dim=8, hidden=16, image_size=16, patch_size=2, channels=3))
+    q = scene_quality(model, 2, held)
+    base = baseline_islands(held.val, held.test, 2, 3, (8, 8),
+                            pairs=count_pairs(held.signal_images, held.signal_segments, (8, 8), 2))
+    assert "motion_pairs" in base
+    best = max(base, key=lambda k: base[k][1])
+    assert BASELINES[int(q["baseline_index"])] == best and q["val_baseline_ari"] == base[best][1]

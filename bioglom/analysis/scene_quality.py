@@ -15,10 +15,10 @@ controls' gain a rule, condition or schedule reaches.
   thresholds chosen there too), for choices made on validation;
 - ``raw_pixels_ari``: the model-free baseline, columns grouped by identical patches;
 - ``baseline_ari``: the strongest model-free baseline of
-  :mod:`~bioglom.analysis.baselines` on the validation scenes (on these scenes, where
-  objects often touch, connected components of the foreground), ``baseline_index`` its
-  index in :data:`~bioglom.analysis.baselines.BASELINES`, ``val_baseline_ari`` its
-  validation mean;
+  :mod:`~bioglom.analysis.baselines` on the validation scenes (with the motion grouping,
+  the same-signal baseline ``motion_pairs`` among them, counted from the held-out
+  scenes' ``signal_images`` and ``signal_segments``), ``baseline_index`` its index in
+  :data:`~bioglom.analysis.baselines.BASELINES`, ``val_baseline_ari`` its validation mean;
 - ``collapse``: the collapse measures of every level's settled test states
   (:func:`~bioglom.analysis.collapse.collapse_measures`: spread within and across images,
   participation ratio, cosine within and between objects), ``[level, measure]``.
@@ -89,7 +89,12 @@ def scene_quality(model, steps: int, held, thresholds=THRESHOLDS) -> dict:
     for m in masked:  # two moments
         recon = torch.cat([model.decode(m[i:i + 128].to(model.device)).cpu() for i in range(0, len(m), 128)])
         fill.append(masked_error(recon, clean, held.keep))
-    base = baseline_islands(held.val, held.test, p, L, cfg.grid, thresholds)
+    pairs = None
+    if held.signal_images is not None:  # the same-signal baseline: the motion segments the model trained on
+        from .pair_statistics import count_pairs
+
+        pairs = count_pairs(held.signal_images, held.signal_segments, cfg.grid, p)
+    base = baseline_islands(held.val, held.test, p, L, cfg.grid, thresholds, pairs)
     best = strongest({k: v[1] for k, v in base.items()})
     return {
         "baseline_ari": foreground_ari(objects, base[best][0], fg).numpy(),

@@ -26,7 +26,7 @@ from ..config import ConfigError, check_choice, check_positive
 from ..seeding import derived_seed, generator
 from .clips import Clips, make_moving_scenes
 from .masking import mask_parts
-from .motion import motion_batch
+from .motion import motion_batch, motion_segments
 from .scenes import Scenes, column_labels
 from .wholes import BACKGROUNDS, WHOLE_KINDS, make_whole_scenes
 
@@ -40,12 +40,17 @@ MIN_SIZE = 12  # the smallest object side is 0.35 of the image side, and at leas
 
 class HeldOutScenes(NamedTuple):
     """Validation and test scenes of one seed, and the test images with parts removed
-    (``corrupted``) with the mask of kept pixels (``keep``)."""
+    (``corrupted``) with the mask of kept pixels (``keep``). With the motion grouping,
+    also the training signal for the same-signal baseline: the last frames of the seed's
+    first training clips (``signal_images [B, C, H, W]``) and their motion segments
+    (``signal_segments [B, N]``); None otherwise."""
 
     val: Scenes
     test: Scenes
     corrupted: torch.Tensor
     keep: torch.Tensor
+    signal_images: torch.Tensor | None = None
+    signal_segments: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -131,9 +136,19 @@ class SceneTask:
         labels = column_labels(scenes, *labels_for) if labels_for else None
         return clean, corrupted, keep, labels, None
 
-    def held_out(self, seed: int) -> HeldOutScenes:
-        """The validation and test scenes of ``seed``, and the masked test images."""
+    def held_out(self, seed: int, patch_size: int | None = None, signal_clips: int = 1024) -> HeldOutScenes:
+        """The validation and test scenes of ``seed``, and the masked test images; with
+        ``grouping="motion"`` and a ``patch_size``, also the first ``signal_clips``
+        training clips' last frames and motion segments (the clips :meth:`batch` trains
+        on), from which the same-signal baseline counts its pairs."""
         val = self.scenes(self.val_scenes, derived_seed(seed, "validation"), 0)
         test = self.scenes(self.test_scenes, derived_seed(seed, "test"), 0)
         corrupted, keep = self.masked(test, generator(seed, "test"))
-        return HeldOutScenes(val, test, corrupted, keep)
+        if self.grouping != "motion" or patch_size is None or not signal_clips:
+            return HeldOutScenes(val, test, corrupted, keep)
+        frames, segments = [], []
+        for start in range(0, signal_clips, 256):  # in chunks: the motion residuals are the cost
+            clips = self.clips(min(256, signal_clips - start), seed, start)
+            frames.append(clips.frame(-1).images)
+            segments.append(motion_segments(clips.images, patch_size))
+        return HeldOutScenes(val, test, corrupted, keep, torch.cat(frames), torch.cat(segments))
