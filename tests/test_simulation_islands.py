@@ -29,8 +29,10 @@ def test_quick_run_writes_claims_with_intervals(quick_run):
         assert_described(ds)
         assert_coordinates_not_names(ds)
         claims = list(ds.claim.values)
-        for c in ("I1", "I2", "I3", "I4", "I5", "I1a clips", "I1b clips", "I3 clips"):
+        for c in ("I1", "I2", "I3", "I4", "I5", "I1a clips", "I1b clips", "I1b frames", "I3 clips"):
             assert c in claims
+        # a still frame has no motion: its baseline is never the motion segments
+        assert "motion_segments" not in str(ds.claim_criterion.sel(claim="I1b frames").values)
         assert set(ds.claim_verdict.values.tolist()) <= {"held", "not held", "undecided"}
         assert (ds.claim_held.values == (ds.claim_verdict.values == "held")).all()
         main = ds.sel(claim=["I1", "I2", "I3", "I4"])
