@@ -191,3 +191,18 @@ def test_compare_claims_only_checks_the_claim_rows_within_a_tolerance(tmp_path):
     assert main([str(paths[0]), str(paths[1]), "--atol", "0.02"]) == 1
     assert main([str(paths[0]), str(paths[1]), "--claims"]) == 1  # 0.01 apart, no tolerance
     assert main([str(paths[0]), str(paths[2]), "--claims", "--atol", "0.02"]) == 1  # a verdict changed
+
+
+def test_compare_prints_where_each_result_was_computed_when_claims_differ(tmp_path, capsys):
+    from bioglom.analysis.compare import main
+
+    for i, (value, cpu) in enumerate(((0.10, "cpu A"), (0.20, "cpu B"), (0.10, "cpu C"))):
+        xr.Dataset({"claim_value": ("claim", [value])}, coords={"claim": ["X1"]},
+                   attrs={"git_commit": "abc", "cpu_model": cpu, "cpu_capability": "AVX2"}
+                   ).to_netcdf(tmp_path / f"{i}.nc", engine="h5netcdf")
+    assert main([str(tmp_path / "0.nc"), str(tmp_path / "1.nc"), "--claims"]) == 1
+    out = capsys.readouterr().out
+    assert "claims: DIFFER" in out and "cpu_model     * cpu A | cpu B" in out and "cpu_capability  AVX2 | AVX2" in out
+    assert "torch_threads   ? | ?" in out  # not recorded by either
+    assert main([str(tmp_path / "0.nc"), str(tmp_path / "2.nc"), "--claims"]) == 0  # same claims: no table
+    assert "provenance" not in capsys.readouterr().out

@@ -131,6 +131,9 @@ def test_results_carry_their_provenance():
     for key in ("git_commit", "python_version", "torch_version", "numpy_version", "xarray_version", "brian2_version"):
         assert attrs[key] and attrs[key] != "not installed", key
     assert attrs["torch_version"] == torch.__version__.split("+")[0] or attrs["torch_version"] == torch.__version__
+    # the machine, which moves float32 sums as the threads do
+    assert attrs["cpu_capability"] == str(torch.backends.cpu.get_cpu_capability())
+    assert attrs["cpu_model"] and attrs["blas"] and attrs["blas_threads"] >= 1
 
 
 # ---- adversarial inputs: one clear error naming the field, before any work ----------

@@ -8,7 +8,9 @@ difference), those only one file has, and whether the claims (ids, values, verdi
 the same; exits 0 when nothing differs, 1 otherwise. Attributes (provenance, command
 line) are not compared. With ``--claims`` only the claim rows are compared (value,
 interval, verdict, criterion), which is how a run on another machine is checked against
-the claims recorded in ``analysis/samples/*_claims.nc`` within the README's tolerance.
+the claims recorded in ``analysis/samples/*_claims.nc`` within the README's tolerance;
+when the claims differ it prints where each file was computed (commit, threads, CPU,
+instruction set, BLAS: :func:`~bioglom.analysis.recorder.machine`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sys
 import numpy as np
 import xarray as xr
 
-__all__ = ["differences", "claims_only"]
+__all__ = ["differences", "claims_only", "provenance_table"]
 
 
 def claims_only(ds: xr.Dataset) -> xr.Dataset:
@@ -63,6 +65,7 @@ def main(argv=None) -> int:
     try:
         with xr.open_dataset(args.first, engine="h5netcdf") as a, xr.open_dataset(args.second, engine="h5netcdf") as b:
             a, b = a.load(), b.load()
+            first_attrs, second_attrs = dict(a.attrs), dict(b.attrs)
             if args.claims:
                 a, b = claims_only(a), claims_only(b)
             lines = differences(a, b, args.atol)
@@ -73,7 +76,24 @@ def main(argv=None) -> int:
     if claims:
         same = not any(line.split(" ")[1].startswith("claim") for line in lines)
         print(f"claims: {'the same' if same else 'DIFFER'}")
+        if not same:  # what could explain it: where each was computed
+            print(provenance_table(first_attrs, second_attrs))
     return 1 if lines else 0
+
+
+def provenance_table(a: dict, b: dict) -> str:
+    """The provenance of two results side by side (commit, versions, threads, CPU,
+    instruction set, BLAS), the rows that differ marked ``*``; ``?`` where a file does
+    not record one (results written before it was recorded)."""
+    from .recorder import MACHINE_ATTRS
+
+    keys = ("git_commit", "torch_version", "torch_threads", *MACHINE_ATTRS)
+    width = max(len(k) for k in keys)
+    rows = [f"{'provenance':<{width}}  first | second"]
+    for k in keys:
+        x, y = str(a.get(k, "?")), str(b.get(k, "?"))
+        rows.append(f"{k:<{width}}{'*' if x != y else ' '} {x} | {y}")
+    return "\n".join(rows)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -96,12 +96,44 @@ def stack_datasets(parts: dict, dims: tuple[str, ...]) -> xr.Dataset:
     return xr.concat(inner, dims[0], join="outer", coords="minimal", compat="override")
 
 
+# what a difference between two runs of the same code can come from, besides the threads
+MACHINE_ATTRS = ("cpu_model", "cpu_capability", "blas", "blas_threads")
+
+
+def machine() -> dict:
+    """The machine a result was computed on, as far as float32 sums can depend on it: the
+    CPU model (``/proc/cpuinfo``'s model name, else the platform's), the instruction set
+    PyTorch's CPU kernels dispatch to (``torch.backends.cpu.get_cpu_capability()``:
+    ``ATEN_CPU_CAPABILITY`` can lower it), and the BLAS PyTorch was built with and its
+    threads (from ``torch.__config__``)."""
+    import platform
+    import re
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    config, parallel = torch.__config__.show(), torch.__config__.parallel_info()
+    blas = re.search(r"BLAS_INFO=(\w+)", config)
+    version = re.search(r"(?:Math Kernel Library|OpenBLAS) Version ([\w.]+)", config)
+    threads = re.search(r"(?:mkl|openblas)_get_max_threads\(\)\s*:\s*(\d+)", parallel)
+    return {"cpu_model": cpu, "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+            "blas": (blas.group(1) if blas else "unknown") + (f" {version.group(1)}" if version else ""),
+            "blas_threads": int(threads.group(1)) if threads else torch.get_num_threads()}
+
+
 def provenance() -> dict:
     """Where a result came from: the git commit of the bioglom checkout (``+dirty`` with
     uncommitted changes; ``unknown`` outside a checkout) and the versions of Python,
-    torch, numpy, xarray and Brian2 (read from package metadata, not imported), and the
-    CPU threads torch used: float32 sums differ with the thread count, and training
-    amplifies that, so a result is reproduced bit for bit only at the same count."""
+    torch, numpy, xarray and Brian2 (read from package metadata, not imported), the CPU
+    threads torch used: float32 sums differ with the thread count, and training amplifies
+    that, so a result is reproduced bit for bit only at the same count; and the machine
+    (:func:`machine`: CPU, instruction set, BLAS), which moves float32 sums the same way."""
     import platform
     import subprocess
     from importlib import metadata
@@ -118,7 +150,8 @@ def provenance() -> dict:
         commit = "unknown"
     import torch
 
-    out = {"git_commit": commit, "python_version": platform.python_version(), "torch_threads": torch.get_num_threads()}
+    out = {"git_commit": commit, "python_version": platform.python_version(), "torch_threads": torch.get_num_threads(),
+           **machine()}
     for package in ("torch", "numpy", "xarray", "brian2"):
         try:
             out[f"{package}_version"] = metadata.version(package)
