@@ -188,6 +188,6 @@ def test_field_prediction_matches_a_naive_loop_in_float64():
             src = final[b, 2, n].expand(1, 1, 16, 8)
             pred = model.nets.top_down(src, slice(1, 2)).mean
             for m in range(16):
-                err = float(((pred[0, 0, m] - final[b, 1, m]) ** 2).sum()) / 8
+                err = float(((pred[0, 0, m] - final[b, 1, m]) ** 2).sum().detach()) / 8
                 total += float(w[b, 0, n, m]) * err
     assert ours.item() == pytest.approx(total / 32, rel=1e-10)
