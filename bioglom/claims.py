@@ -125,12 +125,15 @@ def main(argv=None) -> int:
     p.add_argument("simulation", help=f"one of {', '.join(MERGEABLE)}")
     p.add_argument("results", nargs="+", type=Path, help="each seed's result file (SIMULATION.nc)")
     p.add_argument("--out", type=Path, required=True, help="the merged result file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (refused otherwise)")
     a = p.parse_args(argv)
     try:
         if a.out.is_dir():
             raise ConfigError(f"out={str(a.out)!r} is a folder; give the file to write (e.g. {a.out / 'merged.nc'})")
         if a.out.exists() and any(a.out.resolve() == r.resolve() for r in a.results):
             raise ConfigError(f"out={str(a.out)!r} is one of the files merged; give a new file")
+        if a.out.exists() and not a.overwrite:  # a finished result is replaced only when asked
+            raise ConfigError(f"out={str(a.out)!r} exists; give --overwrite to replace it, or another file")
         ds, claims, attrs = merge_results(a.simulation, a.results)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

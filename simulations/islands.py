@@ -275,6 +275,9 @@ class Options(TrainingOptions):
         check_between("still", self.still, 0.0, 1.0)
         if len(self.shard) != 2 or not 0 <= self.shard[0] < self.shard[1]:
             raise ConfigError(f"shard={self.shard!r} is not allowed; give K,N with 0 <= K < N")
+        if tuple(self.shard) != (0, 1) and not self.sweep:  # it would run a whole run, silently
+            raise ConfigError(f"shard={','.join(map(str, self.shard))!r} is not allowed without sweep=True; "
+                              "--shard splits a sweep's variants")
         for name in ("agreement_weight", "supervision", "field_weight", "grouping_weight", "scene_contrast"):
             check_positive(name, getattr(self, name), strict=False)
         if not 1 <= self.mask_min <= self.mask_max <= self.image_size:

@@ -77,6 +77,14 @@ def test_merge_refuses_what_does_not_fit_with_one_line(tmp_path):
         assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     done = _merge("islands", [one], tmp_path)  # a folder, not a file
     assert done.returncode == 2 and "is a folder" in done.stderr
+    # a finished merged result is replaced only with --overwrite
+    assert _merge("islands", [one], tmp_path / "m.nc").returncode == 0
+    before = (tmp_path / "m.nc").read_bytes()
+    done = _merge("islands", [one], tmp_path / "m.nc")
+    assert done.returncode == 2 and "exists; give --overwrite" in done.stderr
+    assert (tmp_path / "m.nc").read_bytes() == before
+    assert subprocess.run([sys.executable, "-m", "bioglom.claims", "islands", str(one), "--out", str(tmp_path / "m.nc"),
+                           "--overwrite"], capture_output=True, text=True, cwd=ROOT).returncode == 0
 
 
 def test_jobs_run_the_seeds_in_parallel_and_give_the_one_process_claims(tmp_path):

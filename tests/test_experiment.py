@@ -193,6 +193,16 @@ def test_compare_claims_only_checks_the_claim_rows_within_a_tolerance(tmp_path):
     assert main([str(paths[0]), str(paths[2]), "--claims", "--atol", "0.02"]) == 1  # a verdict changed
 
 
+def test_compare_claims_refuses_files_without_claim_rows(tmp_path, capsys):
+    from bioglom.analysis.compare import main
+
+    for i in range(2):
+        xr.Dataset({"x": ("sample", [float(i)])}).to_netcdf(tmp_path / f"{i}.nc", engine="h5netcdf")
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "0.nc"), str(tmp_path / "1.nc"), "--claims"])
+    assert "holds no claim rows" in capsys.readouterr().err
+
+
 def test_compare_prints_where_each_result_was_computed_when_claims_differ(tmp_path, capsys):
     from bioglom.analysis.compare import main
 

@@ -132,6 +132,7 @@ def test_local_rule_reads_the_reference_of_a_finished_backprop_run(quick_run, tm
     (("--share-velocity", "1.5"), "share_velocity=1.5 is not allowed"),
     (("--still", "-0.1"), "still=-0.1 is not allowed"),
     (("--pair-clips", "-1"), "pair_clips=-1 is not allowed"),
+    (("--shard", "1,2"), "shard='1,2' is not allowed without sweep=True"),
     (("--grouping", "motion", "--background", "black"), "grouping='motion' is not allowed"),
 ])
 def test_bad_option_stops_before_work(tmp_path, args, message):

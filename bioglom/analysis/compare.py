@@ -67,6 +67,10 @@ def main(argv=None) -> int:
             a, b = a.load(), b.load()
             first_attrs, second_attrs = dict(a.attrs), dict(b.attrs)
             if args.claims:
+                missing = [path for path, ds in ((args.first, a), (args.second, b)) if "claim" not in ds.dims]
+                if missing:  # nothing to compare would read as "no differences"
+                    parser.error(f"claims=True is not allowed for {', '.join(map(str, missing))}: it holds no claim "
+                                 "rows (compare the whole files without --claims)")
                 a, b = claims_only(a), claims_only(b)
             lines = differences(a, b, args.atol)
             claims = "claim" in a.coords and "claim" in b.coords
