@@ -74,6 +74,13 @@ def run_seeds_as_jobs(script: Path, simulation: str, opts, argv: list[str], out:
     except KeyboardInterrupt:
         for p in running.values():
             p.terminate()
+        for s, p in running.items():  # a terminated job runs no exit handler: its lock is ours to remove
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            _remove_lock(folders[s] / ".lock", p.pid)
         raise
     if failed:
         print(f"error: a seed's job failed; its log is in {out / 'seeds'}; run the same command with --resume "
@@ -83,6 +90,15 @@ def run_seeds_as_jobs(script: Path, simulation: str, opts, argv: list[str], out:
     path = write_result(ds, claims, out / f"{simulation}.nc", {**attrs, "jobs": int(opts.jobs)})
     return report(f"{simulation}: {len(seeds)} seeds run as {opts.jobs} parallel jobs, merged", claims=claims,
                   path=path)
+
+
+def _remove_lock(lock: Path, pid: int) -> None:
+    """Remove ``lock`` if the process ``pid`` (now ended) still holds it."""
+    try:
+        if lock.read_text().strip() == str(pid):
+            lock.unlink()
+    except OSError:
+        pass
 
 
 def _finished(path: Path) -> bool:

@@ -100,3 +100,21 @@ def test_jobs_run_the_seeds_in_parallel_and_give_the_one_process_claims(tmp_path
                            "--out", str(tmp_path / "jobs"), "--seeds", "2", "--jobs", "2", "--resume"],
                           capture_output=True, text=True)
     assert done.returncode == 0 and "0 of 2 seeds" in done.stderr, done.stderr
+
+
+def test_an_interrupted_jobs_run_leaves_no_lock(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "jobs"
+    parent = subprocess.Popen([sys.executable, str(ROOT / "simulations" / "islands.py"), "--quick", "--no-progress",
+                               "--out", str(out), "--seeds", "2", "--jobs", "2"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(out.glob("seeds/seed*/.lock"))) < 2:  # both jobs hold their folders
+        time.sleep(0.1)
+    assert len(list(out.glob("seeds/seed*/.lock"))) == 2
+    parent.send_signal(signal.SIGINT)  # Ctrl-C
+    parent.communicate(timeout=60)
+    assert parent.returncode != 0
+    assert not list(out.glob("**/.lock*")), list(out.glob("**/.lock*"))
