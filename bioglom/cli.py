@@ -354,6 +354,7 @@ def parse_options(cls, argv=None, *, description: str = "", presets: dict[str, d
                     raise ConfigError(f"{f.name}={','.join(map(str, value))!r} is not allowed; {twice!r} is given "
                                       "twice, give each at most once")
         opts = cls(**kwargs)
+        opts.given = frozenset(given)  # what the user chose (not a field: not part of the run's identity)
         if hasattr(opts, "fit_defaults"):  # a default that the chosen data cannot take gives way
             opts.fit_defaults(given)
         seed = getattr(opts, "seed", 0)
@@ -392,7 +393,8 @@ def start_run(cls, argv=None, *, description: str = "", presets: dict[str, dict]
         fail(f"out={opts.out!r} is not allowed; give an output folder")
     out = Path(opts.out)
     default_out = next((f.default for f in dataclasses.fields(cls) if f.name == "out"), None)
-    if opts.out == default_out and opts.seed != 0:
+    default_seed = next((f.default for f in dataclasses.fields(cls) if f.name == "seed"), 0)
+    if opts.out == default_out and "seed" in getattr(opts, "given", {"seed"}) and opts.seed != default_seed:
         out = Path(f"{opts.out}-seed{opts.seed}")  # runs of other seeds never share the default folder
         opts.out = str(out)
     try:

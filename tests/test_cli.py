@@ -199,3 +199,26 @@ def test_scenes_take_a_side_they_allow_unless_one_is_given(tmp_path, capsys):
         parse_options(wake_sleep.Options, ["--data", "scenes", "--image-size", "10"])
     assert "image_size=10 is not allowed" in capsys.readouterr().err
     assert parse_options(wake_sleep.Options, ["--quick"], presets=wake_sleep.PRESETS).image_size == 10
+
+
+def test_the_default_folder_is_shared_only_by_runs_of_the_default_seed(tmp_path, monkeypatch):
+    """islands' claims run from seed 1000: its default run writes results/islands; a --seed the
+    user gives (other than the default) writes beside it, never into it."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    from bioglom.cli import start_run
+
+    monkeypatch.chdir(tmp_path)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulations"))
+    try:
+        islands = importlib.import_module("islands")
+    finally:
+        sys.path.pop(0)
+    opts, _, out = start_run(islands.Options, ["--quick"], presets=islands.PRESETS)  # the preset's seed 0
+    assert out == Path("results/islands")
+    opts, _, out = start_run(islands.Options, ["--seed", "1000", "--overwrite"], presets=islands.PRESETS)
+    assert out == Path("results/islands")
+    opts, _, out = start_run(islands.Options, ["--seed", "5"], presets=islands.PRESETS)
+    assert out == Path("results/islands-seed5")
