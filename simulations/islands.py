@@ -61,8 +61,8 @@ from bioglom.analysis.collapse import COLLAPSE_MEASURES
 from bioglom.analysis.pair_statistics import PairTable, count_pairs
 from bioglom.experiments.islands.measures import top_level_islands, training_curve
 from bioglom.experiments.islands import (ari_band_figure, attention_maps_figure, clip_figure, island_claims,
-                                         island_table, local_claims, local_table, parse_figure, rules_figure,
-                                         similarity_figure, strongest_baseline)
+                                         example_aris, island_table, local_claims, local_table, parse_figure,
+                                         rules_figure, similarity_figure, strongest_baseline)
 from bioglom.atomic import atomic_write_bytes
 from bioglom.cli import TrainingOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_between, check_positive
@@ -752,31 +752,14 @@ def claims_of(ds: xr.Dataset, opts: Options) -> list:
     return rows + local_claims(ds, islands=opts.islands) if opts.local else rows
 
 
-def main(argv=None) -> int:
-    opts, device, out = start_run(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
-    if opts.sweep:
-        return run_sweep(opts, device, out)
-    if opts.jobs > 1:
-        from pathlib import Path
-
-        from bioglom.jobs import run_seeds_as_jobs
-
-        return run_seeds_as_jobs(Path(__file__), "islands", opts, sys.argv[1:] if argv is None else list(argv), out)
-    seeds = seeds_of(opts)
-    try:
-        ds = xr.concat([run_seed(opts, s, device, out / "checkpoints").expand_dims(seed=[s]) for s in seeds], "seed",
-                       data_vars="minimal", coords="minimal", compat="override")
-    except Stopped as e:
-        # islands writes no partial islands.nc: say what is kept instead of the generic status
-        print(f"{str(e).replace('partial results written, ', 'no islands.nc written, ')}; the seeds done are kept in "
-              f"{out / 'checkpoints'}", file=sys.stderr)
-        return 1
-    claims = claims_of(ds, opts)
-    path = write_result(ds, claims, out / "islands.nc", attrs_of(opts, model_config=opts.glom_config(opts.seed).to_json(),
-                                                                 rule=opts.rule, seeds=seeds))
+def draw_figures(ds: xr.Dataset, opts: Options, out) -> None:
+    """The run's pictures, from its result (this run's or seeds run as jobs, merged): the
+    islands of the first seed's example scenes (ARI per scene), ARI by step with the
+    strongest baseline, attention, clips, and for a local rule the rules figure."""
+    seeds = [int(s) for s in ds.seed.values]
     first = ds.sel(seed=seeds[0], islands=opts.islands)
-    save_figure(parse_figure(first.example_image.values, first.example_truth.values, first.example_islands.values),
-                out / "islands.png")
+    save_figure(parse_figure(first.example_image.values, first.example_truth.values, first.example_islands.values,
+                             aris=example_aris(first)), out / "islands.png")
     chosen = ds.sel(islands=opts.islands)
     step_ci = {(int(s), int(l)): interval(mean_of, chosen.ari.sel(target="objects", step=s, level=l).transpose("seed", "sample").values,
                                            resamples=500)
@@ -790,10 +773,40 @@ def main(argv=None) -> int:
     if "clip_example_image" in ds:
         save_figure(clip_figure(first.clip_example_image.values, first.clip_example_truth.values,
                                 first.clip_example_motion.values, first.clip_example_islands.values), out / "clips.png")
+    if opts.local:
+        save_figure(rules_figure(ds.sel(seed=seeds[0]), opts.islands, opts.rule), out / "rules.png")
+
+
+def main(argv=None) -> int:
+    opts, device, out = start_run(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
+    if opts.sweep:
+        return run_sweep(opts, device, out)
+    if opts.jobs > 1:
+        from pathlib import Path
+
+        from bioglom.jobs import run_seeds_as_jobs
+
+        code = run_seeds_as_jobs(Path(__file__), "islands", opts, sys.argv[1:] if argv is None else list(argv), out)
+        if code == 0:  # the pictures of the merged result, as one process draws them
+            with xr.open_dataset(out / "islands.nc", engine="h5netcdf") as merged:
+                draw_figures(merged.load(), opts, out)
+        return code
+    seeds = seeds_of(opts)
+    try:
+        ds = xr.concat([run_seed(opts, s, device, out / "checkpoints").expand_dims(seed=[s]) for s in seeds], "seed",
+                       data_vars="minimal", coords="minimal", compat="override")
+    except Stopped as e:
+        # islands writes no partial islands.nc: say what is kept instead of the generic status
+        print(f"{str(e).replace('partial results written, ', 'no islands.nc written, ')}; the seeds done are kept in "
+              f"{out / 'checkpoints'}", file=sys.stderr)
+        return 1
+    claims = claims_of(ds, opts)
+    path = write_result(ds, claims, out / "islands.nc", attrs_of(opts, model_config=opts.glom_config(opts.seed).to_json(),
+                                                                 rule=opts.rule, seeds=seeds))
+    draw_figures(ds, opts, out)
     signal = "motion segments of clips" if opts.grouping == "motion" else "no grouping signal"
     table = island_table(ds, opts.islands)
     if opts.local:
-        save_figure(rules_figure(ds.sel(seed=seeds[0]), opts.islands, opts.rule), out / "rules.png")
         table += "\n" + local_table(ds, opts.islands)
     return report(f"Islands on {opts.test_scenes} held-out scenes x {len(seeds)} seeds ({opts.scenes} scenes, "
                   f"{opts.columns} columns, {opts.updates} {opts.rule} updates per seed, {signal}; mask changes "

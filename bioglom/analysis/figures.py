@@ -29,13 +29,29 @@ def show_image(image, ax=None, title: str | None = None):
     return ax
 
 
-def show_labels(labels, ax=None, title: str | None = None):
-    """Draw a label map ``[H, W]`` (island or segment ids) with a fixed qualitative colour per id."""
+def show_labels(labels, ax=None, title: str | None = None, foreground=None, outline=None):
+    """Draw a label map ``[H, W]`` (island or segment ids) with a fixed qualitative colour per id.
+
+    ``foreground [H, W]`` (bool): cells outside it are drawn grey (the foreground ARI does
+    not read them). ``outline [H, W]`` (ids, e.g. the ground-truth objects): a black line
+    wherever two 4-adjacent cells have different ids and one of them is nonzero, so that
+    where the islands cross an object's border is seen at a glance."""
     import matplotlib.pyplot as plt
 
     ax = _ax(ax)
     lab = np.asarray(labels)
-    ax.imshow(lab % 20, cmap=plt.get_cmap("tab20"), vmin=0, vmax=19, interpolation="nearest")
+    rgba = plt.get_cmap("tab20")(lab % 20)
+    if foreground is not None:
+        rgba[~np.asarray(foreground, dtype=bool)] = (0.85, 0.85, 0.85, 1.0)
+    ax.imshow(rgba, interpolation="nearest")
+    if outline is not None:
+        ids = np.asarray(outline)
+        for y, x in zip(*np.nonzero((ids[:, 1:] != ids[:, :-1]) & ((ids[:, 1:] > 0) | (ids[:, :-1] > 0)))):
+            ax.plot([x + 0.5, x + 0.5], [y - 0.5, y + 0.5], color="black", lw=1.2)
+        for y, x in zip(*np.nonzero((ids[1:] != ids[:-1]) & ((ids[1:] > 0) | (ids[:-1] > 0)))):
+            ax.plot([x - 0.5, x + 0.5], [y + 0.5, y + 0.5], color="black", lw=1.2)
+        ax.set_xlim(-0.5, ids.shape[1] - 0.5)
+        ax.set_ylim(ids.shape[0] - 0.5, -0.5)
     ax.set_xticks([])
     ax.set_yticks([])
     if title:

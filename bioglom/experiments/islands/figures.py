@@ -11,12 +11,15 @@ from ...analysis.figures import show_image, show_labels
 __all__ = ["parse_figure", "ari_band_figure", "similarity_figure", "clip_figure", "attention_maps_figure", "rules_figure"]
 
 
-def parse_figure(images, truth, islands, max_samples: int = 4):
+def parse_figure(images, truth, islands, max_samples: int = 4, aris=None):
     """Held-out scenes, their ground truth per level, and islands per level at step 0 and after settling.
 
-    images ``[B, C, H, W]``; truth ``[B, L, h, w]``; islands ``[S+1, B, L, h, w]``. One row
-    per scene: the image, the truth of each level (parts, then objects), the islands of
-    each level at step 0, then after the last step.
+    images ``[B, C, H, W]``; truth ``[B, L, h, w]``; islands ``[S+1, B, L, h, w]``; aris
+    ``[B, L]``, each scene's settled foreground ARI per level (level 0 against parts, the
+    others against objects), or None. One row per scene: the image, the truth of each
+    level (parts, then objects), the islands of each level at step 0, then after the last
+    step. Background is grey (the ARI reads the foreground only) and the ground truth of
+    the level is outlined on its islands; the settled panels name their scene's ARI.
     """
     import matplotlib.pyplot as plt
 
@@ -24,17 +27,33 @@ def parse_figure(images, truth, islands, max_samples: int = 4):
     b = min(len(images), max_samples)
     levels = truth.shape[1]
     cols = 1 + 3 * levels
-    fig, axes = plt.subplots(b, cols, figsize=(1.3 * cols, 1.4 * b), squeeze=False)
+    fig, axes = plt.subplots(b, cols, figsize=(1.3 * cols, 1.5 * b), squeeze=False)
     for i in range(b):
         show_image(images[i], axes[i, 0], "scene" if i == 0 else None)
+        fg = truth[i, -1] > 0
         for l in range(levels):
             name = "parts" if l == 0 else "objects"
-            show_labels(truth[i, l], axes[i, 1 + l], f"truth L{l}\n({name})" if i == 0 else None)
-            show_labels(islands[0, i, l], axes[i, 1 + levels + l], f"islands L{l}\nstep 0" if i == 0 else None)
-            show_labels(islands[-1, i, l], axes[i, 1 + 2 * levels + l],
-                        f"islands L{l}\nstep {len(islands) - 1}" if i == 0 else None)
+            show_labels(truth[i, l], axes[i, 1 + l], f"truth L{l}\n({name})" if i == 0 else None, foreground=fg)
+            show_labels(islands[0, i, l], axes[i, 1 + levels + l], f"islands L{l}\nstep 0" if i == 0 else None,
+                        foreground=fg, outline=truth[i, l])
+            title = f"islands L{l}\nstep {len(islands) - 1}" if i == 0 else ""
+            if aris is not None:
+                title += ("\n" if title else "") + f"ARI {float(np.asarray(aris)[i, l]):.2f}"
+            show_labels(islands[-1, i, l], axes[i, 1 + 2 * levels + l], title or None, foreground=fg,
+                        outline=truth[i, l])
     fig.tight_layout()
     return fig
+
+
+def example_aris(ds):
+    """Each example scene's settled foreground ARI per level, ``[example, level]`` (level 0
+    against parts, the others against objects), from one seed's result with its islands
+    kind chosen (``ari`` over ``target, step, sample, level``; examples are the first
+    test scenes)."""
+    k = ds.sizes["example"]
+    last = ds.ari.isel(step=-1).isel(sample=slice(0, k))
+    return np.stack([last.sel(target="parts" if l == 0 else "objects", level=l).values
+                     for l in ds.level.values], 1)
 
 
 def ari_band_figure(ds, intervals, baselines: dict | None = None, ax=None):
