@@ -453,7 +453,24 @@ def keep_earlier_results(opts, out: Path, suffix: str = "") -> None:
             if "updates" in saved and "updates" in wanted and wanted["updates"] < saved["updates"]:
                 fail(f"resume=True with updates={wanted['updates']} is not allowed; out={str(out)!r} holds a run "
                      f"of {saved['updates']} updates (give at least that many, or --overwrite)")
+            finished = [name for name in results if _complete(out / name)]
+            if getattr(opts, "resume", False) and not suffix and saved == wanted and finished:
+                # a finished result is never measured again (a re-measure would replace it)
+                print(f"nothing to do: out={str(out)!r} holds a finished run of these options "
+                      f"({', '.join(finished)}); --overwrite runs it again", file=sys.stderr)
+                raise SystemExit(0)
     atomic_write_bytes(record, json.dumps(wanted, indent=1, sort_keys=True).encode())
+
+
+def _complete(path: Path) -> bool:
+    """Whether ``path`` is a result whose run finished (``status`` complete)."""
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            return ds.attrs.get("status") == "complete"
+    except (OSError, ValueError):
+        return False
 
 
 def lock_output_folder(out: Path, suffix: str = "") -> Path:

@@ -95,11 +95,19 @@ def test_jobs_run_the_seeds_in_parallel_and_give_the_one_process_claims(tmp_path
             np.testing.assert_allclose(b[v].values, a[v].values, rtol=0, atol=5e-5)
         assert (a.claim_verdict.values == b.claim_verdict.values).all() and list(b.seed.values) == [0, 1]
     assert {p.name for p in (tmp_path / "jobs" / "seeds").iterdir()} == {"seed0", "seed1"}
-    # resumed, the finished seeds are not run again and the merged result is the same
-    done = subprocess.run([sys.executable, str(ROOT / "simulations" / "islands.py"), "--quick", "--no-progress",
-                           "--out", str(tmp_path / "jobs"), "--seeds", "2", "--jobs", "2", "--resume"],
-                          capture_output=True, text=True)
+    # resumed when finished: a no-op that says so; with the merged result gone, the finished
+    # seeds are not run again and the merge is the same
+    resume = [sys.executable, str(ROOT / "simulations" / "islands.py"), "--quick", "--no-progress",
+              "--out", str(tmp_path / "jobs"), "--seeds", "2", "--jobs", "2", "--resume"]
+    done = subprocess.run(resume, capture_output=True, text=True)
+    assert done.returncode == 0 and "nothing to do" in done.stderr, done.stderr
+    with xr.open_dataset(jobs, engine="h5netcdf") as b:
+        before = b.claim_value.values.copy()
+    jobs.unlink()
+    done = subprocess.run(resume, capture_output=True, text=True)
     assert done.returncode == 0 and "0 of 2 seeds" in done.stderr, done.stderr
+    with xr.open_dataset(jobs, engine="h5netcdf") as b:
+        np.testing.assert_array_equal(b.claim_value.values, before)
 
 
 def test_an_interrupted_jobs_run_leaves_no_lock(tmp_path):

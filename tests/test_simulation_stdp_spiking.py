@@ -46,14 +46,25 @@ def test_quick_run_writes_netcdf_with_s_claims(quick_run):
     assert "S3" in res.stdout
 
 
-def test_resume_reuses_the_finished_parts(quick_run):
+def test_resume_reuses_the_finished_parts(quick_run, tmp_path):
+    import shutil
+
     out, _ = quick_run
     with xr.open_dataset(out / "stdp_spiking.nc", engine="h5netcdf") as ds:
         before = ds.claim_value.values.copy()
+    # a finished run resumed is a no-op that says so: nothing is measured again or replaced
+    stamp = (out / "stdp_spiking.nc").stat().st_mtime_ns
     res = run("--quick", "--out", str(out), "--device", "cpu", "--resume")
+    assert res.returncode == 0 and "nothing to do" in res.stderr, res.stderr[-3000:]
+    assert (out / "stdp_spiking.nc").stat().st_mtime_ns == stamp
+    # a run killed after its parts were cached goes on from them
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "stdp_spiking.nc").unlink()
+    res = run("--quick", "--out", str(copy), "--device", "cpu", "--resume")
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.count(": from ") == 5  # S1 and S2 for two kernels, S3 (one seed)
-    with xr.open_dataset(out / "stdp_spiking.nc", engine="h5netcdf") as ds:
+    with xr.open_dataset(copy / "stdp_spiking.nc", engine="h5netcdf") as ds:
         assert np.array_equal(ds.claim_value.values, before)
 
 
