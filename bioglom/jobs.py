@@ -14,10 +14,23 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["run_seeds_as_jobs", "job_argv"]
+__all__ = ["run_seeds_as_jobs", "job_argv", "resolve_jobs", "JOBS_HELP"]
 
 # options the parent decides for each job (the rest of its command line passes through)
 OWN = ("--jobs", "--seed", "--seeds", "--out", "--progress", "--no-progress", "--overwrite", "--no-overwrite")
+
+
+JOBS_HELP = ("run the seeds as this many parallel processes (each with cores / jobs threads) and merge their "
+             "results (python -m bioglom.claims); 0 (the default): one process per seed; 1: one process")
+
+
+def resolve_jobs(opts, allowed: bool = True) -> None:
+    """``jobs=0`` (the default) becomes one process per seed where seeds can run as jobs
+    (``allowed``), else one process: seeds side by side, one thread each on two cores,
+    did 1.17-1.26x the updates per second of one process on both cores
+    (``benchmarks/jobs.py``), and give the same result as one process of one thread."""
+    if opts.jobs == 0:
+        opts.jobs = opts.seeds if allowed and opts.seeds > 1 else 1
 
 
 def job_argv(argv: list[str], seed: int, out: Path, resume: bool) -> list[str]:

@@ -69,6 +69,7 @@ from bioglom.config import ConfigError, check_between, check_positive
 from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_moving_scenes, make_scenes,
                           make_whole_scenes, mask_parts, mask_regions, motion_batch)
 from bioglom.data.motion import motion_segments
+from bioglom.jobs import JOBS_HELP, resolve_jobs
 from bioglom.experiment import COMPLETE, Stopped, attrs_of, cached, report, run_dataset, seeds_of, train, write_result
 from bioglom.data.scene_task import GROUPINGS
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
@@ -105,8 +106,7 @@ CLAIM_SEED = 1000
           updates=option(600, "training updates per seed"), batch=option(32, "scenes per update"),
           negative_weight=0.1)
 class Options(TrainingOptions):
-    jobs: int = option(1, "run the seeds as this many parallel processes (each with cores / jobs threads) and "
-                       "merge their results (python -m bioglom.claims); 1: one process")
+    jobs: int = option(0, JOBS_HELP)
     sweep: bool = option(False, "run every variant of VARIANTS (--sweep-seeds seeds each) and write sweep.nc and "
                          "sweep.csv instead")
     shard: tuple[int, ...] = option((0, 1), "with --sweep: K,N runs the variants whose index is K modulo N (N "
@@ -234,6 +234,7 @@ class Options(TrainingOptions):
             self.consensus = "mean"
         if self.sweep and "seed" not in given:  # a sweep chooses on its own seeds, never the claims'
             self.seed = SELECTION_SEEDS[self.sweep_set][0]
+        resolve_jobs(self, allowed=not self.sweep)
 
     @property
     def local(self) -> bool:

@@ -59,6 +59,7 @@ from bioglom.config import ConfigError, check_positive
 from bioglom.data import digit_glyphs, mnist_sizes, moving_images
 from bioglom.experiments.wake_sleep import (ALONG, pixel_probe, probe_point, scene_point, sleep_claims,
                                             sleep_figures, sleep_table)
+from bioglom.jobs import JOBS_HELP, resolve_jobs
 from bioglom.experiment import COMPLETE, attrs_of, over_seeds, report, run_dataset, train, write_partial, write_result
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
 from bioglom.learning.controls import LABEL_TRAINED, POSITIVE_CONTROLS, control_options
@@ -97,8 +98,7 @@ class Options(DataOptions):
     pre: int = option(100, "deprivation: interleaved updates first")
     deprived: int = option(300, "deprivation: wake-only updates")
     recovery: int = option(60, "deprivation: sleep updates after deprivation")
-    jobs: int = option(1, "run the seeds as this many parallel processes (each with cores / jobs threads) and "
-                       "merge their results (python -m bioglom.claims; digits only); 1: one process")
+    jobs: int = option(0, JOBS_HELP + " (digits only)")
     # evaluation
     eval_every: int = option(10, "updates between evaluations")
     probe_train: int = option(500, "digits the probe is fitted on")
@@ -156,6 +156,12 @@ class Options(DataOptions):
             raise ConfigError(f"jobs={self.jobs} is not allowed with data='scenes' (its claims are computed from "
                               "per-seed state in one process); run the seeds in one process")
 
+    def fit_defaults(self, given: set[str]) -> None:
+        """As :class:`~bioglom.cli.DataOptions`; and ``--jobs`` left at 0 runs a seed per
+        process on digits, one process on scenes."""
+        super().fit_defaults(given)
+        resolve_jobs(self, allowed=self.data != "scenes")
+
     def runs(self) -> list["Run"]:
         """Every run of a seed, in report order."""
         out = [Run("interleaved", "interleaved", 0, preset("interleaved"), self.updates, 1)]
@@ -209,7 +215,14 @@ def main(argv=None) -> int:
     if opts.jobs > 1:
         from bioglom.jobs import run_seeds_as_jobs
 
-        return run_seeds_as_jobs(Path(__file__), "wake_sleep", opts, sys.argv[1:] if argv is None else list(argv), out)
+        code = run_seeds_as_jobs(Path(__file__), "wake_sleep", opts, sys.argv[1:] if argv is None else list(argv), out)
+        if code == 0:  # the table and pictures of the merged result, as one process prints and draws them
+            with xr.open_dataset(out / "wake_sleep.nc", engine="h5netcdf") as merged:
+                merged = merged.load()
+            print(sleep_table(merged))
+            for name, fig in sleep_figures(merged, opts.pre, opts.deprived).items():
+                save_figure(fig, out / name)
+        return code
     runs = opts.runs()
     results, status = over_seeds(opts, lambda seed: run_seed(opts, seed, runs, device, out))
     seeds = [r[0] for r in results]

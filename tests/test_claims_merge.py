@@ -41,7 +41,7 @@ def _split(path, tmp_path):
 
 @pytest.mark.parametrize("simulation", ["islands", "wake_sleep"])
 def test_merged_per_seed_files_give_the_one_process_claims_exactly(simulation, tmp_path):
-    whole, parts = _split(_run(simulation, tmp_path / "all", "--seeds", "2"), tmp_path)
+    whole, parts = _split(_run(simulation, tmp_path / "all", "--seeds", "2", "--jobs", "1"), tmp_path)
     done = _merge(simulation, parts[::-1], tmp_path / "merged.nc")  # any order: merged in seed order
     assert done.returncode == 0, done.stderr
     with xr.open_dataset(tmp_path / "merged.nc", engine="h5netcdf") as merged:
@@ -53,7 +53,7 @@ def test_merged_per_seed_files_give_the_one_process_claims_exactly(simulation, t
 
 
 def test_seeds_run_as_separate_processes_merge_to_the_same_claims(tmp_path):
-    whole = _run("islands", tmp_path / "all", "--seeds", "2")
+    whole = _run("islands", tmp_path / "all", "--seeds", "2", "--jobs", "1")
     parts = [_run("islands", tmp_path / f"s{s}", "--seed", str(s), "--seeds", "1") for s in (0, 1)]
     assert _merge("islands", parts, tmp_path / "merged.nc").returncode == 0
     with xr.open_dataset(whole, engine="h5netcdf") as a, xr.open_dataset(tmp_path / "merged.nc", engine="h5netcdf") as b:
@@ -88,7 +88,7 @@ def test_merge_refuses_what_does_not_fit_with_one_line(tmp_path):
 
 
 def test_jobs_run_the_seeds_in_parallel_and_give_the_one_process_claims(tmp_path):
-    whole = _run("islands", tmp_path / "all", "--seeds", "2")
+    whole = _run("islands", tmp_path / "all", "--seeds", "2", "--jobs", "1")
     jobs = _run("islands", tmp_path / "jobs", "--seeds", "2", "--jobs", "2")
     with xr.open_dataset(whole, engine="h5netcdf") as a, xr.open_dataset(jobs, engine="h5netcdf") as b:
         for v in CLAIMS:
