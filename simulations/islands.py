@@ -788,9 +788,11 @@ def main(argv=None) -> int:
         from bioglom.jobs import run_seeds_as_jobs
 
         code = run_seeds_as_jobs(Path(__file__), "islands", opts, sys.argv[1:] if argv is None else list(argv), out)
-        if code == 0:  # the pictures of the merged result, as one process draws them
+        if code == 0:  # the table and pictures of the merged result, as one process prints and draws them
             with xr.open_dataset(out / "islands.nc", engine="h5netcdf") as merged:
-                draw_figures(merged.load(), opts, out)
+                merged = merged.load()
+            print(island_table(merged, opts.islands) + ("\n" + local_table(merged, opts.islands) if opts.local else ""))
+            draw_figures(merged, opts, out)
         return code
     seeds = seeds_of(opts)
     try:
