@@ -453,7 +453,7 @@ def keep_earlier_results(opts, out: Path, suffix: str = "") -> None:
             if "updates" in saved and "updates" in wanted and wanted["updates"] < saved["updates"]:
                 fail(f"resume=True with updates={wanted['updates']} is not allowed; out={str(out)!r} holds a run "
                      f"of {saved['updates']} updates (give at least that many, or --overwrite)")
-            finished = [name for name in results if _complete(out / name)]
+            finished = [name for name in results if result_complete(out / name)]
             if getattr(opts, "resume", False) and not suffix and saved == wanted and finished:
                 # a finished result is never measured again (a re-measure would replace it)
                 print(f"nothing to do: out={str(out)!r} holds a finished run of these options "
@@ -462,8 +462,11 @@ def keep_earlier_results(opts, out: Path, suffix: str = "") -> None:
     atomic_write_bytes(record, json.dumps(wanted, indent=1, sort_keys=True).encode())
 
 
-def _complete(path: Path) -> bool:
-    """Whether ``path`` is a result whose run finished (``status`` complete)."""
+def result_complete(path: Path) -> bool:
+    """Whether ``path`` is a result whose run finished (``status`` complete); False for a
+    missing or unreadable file."""
+    if not path.exists():
+        return False
     import xarray as xr
 
     try:

@@ -56,13 +56,14 @@ def run_seeds_as_jobs(script: Path, simulation: str, opts, argv: list[str], out:
     the merged result to ``out/SIMULATION.nc``; print the claims. Returns the exit code
     (that of the first job that failed, after the others ended)."""
     from .claims import merge_results
+    from .cli import result_complete
     from .experiment import report, seeds_of, write_result
 
     seeds = seeds_of(opts)
     folders = {s: out / "seeds" / f"seed{s}" for s in seeds}
     threads = max(1, (os.cpu_count() or 1) // opts.jobs)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    todo = [s for s in seeds if not (opts.resume and _finished(folders[s] / f"{simulation}.nc"))]
+    todo = [s for s in seeds if not (opts.resume and result_complete(folders[s] / f"{simulation}.nc"))]
     running: dict[int, subprocess.Popen] = {}
     failed = 0
     print(f"{len(todo)} of {len(seeds)} seeds as {min(opts.jobs, len(todo))} parallel jobs of {threads} "
@@ -112,15 +113,3 @@ def _remove_lock(lock: Path, pid: int) -> None:
             lock.unlink()
     except OSError:
         pass
-
-
-def _finished(path: Path) -> bool:
-    if not path.exists():
-        return False
-    import xarray as xr
-
-    try:
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            return ds.attrs.get("status") == "complete"
-    except (OSError, ValueError):
-        return False
