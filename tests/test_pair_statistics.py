@@ -119,3 +119,5 @@ def test_bad_input_is_refused_in_one_line():
         count_pairs(images, torch.zeros(2, 15, dtype=torch.long), GRID, patch_size=1)
     with pytest.raises(ConfigError, match="bins=0"):
         appearance_codes(images, 1, 0)
+    with pytest.raises(ConfigError, match="clusters=0"):
+        colour_position_kmeans(images, torch.ones(2, 16, dtype=torch.bool), 1, GRID, clusters=0)

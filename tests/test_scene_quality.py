@@ -190,6 +190,8 @@ def test_with_the_motion_grouping_the_same_signal_baseline_is_among_the_scene_ba
     assert torch.equal(held.signal_images[:8], clips.frame(-1).images)
     assert torch.equal(held.signal_segments[:8], motion_segments(clips.images, 2))
     assert SceneTask(grouping="motion").held_out(0).signal_images is None  # no patch size, no signal
+    with pytest.raises(ConfigError, match="signal_clips=-1"):
+        task.held_out(0, patch_size=2, signal_clips=-1)
     model = Glom(GlomConfig(levels=3, dim=8, hidden=16, image_size=16, patch_size=2, channels=3))
     q = scene_quality(model, 2, held)
     base = baseline_islands(held.val, held.test, 2, 3, (8, 8),

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from ..components import grid_components, renumber
-from ..config import ConfigError
+from ..config import ConfigError, check_positive
 from ..frontend import patchify
 
 __all__ = ["PairTable", "PAIR_THRESHOLDS", "KMEANS_CLUSTERS", "appearance_codes", "count_pairs", "pair_islands",
@@ -121,6 +121,8 @@ def colour_position_kmeans(images: torch.Tensor, foreground: torch.Tensor, patch
     x / W]`` (``colour_weight`` 0: position alone), ``clusters`` per image, from
     farthest-point starts (deterministic), ``iterations`` Lloyd steps. Returns ``[B, N]``
     ids, 0 for background, clusters ``1..clusters``."""
+    check_positive("clusters", clusters, integer=True)
+    check_positive("iterations", iterations, strict=False, integer=True)
     h, w = grid
     b, n = foreground.shape
     y, x = torch.meshgrid(torch.arange(h, device=images.device) / h, torch.arange(w, device=images.device) / w,

@@ -141,6 +141,7 @@ class SceneTask:
         ``grouping="motion"`` and a ``patch_size``, also the first ``signal_clips``
         training clips' last frames and motion segments (the clips :meth:`batch` trains
         on), from which the same-signal baseline counts its pairs."""
+        check_positive("signal_clips", signal_clips, strict=False, integer=True)
         val = self.scenes(self.val_scenes, derived_seed(seed, "validation"), 0)
         test = self.scenes(self.test_scenes, derived_seed(seed, "test"), 0)
         corrupted, keep = self.masked(test, generator(seed, "test"))
