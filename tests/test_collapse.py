@@ -82,3 +82,14 @@ def test_position_blocks_score_what_the_layout_gives_away():
     straddle.reshape(1, 8, 8)[:, :, 2:6] = 1  # one object across the middle: split by the blocks
     straddle.reshape(1, 8, 8)[:, :, 6:] = 2
     assert foreground_ari(straddle, quadrant, straddle > 0).item() < 0.5
+
+
+def test_participation_ratio_per_level_equals_each_level_alone():
+    """collapse_measures takes every level at once; each equals the level's own rows."""
+    g = torch.Generator().manual_seed(4)
+    states = torch.randn(3, 4, 6, 8, generator=g) * torch.tensor([1.0, 0.1, 3.0, 0.0])[None, :, None, None]
+    u = torch.nn.functional.normalize(states.double(), dim=-1, eps=1e-12)
+    got = collapse_measures(states)[:, COLLAPSE_MEASURES.index("participation_ratio")]
+    for level in range(4):  # the reference, one level at a time
+        assert float(got[level]) == pytest.approx(participation_ratio(u[:, level].reshape(-1, 8)), rel=1e-12)
+    assert float(got[3]) == 0.0  # a level of zeros: nothing varies

@@ -31,18 +31,18 @@ __all__ = ["COLLAPSE_MEASURES", "collapse_measures", "participation_ratio"]
 COLLAPSE_MEASURES = ("spread_within", "spread_across", "participation_ratio", "cosine_same", "cosine_other")
 
 
-def participation_ratio(x: torch.Tensor) -> float:
+def participation_ratio(x: torch.Tensor):
     """``(sum_k lambda_k)^2 / sum_k lambda_k^2`` over the eigenvalues of the covariance of the
-    rows of ``x [n, d]`` (float64): ``k`` for ``k`` equal, orthogonal directions of
-    variation, 0 when nothing varies."""
+    rows of ``x [..., n, d]`` (float64): ``k`` for ``k`` equal, orthogonal directions of
+    variation, 0 when nothing varies. A float for ``[n, d]``; a float64 tensor over the
+    leading axes otherwise."""
     rows = x.double()
-    centred = rows - rows.mean(0)
-    cov = centred.T @ centred / max(len(rows), 1)
-    trace = torch.diagonal(cov).sum()
-    square = (cov * cov).sum()  # sum of squared eigenvalues of a symmetric matrix
-    if square <= 1e-24:
-        return 0.0
-    return float(trace * trace / square)
+    centred = rows - rows.mean(-2, keepdim=True)
+    cov = centred.transpose(-1, -2) @ centred / max(rows.shape[-2], 1)
+    trace = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
+    square = (cov * cov).sum((-2, -1))  # sum of squared eigenvalues of a symmetric matrix
+    ratio = torch.where(square > 1e-24, trace * trace / square.clamp(min=1e-300), torch.zeros_like(square))
+    return float(ratio) if x.dim() == 2 else ratio
 
 
 def collapse_measures(states: torch.Tensor, objects: torch.Tensor | None = None) -> torch.Tensor:
@@ -54,7 +54,7 @@ def collapse_measures(states: torch.Tensor, objects: torch.Tensor | None = None)
     b, L, n, d = u.shape
     within = (u - u.mean(2, keepdim=True)).norm(dim=-1).mean((0, 2))  # l
     across = (u - u.mean(0, keepdim=True)).norm(dim=-1).mean((0, 2))  # l
-    pr = torch.tensor([participation_ratio(u[:, l].reshape(-1, d)) for l in range(L)], dtype=torch.float64)
+    pr = participation_ratio(u.transpose(0, 1).reshape(L, b * n, d))  # l
     same = other = torch.full((L,), float("nan"), dtype=torch.float64)
     if objects is not None:
         cos = u @ u.transpose(-1, -2)  # b l n m
