@@ -110,7 +110,7 @@ def test_kmeans_on_position_finds_two_separate_blobs_whatever_their_colours():
     assert (ids[~fg] == 0).all()
     # weighted heavily, random colours scatter the same blobs
     mixed = colour_position_kmeans(images, fg, 1, (8, 8), clusters=2, colour_weight=10.0)
-    assert float(foreground_ari(truth, mixed, fg).mean()) < 0.5
+    assert float(foreground_ari(truth, mixed, fg).mean()) < 0.2  # measured -0.03
 
 
 def test_bad_input_is_refused_in_one_line():
