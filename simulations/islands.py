@@ -58,7 +58,7 @@ from bioglom.analysis import (PAIR_KINDS, evaluate_clips, evaluate_parse, foregr
                               pair_similarity, run_attrs, write_netcdf)
 from bioglom.analysis.figures import save_figure
 from bioglom.analysis.collapse import COLLAPSE_MEASURES
-from bioglom.analysis.pair_statistics import PairTable, count_pairs
+from bioglom.analysis.pair_statistics import count_pairs
 from bioglom.experiments.islands.measures import top_level_islands, training_curve
 from bioglom.experiments.islands import (ari_band_figure, attention_maps_figure, clip_figure, island_claims,
                                          example_aris, island_table, local_claims, local_table, parse_figure,
@@ -68,7 +68,7 @@ from bioglom.cli import TrainingOptions, defaults, model_option, option, run_ide
 from bioglom.config import ConfigError, check_between, check_positive
 from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_moving_scenes, make_scenes,
                           make_whole_scenes, mask_parts, mask_regions, motion_batch)
-from bioglom.data.motion import motion_segments
+from bioglom.data.clips import segmented_clips
 from bioglom.jobs import JOBS_HELP, resolve_jobs
 from bioglom.experiment import COMPLETE, Stopped, attrs_of, cached, report, run_dataset, seeds_of, train, write_result
 from bioglom.data.scene_task import GROUPINGS
@@ -348,22 +348,17 @@ class Options(TrainingOptions):
         without the motion grouping or with ``pair_clips`` 0."""
         if self.grouping != "motion" or not self.pair_clips:
             return None, None, None
-        tables, ari, mixed = [], [], []
-        for start in range(0, self.pair_clips, 256):  # in chunks: clips are cheap, their residuals are not
-            clips = self.clip_batch(min(256, self.pair_clips - start), seed, start)
-            last = clips.frame(-1)
-            segments = motion_segments(clips.images, self.patch_size)
-            tables.append(count_pairs(last.images, segments, self.glom_config().grid, self.patch_size))
-            objects = column_labels(last, self.patch_size, 2)[:, 1]
-            ari.append(foreground_ari(objects, segments, objects > 0))
-            present = clips.kinds >= 0
-            v = clips.velocities
-            still = ((v == 0).all(-1) & present).any(1)
-            same = ((v[:, :, None] == v[:, None]).all(-1) & present[:, :, None] & present[:, None]
-                    & ~torch.eye(v.shape[1], dtype=torch.bool)).any(-1).any(-1)
-            mixed.append(still | same)
-        table = PairTable(sum(t.pairs for t in tables), sum(t.same for t in tables), tables[0].bins, self.patch_size)
-        return table, torch.cat(ari), torch.cat(mixed)
+        clips, segments = segmented_clips(lambda n, start: self.clip_batch(n, seed, start), self.pair_clips,
+                                          self.patch_size)
+        last = clips.frame(-1)
+        table = count_pairs(last.images, segments, self.glom_config().grid, self.patch_size)
+        objects = column_labels(last, self.patch_size, 2)[:, 1]  # scoring the teacher only
+        present = clips.kinds >= 0
+        v = clips.velocities
+        still = ((v == 0).all(-1) & present).any(1)
+        same = ((v[:, :, None] == v[:, None]).all(-1) & present[:, :, None] & present[:, None]
+                & ~torch.eye(v.shape[1], dtype=torch.bool)).any(-1).any(-1)
+        return table, foreground_ari(objects, segments, objects > 0), still | same
 
     def masked(self, scenes, generator):
         if self.mask == "parts":

@@ -60,6 +60,25 @@ class Clips(NamedTuple):
                      self.velocities[index], self.parts_per_object, self.kind_names)
 
 
+def segmented_clips(draw, count: int, patch_size: int, chunk: int = 256) -> tuple[Clips, torch.Tensor]:
+    """Clips ``0 .. count - 1`` of a stream, ``draw(n, start) -> Clips``, and the motion
+    segments of each one's last frame (:func:`~.motion.motion_segments`, ``[count, N]``),
+    drawn and segmented ``chunk`` clips at a time (the motion residuals are the cost): what
+    a run's first training clips teach, for the same-signal baseline and for measuring the
+    teacher."""
+    from .motion import motion_segments
+
+    check_positive("count", count, integer=True)
+    parts, segments = [], []
+    for start in range(0, count, chunk):  # chunks of clips, not columns
+        clips = draw(min(chunk, count - start), start)
+        parts.append(clips)
+        segments.append(motion_segments(clips.images, patch_size))
+    whole = Clips(*(torch.cat([getattr(c, f) for c in parts]) for f in Clips._fields[:5]),
+                  parts[0].parts_per_object, parts[0].kind_names)
+    return whole, torch.cat(segments)
+
+
 def check_clip_fit(frames: int, speed: int, image_size: int, scale: tuple[float, float]) -> None:
     """Raise :class:`ConfigError` unless an object of the largest side can travel ``speed``
     pixels per frame for ``frames - 1`` frames and stay inside the image."""

@@ -24,9 +24,9 @@ import torch
 
 from ..config import ConfigError, check_choice, check_positive
 from ..seeding import derived_seed, generator
-from .clips import Clips, make_moving_scenes
+from .clips import Clips, make_moving_scenes, segmented_clips
 from .masking import mask_parts
-from .motion import motion_batch, motion_segments
+from .motion import motion_batch
 from .scenes import Scenes, column_labels
 from .wholes import BACKGROUNDS, WHOLE_KINDS, make_whole_scenes
 
@@ -147,9 +147,5 @@ class SceneTask:
         corrupted, keep = self.masked(test, generator(seed, "test"))
         if self.grouping != "motion" or patch_size is None or not signal_clips:
             return HeldOutScenes(val, test, corrupted, keep)
-        frames, segments = [], []
-        for start in range(0, signal_clips, 256):  # in chunks: the motion residuals are the cost
-            clips = self.clips(min(256, signal_clips - start), seed, start)
-            frames.append(clips.frame(-1).images)
-            segments.append(motion_segments(clips.images, patch_size))
-        return HeldOutScenes(val, test, corrupted, keep, torch.cat(frames), torch.cat(segments))
+        clips, segments = segmented_clips(lambda n, start: self.clips(n, seed, start), signal_clips, patch_size)
+        return HeldOutScenes(val, test, corrupted, keep, clips.frame(-1).images, segments)
