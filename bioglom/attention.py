@@ -16,12 +16,11 @@ and time O(N K) instead of O(N^2), and never builds an ``[N, N]`` tensor:
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 
-from .config import GlomConfig
+from .config import GlomConfig, gaussian_radius
 
 __all__ = [
     "grid_distances",
@@ -112,12 +111,6 @@ def gaussian_neighbours(grid: tuple[int, int], ks, sigmas, generator: torch.Gene
         index[l, :, 1:1 + k] = (y[:, None] + dy[idx]) * w + x[:, None] + dx[idx]
         valid[l, :, 1:1 + k] = True
     return Neighbours(index, valid)
-
-
-def gaussian_radius(grid: tuple[int, int], k: int, sigma: float) -> int:
-    """The Chebyshev radius within which :func:`gaussian_neighbours` draws a level's ``k``
-    columns: ``min(max(ceil(4 sigma), ceil(sqrt(k + 1))), max(H, W) - 1)``."""
-    return min(max(math.ceil(4 * sigma), math.ceil(math.sqrt(k + 1))), max(grid) - 1)
 
 
 def neighbours_from_mask(mask: torch.Tensor) -> Neighbours:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["GlomConfig", "ConfigError", "NonFiniteError", "check_choice", "check_positive", "check_bool",
-           "changed_fields"]
+           "changed_fields", "gaussian_radius"]
 
 
 class ConfigError(ValueError):
@@ -121,6 +121,14 @@ RETINAS = ("uniform", "foveated")
 FIELD_CHOICES = {"neighbourhood": NEIGHBOURHOODS, "similarity": SIMILARITIES, "consensus": CONSENSUS, "norm": NORMS,
                  "frontend": FRONTENDS, "activation": ACTIVATIONS, "columns": COLUMNS, "column_init": COLUMN_INITS,
                  "init_state": INIT_STATES, "retina": RETINAS}
+
+def gaussian_radius(grid: tuple[int, int], k: int, sigma: float) -> int:
+    """The Chebyshev radius within which the ``gaussian`` neighbourhood
+    (:func:`bioglom.attention.gaussian_neighbours`) draws a level's ``k`` columns:
+    ``min(max(ceil(4 sigma), ceil(sqrt(k + 1))), max(H, W) - 1)``. It lives here, with the
+    fields it reads, so that the memory estimate and the attention share it."""
+    return min(max(math.ceil(4 * sigma), math.ceil(math.sqrt(k + 1))), max(grid) - 1)
+
 
 @dataclass(frozen=True)
 class GlomConfig:
@@ -451,8 +459,6 @@ class GlomConfig:
         elif self.neighbourhood == "window":
             neighbourhood = (9 * levels + 24) * n * k
         else:
-            from .attention import gaussian_radius  # the draw's geometry lives with attention
-
             side = max(gaussian_radius(self.grid, kk, s) for kk, s in zip(self.gaussian_ks, self.gaussian_sigmas))
             neighbourhood = 9 * levels * n * k + 17 * n * (2 * side + 1) ** 2
         h, w = self.image_hw

@@ -7,7 +7,7 @@ to")?
 
     python simulations/islands.py             # 3 seeds, 2-core CPU sized (see the README for the time)
     python simulations/islands.py --quick     # seconds, 1 seed
-    python simulations/islands.py --sweep     # every variant of VARIANTS, 2 seeds each -> sweep.nc, sweep.csv
+    python simulations/islands.py --sweep     # the variants of bioglom.experiments.islands.sweep, 2 seeds each -> sweep.nc
     python simulations/islands.py --grouping-weight 0 --supervision 3 --out results/islands_control   # label-trained
     python simulations/islands.py --preset gpu --device cuda
     python simulations/islands.py --preset local    # a local rule (section 12) beside backprop: claims L1-L3
@@ -45,38 +45,30 @@ islands.nc, islands.png, ari_by_step.png, attention.png, attention_maps.png and 
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 import xarray as xr
 
-from bioglom import Glom, GlomConfig
-from bioglom.analysis import (PAIR_KINDS, evaluate_clips, evaluate_parse, foreground_ari, interval, mean_of,
-                              pair_similarity, run_attrs, write_netcdf)
-from bioglom.analysis.figures import save_figure
-from bioglom.analysis.collapse import COLLAPSE_MEASURES
+from bioglom import GlomConfig
+from bioglom.analysis import foreground_ari
 from bioglom.analysis.pair_statistics import count_pairs
-from bioglom.experiments.islands.measures import top_level_islands, training_curve
-from bioglom.experiments.islands import (ari_band_figure, attention_maps_figure, clip_figure, island_claims,
-                                         example_aris, island_table, local_claims, local_table, parse_figure,
-                                         rules_figure, similarity_figure, strongest_baseline)
-from bioglom.atomic import atomic_write_bytes
-from bioglom.cli import TrainingOptions, defaults, model_option, option, run_identity, run_script, start_run
+from bioglom.cli import TrainingOptions, defaults, model_option, option, run_script, start_run
 from bioglom.config import ConfigError, check_between, check_positive
-from bioglom.data import (WHOLE_KINDS, changed_fraction, column_labels, make_moving_scenes, make_scenes,
-                          make_whole_scenes, mask_parts, mask_regions, motion_batch)
+from bioglom.data import (WHOLE_KINDS, column_labels, make_moving_scenes, make_scenes, make_whole_scenes, mask_parts,
+                          mask_regions)
 from bioglom.data.clips import segmented_clips
-from bioglom.jobs import JOBS_HELP, resolve_jobs
-from bioglom.experiment import COMPLETE, Stopped, attrs_of, cached, report, run_dataset, seeds_of, train, write_result
 from bioglom.data.scene_task import GROUPINGS
-from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
+from bioglom.experiment import Stopped, attrs_of, report, seeds_of, write_result
+from bioglom.experiments.islands import island_claims, island_table, local_claims, local_table
+from bioglom.experiments.islands.run import CLAIM_SEED, SELECTION_SEEDS, draw_figures, run_seed
+from bioglom.experiments.islands.sweep import run_sweep
+from bioglom.jobs import JOBS_HELP, resolve_jobs
+from bioglom.learning import HIDDEN_CREDITS, build_rule
 from bioglom.learning.island_target import ISLAND_FORMS, ISLAND_STEPS
 from bioglom.learning.local import ANTICOLLAPSE_LEVELS, ISLAND_AT, PRECISION_WHERE, TEACHERS
 from bioglom.learning.backprop import NEGATIVE_SCOPES, NEGATIVES, RECONS
-from bioglom.seeding import derived_seed, generator
 
 
 ISLAND_RULES = ("backprop", "delta", "temporal_derivative")
@@ -88,13 +80,9 @@ RECIPE = ("rule", "reference", "lr", "consensus", "negative_weight", "margin", "
           "normalise_votes",
           "agreement_weight", "negatives", "negative_scope", "recon", "field_weight", "supervision",
           "scene_contrast", "grouping_weight", "colour_parts", "similarity", "neighbourhood", "frontend",
-          "bu_location", "td_location", "oscillator_group", "oscillator_rate", "omega", "columns")
+          "bu_location", "td_location", "oscillator_group", "oscillator_rate", "omega", "columns", "column_init")
 
 
-# the seeds the sweeps that chose the defaults ran on (--sweep: the grouping recipe; --sweep
-# --sweep-set local: the local recipe); the claims run on seeds apart from all of them
-SELECTION_SEEDS = {"grouping": (0, 1), "local": (100, 101)}
-CLAIM_SEED = 1000
 
 
 @defaults(out="results/islands", seeds=option(3, "seeds run (seed, seed+1, ...): model and data stream change with "
@@ -107,8 +95,8 @@ CLAIM_SEED = 1000
           negative_weight=0.1)
 class Options(TrainingOptions):
     jobs: int = option(0, JOBS_HELP)
-    sweep: bool = option(False, "run every variant of VARIANTS (--sweep-seeds seeds each) and write sweep.nc and "
-                         "sweep.csv instead")
+    sweep: bool = option(False, "run every variant of --sweep-set (bioglom.experiments.islands.sweep), --sweep-seeds "
+                         "seeds each, and write sweep.nc and sweep.csv instead")
     shard: tuple[int, ...] = option((0, 1), "with --sweep: K,N runs the variants whose index is K modulo N (N "
                                     "processes share a sweep; each caches its variants, and only N=1 writes sweep.nc)")
     # scenes
@@ -149,6 +137,7 @@ class Options(TrainingOptions):
     fill: str = option("token", "what removed pixels become", choices=("token", "noise", "zero"))
     # model: each option sets the GlomConfig field of its name (its help is the field's documentation)
     columns: str = model_option("columns")
+    column_init: str = model_option("column_init")
     neighbourhood: str = model_option("neighbourhood")
     similarity: str = model_option("similarity")
     beta_start: float = model_option("beta_start", help="at the first step")
@@ -379,398 +368,11 @@ PRESETS = {
                 steps=8, test_scenes=1024, val_scenes=512, mask_min=6, mask_max=10, seeds=5),
 }
 
-# what was tried to make islands form without labels: --sweep runs each variant over
-# --sweep-seeds seeds on the options below plus its change, and writes sweep.nc. Variants are
-# compared on selection scenes and clips, streams apart from those the claims are measured
-# on. The previous search (denoising objectives without a grouping signal, 21 variants at one
-# seed) is recorded in analysis/samples/islands_sweep.csv; its best row is the first here.
-SWEEP_BASE = dict(consensus="precision", norm="layer", negatives="both", negative_scope="image", radius=(1, 2, 4),
-                  bu_location=False, similarity="cosine", beta_start=2.0, beta_end=12.0,
-                  weights_end=(1.0, 1.0, 1.0, 1.0), frontend="linear", agreement_weight=0.1, negative_weight=0.1,
-                  steps=8, recon="balanced", supervision=0.0, field_weight=0.0, scene_contrast=0.0,
-                  grouping="motion", grouping_weight=3.0, colour_parts=False, lr=5e-4)
-VARIANTS = {
-    "no grouping signal (the previous default: denoising, 6 steps)": dict(grouping="none", steps=6, recon="pixels",
-                                                                          lr=2e-3),
-    "motion grouping x3": {},
-    "motion grouping x1": dict(grouping_weight=1.0),
-    "oscillators, scene contrast, no grouping signal (AKOrN)": dict(consensus="oscillator", norm="groups",
-                                                                    grouping="none", scene_contrast=1.0),
-    "oscillators, motion grouping x3": dict(consensus="oscillator", norm="groups"),
-    # the reference, not a candidate for the default: the same clips and budget, ground truth in training
-    "CONTROL label-trained x3 on the same clips (labels in training)": dict(grouping_weight=0.0, supervision=3.0),
-    # after the first six: where the settled islands of motion grouping fell short (objects apart split)
-    "motion grouping x3, the lateral term weighs most at the end (weights 0.3,1,1,2)": dict(
-        weights_end=(0.3, 1.0, 1.0, 2.0)),
-    # after those: the lateral term weighing most at the end helped most, so further that way
-    "motion grouping x3, lateral most at the end (0.3,1,1,2), one-colour regions group level 0": dict(
-        weights_end=(0.3, 1.0, 1.0, 2.0), colour_parts=True),
-    "motion grouping x3, lateral dominant at the end (weights 0.1,1,1,4)": dict(weights_end=(0.1, 1.0, 1.0, 4.0)),
-}
-
-
-# what was tried to make a local rule bind (claims L1-L3; --sweep --sweep-set local): every
-# variant over --sweep-seeds seeds (seeds apart from the claims': run it with --seed 100),
-# on selection scenes, each beside backprop's default recipe on the same seeds
-LOCAL_SWEEP_BASE = dict(rule="temporal_derivative", consensus="mean", teacher="island", island_form="hinged",
-                        island_at="every", island_push=1.0, island_margin=0.3, negative_weight=1.0, lr=2e-3,
-                        hidden_credit="local_backprop", variance_weight=0.0, decorrelation_weight=0.0,
-                        anticollapse_levels="all", colour_parts=False, td_location=None, normalise_votes=False,
-                        static_segment=False, precision_where="everywhere")
-# the anti-collapse terms at level 0 only, where no segment pushes (a scratch search on one seed
-# found them at every level dispersing the islands: 0.34 against 0.47)
-_LPL0 = dict(variance_weight=1.0, decorrelation_weight=1.0, anticollapse_levels="ungrouped")
-LOCAL_VARIANTS = {
-    # the teacher that only pulls, and the pull-and-push teacher as the prototype had it
-    "segment-mean teacher (pull only)": dict(teacher="segment"),
-    "hinged island teacher": {},
-    # the top-down nets of shared columns read their location: islands can follow position
-    "hinged, top-down nets without location": dict(td_location=False),
-    "hinged, no location, LPL terms at level 0": dict(td_location=False, **_LPL0),
-    "hinged, no location, LPL terms at level 0, weight 3": dict(td_location=False, **{**_LPL0, "variance_weight": 3.0,
-                                                                                      "decorrelation_weight": 3.0}),
-    "hinged, no location, LPL terms at every level (0.1)": dict(td_location=False, variance_weight=0.1,
-                                                                decorrelation_weight=0.1),
-    "gradient step scaled by the outside mass, no location, LPL level 0": dict(
-        td_location=False, island_form="gradient", island_step="outside_mass", **_LPL0),
-    "nudged (equilibrium propagation), no location, LPL level 0": dict(td_location=False, island_at="nudged", **_LPL0),
-    "hinged, last step only, no location, LPL level 0": dict(td_location=False, island_at="last", **_LPL0),
-    "hinged, no location, LPL level 0, normalised votes": dict(td_location=False, normalise_votes=True, **_LPL0),
-    "hinged, no location, LPL level 0, precisions learned where the teacher applies": dict(
-        td_location=False, consensus="precision", precision_where="island", **_LPL0),
-    "delta rule, hinged, no location, LPL level 0": dict(rule="delta", td_location=False, **_LPL0),
-}
-
-
-# the held-out streams (validation: thresholds, kind probe; selection: the sweep's test
-# scenes; test: the claims') are the scene task's, so the section-12 simulations' scenes match
-
-
-def run_seed(opts: Options, seed: int, device, folder, test_stream: str = "test", reference_folder=None) -> xr.Dataset:
-    """Train one model on the scene stream of ``seed`` and evaluate it on the scenes of
-    the derived stream ``test_stream`` (bioglom.seeding) (cached in ``folder``); for a local
-    rule, with the backprop reference of the same seed beside it (cached in
-    ``reference_folder``, default ``folder/backprop``)."""
-    # one file per seed; which seeds and variants run, and which islands the claims read, is not its identity
-    per_seed = ("seed", "seeds", "sweep", "shard", "sweep_seeds", "islands")
-    ds = cached(folder / f"seed{seed}.nc", opts, lambda: train_and_evaluate(opts, seed, device, folder, test_stream),
-                per_seed)
-    if not opts.local:
-        return ds
-    # claims L1-L3: backprop's default recipe on the same clips, budget and seed, cached apart
-    ref, ref_folder = opts.reference_options(), reference_folder or folder / "backprop"
-    if opts.reference:  # a finished backprop run's own per-seed result, checked to be the reference recipe
-        path = Path(opts.reference) / "checkpoints" / f"seed{seed}.nc"
-        if not path.exists():  # a run of seeds as jobs keeps each seed's result in its own folder
-            path = Path(opts.reference) / "seeds" / f"seed{seed}" / "checkpoints" / f"seed{seed}.nc"
-
-        def missing():
-            raise ConfigError(f"reference={opts.reference!r} holds no result of seed {seed} ({path}); give the folder "
-                              "of a finished backprop islands run on the same seeds, or leave --reference out")
-        return with_reference(ds, cached(path, dataclasses.replace(ref, resume=True), missing, per_seed))
-    ref_folder.mkdir(parents=True, exist_ok=True)
-    reference = cached(ref_folder / f"seed{seed}.nc", ref,
-                       lambda: train_and_evaluate(ref, seed, device, ref_folder, test_stream), per_seed)
-    return with_reference(ds, reference)
-
-
-def with_reference(ds: xr.Dataset, ref: xr.Dataset) -> xr.Dataset:
-    """A local rule's result ``ds`` with the backprop reference's top-level numbers beside it
-    (``backprop_*``: settled ARI against objects, its untrained network's, collapse measures,
-    island maps of the example scenes and the training curve)."""
-    top, last = int(ref.level[-1]), int(ref.step[-1])
-    ds = ds.copy()
-    ds["backprop_ari"] = ref.ari.sel(target="objects", step=last, level=top, drop=True).assign_attrs(
-        long_name="backprop reference: top level's settled foreground ARI against objects")
-    ds["backprop_untrained_ari"] = ref.untrained_ari.assign_attrs(
-        long_name="backprop reference's untrained network: top level's settled foreground ARI against objects")
-    ds["backprop_collapse"] = ref.collapse.sel(probe_step="settled", drop=True).assign_attrs(
-        long_name="backprop reference: collapse measures of the settled test states")
-    ds["backprop_example_islands"] = ref.example_islands.sel(step=last, drop=True).assign_attrs(
-        long_name="backprop reference: settled island ids of the example scenes", units="1")
-    ds["backprop_untrained_example_islands"] = ref.untrained_example_islands.assign_attrs(
-        long_name="backprop reference's untrained network: top-level settled island ids of the example scenes",
-        units="1")
-    for name in ("curve_ari", "curve_collapse"):
-        ds[f"backprop_{name}"] = ref[name].assign_attrs(long_name=f"backprop reference: {ref[name].long_name}")
-    return ds
-
-
-def train_and_evaluate(opts: Options, seed: int, device, folder, test_stream: str) -> xr.Dataset:
-    """Train one seed by ``opts.rule``, tracking the attention logits of pair kinds and a
-    training curve (top-level ARI and collapse on tracked validation scenes), then measure
-    the parse of the ``test_stream`` scenes (bioglom.analysis.evaluate_parse) and the
-    untrained network's top level on them; raises :class:`~bioglom.experiment.Stopped`
-    when training stops early."""
-    torch.manual_seed(seed)
-    model = Glom(opts.glom_config(seed)).to(device)
-    rule = opts.build_rule()
-
-    def batches(u: int) -> Batch:
-        if opts.grouping == "motion":  # from the clips' pixels alone (a test checks that no label enters)
-            clips = opts.clip_batch(opts.batch, seed, u * opts.batch)
-            clean, corrupted, keep, groups = motion_batch(clips.images, opts.patch_size, opts.levels, opts.mask_count,
-                                                          generator(seed, "batch", u), fill=opts.fill,
-                                                          colour_parts=opts.colour_parts)
-            labels = column_labels(clips.frame(-1), opts.patch_size, opts.levels) if opts.supervision > 0 else None
-            return Batch(clean, corrupted, keep, labels, groups)
-        scenes = opts.scene_batch(opts.batch, seed, u * opts.batch)
-        corrupted, keep = opts.masked(scenes, generator(seed, "batch", u))
-        labels = column_labels(scenes, opts.patch_size, opts.levels) if opts.supervision > 0 else None
-        return Batch(scenes.images, corrupted, keep, labels)
-
-    val = opts.scene_batch(opts.val_scenes, derived_seed(seed, "validation"), 0)
-    test = opts.scene_batch(opts.test_scenes, derived_seed(seed, test_stream), 0)
-    track = val.take(slice(0, 32))
-    track_labels = column_labels(track, opts.patch_size, opts.levels)
-
-    def attention_pairs(u: int) -> dict:
-        """Attention logits (beta_end x similarity) of pair kinds after settling, labels for measuring only."""
-        with torch.no_grad():
-            model.eval()
-            final = model.settle(track.images.to(device), opts.steps).final.cpu()
-            model.train()
-        sim = pair_similarity(final, track_labels[:, 0], track_labels[:, 1], opts.similarity).nanmean(0)  # l 3
-        return {"attention_logit": opts.beta_end * sim.double().numpy(),  # level pair
-                **training_curve(model, opts.steps, track)}
-
-    trainer = Trainer(model, rule, batches, updates=opts.updates, lr=opts.lr, seed=seed,
-                      checkpoint=folder / f"seed{seed}.pt", checkpoint_every=opts.checkpoint_every,
-                      progress=opts.progress, data=run_identity(opts, ("seed", "seeds", "sweep", "shard", "sweep_seeds", "islands", "updates",
-                                                 "pair_clips")),
-                      label=f"islands {folder.name} seed {seed}")
-    status = train(trainer, opts, f"seed {seed}", attention_pairs, opts.eval_every)
-    if status != COMPLETE:
-        raise Stopped(status)
-    masked = opts.masked(test, generator(seed, test_stream))
-    selection = sorted({s for seeds in SELECTION_SEEDS.values() for s in seeds})
-    fresh = ((), int(seed not in selection), {"long_name": "whether this seed is apart from every seed the sweeps that "
-                                              f"chose the defaults ran on ({', '.join(map(str, selection))})",
-                                              "units": "1"})
-    pairs, teacher_ari, mixed = opts.training_signal(seed)
-    ds = evaluate_parse(model, opts.steps, val, test, masked=masked, pairs=pairs)
-    ds["fresh_seed"] = fresh
-    if pairs is not None:
-        ds["teacher_ari"] = (("training_clip",), teacher_ari.numpy(),
-                             {"long_name": "the teacher's quality: foreground ARI of the motion segments of a training "
-                                           "clip's last frame against its objects", "units": "1"})
-        ds["velocity_mixed"] = (("training_clip",), mixed.numpy(),
-                                {"long_name": "whether an object of the training clip shares a velocity or stands "
-                                              "still", "units": "1"})
-        ds = ds.assign_coords(training_clip=np.arange(len(mixed)))
-    if opts.uses_clips and opts.clip_scenes:
-        val_clips = opts.clip_batch(opts.clip_scenes, derived_seed(seed, "validation"), 0)
-        test_clips = opts.clip_batch(opts.clip_scenes, derived_seed(seed, test_stream), 0)
-        ds = ds.merge(evaluate_clips(model, opts.steps, val_clips, test_clips, pairs=pairs))
-    untrained = top_level_islands(Glom(opts.glom_config(seed)).to(device), opts.steps, val, test)
-    ds["untrained_ari"] = untrained.top_ari.assign_attrs(
-        long_name="the untrained network's top level: settled foreground ARI against objects")
-    ds["untrained_collapse"] = untrained.top_collapse.assign_attrs(
-        long_name="the untrained network's collapse measures, settled test states")
-    ds["untrained_example_islands"] = untrained.top_example_islands.assign_attrs(
-        long_name="the untrained network's top-level settled island ids of the example scenes", units="1")
-    run = run_dataset(trainer, along={"attention_logit": ("level", "pair"), "curve_ari": ("moment",),
-                                      "curve_collapse": ("level", "collapse_measure")},
-                      coords={"pair": list(PAIR_KINDS), "moment": ["step 0", "settled"],
-                              "collapse_measure": list(COLLAPSE_MEASURES)})
-    ds["attention_logit"] = run.attention_logit.transpose("level", "pair", "update").assign_attrs(
-        long_name="attention logit (beta_end x similarity) of foreground pairs after settling", units="1")
-    ds["curve_ari"] = run.curve_ari.transpose("moment", "update").assign_attrs(
-        long_name="training curve: top level's connected-island ARI against objects on 32 tracked validation scenes, "
-                  "threshold best on those scenes (optimistic; for the curve's shape, not a claim)", units="1")
-    ds["curve_collapse"] = run.curve_collapse.transpose("level", "collapse_measure", "update").assign_attrs(
-        long_name="training curve: collapse measures of the settled states of the tracked validation scenes",
-        units="1")
-    for k in [v for v in run.data_vars if v.startswith("train_")]:
-        ds[k] = run[k]  # long_name and units from bioglom.analysis.names
-    ds["mask_fraction"] = ((), changed_fraction(test.images, masked[0]),
-                           {"long_name": "fraction of test pixels the mask changed", "units": "1"})
-    return ds
-
-
-def _interval(stat, *arrays) -> list[float]:
-    iv = interval(stat, *arrays, resamples=1000)
-    return [iv.value, iv.low, iv.high]
-
-
-def sweep_row(ds: xr.Dataset, islands: str) -> dict:
-    """One variant's numbers on the selection scenes (``ds`` over ``seed``), for ``islands``:
-    settled top-level ARI, where objects touch and where apart, its margin over the
-    strongest baseline, the rise over settling (I3), the gain over the lateral-off model
-    (I5), on clips, level 0 against parts, and the top level's lateral share; each
-    ``[value, low, high]`` (NaN bounds where no interval applies)."""
-    from bioglom.analysis.claim_rows import per_sample
-    from bioglom.analysis.verdicts import difference_of_means
-
-    d = ds.sel(islands=islands)
-    top, last = int(ds.level[-1]), int(ds.step[-1])
-    settled = d.ari.sel(target="objects", step=last, level=top)
-    base = strongest_baseline(ds)
-    touch = ds.objects_touch.astype(bool)
-    row = {
-        "static_ari": _interval(mean_of, per_sample(settled)),
-        "touching_ari": [float(settled.where(touch).mean())] + [np.nan] * 2,
-        "apart_ari": [float(settled.where(~touch).mean())] + [np.nan] * 2,
-        "above_baseline": _interval(difference_of_means, per_sample(settled),
-                                    per_sample(ds.baseline_ari.sel(target="objects", baseline=base))),
-        "baseline_ari": [float(ds.baseline_ari.sel(target="objects", baseline=base).mean())] + [np.nan] * 2,
-        "rise": _interval(difference_of_means, per_sample(settled), per_sample(d.ari.sel(target="objects", step=0, level=top))),
-        "lateral_gain": _interval(difference_of_means, per_sample(settled),
-                                  per_sample(d.ari_no_lateral.sel(level=top))),
-        "level0_parts": [float(d.ari.sel(target="parts", step=last, level=0).mean())] + [np.nan] * 2,
-        "lateral_share": [float(ds.consensus_share.sel(level=top, contribution="lateral").mean())] + [np.nan] * 2,
-    }
-    if "backprop_ari" in ds:  # a local rule beside backprop's default recipe (claims L1-L3)
-        from bioglom.experiments.islands.claims import _gain_ratio, _scalar_ratio
-
-        dd = ds.sel(islands=islands)
-        own = ds.collapse.sel(probe_step="settled", level=top)
-        ref = ds.backprop_collapse.sel(level=top)
-        row["backprop_ari"] = _interval(mean_of, per_sample(dd.backprop_ari))
-        row["gain_ratio"] = _interval(_gain_ratio, per_sample(settled), per_sample(dd.untrained_ari),
-                                      per_sample(dd.backprop_ari), per_sample(dd.backprop_untrained_ari))
-        for m, key in (("spread_across", "across_ratio"), ("participation_ratio", "rank_ratio")):
-            row[key] = _interval(_scalar_ratio, own.sel(collapse_measure=m).values[:, None],
-                                 ref.sel(collapse_measure=m).values[:, None])
-    if "clip_ari" in ds:
-        clip = ds.clip_ari.sel(islands=islands)
-        row["clip_ari"] = _interval(mean_of, per_sample(clip.sel(moment="settled"), "clip"))
-        row["clip_rise"] = _interval(difference_of_means, per_sample(clip.sel(moment="settled"), "clip"),
-                                     per_sample(clip.sel(moment="step 0"), "clip"))
-    return {"strongest_baseline": base, **row}
-
-
-def run_sweep(opts: Options, device, out) -> int:
-    """Every variant of the ``sweep_set`` over ``sweep_seeds`` seeds, measured on the
-    selection streams; a table per kind of islands into sweep.nc or sweep_local.nc (value
-    and 95 % interval over seeds and scenes). Local variants share one backprop reference
-    per seed."""
-    k, n = opts.shard
-    seeds = list(range(opts.seed, opts.seed + opts.sweep_seeds))
-    local = opts.sweep_set == "local"
-    variants, base = (LOCAL_VARIANTS, LOCAL_SWEEP_BASE) if local else (VARIANTS, SWEEP_BASE)
-    stem = "sweep_local" if local else "sweep"
-    reference = out / "checkpoints" / "backprop_reference" if local else None
-    rows = {}
-    for i, (name, change) in enumerate(variants.items()):
-        for j, s in enumerate(seeds):
-            if (i * len(seeds) + j) % n != k:
-                continue
-            v = dataclasses.replace(opts, seeds=1, **{**base, **change})
-            v.validate()
-            folder = out / "checkpoints" / name.replace(" ", "_").replace("/", "-").replace(",", "_")
-            folder.mkdir(parents=True, exist_ok=True)
-            print(f"variant: {name}, seed {s}", flush=True)
-            rows.setdefault(name, []).append(run_seed(v, s, device, folder, "selection",
-                                                      reference_folder=reference).expand_dims(seed=[s]))
-    if n > 1:
-        print(f"shard {k},{n}: {sum(map(len, rows.values()))} runs cached; run --sweep --resume without --shard to "
-              "write sweep.nc")
-        return 0
-    table = {}
-    for name, parts in rows.items():
-        ds = xr.concat(parts, "seed", data_vars="minimal", coords="minimal", compat="override")
-        table[name] = {kind: sweep_row(ds, kind) for kind in ("threshold", "connected")}
-    names = list(table)
-    measures = [m for m in table[names[0]]["connected"] if m != "strongest_baseline"]
-    data = {m: (("variant", "islands", "bound"),
-                np.array([[table[v][kind].get(m, [np.nan] * 3) for kind in ("threshold", "connected")]
-                          for v in names], float),
-                {"long_name": SWEEP_MEASURES[m], "units": "1"}) for m in measures}
-    data["strongest_baseline"] = ("variant", [table[v]["connected"]["strongest_baseline"] for v in names],
-                                  {"long_name": "strongest model-free baseline on the selection scenes"})
-    sweep = xr.Dataset(data, coords={"variant": names, "islands": ["threshold", "connected"],
-                                     "bound": ["value", "low", "high"],
-                                     "change": ("variant", [repr(variants[v]) for v in names]),
-                                     "seeds": len(seeds)})
-    sweep.attrs.update(run_attrs(dataclasses.asdict(opts), opts.seed, base=repr(base), seeds=json.dumps(seeds)))
-    path = write_netcdf(sweep, out / f"{stem}.nc")
-    atomic_write_bytes(out / f"{stem}.csv", sweep_frame(sweep).to_csv().encode())
-    print(sweep_table(sweep))
-    print(f"wrote {path} and {stem}.csv")
-    return 0
-
-
-SWEEP_MEASURES = {
-    "static_ari": "settled top level's foreground ARI against objects, selection scenes",
-    "touching_ari": "the same where two objects touch", "apart_ari": "the same where no objects touch",
-    "above_baseline": "settled top level's ARI minus the strongest model-free baseline's",
-    "baseline_ari": "the strongest model-free baseline's ARI",
-    "rise": "settled minus step 0 (I3)", "lateral_gain": "settled minus the lateral-off model's (I5)",
-    "level0_parts": "level 0's settled ARI against parts", "lateral_share": "lateral share of the top level's consensus",
-    "clip_ari": "settled top level's ARI on the last frame of selection clips", "clip_rise": "on clips, settled minus step 0",
-    "backprop_ari": "backprop's default recipe on the same seeds: settled top-level ARI",
-    "gain_ratio": "L1's statistic: the local rule's gain over its untrained network over backprop's",
-    "across_ratio": "L3a's statistic: top-level spread across images over backprop's",
-    "rank_ratio": "L3b's statistic: top-level participation ratio over backprop's",
-}
-
-
-def sweep_frame(sweep: xr.Dataset):
-    """The sweep as one table: a row per variant and kind of islands, a column per measure
-    and bound (``static_ari``, ``static_ari_low``, ...), the strongest baseline and the change."""
-    frame = sweep.drop_vars(["strongest_baseline", "change"]).to_dataframe().unstack("bound")
-    frame.columns = [m if b == "value" else f"{m}_{b}" for m, b in frame.columns]
-    frame = frame.drop(columns=[c for c in frame.columns if c.startswith("seeds")]).dropna(axis=1, how="all").round(4)
-    frame["strongest_baseline"] = [str(sweep.strongest_baseline.sel(variant=v).values) for v, _ in frame.index]
-    frame["change"] = [str(sweep.change.sel(variant=v).values) for v, _ in frame.index]
-    return frame
-
-
-def sweep_table(sweep: xr.Dataset, islands: str = "connected") -> str:
-    """One line per variant: static ARI [interval], touching / apart, clip ARI, rise, I5, the
-    strongest baseline (``islands`` islands)."""
-    s = sweep.sel(islands=islands)
-    width = max(len(str(v)) for v in s.variant.values) + 2
-    local = "gain_ratio" in sweep
-    lines = [f"{'variant':<{width}}{'static ARI [95 %]':>22}{'touch':>7}{'apart':>7}{'clip ARI':>9}{'rise':>7}"
-             f"{'I5':>7}" + (f"{'L1':>7}{'across':>7}{'rank':>7}" if local else "")
-             + f"  strongest baseline   ({islands} islands, {int(sweep.seeds)} seeds"
-             + ("; L1, across, rank: ratios to backprop's default recipe" if local else "") + ")"]
-    for v in s.variant.values:
-        r = s.sel(variant=v)
-        val = lambda m, b="value": float(r[m].sel(bound=b)) if m in r else float("nan")  # noqa: E731
-        ratios = f"{val('gain_ratio'):>7.2f}{val('across_ratio'):>7.2f}{val('rank_ratio'):>7.2f}" if local else ""
-        lines.append(f"{str(v):<{width}}{val('static_ari'):>8.3f} [{val('static_ari', 'low'):.3f}, "
-                     f"{val('static_ari', 'high'):.3f}]{val('touching_ari'):>7.3f}{val('apart_ari'):>7.3f}"
-                     f"{val('clip_ari'):>9.3f}{val('rise'):>7.3f}{val('lateral_gain'):>7.3f}{ratios}  "
-                     f"{str(r.strongest_baseline.values)} {val('baseline_ari'):.3f}")
-    if local:
-        b = s.backprop_ari.sel(bound="value").values
-        lines.append(f"backprop's default recipe on the same seeds: {float(np.nanmean(b)):.3f}")
-    return "\n".join(lines)
-
-
 def claims_of(ds: xr.Dataset, opts: Options) -> list:
     """The claims of a result over ``seed`` (this run's, or per-seed runs merged by
     ``python -m bioglom.claims islands``): I1-I5, and for a local rule L1-L3."""
     rows = island_claims(ds, islands=opts.islands)
     return rows + local_claims(ds, islands=opts.islands) if opts.local else rows
-
-
-def draw_figures(ds: xr.Dataset, opts: Options, out) -> None:
-    """The run's pictures, from its result (this run's or seeds run as jobs, merged): the
-    islands of the first seed's example scenes (ARI per scene), ARI by step with the
-    strongest baseline, attention, clips, and for a local rule the rules figure."""
-    seeds = [int(s) for s in ds.seed.values]
-    first = ds.sel(seed=seeds[0], islands=opts.islands)
-    save_figure(parse_figure(first.example_image.values, first.example_truth.values, first.example_islands.values,
-                             aris=example_aris(first)), out / "islands.png")
-    chosen = ds.sel(islands=opts.islands)
-    step_ci = {(int(s), int(l)): interval(mean_of, chosen.ari.sel(target="objects", step=s, level=l).transpose("seed", "sample").values,
-                                           resamples=500)
-               for s in ds.step for l in ds.level}
-    base = strongest_baseline(ds)
-    save_figure(ari_band_figure(chosen, step_ci, {base: float(ds.baseline_ari.sel(target="objects", baseline=base).mean())}),
-                out / "ari_by_step.png")
-    save_figure(similarity_figure(ds.attention_logit), out / "attention.png")
-    save_figure(attention_maps_figure(first.example_image.values, first.example_attention.values),
-                out / "attention_maps.png")
-    if "clip_example_image" in ds:
-        save_figure(clip_figure(first.clip_example_image.values, first.clip_example_truth.values,
-                                first.clip_example_motion.values, first.clip_example_islands.values), out / "clips.png")
-    if opts.local:
-        save_figure(rules_figure(ds.sel(seed=seeds[0]), opts.islands, opts.rule), out / "rules.png")
 
 
 def main(argv=None) -> int:

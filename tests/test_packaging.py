@@ -78,3 +78,65 @@ def test_the_version_and_the_torch_pin_are_written_once():
     pin = re.search(r"^TORCH_SPEC \?= torch==(\S+)", (ROOT / "Makefile").read_text(), flags=re.M).group(1)
     assert re.search(rf"^\s*- pytorch={re.escape(pin)}\b", (ROOT / "environment.yml").read_text(), flags=re.M)
     assert project["project"]["urls"]
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Every bioglom module and the bioglom modules it imports, at module level or inside a
+    function (a lazy import closes a circle as surely as one at the top)."""
+    import ast
+
+    pkg_root = ROOT / "bioglom"
+    names = {}
+    for p in pkg_root.rglob("*.py"):
+        parts = list(p.with_suffix("").relative_to(ROOT).parts)
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+
+    def resolve(target: str) -> str:
+        while target and target not in names:
+            target = target.rsplit(".", 1)[0] if "." in target else ""
+        return target
+
+    graph = {}
+    for name, path in names.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - max(node.level - 1, 0)] if node.level else []
+                targets = [".".join(base + ([node.module] if node.module else []))]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            deps |= {resolve(t) for t in targets if t.startswith("bioglom")} - {"", name}
+        graph[name] = deps
+    return graph
+
+
+def test_no_module_of_bioglom_imports_itself_round_a_circle():
+    graph = _import_graph()
+    assert graph["bioglom.attention"] and "bioglom.config" in graph["bioglom.attention"]  # the walk sees imports
+    circles, done = [], set()
+
+    def visit(node, path):
+        for dep in graph[node]:
+            if dep in path:
+                circles.append(path[path.index(dep):] + [dep])
+            elif dep not in done:
+                visit(dep, path + [dep])
+        done.add(node)
+
+    for name in graph:
+        if name not in done:
+            visit(name, [name])
+    assert not circles, circles
+
+
+def test_the_model_never_imports_learning_spiking_analysis_or_experiments():
+    graph = _import_graph()
+    model = {"bioglom.model", "bioglom.config", "bioglom.attention", "bioglom.consensus", "bioglom.columns",
+             "bioglom.frontend", "bioglom.decoder", "bioglom.location", "bioglom.retina", "bioglom.phases"}
+    assert model <= set(graph)
+    outside = ("bioglom.learning", "bioglom.spiking", "bioglom.analysis", "bioglom.experiments")
+    for name in model:
+        assert not {d for d in graph[name] if d.startswith(outside)}, name
