@@ -221,7 +221,7 @@ def main(argv=None) -> int:
                 merged = merged.load()
             print(sleep_table(merged))
             for name, fig in sleep_figures(merged, opts.pre, opts.deprived).items():
-                save_figure(fig, out / name)
+                save_figure(fig, out / name, merged.attrs.get("git_commit"))
         return code
     runs = opts.runs()
     results, status = over_seeds(opts, lambda seed: run_seed(opts, seed, runs, device, out))

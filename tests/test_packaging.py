@@ -140,3 +140,24 @@ def test_the_model_never_imports_learning_spiking_analysis_or_experiments():
     outside = ("bioglom.learning", "bioglom.spiking", "bioglom.analysis", "bioglom.experiments")
     for name in model:
         assert not {d for d in graph[name] if d.startswith(outside)}, name
+
+
+def test_every_readme_picture_comes_from_the_run_whose_claims_it_illustrates():
+    import xarray as xr
+
+    from bioglom.analysis.figures import figure_commit
+    from bioglom.analysis.samples import PICTURES, SAMPLES
+
+    shown = set(re.findall(r"analysis/samples/([\w.-]+\.png)", (ROOT / "README.md").read_text()))
+    assert {"islands.png", "islands_claims.png"} <= shown
+    for name in sorted(shown):
+        if name.endswith("_claims.png"):
+            run = name.removesuffix("_claims.png")
+        else:
+            assert name in PICTURES, f"{name}: the README shows it, but PICTURES names no run it comes from"
+            run = PICTURES[name][0]
+        with xr.open_dataset(SAMPLES / f"{run}_claims.nc", engine="h5netcdf") as ds:
+            claims = ds.attrs["git_commit"]
+        assert figure_commit(SAMPLES / name) == claims, (
+            f"{name} was drawn at {figure_commit(SAMPLES / name)}, its claims ({run}_claims.nc) at {claims}: "
+            "python -m bioglom.analysis.samples --only readme")

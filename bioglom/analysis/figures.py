@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["show_image", "show_labels", "island_figure", "save_figure", "se_band", "claims_figure",
+__all__ = ["show_image", "show_labels", "island_figure", "save_figure", "figure_commit", "se_band", "claims_figure",
            "VERDICT_COLOURS"]
 
 
@@ -85,18 +85,33 @@ def island_figure(images, islands, truth=None, aris=None, max_samples: int = 4):
     return fig
 
 
-def save_figure(fig, path) -> None:
-    """Save a figure as PNG atomically and close it."""
+FIGURE_COMMIT = "bioglom-commit"  # the PNG text key that names the commit of what a figure shows
+
+
+def save_figure(fig, path, commit: str | None = None) -> None:
+    """Save a figure as PNG atomically and close it. Its text chunk ``bioglom-commit``
+    records the commit of the code that computed what it shows: ``commit`` (a figure
+    redrawn from a result: the result's ``git_commit``), by default this checkout's
+    (:func:`~bioglom.analysis.recorder.provenance`); :func:`figure_commit` reads it."""
     import io
 
     import matplotlib.pyplot as plt
 
     from ..atomic import atomic_write_bytes
+    from .recorder import provenance
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=110, metadata={FIGURE_COMMIT: commit or provenance()["git_commit"]})
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def figure_commit(path) -> str | None:
+    """The commit a PNG written by :func:`save_figure` records (None for another PNG)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.text.get(FIGURE_COMMIT)
 
 
 def se_band(ax, da, x: str, over: str = "seed", label: str | None = None):

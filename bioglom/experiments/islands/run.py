@@ -190,23 +190,27 @@ def train_and_evaluate(opts, seed: int, device, folder, test_stream: str) -> xr.
 def draw_figures(ds: xr.Dataset, opts, out) -> None:
     """The run's pictures, from its result (this run's or seeds run as jobs, merged): the
     islands of the first seed's example scenes (ARI per scene), ARI by step with the
-    strongest baseline, attention, clips, and for a local rule the rules figure."""
+    strongest baseline, attention, clips, and for a local rule the rules figure; each
+    records the commit of the result (:func:`~bioglom.analysis.figures.save_figure`)."""
+
+    def save(fig, path):
+        save_figure(fig, path, ds.attrs.get("git_commit"))
+
     seeds = [int(s) for s in ds.seed.values]
     first = ds.sel(seed=seeds[0], islands=opts.islands)
-    save_figure(parse_figure(first.example_image.values, first.example_truth.values, first.example_islands.values,
-                             aris=example_aris(first)), out / "islands.png")
+    save(parse_figure(first.example_image.values, first.example_truth.values, first.example_islands.values,
+                      aris=example_aris(first)), out / "islands.png")
     chosen = ds.sel(islands=opts.islands)
     step_ci = {(int(s), int(l)): interval(mean_of, chosen.ari.sel(target="objects", step=s, level=l).transpose("seed", "sample").values,
                                            resamples=500)
                for s in ds.step for l in ds.level}
     base = strongest_baseline(ds)
-    save_figure(ari_band_figure(chosen, step_ci, {base: float(ds.baseline_ari.sel(target="objects", baseline=base).mean())}),
-                out / "ari_by_step.png")
-    save_figure(similarity_figure(ds.attention_logit), out / "attention.png")
-    save_figure(attention_maps_figure(first.example_image.values, first.example_attention.values),
-                out / "attention_maps.png")
+    save(ari_band_figure(chosen, step_ci, {base: float(ds.baseline_ari.sel(target="objects", baseline=base).mean())}),
+         out / "ari_by_step.png")
+    save(similarity_figure(ds.attention_logit), out / "attention.png")
+    save(attention_maps_figure(first.example_image.values, first.example_attention.values), out / "attention_maps.png")
     if "clip_example_image" in ds:
-        save_figure(clip_figure(first.clip_example_image.values, first.clip_example_truth.values,
-                                first.clip_example_motion.values, first.clip_example_islands.values), out / "clips.png")
+        save(clip_figure(first.clip_example_image.values, first.clip_example_truth.values,
+                         first.clip_example_motion.values, first.clip_example_islands.values), out / "clips.png")
     if opts.local:
-        save_figure(rules_figure(ds.sel(seed=seeds[0]), opts.islands, opts.rule), out / "rules.png")
+        save(rules_figure(ds.sel(seed=seeds[0]), opts.islands, opts.rule), out / "rules.png")
