@@ -13,9 +13,9 @@ the same simulation with the same options but for ``seed``/``seeds``; anything e
 refused with one line before any work.
 
 The simulations whose claims can be recomputed from their merged result are in
-:data:`MERGEABLE`; the others read state a merged file does not hold (the spiking runs'
-per-seed numbers, the distillery's and temporal-derivative's per-condition parts) and are
-refused, saying so.
+:data:`MERGEABLE` (on digits; their scene runs read per-seed scene quality a merged file
+does not hold, and run in one process); the spiking runs' claims read per-seed numbers of
+Brian2 runs and are refused, saying so.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 __all__ = ["MERGEABLE", "simulation_module", "merge_results", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
-MERGEABLE = ("islands", "wake_sleep")
+MERGEABLE = ("islands", "wake_sleep", "distillery", "temporal_derivative")
 
 
 def simulation_module(name: str):

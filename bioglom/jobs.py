@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["run_seeds_as_jobs", "job_argv", "resolve_jobs", "JOBS_HELP"]
+__all__ = ["run_seeds_as_jobs", "job_argv", "resolve_jobs", "check_jobs", "JOBS_HELP"]
 
 # options the parent decides for each job (the rest of its command line passes through)
 OWN = ("--jobs", "--seed", "--seeds", "--out", "--progress", "--no-progress", "--overwrite", "--no-overwrite")
@@ -31,6 +31,17 @@ def resolve_jobs(opts, allowed: bool = True) -> None:
     (``benchmarks/jobs.py``), and give the same result as one process of one thread."""
     if opts.jobs == 0:
         opts.jobs = opts.seeds if allowed and opts.seeds > 1 else 1
+
+
+def check_jobs(opts, refused: str = "") -> None:
+    """``--jobs`` is a count of processes; more than one is refused where ``refused`` names
+    what this run has that seeds as jobs cannot merge (e.g. ``"data='scenes'"``)."""
+    from .config import ConfigError, check_positive
+
+    check_positive("jobs", opts.jobs, integer=True)
+    if opts.jobs > 1 and refused:
+        raise ConfigError(f"jobs={opts.jobs} is not allowed with {refused} (its claims are computed from per-seed "
+                          "state in one process); run the seeds in one process (--jobs 1)")
 
 
 def job_argv(argv: list[str], seed: int, out: Path, resume: bool) -> list[str]:
@@ -51,10 +62,11 @@ def job_argv(argv: list[str], seed: int, out: Path, resume: bool) -> list[str]:
             *(() if resume else ("--overwrite",))]
 
 
-def run_seeds_as_jobs(script: Path, simulation: str, opts, argv: list[str], out: Path) -> int:
+def run_seeds_as_jobs(script: Path, simulation: str, opts, argv: list[str], out: Path, summarise=None) -> int:
     """Run the seeds of ``opts`` as ``opts.jobs`` parallel processes of ``script`` and write
-    the merged result to ``out/SIMULATION.nc``; print the claims. Returns the exit code
-    (that of the first job that failed, after the others ended)."""
+    the merged result to ``out/SIMULATION.nc``; print the claims, then call ``summarise``
+    with the merged result as written (the table and pictures one process would print and
+    draw). Returns the exit code (that of the first job that failed, after the others ended)."""
     from .claims import merge_results
     from .cli import result_complete
     from .experiment import report, seeds_of, write_result
@@ -102,8 +114,13 @@ def run_seeds_as_jobs(script: Path, simulation: str, opts, argv: list[str], out:
         return failed
     ds, claims, attrs = merge_results(simulation, [folders[s] / f"{simulation}.nc" for s in seeds])
     path = write_result(ds, claims, out / f"{simulation}.nc", {**attrs, "jobs": int(opts.jobs)})
-    return report(f"{simulation}: {len(seeds)} seeds run as {opts.jobs} parallel jobs, merged", claims=claims,
-                  path=path)
+    code = report(f"{simulation}: {len(seeds)} seeds run as {opts.jobs} parallel jobs, merged", claims=claims, path=path)
+    if summarise is not None:
+        import xarray as xr
+
+        with xr.open_dataset(path, engine="h5netcdf") as merged:
+            summarise(merged.load())
+    return code
 
 
 def _remove_lock(lock: Path, pid: int) -> None:

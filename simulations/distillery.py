@@ -51,6 +51,7 @@ from bioglom.analysis.figures import save_figure
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_quality
 from bioglom.cli import DataOptions, MaskOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import RETINAS, ConfigError, check_positive
+from bioglom.jobs import JOBS_HELP, check_jobs, resolve_jobs
 from bioglom.data import load_digits, split_indices
 from bioglom.distributed import ShardedGlom, ShardedRule, checkpoint_path, init_from_environment, plan_shard
 from bioglom.experiments.distillery import (DIRECTIONS, distillery_claims, distillery_figures, distillery_finals,
@@ -85,6 +86,7 @@ class Options(DataOptions, MaskOptions):
     eval_every: int = option(100, "updates between evaluations of the curves")
     probe_limit: int = option(0, "digits per split used by the probe (0: all)")
     probe_inputs: int = option(64, "common inputs from the data on which dispersion compares the column nets")
+    jobs: int = option(0, JOBS_HELP + " (digits only)")
     distributed: bool = option(False, "shard every run's columns by rows of the grid across the processes that "
                                "torchrun starts (bioglom.distributed): torchrun --nproc-per-node K "
                                "simulations/distillery.py --distributed --no-backprop; local rules on digits only")
@@ -137,6 +139,13 @@ class Options(DataOptions, MaskOptions):
             bad = "backprop=True" if self.backprop else f"data={self.data!r}"
             raise ConfigError(f"distributed=True is not allowed with {bad}: that run learns by backprop through time, "
                               "which does not cross processes; give --no-backprop and --data digits")
+        check_jobs(self, "data='scenes'" if self.data == "scenes" else "distributed=True" if self.distributed else "")
+
+    def fit_defaults(self, given: set[str]) -> None:
+        """As :class:`~bioglom.cli.DataOptions`; and ``--jobs`` left at 0 runs a seed per
+        process on digits, one process on scenes or with ``--distributed``."""
+        super().fit_defaults(given)
+        resolve_jobs(self, allowed=self.data != "scenes" and not self.distributed)
 
 
 @dataclass(frozen=True)
@@ -162,8 +171,33 @@ PRESETS = {
 }
 
 
+def claims_of(ds: xr.Dataset, opts: Options) -> list:
+    """The claims of a result on digits over ``seed`` (this run's, or per-seed runs merged
+    by ``python -m bioglom.claims distillery``): D1-D5 per rule."""
+    if opts.data == "scenes":
+        raise ConfigError("data='scenes' is not allowed here: the scene claims are computed from the per-seed scene "
+                          "quality in the run; merge runs on digits, or run the seeds in one process")
+    claims = []
+    for rule in opts.rules:
+        rows = distillery_claims(ds, rule)
+        claims += [c._replace(id=f"{c.id} {rule}") for c in rows] if len(opts.rules) > 1 else rows
+    return claims
+
+
 def main(argv=None) -> int:
     opts, device, out = start_run(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
+    if opts.jobs > 1:
+        import sys
+
+        from bioglom.jobs import run_seeds_as_jobs
+
+        def summarise(merged):  # the table and pictures of the merged result, as one process prints and draws them
+            print(distillery_table(merged))
+            for name, fig in distillery_figures(merged).items():
+                save_figure(fig, out / name, merged.attrs.get("git_commit"))
+
+        return run_seeds_as_jobs(Path(__file__), "distillery", opts, sys.argv[1:] if argv is None else list(argv),
+                                 out, summarise)
     runs = opts.runs()
     rank, world = 0, 1
     if opts.distributed:
@@ -197,11 +231,13 @@ def main(argv=None) -> int:
                   combine_attrs="drop_conflicts").reindex(run=[r.name for r in runs])
     ds = ds.assign_coords(retina=("run", [r.retina for r in runs]), condition=("run", [r.condition for r in runs]),
                           rule=("run", [r.rule for r in runs]), location=("run", [r.location for r in runs]))
-    claims = []
-    quality = None if scenes is None else scenes.object_ari.sel(moment="settled", run=ds.run.values)
-    for rule in opts.rules:
-        rows = distillery_claims(ds, rule, quality=quality)
-        claims += [c._replace(id=f"{c.id} {rule}") for c in rows] if len(opts.rules) > 1 else rows
+    if scenes is None:
+        claims = claims_of(ds, opts)
+    else:
+        claims, quality = [], scenes.object_ari.sel(moment="settled", run=ds.run.values)
+        for rule in opts.rules:
+            rows = distillery_claims(ds, rule, quality=quality)
+            claims += [c._replace(id=f"{c.id} {rule}") for c in rows] if len(opts.rules) > 1 else rows
     tables = []
     if scenes is not None:
         trained = [r.name for r in runs if r.rule != LABEL_TRAINED]

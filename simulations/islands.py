@@ -380,17 +380,14 @@ def main(argv=None) -> int:
     if opts.sweep:
         return run_sweep(opts, device, out)
     if opts.jobs > 1:
-        from pathlib import Path
-
         from bioglom.jobs import run_seeds_as_jobs
 
-        code = run_seeds_as_jobs(Path(__file__), "islands", opts, sys.argv[1:] if argv is None else list(argv), out)
-        if code == 0:  # the table and pictures of the merged result, as one process prints and draws them
-            with xr.open_dataset(out / "islands.nc", engine="h5netcdf") as merged:
-                merged = merged.load()
+        def summarise(merged):  # the table and pictures of the merged result, as one process prints and draws them
             print(island_table(merged, opts.islands) + ("\n" + local_table(merged, opts.islands) if opts.local else ""))
             draw_figures(merged, opts, out)
-        return code
+
+        return run_seeds_as_jobs(Path(__file__), "islands", opts, sys.argv[1:] if argv is None else list(argv), out,
+                                 summarise)
     seeds = seeds_of(opts)
     try:
         ds = xr.concat([run_seed(opts, s, device, out / "checkpoints").expand_dims(seed=[s]) for s in seeds], "seed",

@@ -57,6 +57,7 @@ from bioglom.analysis.figures import save_figure
 from bioglom.analysis.scene_quality import fraction_table, scene_claims
 from bioglom.cli import DataOptions, MaskOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
+from bioglom.jobs import JOBS_HELP, check_jobs, resolve_jobs
 from bioglom.data import load_digits, split_indices
 from bioglom.data.scene_task import GROUPINGS
 from bioglom.experiments.temporal_derivative import (measurements_dataset, memory_claim, memory_dataset,
@@ -116,6 +117,7 @@ class Options(DataOptions, MaskOptions):
     test_fraction: float = option(0.25, "fraction of the digits held out for test")
     val_fraction: float = option(0.2, "fraction of the other digits held out for validation (hidden credit choice)")
     probe_limit: int = option(0, "digits per split used by the probe (0: all)")
+    jobs: int = option(0, JOBS_HELP + " (digits only)")
     alignment_batches: int = option(8, "held-out batches of --batch digits on which T1 is measured")
     memory_steps: tuple[int, ...] = option((4, 32), "settling steps at which T3 measures peak memory")
     memory_batch: int = option(64, "batch of the T3 measurement")
@@ -126,6 +128,12 @@ class Options(DataOptions, MaskOptions):
 
     def task(self):
         return dataclasses.replace(super().task(), grouping=self.grouping)
+
+    def fit_defaults(self, given: set[str]) -> None:
+        """As :class:`~bioglom.cli.DataOptions`; and ``--jobs`` left at 0 runs a seed per
+        process on digits, one process on scenes."""
+        super().fit_defaults(given)
+        resolve_jobs(self, allowed=self.data != "scenes")
 
     def validate(self) -> None:
         super().validate()
@@ -147,6 +155,7 @@ class Options(DataOptions, MaskOptions):
             raise ConfigError(f"memory_steps={','.join(map(str, self.memory_steps))!r} is not allowed; T3 compares "
                               "peak memory across step counts, so give at least two, increasing (e.g. 4,32)")
         check_positive("sgd_lr", self.sgd_lr)
+        check_jobs(self, "data='scenes'" if self.data == "scenes" else "")
         for scale in self.backprop_lr_scales:
             check_positive("backprop_lr_scales", scale)
         if len(set(self.backprop_lr_scales)) != len(self.backprop_lr_scales):
@@ -281,8 +290,35 @@ def with_chosen_credit(cond: Condition, opts: Options, results: dict) -> Conditi
     return dataclasses.replace(cond, hidden_credit=credit, options=dict(cond.options, hidden_credit=credit))
 
 
+def claims_of(ds: xr.Dataset, opts: Options) -> list:
+    """The claims of a result on digits over ``seed`` (this run's, or per-seed runs merged
+    by ``python -m bioglom.claims temporal_derivative``): T1-T2 per columns, then T3 from
+    the peak memory measured on the device the result names."""
+    if opts.data == "scenes":
+        raise ConfigError("data='scenes' is not allowed here: the scene claims are computed from the per-seed scene "
+                          "quality in the run; merge runs on digits, or run the seeds in one process")
+    claims = []
+    for columns in opts.columns:
+        rows = temporal_claims(ds, columns, quality="probe_correct", quality_raw="probe_correct_raw")
+        claims += [r._replace(id=f"{r.id} {columns}") for r in rows] if len(opts.columns) > 1 else rows
+    device = ds.attrs.get("memory_device", "cpu")
+    return claims + [memory_claim(ds.peak_memory, resolution=peak_resolution(device))]
+
+
 def main(argv=None) -> int:
     opts, device, out = start_run(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
+    if opts.jobs > 1:
+        import sys
+
+        from bioglom.jobs import run_seeds_as_jobs
+
+        def summarise(merged):  # the table and pictures of the merged result, as one process prints and draws them
+            print(temporal_table(merged))
+            for name, fig in temporal_figures(merged).items():
+                save_figure(fig, out / name, merged.attrs.get("git_commit"))
+
+        return run_seeds_as_jobs(Path(__file__), "temporal_derivative", opts,
+                                 sys.argv[1:] if argv is None else list(argv), out, summarise)
     conds = [UNTRAINED] + opts.conditions()
     done, status = over_seeds(opts, lambda seed: run_seed(opts, seed, device, out))
     attrs = attrs_of(opts, model_config=opts.glom_config(opts.columns[0]).to_json())
@@ -296,16 +332,17 @@ def main(argv=None) -> int:
                             device)
     claims = []
     scenes = opts.data == "scenes"
-    for columns in opts.columns:
-        rows = temporal_claims(ds, columns, quality="object_ari" if scenes else "probe_correct",
-                               quality_raw=None if scenes else "probe_correct_raw")
-        if scenes:
-            trained = [c.name for c in conds[1:] if c.name != LABEL_TRAINED]
-            rows += scene_claims(ds.sel(columns=columns), "condition", trained, "untrained", LABEL_TRAINED)
+    for columns in opts.columns if scenes else ():
+        rows = temporal_claims(ds, columns, quality="object_ari", quality_raw=None)
+        trained = [c.name for c in conds[1:] if c.name != LABEL_TRAINED]
+        rows += scene_claims(ds.sel(columns=columns), "condition", trained, "untrained", LABEL_TRAINED)
         claims += [r._replace(id=f"{r.id} {columns}") for r in rows] if len(opts.columns) > 1 else rows
-    claims.append(memory_claim(memory.peak_memory, resolution=peak_resolution(str(device))))
+    if scenes:
+        claims.append(memory_claim(memory.peak_memory, resolution=peak_resolution(str(device))))
     ds = xr.merge([ds, memory, hist], join="outer", combine_attrs="drop_conflicts").reindex(
         condition=[c.name for c in conds])
+    if not scenes:  # as a merge of seeds run as jobs computes them (python -m bioglom.claims)
+        claims = claims_of(ds.assign_attrs(memory_device=str(device)), opts)
     path = write_result(ds, claims, out / "temporal_derivative.nc", {**attrs, "memory_device": str(device)})
     for name, fig in temporal_figures(ds).items():
         save_figure(fig, out / name)

@@ -59,7 +59,7 @@ from bioglom.config import ConfigError, check_positive
 from bioglom.data import digit_glyphs, mnist_sizes, moving_images
 from bioglom.experiments.wake_sleep import (ALONG, pixel_probe, probe_point, scene_point, sleep_claims,
                                             sleep_figures, sleep_table)
-from bioglom.jobs import JOBS_HELP, resolve_jobs
+from bioglom.jobs import JOBS_HELP, check_jobs, resolve_jobs
 from bioglom.experiment import COMPLETE, attrs_of, over_seeds, report, run_dataset, train, write_partial, write_result
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
 from bioglom.learning.controls import LABEL_TRAINED, POSITIVE_CONTROLS, control_options
@@ -151,10 +151,7 @@ class Options(DataOptions):
                 raise ConfigError(f"{name}={getattr(self, name)} is not allowed; the {self.data} split it is drawn "
                                   f"from holds {most} images")
         build_rule(self.rule, **self.rule_options())
-        check_positive("jobs", self.jobs, integer=True)
-        if self.jobs > 1 and self.data == "scenes":
-            raise ConfigError(f"jobs={self.jobs} is not allowed with data='scenes' (its claims are computed from "
-                              "per-seed state in one process); run the seeds in one process")
+        check_jobs(self, "data='scenes'" if self.data == "scenes" else "")
 
     def fit_defaults(self, given: set[str]) -> None:
         """As :class:`~bioglom.cli.DataOptions`; and ``--jobs`` left at 0 runs a seed per
@@ -215,14 +212,13 @@ def main(argv=None) -> int:
     if opts.jobs > 1:
         from bioglom.jobs import run_seeds_as_jobs
 
-        code = run_seeds_as_jobs(Path(__file__), "wake_sleep", opts, sys.argv[1:] if argv is None else list(argv), out)
-        if code == 0:  # the table and pictures of the merged result, as one process prints and draws them
-            with xr.open_dataset(out / "wake_sleep.nc", engine="h5netcdf") as merged:
-                merged = merged.load()
+        def summarise(merged):  # the table and pictures of the merged result, as one process prints and draws them
             print(sleep_table(merged))
             for name, fig in sleep_figures(merged, opts.pre, opts.deprived).items():
                 save_figure(fig, out / name, merged.attrs.get("git_commit"))
-        return code
+
+        return run_seeds_as_jobs(Path(__file__), "wake_sleep", opts, sys.argv[1:] if argv is None else list(argv), out,
+                                 summarise)
     runs = opts.runs()
     results, status = over_seeds(opts, lambda seed: run_seed(opts, seed, runs, device, out))
     seeds = [r[0] for r in results]

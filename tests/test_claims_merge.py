@@ -39,7 +39,7 @@ def _split(path, tmp_path):
     return ds, parts
 
 
-@pytest.mark.parametrize("simulation", ["islands", "wake_sleep"])
+@pytest.mark.parametrize("simulation", ["islands", "wake_sleep", "distillery", "temporal_derivative"])
 def test_merged_per_seed_files_give_the_one_process_claims_exactly(simulation, tmp_path):
     whole, parts = _split(_run(simulation, tmp_path / "all", "--seeds", "2", "--jobs", "1"), tmp_path)
     done = _merge(simulation, parts[::-1], tmp_path / "merged.nc")  # any order: merged in seed order
@@ -69,7 +69,7 @@ def test_merge_refuses_what_does_not_fit_with_one_line(tmp_path):
     other = _run("islands", tmp_path / "b", "--seed", "1", "--lr", "0.01")
     cases = [(("islands", [one, other]), "other options"),
              (("islands", [one, one]), "more than once"),
-             (("distillery", [one]), "simulation='distillery' is not allowed"),
+             (("stdp_spiking", [one]), "simulation='stdp_spiking' is not allowed"),
              (("islands", [tmp_path / "none.nc"]), "is not a file"),
              (("wake_sleep", [one]), "was not written by wake_sleep")]
     for (simulation, paths), message in cases:
@@ -126,3 +126,17 @@ def test_an_interrupted_jobs_run_leaves_no_lock(tmp_path):
     parent.communicate(timeout=60)
     assert parent.returncode != 0
     assert not list(out.glob("**/.lock*")), list(out.glob("**/.lock*"))
+
+
+@pytest.mark.parametrize("simulation,figure", [("distillery", "quality.png"), ("temporal_derivative", "quality.png")])
+def test_jobs_of_every_mergeable_simulation_write_the_merged_result_and_its_pictures(simulation, figure, tmp_path):
+    path = _run(simulation, tmp_path, "--seeds", "2", "--jobs", "2")
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        assert list(ds.seed.values) == [0, 1] and int(ds.attrs["jobs"]) == 2 and ds.claim.size > 0
+        commit = ds.attrs["git_commit"]
+    from bioglom.analysis.figures import figure_commit
+
+    assert figure_commit(tmp_path / figure) == commit
+    done = subprocess.run([sys.executable, str(ROOT / "simulations" / f"{simulation}.py"), "--data", "scenes",
+                           "--jobs", "2", "--out", str(tmp_path / "s")], capture_output=True, text=True)
+    assert done.returncode == 2 and "jobs=2 is not allowed with data='scenes'" in done.stderr, done.stderr
