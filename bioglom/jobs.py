@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["run_seeds_as_jobs", "job_argv", "resolve_jobs", "check_jobs", "JOBS_HELP"]
+__all__ = ["run_jobs", "run_seeds_as_jobs", "job_argv", "resolve_jobs", "check_jobs", "JOBS_HELP"]
 
 # options the parent decides for each job (the rest of its command line passes through)
 OWN = ("--jobs", "--seed", "--seeds", "--out", "--progress", "--no-progress", "--overwrite", "--no-overwrite")
@@ -44,10 +44,11 @@ def check_jobs(opts, refused: str = "") -> None:
                           "state in one process); run the seeds in one process (--jobs 1)")
 
 
-def job_argv(argv: list[str], seed: int, out: Path, resume: bool) -> list[str]:
+def job_argv(argv: list[str], seed: int, out: Path, resume: bool, progress: bool = True) -> list[str]:
     """The command line of seed ``seed``'s job: ``argv`` without the options the parent
-    decides, then ``--seed seed --seeds 1 --out out --no-progress`` (``--overwrite`` unless
-    resuming: the parent's folder check already ran)."""
+    decides, then ``--seed seed --seeds 1 --out out``, ``--no-progress`` where the
+    simulation has a progress bar (``progress``), and ``--overwrite`` unless resuming (the
+    parent's folder check already ran)."""
     kept, skip = [], False
     for a in argv:
         if skip:
@@ -58,18 +59,17 @@ def job_argv(argv: list[str], seed: int, out: Path, resume: bool) -> list[str]:
             skip = "=" not in a and name in ("--jobs", "--seed", "--seeds", "--out")
             continue
         kept.append(a)
-    return [*kept, "--seed", str(seed), "--seeds", "1", "--out", str(out), "--no-progress",
+    return [*kept, "--seed", str(seed), "--seeds", "1", "--out", str(out), *(("--no-progress",) if progress else ()),
             *(() if resume else ("--overwrite",))]
 
 
-def run_seeds_as_jobs(script: Path, simulation: str, opts, argv: list[str], out: Path, summarise=None) -> int:
-    """Run the seeds of ``opts`` as ``opts.jobs`` parallel processes of ``script`` and write
-    the merged result to ``out/SIMULATION.nc``; print the claims, then call ``summarise``
-    with the merged result as written (the table and pictures one process would print and
-    draw). Returns the exit code (that of the first job that failed, after the others ended)."""
-    from .claims import merge_results
+def run_jobs(script: Path, simulation: str, opts, argv: list[str], out: Path) -> int:
+    """Run each seed of ``opts`` as a process of ``script`` into ``out/seeds/seedS``, at most
+    ``opts.jobs`` at a time, each with ``cores / jobs`` threads (with ``--resume``, a seed
+    whose result is complete is not run again). Returns 0, or the exit code of the first
+    job that failed (after the others ended). A Ctrl-C ends the jobs and removes their locks."""
     from .cli import result_complete
-    from .experiment import report, seeds_of, write_result
+    from .experiment import seeds_of
 
     seeds = seeds_of(opts)
     folders = {s: out / "seeds" / f"seed{s}" for s in seeds}
@@ -87,7 +87,7 @@ def run_seeds_as_jobs(script: Path, simulation: str, opts, argv: list[str], out:
                 folders[s].mkdir(parents=True, exist_ok=True)
                 log = open(folders[s] / "log.txt", "a")
                 running[s] = subprocess.Popen([sys.executable, str(script),
-                                               *job_argv(argv, s, folders[s], opts.resume)],
+                                               *job_argv(argv, s, folders[s], opts.resume, hasattr(opts, "progress"))],
                                               stdout=log, stderr=subprocess.STDOUT, env=env)
                 log.close()
             for s, p in list(running.items()):
@@ -111,8 +111,22 @@ def run_seeds_as_jobs(script: Path, simulation: str, opts, argv: list[str], out:
     if failed:
         print(f"error: a seed's job failed; its log is in {out / 'seeds'}; run the same command with --resume "
               "to go on", file=sys.stderr)
+    return failed
+
+
+def run_seeds_as_jobs(script: Path, simulation: str, opts, argv: list[str], out: Path, summarise=None) -> int:
+    """Run the seeds of ``opts`` as ``opts.jobs`` parallel processes of ``script``
+    (:func:`run_jobs`) and write the merged result to ``out/SIMULATION.nc``; print the
+    claims, then call ``summarise`` with the merged result as written (the table and
+    pictures one process would print and draw). Returns the exit code."""
+    from .claims import merge_results
+    from .experiment import report, seeds_of, write_result
+
+    failed = run_jobs(script, simulation, opts, argv, out)
+    if failed:
         return failed
-    ds, claims, attrs = merge_results(simulation, [folders[s] / f"{simulation}.nc" for s in seeds])
+    seeds = seeds_of(opts)
+    ds, claims, attrs = merge_results(simulation, [out / "seeds" / f"seed{s}" / f"{simulation}.nc" for s in seeds])
     path = write_result(ds, claims, out / f"{simulation}.nc", {**attrs, "jobs": int(opts.jobs)})
     code = report(f"{simulation}: {len(seeds)} seeds run as {opts.jobs} parallel jobs, merged", claims=claims, path=path)
     if summarise is not None:

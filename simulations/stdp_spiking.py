@@ -29,6 +29,8 @@ part is checkpointed to ``--out/checkpoints`` when done; ``--resume`` skips the 
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,7 @@ from bioglom import GlomConfig
 from bioglom.analysis.figures import save_figure
 from bioglom.cli import RunOptions, defaults, option, run_script, start_run
 from bioglom.config import ConfigError, check_positive
+from bioglom.jobs import check_jobs, resolve_jobs, run_jobs
 from bioglom.experiments.stdp_spiking import spike_claims, spike_dataset, spike_figures
 from bioglom.experiment import attrs_of, cached, report, seeds_of, write_result
 from bioglom.spiking import (KERNELS, TARGETS, brian_device, check_time_step, column_dataset, column_network,
@@ -66,6 +69,13 @@ class Options(RunOptions):
     s3_rate: float = option(40.0, "S3: rate (Hz) of a z-score of 0")
     s3_scale: float = option(20.0, "S3: rate (Hz) per unit of z-score (z clipped to +-2)")
     bin_ms: float = option(10.0, "S3: bin of the recorded population rates in ms")
+    jobs: int = option(0, "run the seeds as this many parallel processes (each with cores / jobs threads), then "
+                       "compute the claims from the parts they keep; 0 (the default): one process per seed; 1: one "
+                       "process")
+
+    def fit_defaults(self, given: set[str]) -> None:
+        """``--jobs`` left at 0 runs a seed per process (:func:`~bioglom.jobs.resolve_jobs`)."""
+        resolve_jobs(self)
 
     def validate(self) -> None:
         super().validate()
@@ -73,6 +83,7 @@ class Options(RunOptions):
             check_positive(name, getattr(self, name))
         for name in ("seeds", "s1_delays", "s2_trials", "s3_samples", "s3_test", "s3_population", "s3_dim"):
             check_positive(name, getattr(self, name), integer=True)
+        check_jobs(self)
         if self.s2_trials < 100:  # S2's standard-error slope needs subsets of 25 trials at two sizes at least
             raise ConfigError(f"s2_trials={self.s2_trials} is not allowed; S2 needs at least 100 trials")
         for k in set(self.kernels) | {self.s3_kernel}:
@@ -176,18 +187,27 @@ def s3(opts, device, directory: Path, seed: int) -> xr.Dataset:
     return ds.assign_attrs(run_s=timing["run"], compile_s=timing["compile"])
 
 
+# a part is named by its seed and kernel; which seeds and kernels a run has is not its identity
+PER_SEED = ("kernels", "seeds", "seed")
+
+
 def main(argv=None) -> int:
     opts, device, out = start_run(Options, argv, description=__doc__.split("\n\n")[0], presets=PRESETS)
     build, parts = out / "brian_build", out / "checkpoints"
+    if opts.jobs > 1:  # each seed's parts computed by its own process; the claims read them all here
+        code = run_jobs(Path(__file__), "stdp_spiking", opts, sys.argv[1:] if argv is None else list(argv), out)
+        if code:
+            return code
+        opts = dataclasses.replace(opts, resume=True)
     runs = {}
     for seed in seeds_of(opts):  # each part is kept once done; --resume skips it
+        if opts.jobs > 1:
+            parts = out / "seeds" / f"seed{seed}" / "checkpoints"
         s1s, s2s = {}, {}
         for k in opts.kernels:
-            s1s[k] = cached(parts / f"seed{seed}-s1-{k}.nc", opts, lambda: s1(opts, k, build / f"s1-{k}", seed),
-                            ("kernels", "seeds"))
-            s2s[k] = cached(parts / f"seed{seed}-s2-{k}.nc", opts, lambda: s2(opts, k, build / f"s2-{k}", seed),
-                            ("kernels", "seeds"))
-        col = cached(parts / f"seed{seed}-s3.nc", opts, lambda: s3(opts, device, build / "s3", seed), ("kernels", "seeds"))
+            s1s[k] = cached(parts / f"seed{seed}-s1-{k}.nc", opts, lambda: s1(opts, k, build / f"s1-{k}", seed), PER_SEED)
+            s2s[k] = cached(parts / f"seed{seed}-s2-{k}.nc", opts, lambda: s2(opts, k, build / f"s2-{k}", seed), PER_SEED)
+        col = cached(parts / f"seed{seed}-s3.nc", opts, lambda: s3(opts, device, build / "s3", seed), PER_SEED)
         print(f"seed {seed}: S1, S2 and S3 done")
         runs[seed] = (s1s, s2s, col)
     claims, nums = spike_claims(runs)

@@ -68,6 +68,32 @@ def test_resume_reuses_the_finished_parts(quick_run, tmp_path):
         assert np.array_equal(ds.claim_value.values, before)
 
 
+def test_seeds_as_jobs_give_the_claims_one_process_gives_from_the_same_parts(quick_run, tmp_path):
+    import shutil
+
+    out, _ = quick_run
+    jobs = tmp_path / "jobs"
+    res = run("--quick", "--seeds", "2", "--jobs", "2", "--out", str(jobs), "--device", "cpu")
+    assert res.returncode == 0 and "2 of 2 seeds as 2 parallel jobs" in res.stderr, res.stderr[-3000:]
+    # seed 0's job computed the parts the one-seed run computed (a part's identity is not its run's seeds)
+    for part in ("seed0-s3.nc", "seed0-s2-exponential.nc"):
+        with xr.open_dataset(out / "checkpoints" / part, engine="h5netcdf") as a, \
+                xr.open_dataset(jobs / "seeds" / "seed0" / "checkpoints" / part, engine="h5netcdf") as b:
+            xr.testing.assert_equal(a, b)
+    # one process reading the jobs' parts gives the jobs' claims
+    one = tmp_path / "one"
+    (one / "checkpoints").mkdir(parents=True)
+    for part in jobs.glob("seeds/seed*/checkpoints/*.nc"):
+        shutil.copy(part, one / "checkpoints" / part.name)
+    shutil.copy(jobs / "run.json", one / "run.json")
+    res = run("--quick", "--seeds", "2", "--jobs", "1", "--out", str(one), "--device", "cpu", "--resume")
+    assert res.returncode == 0 and res.stdout.count(": from ") == 10, res.stderr[-3000:]
+    with xr.open_dataset(jobs / "stdp_spiking.nc", engine="h5netcdf") as a, \
+            xr.open_dataset(one / "stdp_spiking.nc", engine="h5netcdf") as b:
+        np.testing.assert_array_equal(a.claim_value.values, b.claim_value.values)
+        assert list(a.claim_verdict.values) == list(b.claim_verdict.values)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--kernels", "exponential,boxcar"], "kernels='boxcar'"),
     (["--dt-ms", "10"], "dt=10 ms"),
