@@ -102,6 +102,7 @@ class ModelOptions(RunOptions):
     patch_size: int = model_option("patch_size")
     image_size: int = model_option("image_size", 12)
     radius: tuple[int, ...] = model_option("radius", (1, 2, 5))
+    init_perturbation: float = model_option("init_perturbation")
 
     def model_fields(self) -> dict:
         """The values of this script's options that set :class:`~bioglom.config.GlomConfig`

@@ -226,6 +226,10 @@ class GlomConfig:
         previous frame, with a bottom-up pass for the first frame.
     seed : int
         Seed of the initial weights and of a fixed Gaussian neighbourhood.
+    init_perturbation : float
+        Every initial weight times ``1 + e``, ``e`` uniform in ``[-x, x]`` from a stream of
+        its own (0: none): a change that should not matter, for measuring how far a rerun
+        moves a claim (e.g. 1e-7, float32's rounding).
     """
 
     levels: int = 3
@@ -265,6 +269,7 @@ class GlomConfig:
     aberration: float = 0.0
     init_state: str = "bottom_up"
     seed: int = 0
+    init_perturbation: float = 0.0
 
     def __post_init__(self):
         for f in dataclasses.fields(self):  # numpy scalars become Python numbers, so configs serialise
@@ -326,6 +331,7 @@ class GlomConfig:
         if not 2 <= self.levels <= MAX_LEVELS:
             raise ConfigError(f"levels={self.levels!r} is not allowed; give 2 to {MAX_LEVELS} levels")
         check_seed("seed", self.seed)
+        check_between("init_perturbation", self.init_perturbation, 0.0, 0.5)
         hw = self.image_size if isinstance(self.image_size, (list, tuple)) else (self.image_size,)
         if len(hw) not in (1, 2):
             raise ConfigError(f"image_size={self.image_size!r} is not allowed; give an int or (height, width)")

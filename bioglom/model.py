@@ -26,6 +26,7 @@ from .decoder import FieldDecoder
 from .frontend import build_frontend
 from .phases import phase
 from .retina import Retina
+from .seeding import derived_seed
 
 __all__ = ["Glom", "Trajectory", "StepRecord", "Step", "settle_step", "check_images", "first_non_finite_state",
            "compile_settling", "settling_is_compiled"]
@@ -297,6 +298,15 @@ class Glom(nn.Module):
             self.register_buffer("neighbour_valid", nb.valid, persistent=True)
         else:
             self.register_buffer("mask", neighbourhood_mask(cfg, gen), persistent=True)
+        if cfg.init_perturbation:
+            self._perturb(cfg.init_perturbation, derived_seed(cfg.seed, "init_perturbation"))
+
+    @torch.no_grad()
+    def _perturb(self, size: float, seed: int) -> None:
+        """Every parameter times ``1 + e``, ``e ~ U(-size, size)`` drawn from ``seed``."""
+        gen = torch.Generator().manual_seed(seed)
+        for p in self.parameters():
+            p.mul_(1 + size * (2 * torch.rand(p.shape, generator=gen, dtype=torch.float64) - 1).to(p.dtype))
 
     @property
     def device(self):

@@ -22,6 +22,8 @@ stream                derived seed                 feeds
 ``net_inputs``        ``s + 2``                    the common inputs of the dispersion measure
 ``feedback``          ``f + d``                    feedback matrices (``f``: ``feedback_seed``,
                                                    ``d`` 0 bottom-up, 1 top-down)
+``init_perturbation`` ``s + 4_000_003``            the relative perturbation of the initial
+                                                   weights (``GlomConfig.init_perturbation``)
 ====================  ===========================  ==============================================
 
 The formulas are the ones every recorded result was drawn with, kept so the README's
@@ -53,6 +55,7 @@ STREAMS = {
     "probe_eval": lambda s, i: s + 2,
     "net_inputs": lambda s, i: s + 2,
     "feedback": lambda s, i: s + i,
+    "init_perturbation": lambda s, i: s + 4_000_003,
 }
 
 

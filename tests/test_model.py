@@ -131,3 +131,20 @@ def test_detach_cuts_graph_from_front_end_and_between_steps(small_cfg):
     traj.states[-1].sum().backward()
     assert all(p.grad is None for p in model.frontend.parameters())
     assert model.nets.bu.w2.grad is not None
+
+
+def test_init_perturbation_moves_every_weight_by_at_most_its_relative_size_reproducibly():
+    from bioglom.config import ConfigError
+
+    kw = dict(levels=3, dim=8, image_size=8, patch_size=2, channels=1, seed=3)
+    base = Glom(GlomConfig(**kw))
+    same = Glom(GlomConfig(**kw, init_perturbation=0.0))
+    moved, again = (Glom(GlomConfig(**kw, init_perturbation=1e-7)) for _ in range(2))
+    pairs = list(zip(base.parameters(), same.parameters(), moved.parameters(), again.parameters()))
+    assert all(torch.equal(a, b) and torch.equal(c, d) for a, b, c, d in pairs)
+    rel = max(float(((c - a).abs() / a.abs().clamp_min(1e-30)).max()) for a, _, c, _ in pairs)
+    assert 0 < rel <= 1e-7 + 2**-23  # float32 rounds x (1 + e) to its nearest value
+    assert sum(int((c != a).sum()) for a, _, c, _ in pairs) > 0.4 * sum(a.numel() for a, *_ in pairs)
+    for bad in (-1e-7, 0.6, float("nan")):
+        with pytest.raises(ConfigError, match="init_perturbation="):
+            GlomConfig(**kw, init_perturbation=bad)
