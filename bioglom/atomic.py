@@ -38,11 +38,25 @@ def _nearly_full(folder: Path, margin: int = 1 << 20) -> bool:
         return False
 
 
+def _at_size_limit(tmp) -> bool:
+    """Whether ``tmp`` reached the process's file-size limit (``ulimit -f``)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        return soft != resource.RLIM_INFINITY and os.path.getsize(tmp) >= soft
+    except (ImportError, OSError, ValueError):
+        return False
+
+
 def atomic_write(path, write) -> Path:
     """Call ``write(tmp_path)`` and rename the result to ``path``; remove the temporary on failure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    except OSError as e:  # a folder no file can be made in (a pseudo file system, say): said as not writable
+        raise OSError(errno.EACCES, f"no file can be created in {path.parent} ({e.strerror})", str(path)) from e
     os.close(fd)
     try:
         write(tmp)
@@ -52,6 +66,8 @@ def atomic_write(path, write) -> Path:
         # HDF5 and torch report a full disk in their own words (or with no errno): say it as the OS does
         if not (isinstance(e, OSError) and e.errno is not None) and _nearly_full(path.parent):
             raise OSError(errno.ENOSPC, "No space left on device", str(path)) from e
+        if not (isinstance(e, OSError) and e.errno is not None) and _at_size_limit(tmp):
+            raise OSError(errno.EFBIG, "File too large (the file-size limit, ulimit -f)", str(path)) from e
         if isinstance(e, OSError) and e.errno is not None and not e.filename:  # name the file being written
             raise OSError(e.errno, e.strerror, str(path)) from e
         raise

@@ -138,7 +138,12 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    a.out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"error: out={str(a.out)!r} cannot be written: its folder cannot be made ({e.strerror}); give a "
+              "writable place", file=sys.stderr)
+        return 2
     path = write_result(ds, claims, a.out, attrs)
     print(format_claims(claims))
     print(f"wrote {path}")
@@ -146,4 +151,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from .cli import run_script
+
+    raise SystemExit(run_script(main))  # a folder that cannot be written ends in one line

@@ -550,10 +550,12 @@ def run_script(main, argv=None) -> int:
     except OSError as e:
         import errno
 
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO):
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO, errno.EFBIG):
             raise
         where = f" writing {e.filename}" if e.filename else ""
+        fix = ("raise the file-size limit (ulimit -f)" if e.errno == errno.EFBIG
+               else "free space or make the folder writable")
         print(f"error{where}: {e.strerror or e}; nothing already written was lost (files are written under a "
-              "temporary name, then renamed); free space or make the folder writable, then run the same command "
-              "with --resume to go on", file=sys.stderr)
+              f"temporary name, then renamed); {fix}, then run the same command with --resume to go on",
+              file=sys.stderr)
         return 1

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["GlomConfig", "ConfigError", "NonFiniteError", "check_choice", "check_positive", "check_bool",
-           "changed_fields", "gaussian_radius"]
+           "changed_fields", "gaussian_radius", "machine_memory", "check_count"]
 
 
 class ConfigError(ValueError):
@@ -98,6 +98,8 @@ def check_seed(name: str, value) -> None:
 
 def _per_level(name: str, value, levels: int) -> tuple:
     """A scalar applies to every level; a sequence must give one value per level."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, numbers.Real)):
+        raise ConfigError(f"{name}={value!r} is not allowed; give a number, or one number per level ({levels})")
     if isinstance(value, (list, tuple)):
         if len(value) != levels:
             raise ConfigError(f"{name}={tuple(value)!r} is not allowed; it must give one value per level ({levels})")
@@ -121,6 +123,30 @@ RETINAS = ("uniform", "foveated")
 FIELD_CHOICES = {"neighbourhood": NEIGHBOURHOODS, "similarity": SIMILARITIES, "consensus": CONSENSUS, "norm": NORMS,
                  "frontend": FRONTENDS, "activation": ACTIVATIONS, "columns": COLUMNS, "column_init": COLUMN_INITS,
                  "init_state": INIT_STATES, "retina": RETINAS}
+
+def machine_memory() -> int | None:
+    """This machine's physical memory in bytes (None where it cannot be told)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def gib(n_bytes: float) -> str:
+    """``n_bytes`` in GiB, for messages."""
+    return f"{n_bytes / 2**30:.3g} GiB"
+
+
+def check_count(name: str, n: int, bytes_each: float, what: str) -> None:
+    """Refuse, before any work, a count ``n`` whose ``what`` (about ``bytes_each`` bytes
+    each) cannot fit in this machine's memory, with the estimate."""
+    memory = machine_memory()
+    if memory is not None and n * bytes_each > memory:
+        raise ConfigError(f"{name}={n} is not allowed here: {what} would take about {gib(n * bytes_each)}, more than "
+                          f"this machine's {gib(memory)}; give fewer")
+
 
 def gaussian_radius(grid: tuple[int, int], k: int, sigma: float) -> int:
     """The Chebyshev radius within which the ``gaussian`` neighbourhood
@@ -276,6 +302,8 @@ class GlomConfig:
             v = getattr(self, f.name)
             if isinstance(v, np.generic):  # np.bool_ too: True stays a bool, and a bool field takes it
                 object.__setattr__(self, f.name, v.item())
+            elif isinstance(v, np.ndarray) and v.ndim == 1:  # an array of values per level is a tuple of them
+                object.__setattr__(self, f.name, tuple(x.item() for x in v))
             elif isinstance(v, (list, tuple)):
                 object.__setattr__(self, f.name, type(v)(x.item() if isinstance(x, np.generic) else x for x in v))
         self.validate()
@@ -333,7 +361,7 @@ class GlomConfig:
         check_seed("seed", self.seed)
         check_between("init_perturbation", self.init_perturbation, 0.0, 0.5)
         hw = self.image_size if isinstance(self.image_size, (list, tuple)) else (self.image_size,)
-        if len(hw) not in (1, 2):
+        if isinstance(self.image_size, (list, tuple)) and len(hw) != 2:
             raise ConfigError(f"image_size={self.image_size!r} is not allowed; give an int or (height, width)")
         for v in hw:
             check_positive("image_size", v, integer=True)
@@ -476,14 +504,10 @@ class GlomConfig:
         """Refuse, before anything is allocated, a model that cannot fit in this machine's
         memory (:meth:`memory_estimate`): its weights (training needs about 4x: gradients,
         Adam), its attention neighbourhood, or one image's settling step."""
-        import os
-
-        try:
-            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError, AttributeError):
+        memory = machine_memory()
+        if memory is None:
             return  # no way to tell here; the allocator will say
         est = self.memory_estimate()
-        gib = lambda b: f"{b / 2**30:.3g} GiB"  # noqa: E731
         here = f"more than this machine's {gib(memory)}"
         if est["weights"] > memory:
             raise ConfigError(f"dim={self.dim}, hidden={self.hidden}, columns={self.columns!r} with "

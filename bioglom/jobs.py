@@ -33,15 +33,17 @@ def resolve_jobs(opts, allowed: bool = True) -> None:
         opts.jobs = opts.seeds if allowed and opts.seeds > 1 else 1
 
 
-def check_jobs(opts, refused: str = "") -> None:
+def check_jobs(opts, refused: str = "", instead: str = "") -> None:
     """``--jobs`` is a count of processes; more than one is refused where ``refused`` names
-    what this run has that seeds as jobs cannot merge (e.g. ``"data='scenes'"``)."""
+    what this run has that seeds as jobs cannot merge (e.g. ``"data='scenes'"``), saying
+    what to do ``instead``."""
     from .config import ConfigError, check_positive
 
     check_positive("jobs", opts.jobs, integer=True)
     if opts.jobs > 1 and refused:
-        raise ConfigError(f"jobs={opts.jobs} is not allowed with {refused} (its claims are computed from per-seed "
-                          "state in one process); run the seeds in one process (--jobs 1)")
+        raise ConfigError(f"jobs={opts.jobs} is not allowed with {refused}; "
+                          + (instead or "its claims are computed from per-seed state in one process, so run the "
+                             "seeds in one process (--jobs 1)"))
 
 
 def job_argv(argv: list[str], seed: int, out: Path, resume: bool, progress: bool = True) -> list[str]:

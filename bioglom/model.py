@@ -12,7 +12,10 @@ The model never imports learning, spiking, analysis or simulations.
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
+
+import numpy as np
 
 import torch
 from torch import nn
@@ -387,8 +390,11 @@ class Glom(nn.Module):
             trajectory holds only the initial and the last state (``states [2, ...]``) and the
             contributions of the last step, so memory does not grow with the steps.
         """
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, numbers.Integral) or steps < 1:
             raise ConfigError(f"steps={steps!r} is not allowed; it must be an integer >= 1")
+        steps = int(steps)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ConfigError(f"generator={generator!r} is not allowed; give a torch.Generator or None")
         video = check_images(images, self.cfg)
         dtype = next(self.parameters()).dtype
         if video.dtype != dtype:

@@ -55,16 +55,17 @@ from bioglom import GlomConfig
 from bioglom.analysis import foreground_ari
 from bioglom.analysis.pair_statistics import count_pairs
 from bioglom.cli import TrainingOptions, defaults, model_option, option, run_script, start_run
-from bioglom.config import ConfigError, check_between, check_positive
+from bioglom.config import ConfigError, check_between, check_count, check_positive
 from bioglom.data import (WHOLE_KINDS, column_labels, make_moving_scenes, make_scenes, make_whole_scenes, mask_parts,
                           mask_regions)
 from bioglom.data.clips import segmented_clips
 from bioglom.data.scene_task import GROUPINGS
+from bioglom.data.scenes import scene_bytes
 from bioglom.experiment import Stopped, attrs_of, report, seeds_of, write_result
 from bioglom.experiments.islands import island_claims, island_table, local_claims, local_table
 from bioglom.experiments.islands.run import CLAIM_SEED, SELECTION_SEEDS, draw_figures, run_seed
 from bioglom.experiments.islands.sweep import run_sweep
-from bioglom.jobs import JOBS_HELP, resolve_jobs
+from bioglom.jobs import JOBS_HELP, check_jobs, resolve_jobs
 from bioglom.learning import HIDDEN_CREDITS, build_rule
 from bioglom.learning.island_target import ISLAND_FORMS, ISLAND_STEPS
 from bioglom.learning.local import ANTICOLLAPSE_LEVELS, ISLAND_AT, PRECISION_WHERE, TEACHERS
@@ -255,12 +256,17 @@ class Options(TrainingOptions):
     def validate(self) -> None:
         super().validate()
         self.glom_config()  # raises ConfigError naming the field
-        check_positive("jobs", self.jobs, integer=True)
-        if self.jobs > 1 and self.sweep:
-            raise ConfigError(f"jobs={self.jobs} is not allowed with sweep=True; split a sweep with --shard K,N")
+        check_jobs(self, "sweep=True" if self.sweep else "", "split a sweep with --shard K,N")
         for name in ("test_scenes", "val_scenes", "eval_every", "mask_count", "clip_scenes", "sweep_seeds", "pair_clips"):
             check_positive(name, getattr(self, name), integer=True,
                            strict=name not in ("mask_count", "clip_scenes", "pair_clips"))
+        # every held-out scene keeps its settled states until measured: a count too large for this
+        # machine is refused now, not after training
+        cfg = self.glom_config()
+        per_scene = 4 * (self.steps + 1) * self.levels * cfg.n_columns * self.dim + scene_bytes(self.image_size, 3,
+                                                                                                self.frames)
+        for name in ("test_scenes", "val_scenes", "clip_scenes", "pair_clips"):
+            check_count(name, getattr(self, name), per_scene, f"{getattr(self, name)} scenes' settled states")
         check_between("share_velocity", self.share_velocity, 0.0, 1.0)  # before any training, not at the first clip
         check_between("still", self.still, 0.0, 1.0)
         if len(self.shard) != 2 or not 0 <= self.shard[0] < self.shard[1]:

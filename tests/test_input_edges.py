@@ -37,7 +37,91 @@ CASES = [
     ("update", lambda: masked_batch(IMAGES, [0], -1, seed=0, **BATCH)),
     ("seed", lambda: masked_batch(IMAGES, [0], 0, seed=-2, **BATCH)),
     ("batch", lambda: masked_batch(IMAGES, [0], 0, seed=0, **{**BATCH, "batch": 0})),
+    # the surfaces added for motion, clips and the segment teacher (issue 37's audit)
+    ("seed", lambda: _moving(2, seed=-1)),
+    ("start", lambda: _moving(2, start=-1)),
+    ("n", lambda: _moving(10**12)),  # refused with an estimate, before any work
+    ("n", lambda: make_whole_scenes(10**12)),
+    ("share", lambda: _moving(2, share=1.5)),
+    ("video", lambda: _motion().motion_segments(torch.zeros(1, 2, 3, 0, 0), 2)),
+    ("video", lambda: _motion().motion_segments(_nan(torch.rand(1, 2, 3, 8, 8)), 2)),
+    ("video", lambda: _motion().motion_segments(torch.rand(1, 3, 8, 8), 2)),
+    ("max_layers", lambda: _motion().motion_layers(torch.rand(1, 2, 3, 8, 8), max_layers=0)),
+    ("levels", lambda: _motion().motion_batch(torch.rand(2, 2, 3, 8, 8), 2, 0, 1, torch.Generator())),
+    ("levels", lambda: _motion().motion_batch(torch.rand(2, 2, 3, 8, 8), 2, 1, 1, torch.Generator())),
+    ("images", lambda: _masking().mask_uniform(torch.rand(3, 8, 8), 1, torch.Generator())),
+    ("images", lambda: _masking().uniform_regions(_nan(torch.rand(1, 3, 8, 8)))),
+    ("min_pixels", lambda: _masking().uniform_regions(torch.rand(1, 3, 8, 8), min_pixels=0)),
+    ("tol", lambda: _masking().uniform_regions(torch.rand(1, 3, 8, 8), tol=-1)),
+    ("indices", lambda: _glyphs(indices=[0, 9])),
+    ("images", lambda: _glyphs(images=_nan(torch.rand(5, 8, 8)).numpy())),
+    ("images", lambda: _glyphs(images=torch.zeros(5, 0, 0).numpy())),
+    # turn 3's leftovers
+    ("image_size", lambda: _config(image_size=(8,))),
+    ("radius", lambda: _config(radius="1")),
+    ("init_perturbation", lambda: _config(init_perturbation=-1.0)),
+    ("generator", lambda: _glom().settle(torch.rand(1, 1, 8, 8), 2, generator="abc")),
+    ("measure_alignment", lambda: _rule(measure_alignment="no")),
+    ("feedback_seed", lambda: _rule(feedback_seed=-1)),
+    ("the batches", lambda: _trainer(lambda u: (torch.rand(2, 1, 8, 8),) * 3).run()),
 ]
+
+
+def _moving(n, **kw):
+    from bioglom.data import make_moving_scenes
+
+    return make_moving_scenes(n, **kw)
+
+
+def _motion():
+    from bioglom.data import motion
+
+    return motion
+
+
+def _masking():
+    from bioglom.data import masking
+
+    return masking
+
+
+def _nan(x):
+    x = x.clone()
+    x.view(-1)[0] = float("nan")
+    return x
+
+
+def _glyphs(images=None, indices=None):
+    import numpy as np
+
+    from bioglom.data.digits import moving_images
+
+    images = np.random.default_rng(0).random((5, 8, 8)) if images is None else images
+    return moving_images(images, np.arange(len(images)), 2, indices=None if indices is None else np.array(indices))
+
+
+def _config(**kw):
+    from bioglom import GlomConfig
+
+    return GlomConfig(**{"levels": 2, "dim": 8, "image_size": 8, "patch_size": 2, "channels": 1, **kw})
+
+
+def _glom():
+    from bioglom import Glom
+
+    return Glom(_config())
+
+
+def _rule(**kw):
+    from bioglom.learning import build_rule
+
+    return build_rule("temporal_derivative", **kw)
+
+
+def _trainer(batches):
+    from bioglom.learning import Trainer, build_rule
+
+    return Trainer(_glom(), build_rule("delta", steps=2), batches, updates=1)
 
 
 @pytest.mark.parametrize("field,call", CASES, ids=[f"{i}-{f}" for i, (f, _) in enumerate(CASES)])

@@ -140,7 +140,8 @@ def test_init_perturbation_moves_every_weight_by_at_most_its_relative_size_repro
     base = Glom(GlomConfig(**kw))
     same = Glom(GlomConfig(**kw, init_perturbation=0.0))
     moved, again = (Glom(GlomConfig(**kw, init_perturbation=1e-7)) for _ in range(2))
-    pairs = list(zip(base.parameters(), same.parameters(), moved.parameters(), again.parameters()))
+    pairs = [tuple(p.detach() for p in ps)
+             for ps in zip(base.parameters(), same.parameters(), moved.parameters(), again.parameters())]
     assert all(torch.equal(a, b) and torch.equal(c, d) for a, b, c, d in pairs)
     rel = max(float(((c - a).abs() / a.abs().clamp_min(1e-30)).max()) for a, _, c, _ in pairs)
     assert 0 < rel <= 1e-7 + 2**-23  # float32 rounds x (1 + e) to its nearest value

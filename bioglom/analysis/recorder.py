@@ -52,11 +52,13 @@ def claims_dataset(claims: list[Claim]) -> xr.Dataset:
     ids = [c.id.split(" ", 1) + [""] for c in claims]
     return xr.Dataset(
         {
-            "claim_value": ("claim", np.array([float(c.value) for c in claims]), {"long_name": "measured value"}),
+            "claim_value": ("claim", np.array([float(c.value) for c in claims]),
+                            {"long_name": "measured value (in the units of the claim's criterion: every claim's "
+                                          "measure is a ratio, fraction, correlation or ARI)", "units": "1"}),
             "claim_low": ("claim", np.array([float(c.low) for c in claims]),
-                          {"long_name": "lower end of the 95 % interval (NaN: not measured over seeds)"}),
+                          {"long_name": "lower end of the 95 % interval (NaN: not measured over seeds)", "units": "1"}),
             "claim_high": ("claim", np.array([float(c.high) for c in claims]),
-                           {"long_name": "upper end of the 95 % interval (NaN: not measured over seeds)"}),
+                           {"long_name": "upper end of the 95 % interval (NaN: not measured over seeds)", "units": "1"}),
             "claim_verdict": ("claim", np.array([c.decided for c in claims], dtype=str),
                               {"long_name": "verdict: held, not held or undecided"}),
             "claim_held": ("claim", np.array([c.decided == "held" for c in claims]), {"long_name": "verdict is held"}),

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..config import ConfigError, check_between, check_positive
-from .scenes import Scenes, part_slices
+from .scenes import Scenes, check_stream, part_slices, scene_bytes
 from .wholes import APPEARANCES, PARTS_PER_OBJECT, WHOLE_KINDS, _check, check_room
 
 __all__ = ["Clips", "make_moving_scenes", "check_clip_fit"]
@@ -202,6 +202,8 @@ def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: i
     """
     check_positive("n", n, integer=True)
     check_positive("image_size", image_size, integer=True)
+    check_positive("frames", frames, integer=True)
+    check_stream(seed, start, n, scene_bytes(image_size, channels, frames))
     check_between("share", share, 0.0, 1.0)
     check_between("still", still, 0.0, 1.0)
     if not isinstance(overlap, (bool, np.bool_)):

@@ -68,14 +68,24 @@ def moving_images(images, labels, n: int, frames: int = 8, size: int = 16, *, sp
     img = np.asarray(images, np.float32)
     img = img[:, 0] if img.ndim == 4 else img
     k = img.shape[-1]
-    if img.ndim != 3 or img.shape[1] != k:
-        raise ConfigError(f"images of shape {tuple(np.shape(images))} are not allowed; give square glyphs [m, k, k]")
+    if img.ndim != 3 or img.shape[1] != k or img.size == 0:
+        raise ConfigError(f"images of shape {tuple(np.shape(images))} are not allowed; give square glyphs [m, k, k] "
+                          "with m, k >= 1")
+    if not np.isfinite(img).all():
+        raise ConfigError("images holds a NaN or infinite pixel; every pixel must be finite")
     if size < k:
         raise ConfigError(f"size={size!r} is not allowed; the glyphs are {k}x{k}, so size must be >= {k}")
     check_positive("speed", speed, strict=False)
     lab = np.asarray(labels)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(img), n) if indices is None else np.asarray(indices)
+    if indices is not None and (idx.shape != (n,) or idx.dtype.kind not in "iu" or idx.min() < -len(img)
+                                or idx.max() >= len(img)):
+        raise ConfigError(f"indices of shape {idx.shape} (values {idx.min() if idx.size else '-'}.."
+                          f"{idx.max() if idx.size else '-'}) are not allowed; give {n} integers indexing the "
+                          f"{len(img)} glyphs")
+    if len(lab) != len(img):
+        raise ConfigError(f"labels has {len(lab)} entries for {len(img)} glyphs; give one label per glyph")
     span = size - k
     start = rng.uniform(0, span, (n, 2)) if span else np.zeros((n, 2))
     angle = rng.uniform(0, 2 * np.pi, n)

@@ -14,13 +14,18 @@ FILLS = ("token", "noise", "zero")
 
 
 
-def check_images(name: str, images) -> None:
-    """``images`` must be a floating-point tensor ``[B, C, H, W]`` with ``B >= 1``."""
-    if not isinstance(images, torch.Tensor) or images.dim() != 4 or not torch.is_floating_point(images):
+def check_images(name: str, images, dims: str = "B, C, H, W") -> None:
+    """``images`` must be a floating-point tensor ``[B, C, H, W]`` (or of ``dims``) with
+    every size >= 1 and every value finite."""
+    n = len(dims.split(","))
+    if not isinstance(images, torch.Tensor) or images.dim() != n or not torch.is_floating_point(images):
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ConfigError(f"{name} is {shape}; it must be a floating-point tensor [B, C, H, W]")
-    if images.shape[0] == 0:
-        raise ConfigError(f"{name} has shape {tuple(images.shape)}: an empty batch; give at least one image")
+        raise ConfigError(f"{name} is {shape}; it must be a floating-point tensor [{dims}]")
+    if images.numel() == 0:
+        raise ConfigError(f"{name} has shape {tuple(images.shape)}: empty; give at least one image of at least one "
+                          "pixel")
+    if not torch.isfinite(images).all():
+        raise ConfigError(f"{name} holds a NaN or infinite pixel; every pixel must be finite")
 
 
 def _check_mask(name: str, keep, images: torch.Tensor) -> None:
@@ -148,6 +153,9 @@ def uniform_regions(images: torch.Tensor, min_pixels: int = 4, tol: float = 1e-6
     """
     from ..components import grid_components, renumber
 
+    check_images("images", images)
+    check_positive("min_pixels", min_pixels, integer=True)
+    check_positive("tol", tol, strict=False)
     b, _, h, w = images.shape
     right = (images[..., :, 1:] - images[..., :, :-1]).abs().amax(1) <= tol
     down = (images[..., 1:, :] - images[..., :-1, :]).abs().amax(1) <= tol
@@ -163,6 +171,8 @@ def mask_uniform(images: torch.Tensor, count: int = 1, generator: torch.Generato
     """Return ``(corrupted, keep)``: ``count`` regions of one colour per image
     (:func:`uniform_regions`) replaced by ``fill``. The label-free counterpart of
     :func:`mask_parts`: it removes a part without reading the parts map."""
+    check_images("images", images)
+    check_positive("count", count, strict=False, integer=True)
     keep = part_mask(uniform_regions(images, min_pixels), count, generator).to(images)
     return fill_removed(images, keep, fill, generator), keep
 

@@ -66,9 +66,9 @@ def motion_residuals(prev: torch.Tensor, cur: torch.Tensor, max_shift: int = 2) 
 
 
 def _check(video, patch_size, max_shift, tol, min_pixels):
-    if not isinstance(video, torch.Tensor) or video.dim() != 5:
-        shape = tuple(video.shape) if isinstance(video, torch.Tensor) else type(video).__name__
-        raise ConfigError(f"video has shape {shape}; motion segments need a clip [B, T, C, H, W]")
+    from .masking import check_images
+
+    check_images("video", video, "B, T, C, H, W")
     if video.shape[1] < 2:
         raise ConfigError(f"video has {video.shape[1]} frame (shape {tuple(video.shape)}); motion segments need "
                           "at least 2 frames")
@@ -137,6 +137,7 @@ def motion_layers(video: torch.Tensor, *, max_shift: int = 2, tol: float = 1e-3,
     static, ``1..K`` one per moving layer in row-major order of first appearance (module
     docstring, steps 1-3), from its last two frames."""
     _check(video, None, max_shift, tol, min_pixels)
+    check_positive("max_layers", max_layers, integer=True)
     prev, cur = video[:, -2].float(), video[:, -1].float()
     b, _, h, w = cur.shape
     explained = motion_residuals(prev, cur, max_shift) <= tol  # b v h w
@@ -211,6 +212,9 @@ def motion_batch(video: torch.Tensor, patch_size: int, levels: int, mask_count: 
     """
     from .masking import mask_uniform, uniform_regions
 
+    check_positive("levels", levels, integer=True)
+    if levels < 2:
+        raise ConfigError(f"levels={levels!r} is not allowed; groups are for a model of at least 2 levels")
     clean = video[:, -1]
     corrupted, keep = mask_uniform(clean, mask_count, generator, fill=fill)
     seg = motion_segments(video, patch_size, max_shift=max_shift)  # b n

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ..config import ConfigError, check_positive, check_seed
+from ..config import ConfigError, check_count, check_positive, check_seed
 
 __all__ = ["KINDS", "Scenes", "make_scenes", "column_labels", "patch_majority", "MAX_PARTS"]
 
@@ -99,13 +99,22 @@ def _one_scene(rng: np.random.Generator, size, channels, n_objects, scale):
     return img, parts, kinds
 
 
-def check_stream(seed, start, n) -> None:
-    """A scene stream: ``seed`` a seed, ``start`` an integer >= 0, and the scene indices
-    ``start .. start + n - 1`` seeds too (each scene is drawn from ``default_rng([seed, i])``)."""
+def scene_bytes(image_size: int, channels, frames: int = 1) -> int:
+    """About how many bytes one generated scene (or clip of ``frames``) takes while it is
+    made: float32 pixels and int64 part and object maps, built and then stacked (2x)."""
+    c = channels if isinstance(channels, int) and not isinstance(channels, bool) else 3
+    return 2 * frames * (4 * c + 16) * image_size * image_size
+
+
+def check_stream(seed, start, n, bytes_each: float = 0.0) -> None:
+    """A scene stream: ``seed`` a seed, ``start`` an integer >= 0, the scene indices
+    ``start .. start + n - 1`` seeds too (each scene is drawn from ``default_rng([seed, i])``),
+    and ``n`` scenes of ``bytes_each`` bytes within this machine's memory."""
     check_seed("seed", seed)
     check_positive("start", start, strict=False, integer=True)
     if start + n > 2**63:
         raise ConfigError(f"start={start!r} with n={n} is not allowed; start + n must be at most 2**63")
+    check_count("n", n, bytes_each, f"{n} scenes")
 
 
 def check_pair(name: str, value, integer: bool = False) -> None:
@@ -135,7 +144,7 @@ def make_scenes(n: int, *, image_size: int = 16, channels: int = 3, objects: tup
     check_positive("n", n, integer=True)
     check_positive("image_size", image_size, integer=True)
     check_positive("channels", channels, integer=True)
-    check_stream(seed, start, n)
+    check_stream(seed, start, n, scene_bytes(image_size, channels))
     check_pair("objects", objects, integer=True)
     check_pair("scale", scale)
     lo, hi = objects

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..config import ConfigError, check_positive
-from .scenes import Scenes, check_pair, check_stream, part_slices, place_box
+from .scenes import Scenes, check_pair, check_stream, part_slices, place_box, scene_bytes
 
 __all__ = ["APPEARANCES", "WHOLE_KINDS", "PARTS_PER_OBJECT", "BACKGROUNDS", "make_whole_scenes", "column_kinds",
            "appearance_kinds", "MASK_TOKEN", "check_room"]
@@ -154,7 +154,7 @@ def make_whole_scenes(n: int, *, image_size: int = 16, channels: int = 3, kinds=
     """
     check_positive("n", n, integer=True)
     check_positive("image_size", image_size, integer=True)
-    check_stream(seed, start, n)
+    check_stream(seed, start, n, scene_bytes(image_size, channels))
     for name, value, integer in (("parts", parts, True), ("objects", objects, True), ("scale", scale, False)):
         check_pair(name, value, integer)
     check_positive("min_gap", min_gap, strict=False, integer=True)

@@ -51,7 +51,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch.nn.functional import mse_loss
 
-from ..config import ConfigError, check_between, check_bool, check_choice, check_positive
+from ..config import ConfigError, check_between, check_bool, check_choice, check_positive, check_seed
 from ..consensus import combine, normalise
 from ..model import Glom, StepRecord
 from ..seeding import derived_seed
@@ -258,6 +258,8 @@ class LocalRule:
         check_between("island_margin", self.island_margin, -1.0, 1.0)
         check_between("nudge_weight", self.nudge_weight, 0.0, 1.0)
         check_bool("static_segment", self.static_segment)
+        check_bool("measure_alignment", self.measure_alignment)
+        check_seed("feedback_seed", self.feedback_seed)
         self._spread_levels = None  # [L] bool: the levels the anti-collapse terms act on in this update
         self._feedback = {}
         self._statistics = UnitStatistics(self.stats_window)

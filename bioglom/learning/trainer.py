@@ -206,7 +206,11 @@ class Trainer:
         Nothing is applied when a value is non-finite: :class:`NonFiniteError` names the
         update and where (settling step and level, or net and level)."""
         with phases.phase("data"):
-            batch = self.batches(u if source is None else source).to(self.model.device)
+            batch = self.batches(u if source is None else source)
+            if not isinstance(batch, Batch):
+                raise ConfigError(f"the batches of update {u} are a {type(batch).__name__}; the batch source must "
+                                  "return a bioglom.learning.Batch (images, corrupted, keep[, labels, groups])")
+            batch = batch.to(self.model.device)
         kind = check_phase(self.phase(u))
         self.optimizer.zero_grad(set_to_none=True)
         last_good = (self.checkpoint if self.checkpoint and self.checkpoint.exists() else
@@ -248,6 +252,10 @@ class Trainer:
         with phases.phase(self.label):  # a profile (benchmarks/profile_runs.py) keeps each run apart
             if resume:
                 self.load()
+                if self.update > self.updates:  # the checkpoint holds more training than this run asks for
+                    raise ConfigError(f"updates={self.updates} is not allowed with resume=True: the checkpoint "
+                                      f"{self.checkpoint} has {self.update} updates done; give updates >= "
+                                      f"{self.update}, or start a new run")
             if evaluate is not None and self.update == 0 and not self.evaluations:
                 with phases.phase("evaluation"):
                     self.evaluations.append({"update": 0, **evaluate(0)})
