@@ -193,6 +193,25 @@ def test_compare_claims_only_checks_the_claim_rows_within_a_tolerance(tmp_path):
     assert main([str(paths[0]), str(paths[2]), "--claims", "--atol", "0.02"]) == 1  # a verdict changed
 
 
+def test_rerun_summary_counts_flipped_verdicts_and_the_largest_change():
+    from bioglom.analysis.compare import rerun_summary
+
+    def rows(values, lows, highs, verdicts, names=("A", "B", "C")):
+        return xr.Dataset({"claim_value": ("claim", values), "claim_low": ("claim", lows),
+                           "claim_high": ("claim", highs), "claim_verdict": ("claim", list(verdicts))},
+                          coords={"claim": list(names)})
+
+    a = rows([0.5, 0.1, 1.0], [0.4, 0.0, np.nan], [0.6, 0.3, np.nan], ["held", "undecided", "held"])
+    b = rows([0.5, 0.15, 1.0, 9.0], [0.42, -0.05, np.nan, 0], [0.6, 0.35, np.nan, 0],
+             ["held", "not held", "held", "held"], names=("A", "B", "C", "D"))  # D: only in the rerun
+    r = rerun_summary(a, b)
+    assert (r["claims"], r["verdicts_equal"], r["flipped"]) == (3, 2, ["B: undecided -> not held"])
+    assert r["largest"] == pytest.approx(0.05) and r["largest_claim"] == "B"
+    assert r["half_width"] == pytest.approx(0.125)  # median of 0.1 and 0.15 (C has no interval)
+    same = rerun_summary(a, a)
+    assert (same["verdicts_equal"], same["largest"], same["flipped"]) == (3, 0.0, [])
+
+
 def test_compare_claims_refuses_files_without_claim_rows(tmp_path, capsys):
     from bioglom.analysis.compare import main
 

@@ -21,7 +21,7 @@ import sys
 import numpy as np
 import xarray as xr
 
-__all__ = ["differences", "claims_only", "provenance_table"]
+__all__ = ["differences", "claims_only", "provenance_table", "rerun_summary"]
 
 
 def claims_only(ds: xr.Dataset) -> xr.Dataset:
@@ -59,7 +59,11 @@ def main(argv=None) -> int:
     parser.add_argument("second")
     parser.add_argument("--atol", type=float, default=0.0, help="numbers closer than this are equal (default: 0)")
     parser.add_argument("--claims", action="store_true", help="compare only the claim rows")
+    parser.add_argument("--rerun", action="store_true", help="with --claims: also say how far the second moved the "
+                        "first's claims (verdicts equal, largest change, median interval half-width)")
     args = parser.parse_args(argv)
+    if args.rerun and not args.claims:
+        parser.error("rerun=True is not allowed without --claims; it reads the claim rows")
     if not np.isfinite(args.atol) or args.atol < 0:  # NaN would compare as "no differences"
         parser.error(f"atol={args.atol!r} is not allowed; give a finite number >= 0")
     try:
@@ -72,6 +76,12 @@ def main(argv=None) -> int:
                     parser.error(f"claims=True is not allowed for {', '.join(map(str, missing))}: it holds no claim "
                                  "rows (compare the whole files without --claims)")
                 a, b = claims_only(a), claims_only(b)
+                if args.rerun:
+                    r = rerun_summary(a, b)
+                    print(f"rerun: verdicts equal {r['verdicts_equal']}/{r['claims']}"
+                          + (f" ({'; '.join(r['flipped'])})" if r["flipped"] else "")
+                          + f"; largest change {r['largest']:.3g} ({r['largest_claim']}); median interval half-width "
+                          f"{r['half_width']:.3g}")
             lines = differences(a, b, args.atol)
             claims = "claim" in a.coords and "claim" in b.coords
     except (OSError, ValueError) as e:
@@ -83,6 +93,24 @@ def main(argv=None) -> int:
         if not same:  # what could explain it: where each was computed
             print(provenance_table(first_attrs, second_attrs))
     return 1 if lines else 0
+
+
+def rerun_summary(a: xr.Dataset, b: xr.Dataset) -> dict:
+    """How far a rerun ``b`` moved the claims of ``a`` (the claim rows both hold):
+    ``claims``, ``verdicts_equal`` (how many have the same verdict), ``flipped`` (labels
+    of those that changed, with both verdicts), ``largest`` (the largest change of a value
+    or bound, and its claim), ``half_width`` (the median half-width of ``a``'s intervals,
+    the scale a change is read against)."""
+    common = [c for c in a.claim.values if c in set(b.claim.values)]
+    a, b = a.sel(claim=common), b.sel(claim=common)
+    flipped = [f"{c}: {x} -> {y}" for c, x, y in zip(common, a.claim_verdict.values, b.claim_verdict.values) if x != y]
+    gaps = np.stack([np.abs(a[v].values - b[v].values) for v in ("claim_value", "claim_low", "claim_high")])
+    gaps = np.where(np.isnan(gaps), 0.0, gaps)  # NaN on both sides: no interval, no change
+    worst = int(np.argmax(gaps.max(0))) if len(common) else 0
+    half = (a.claim_high.values - a.claim_low.values) / 2
+    return {"claims": len(common), "verdicts_equal": len(common) - len(flipped), "flipped": flipped,
+            "largest": float(gaps.max()) if len(common) else 0.0, "largest_claim": common[worst] if common else "",
+            "half_width": float(np.nanmedian(half)) if np.isfinite(half).any() else float("nan")}
 
 
 def provenance_table(a: dict, b: dict) -> str:
