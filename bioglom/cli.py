@@ -417,6 +417,10 @@ def start_run(cls, argv=None, *, description: str = "", presets: dict[str, dict]
 
         for p in remove_stale_temporaries(out):
             print(f"removed {p}, a temporary file a killed run left", file=sys.stderr)
+        if hasattr(opts, "jobs") and not suffix:  # checkpoints of the other layout (seeds as jobs, or not)
+            copied = adopt_checkpoints(opts, out)
+            if copied:
+                print(f"took {len(copied)} checkpoint file(s) written by a run of another --jobs", file=sys.stderr)
     seed_everything(opts.seed)
     compile_settling(opts.compile)
     return opts, device, out
@@ -461,6 +465,35 @@ def keep_earlier_results(opts, out: Path, suffix: str = "") -> None:
                       f"({', '.join(finished)}); --overwrite runs it again", file=sys.stderr)
                 raise SystemExit(0)
     atomic_write_bytes(record, json.dumps(wanted, indent=1, sort_keys=True).encode())
+
+
+def adopt_checkpoints(opts, out: Path) -> list[Path]:
+    """Before a resume, bring the checkpoints that the other layout wrote to where this run
+    reads them, so a run killed as jobs goes on in one process and the reverse: with
+    ``jobs == 1`` each ``out/seeds/seedS/checkpoints/**`` into ``out/checkpoints/**``; with
+    ``jobs > 1`` each ``out/checkpoints/**/seedS*`` (a file named for its seed, as every
+    simulation names them) into ``out/seeds/seedS/checkpoints/**``. A file already where it
+    is read is kept; the others are copied, never moved (nothing is lost if this stops).
+    Returns the files copied."""
+    import re
+    import shutil
+
+    copied = []
+    for s in range(opts.seed, opts.seed + opts.seeds):
+        jobs_folder = out / "seeds" / f"seed{s}" / "checkpoints"
+        own = re.compile(rf"^seed{s}(?=[-.])")
+        if opts.jobs > 1:
+            pairs = [(p, jobs_folder / p.relative_to(out / "checkpoints"))
+                     for p in (out / "checkpoints").rglob("*") if p.is_file() and own.match(p.name)]
+        else:
+            pairs = [(p, out / "checkpoints" / p.relative_to(jobs_folder)) for p in jobs_folder.rglob("*")
+                     if p.is_file() and own.match(p.name)]
+        for src, dst in pairs:
+            if not dst.exists() and not src.name.endswith(".tmp"):
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
+                copied.append(dst)
+    return copied
 
 
 def result_complete(path: Path) -> bool:

@@ -140,3 +140,18 @@ def test_jobs_of_every_mergeable_simulation_write_the_merged_result_and_its_pict
     done = subprocess.run([sys.executable, str(ROOT / "simulations" / f"{simulation}.py"), "--data", "scenes",
                            "--jobs", "2", "--out", str(tmp_path / "s")], capture_output=True, text=True)
     assert done.returncode == 2 and "jobs=2 is not allowed with data='scenes'" in done.stderr, done.stderr
+
+
+def test_a_run_killed_as_jobs_goes_on_in_one_process_from_the_jobs_checkpoints(tmp_path):
+    whole = _run("islands", tmp_path / "whole", "--seeds", "2", "--jobs", "1")
+    out = tmp_path / "killed"
+    script = [sys.executable, str(ROOT / "simulations" / "islands.py"), "--quick", "--out", str(out), "--seeds", "2"]
+    stopped = subprocess.run([*script, "--jobs", "2", "--stop-after", "10"], capture_output=True, text=True)
+    assert stopped.returncode != 0 and len(list(out.glob("seeds/seed*/checkpoints/seed*.pt"))) == 2, stopped.stderr
+    done = subprocess.run([*script, "--jobs", "1", "--resume"], capture_output=True, text=True)
+    assert done.returncode == 0 and "checkpoint file(s) written by a run of another --jobs" in done.stderr, done.stderr
+    # each seed went on from the jobs' update 10 (its log lines come every 2 updates), not from the start
+    assert "update 12/20" in done.stderr and "update 2/20" not in done.stderr, done.stderr
+    with xr.open_dataset(whole, engine="h5netcdf") as a, xr.open_dataset(out / "islands.nc", engine="h5netcdf") as b:
+        for v in CLAIMS:  # the jobs' first 10 updates ran in other processes: float32 summation order
+            np.testing.assert_allclose(b[v].values, a[v].values, rtol=0, atol=5e-5)

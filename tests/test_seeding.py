@@ -25,7 +25,7 @@ def test_streams_keep_the_recorded_formulas(stream, want):
 
 def test_every_stream_is_listed_and_an_unknown_one_is_named():
     assert set(STREAMS) == {"batch", "update", "validation", "selection", "test", "split", "test_masks",
-                            "probe_fit", "probe_eval", "net_inputs", "feedback"}
+                            "probe_fit", "probe_eval", "net_inputs", "feedback", "init_perturbation"}
     with pytest.raises(ValueError, match="stream='tests'"):
         derived_seed(0, "tests")
 
