@@ -38,6 +38,7 @@ training split.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,8 +60,9 @@ from bioglom.experiments.distillery import (DIRECTIONS, distillery_claims, disti
 from bioglom.experiment import (COMPLETE, attrs_of, over_seeds, report, run_dataset, seeds_of, train, write_partial,
                                 write_result)
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
-from bioglom.learning.conditions import CONDITIONS, condition_config, condition_teacher
-from bioglom.learning.controls import LABEL_TRAINED, POSITIVE_CONTROLS, control_options
+from bioglom.data.scene_task import GROUPINGS
+from bioglom.learning.conditions import CONDITIONS, TEACHING, condition_config, teacher_options
+from bioglom.learning.controls import GROUPING_WEIGHT, LABEL_TRAINED, POSITIVE_CONTROLS, control_options
 from bioglom.seeding import generator
 
 LOCAL_RULES = ("delta", "temporal_derivative")
@@ -82,6 +84,14 @@ class Options(DataOptions, MaskOptions):
     backprop: bool = option(False, "also train shared columns by backprop on the uniform retina, a reference")
     location_check: bool = option(True, "D5: also train distilled columns with a location input to top-down nets")
     hidden_credit: str = option("feedback_alignment", "hidden credit of temporal_derivative", choices=HIDDEN_CREDITS)
+    grouping: str = option("none", "--data scenes: label-free signal of which columns agree: none, or motion (train "
+                           "on two-frame clips' last frames; the motion segments found from the pixels are the "
+                           "backprop control's island-loss targets and, with --teacher island, the local rules')",
+                           choices=GROUPINGS)
+    teacher: str = option("consensus", "local rules: consensus (the full consensus, for unshared without its lateral "
+                          "term), or island (shared and distilled columns learn toward the island target of their "
+                          "motion segments, the islands simulation's local recipe; unshared columns keep the "
+                          "consensus without its lateral term); needs --grouping motion", choices=TEACHING)
     # evaluation
     eval_every: int = option(100, "updates between evaluations of the curves")
     probe_limit: int = option(0, "digits per split used by the probe (0: all)")
@@ -98,6 +108,9 @@ class Options(DataOptions, MaskOptions):
                           channels=self.channels, seed=self.seed if seed is None else seed,
                           td_location=location or None, retina=retina)
         return condition_config(base, condition)
+
+    def task(self):
+        return dataclasses.replace(super().task(), grouping=self.grouping)
 
     def runs(self) -> list["Run"]:
         """Every training run of a seed, in report order."""
@@ -117,14 +130,20 @@ class Options(DataOptions, MaskOptions):
     def rule_options(self, rule: str, condition: str) -> dict:
         common = dict(steps=self.steps, negative_weight=self.negative_weight, margin=self.margin)
         if self.data == "scenes" and rule in POSITIVE_CONTROLS:
-            return control_options(rule, self.steps)
+            return control_options(rule, self.steps, GROUPING_WEIGHT if self.grouping != "none" else 0.0)
         if rule == "backprop":
             return common
         extra = {"hidden_credit": self.hidden_credit} if rule == "temporal_derivative" else {}
-        return dict(common, teacher=condition_teacher(condition), **extra)
+        return dict(common, **teacher_options(condition, self.teacher), **extra)
 
     def validate(self) -> None:
         super().validate()
+        if self.grouping != "none" and self.data != "scenes":
+            raise ConfigError(f"grouping={self.grouping!r} is not allowed with data={self.data!r}; motion segments "
+                              "come from clips of the part-whole scenes, so use data='scenes'")
+        if self.teacher == "island" and self.grouping == "none":
+            raise ConfigError("teacher='island' is not allowed with grouping='none'; the island target reads the "
+                              "grouping signal's segments, so use grouping='motion'")
         if self.fixation and len(self.fixation) != 2:
             raise ConfigError(f"fixation={self.fixation!r} is not allowed; give two numbers, row and column")
         for retina in self.retinas:
@@ -267,7 +286,8 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path, rank:
 
         def batch_source(run: Run):
             labels = (opts.patch_size, opts.levels) if run.rule == LABEL_TRAINED else None
-            return lambda u: Batch(*task.batch(seed, u, opts.batch, labels_for=labels))
+            groups = (opts.patch_size, opts.levels) if opts.grouping != "none" else None
+            return lambda u: Batch(*task.batch(seed, u, opts.batch, labels_for=labels, groups_for=groups))
     else:
         data = load_digits(opts.image_size)
         train_idx, test = split_indices(len(data.labels), 0.25, seed)

@@ -66,14 +66,13 @@ from bioglom.experiments.temporal_derivative import (measurements_dataset, memor
 from bioglom.experiment import (COMPLETE, attrs_of, over_seeds, report, run_dataset, seeds_of, train, write_partial,
                                 write_result)
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
-from bioglom.learning.controls import LABEL_TRAINED, control_options
+from bioglom.learning.controls import GROUPING_WEIGHT, LABEL_TRAINED, control_options
 from bioglom.learning.local import ANTICOLLAPSE_LEVELS, TEACHERS
 from bioglom.learning.profile import peak_resolution
 from bioglom.learning.trainer import OPTIMIZERS
 from bioglom.seeding import derived_seed
 
 RULES = ("backprop", "delta", "temporal_derivative")
-GROUPING_WEIGHT = 3.0  # backprop's island loss against the motion segments (the islands simulation's default)
 DIGITS = 1797  # scikit-learn's digits
 
 

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +63,11 @@ def test_bad_options_stop_before_work(tmp_path):
                          (["--retinas", "fisheye"], "retinas='fisheye'"),
                          (["--fixation", "9,1"], "fixation="),
                          (["--aberration", "4"], "aberration=4"),
-                         (["--rules", "backprop"], "rules='backprop'")):
+                         (["--rules", "backprop"], "rules='backprop'"),
+                         (["--grouping", "motion"], "grouping='motion' is not allowed with data='digits'"),
+                         (["--data", "scenes", "--teacher", "island"], "teacher='island' is not allowed with "
+                                                                        "grouping='none'"),
+                         (["--teacher", "segment"], "teacher")):
         res = run("--quick", *args, "--out", str(tmp_path / "o"))
         assert res.returncode == 2 and expect in res.stderr, res.stderr
     assert not (tmp_path / "o").exists()
@@ -72,6 +77,22 @@ def test_notebook_runs_on_quick_output(quick_run, run_notebook):
     out, _ = quick_run
     outputs = run_notebook("distillery.ipynb", {"BIOGLOM_DISTILLERY_NC": out / "distillery.nc"})
     assert any("D3" in str(o.get("data", {})) for o in outputs)
+
+
+def test_the_island_teacher_teaches_the_columns_that_learn_from_others_and_reads_the_motion_segments(tmp_path):
+    from bioglom.learning.conditions import ISLAND_RECIPE, teacher_options
+
+    assert teacher_options("distilled", "island") == ISLAND_RECIPE == teacher_options("shared", "island")
+    assert teacher_options("unshared", "island") == {"teacher": "no_lateral"}  # it learns from no other column
+    assert teacher_options("distilled") == {"teacher": "full"}
+    res = run("--quick", "--data", "scenes", "--grouping", "motion", "--teacher", "island", "--retinas", "uniform",
+              "--rules", "temporal_derivative", "--conditions", "shared,distilled", "--no-location-check",
+              "--no-backprop", "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr  # an island teacher with no groups in its batches would stop the run
+    with xr.open_dataset(tmp_path / "distillery.nc", engine="h5netcdf") as ds:
+        config = json.loads(ds.attrs["config"])
+        assert (config["grouping"], config["teacher"]) == ("motion", "island")
+        assert {"uniform shared temporal_derivative", "uniform distilled temporal_derivative"} <= set(ds.run.values)
 
 
 @pytest.mark.slow  # about a minute on 2 cores; the temporal-derivative scenes run is in the default suite

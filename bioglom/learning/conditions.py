@@ -19,9 +19,14 @@ from __future__ import annotations
 
 from ..config import GlomConfig, check_choice
 
-__all__ = ["CONDITIONS", "condition_config", "condition_teacher"]
+__all__ = ["CONDITIONS", "TEACHING", "ISLAND_RECIPE", "condition_config", "condition_teacher", "teacher_options"]
 
 CONDITIONS = ("shared", "unshared", "distilled")
+TEACHING = ("consensus", "island")  # what the columns that learn from each other learn toward
+# the island teacher as the islands simulation's local preset uses it (chosen by its local
+# sweep): hinged pull and push at every settling step, LPL terms where no segment pushes
+ISLAND_RECIPE = dict(teacher="island", island_form="hinged", island_at="every", variance_weight=1.0,
+                     decorrelation_weight=1.0, anticollapse_levels="ungrouped")
 
 
 def condition_config(cfg: GlomConfig, condition: str) -> GlomConfig:
@@ -36,3 +41,16 @@ def condition_teacher(condition: str) -> str:
     """The local rules' ``teacher`` in ``condition``."""
     check_choice("condition", condition, CONDITIONS)
     return "no_lateral" if condition == "unshared" else "full"
+
+
+def teacher_options(condition: str, teaching: str = "consensus") -> dict:
+    """The local rules' teacher options in ``condition``: with ``teaching="consensus"``
+    :func:`condition_teacher`; with ``"island"`` the shared and distilled columns learn
+    toward the island target of their input's grouping (:data:`ISLAND_RECIPE`; the batches
+    must carry groups, e.g. motion segments), while unshared columns keep the consensus
+    without its lateral term (they learn from no other column)."""
+    check_choice("teaching", teaching, TEACHING)
+    if teaching == "island" and condition != "unshared":
+        check_choice("condition", condition, CONDITIONS)
+        return dict(ISLAND_RECIPE)
+    return {"teacher": condition_teacher(condition)}

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from ..config import check_choice, check_positive
 
-__all__ = ["POSITIVE_CONTROLS", "LABEL_TRAINED", "control_options"]
+__all__ = ["POSITIVE_CONTROLS", "LABEL_TRAINED", "GROUPING_WEIGHT", "control_options"]
 
 LABEL_TRAINED = "backprop label-trained"
 POSITIVE_CONTROLS = ("backprop", LABEL_TRAINED)
+GROUPING_WEIGHT = 3.0  # backprop's island loss against the motion segments (the islands simulation's default)
 
 
 def control_options(name: str, steps: int, grouping: float = 0.0) -> dict:
