@@ -22,6 +22,13 @@ def _run(simulation, out, *args):
     return out / f"{simulation}.nc"
 
 
+@pytest.fixture(scope="module")
+def islands_whole(tmp_path_factory):
+    """The islands --quick run of seeds 0 and 1 in one process: the reference of the tests
+    that run the same seeds otherwise (shared, as it takes about 15 s)."""
+    return _run("islands", tmp_path_factory.mktemp("whole"), "--seeds", "2", "--jobs", "1")
+
+
 def _merge(simulation, paths, out):
     return subprocess.run([sys.executable, "-m", "bioglom.claims", simulation, *map(str, paths), "--out", str(out)],
                           capture_output=True, text=True, cwd=ROOT)
@@ -40,8 +47,10 @@ def _split(path, tmp_path):
 
 
 @pytest.mark.parametrize("simulation", ["islands", "wake_sleep", "distillery", "temporal_derivative"])
-def test_merged_per_seed_files_give_the_one_process_claims_exactly(simulation, tmp_path):
-    whole, parts = _split(_run(simulation, tmp_path / "all", "--seeds", "2", "--jobs", "1"), tmp_path)
+def test_merged_per_seed_files_give_the_one_process_claims_exactly(simulation, tmp_path, request):
+    path = (request.getfixturevalue("islands_whole") if simulation == "islands"
+            else _run(simulation, tmp_path / "all", "--seeds", "2", "--jobs", "1"))
+    whole, parts = _split(path, tmp_path)
     done = _merge(simulation, parts[::-1], tmp_path / "merged.nc")  # any order: merged in seed order
     assert done.returncode == 0, done.stderr
     with xr.open_dataset(tmp_path / "merged.nc", engine="h5netcdf") as merged:
@@ -52,8 +61,9 @@ def test_merged_per_seed_files_give_the_one_process_claims_exactly(simulation, t
         assert list(merged.seed.values) == [0, 1]
 
 
-def test_seeds_run_as_separate_processes_merge_to_the_same_claims(tmp_path):
-    whole = _run("islands", tmp_path / "all", "--seeds", "2", "--jobs", "1")
+@pytest.mark.slow  # the jobs test below runs the seeds as separate processes too
+def test_seeds_run_as_separate_processes_merge_to_the_same_claims(tmp_path, islands_whole):
+    whole = islands_whole
     parts = [_run("islands", tmp_path / f"s{s}", "--seed", str(s), "--seeds", "1") for s in (0, 1)]
     assert _merge("islands", parts, tmp_path / "merged.nc").returncode == 0
     with xr.open_dataset(whole, engine="h5netcdf") as a, xr.open_dataset(tmp_path / "merged.nc", engine="h5netcdf") as b:
@@ -87,8 +97,8 @@ def test_merge_refuses_what_does_not_fit_with_one_line(tmp_path):
                            "--overwrite"], capture_output=True, text=True, cwd=ROOT).returncode == 0
 
 
-def test_jobs_run_the_seeds_in_parallel_and_give_the_one_process_claims(tmp_path):
-    whole = _run("islands", tmp_path / "all", "--seeds", "2", "--jobs", "1")
+def test_jobs_run_the_seeds_in_parallel_and_give_the_one_process_claims(tmp_path, islands_whole):
+    whole = islands_whole
     jobs = _run("islands", tmp_path / "jobs", "--seeds", "2", "--jobs", "2")
     with xr.open_dataset(whole, engine="h5netcdf") as a, xr.open_dataset(jobs, engine="h5netcdf") as b:
         for v in CLAIMS:
@@ -128,7 +138,9 @@ def test_an_interrupted_jobs_run_leaves_no_lock(tmp_path):
     assert not list(out.glob("**/.lock*")), list(out.glob("**/.lock*"))
 
 
-@pytest.mark.parametrize("simulation,figure", [("distillery", "quality.png"), ("temporal_derivative", "quality.png")])
+@pytest.mark.parametrize("simulation,figure", [
+    ("distillery", "quality.png"),
+    pytest.param("temporal_derivative", "quality.png", marks=pytest.mark.slow)])  # the same path; 30 s more
 def test_jobs_of_every_mergeable_simulation_write_the_merged_result_and_its_pictures(simulation, figure, tmp_path):
     path = _run(simulation, tmp_path, "--seeds", "2", "--jobs", "2")
     with xr.open_dataset(path, engine="h5netcdf") as ds:
@@ -142,8 +154,8 @@ def test_jobs_of_every_mergeable_simulation_write_the_merged_result_and_its_pict
     assert done.returncode == 2 and "jobs=2 is not allowed with data='scenes'" in done.stderr, done.stderr
 
 
-def test_a_run_killed_as_jobs_goes_on_in_one_process_from_the_jobs_checkpoints(tmp_path):
-    whole = _run("islands", tmp_path / "whole", "--seeds", "2", "--jobs", "1")
+def test_a_run_killed_as_jobs_goes_on_in_one_process_from_the_jobs_checkpoints(tmp_path, islands_whole):
+    whole = islands_whole
     out = tmp_path / "killed"
     script = [sys.executable, str(ROOT / "simulations" / "islands.py"), "--quick", "--out", str(out), "--seeds", "2"]
     stopped = subprocess.run([*script, "--jobs", "2", "--stop-after", "10"], capture_output=True, text=True)
