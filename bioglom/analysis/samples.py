@@ -65,6 +65,7 @@ PICTURES = {
     "clips.png": ("islands", "clips.png"),
     "islands_rules.png": ("islands_local", "rules.png"),
     "stdp_weights.png": ("stdp_spiking", "weights.png"),
+    "distillery_quality.png": ("distillery", "quality.png"),
 }
 
 
