@@ -66,6 +66,7 @@ PICTURES = {
     "islands_rules.png": ("islands_local", "rules.png"),
     "stdp_weights.png": ("stdp_spiking", "weights.png"),
     "distillery_quality.png": ("distillery", "quality.png"),
+    "temporal_derivative_quality.png": ("temporal_derivative", "quality.png"),
 }
 
 
