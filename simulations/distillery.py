@@ -190,15 +190,16 @@ PRESETS = {
 }
 
 
-def claims_of(ds: xr.Dataset, opts: Options) -> list:
-    """The claims of a result on digits over ``seed`` (this run's, or per-seed runs merged
-    by ``python -m bioglom.claims distillery``): D1-D5 per rule."""
-    if opts.data == "scenes":
+def claims_of(ds: xr.Dataset, opts: Options, quality: xr.DataArray | None = None) -> list:
+    """The claims of a result over ``seed`` (this run's, or per-seed runs merged by ``python
+    -m bioglom.claims distillery``): D1-D5 per rule; on scenes read from ``quality``, the
+    per-seed scene quality the run holds (a merged file does not)."""
+    if opts.data == "scenes" and quality is None:
         raise ConfigError("data='scenes' is not allowed here: the scene claims are computed from the per-seed scene "
                           "quality in the run; merge runs on digits, or run the seeds in one process")
     claims = []
     for rule in opts.rules:
-        rows = distillery_claims(ds, rule)
+        rows = distillery_claims(ds, rule, quality=quality)
         claims += [c._replace(id=f"{c.id} {rule}") for c in rows] if len(opts.rules) > 1 else rows
     return claims
 
@@ -250,13 +251,7 @@ def main(argv=None) -> int:
                   combine_attrs="drop_conflicts").reindex(run=[r.name for r in runs])
     ds = ds.assign_coords(retina=("run", [r.retina for r in runs]), condition=("run", [r.condition for r in runs]),
                           rule=("run", [r.rule for r in runs]), location=("run", [r.location for r in runs]))
-    if scenes is None:
-        claims = claims_of(ds, opts)
-    else:
-        claims, quality = [], scenes.object_ari.sel(moment="settled", run=ds.run.values)
-        for rule in opts.rules:
-            rows = distillery_claims(ds, rule, quality=quality)
-            claims += [c._replace(id=f"{c.id} {rule}") for c in rows] if len(opts.rules) > 1 else rows
+    claims = claims_of(ds, opts, None if scenes is None else scenes.object_ari.sel(moment="settled", run=ds.run.values))
     tables = []
     if scenes is not None:
         trained = [r.name for r in runs if r.rule != LABEL_TRAINED]
