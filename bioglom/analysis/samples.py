@@ -2,10 +2,11 @@
 
     python -m bioglom.analysis.samples            # the three steps plots, results, notebooks
     python -m bioglom.analysis.samples --only plots
-    python -m bioglom.analysis.samples --only readme   # re-run the README's runs first (about 1.5 h on 2 cores)
+    python -m bioglom.analysis.samples --only readme   # re-run the README's runs first (about 2 h on 2 cores)
 
 - ``readme``: runs every run whose claims the README prints (:data:`README_RUNS`: the five
-  default runs and the islands local-rule run, seeds as one-thread jobs) into
+  default runs and the islands local-rule run, seeds as one-thread jobs, and the three
+  scene runs, one process each; ``--runs`` picks some of them) into
   ``results/readme/RUN`` (``--resume``: a finished run is kept, a killed one goes on),
   then keeps its claim rows as ``RUN_claims.nc`` and the pictures the README shows
   (:data:`PICTURES`), each recording the commit of the run it comes from, and redraws
@@ -43,11 +44,17 @@ SIMULATIONS = ("wake_sleep", "islands", "distillery", "temporal_derivative", "st
 TITLES = {"wake_sleep": "wake/sleep", "islands": "islands", "distillery": "giant distillery",
           "temporal_derivative": "temporal-derivative rules", "stdp_spiking": "spiking STDP"}
 # runs of a simulation other than its default whose claims the README reports too
-VARIANTS = {"islands": {"islands_local": ("islands, local rule", "--preset local run")}}
+VARIANTS = {"islands": {"islands_local": ("islands, local rule", "--preset local run")},
+            "temporal_derivative": {"scenes_temporal_derivative": ("temporal-derivative rules", "scenes run")},
+            "distillery": {"scenes_distillery": ("giant distillery", "scenes run")},
+            "wake_sleep": {"scenes_wake_sleep": ("wake/sleep", "scenes run")}}
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "analysis" / "samples"
 # every run whose claim rows the README prints: its simulation and its options beyond the
 # default ({results}: the folder of the README's runs)
+# (the README's section "The section-12 simulations on the part-whole scenes"; a scene run
+# is one process, its thread count set by OMP_NUM_THREADS)
+SCENES = ("--data", "scenes", "--image-size", "16", "--updates", "150", "--test-scenes", "128", "--val-scenes", "64")
 README_RUNS = {
     "wake_sleep": ("wake_sleep", ()),
     "islands": ("islands", ()),
@@ -55,6 +62,13 @@ README_RUNS = {
     "distillery": ("distillery", ()),
     "temporal_derivative": ("temporal_derivative", ()),
     "stdp_spiking": ("stdp_spiking", ()),
+    "scenes_temporal_derivative": ("temporal_derivative", (*SCENES, "--radius", "1,2,4", "--hidden-credits",
+                                                           "feedback_alignment", "--alignment-batches", "4")),
+    "scenes_distillery": ("distillery", (*SCENES, "--radius", "1,2,4", "--retinas", "uniform",
+                                         "--no-location-check")),
+    "scenes_wake_sleep": ("wake_sleep", (*SCENES, "--schedules",
+                                         "interleaved,day-night,sleep-first,positive-only,sleep-only",
+                                         "--blocks", "10")),
 }
 # the pictures the README shows beside the claims plots: kept name -> (run, the run's file);
 # each illustrates the claims of its run (RUN_claims.nc), and records the same commit
@@ -70,18 +84,20 @@ PICTURES = {
 }
 
 
-def claims_plots(simulations=SIMULATIONS) -> list[Path]:
+def claims_plots(simulations=SIMULATIONS, runs=None) -> list[Path]:
     """Draw ``NAME_claims.png`` from each ``NAME_claims.nc`` in the samples: each
     simulation's default run and the other runs of it that the README reports
-    (:data:`VARIANTS`)."""
+    (:data:`VARIANTS`), or only ``runs`` of them when given."""
     import xarray as xr
 
     from .figures import claims_figure, save_figure
 
     written = []
     for name in simulations:
-        runs = {name: (TITLES[name], "default run"), **VARIANTS.get(name, {})}
-        for run, (title, which) in runs.items():
+        named = {name: (TITLES[name], "default run"), **VARIANTS.get(name, {})}
+        for run, (title, which) in named.items():
+            if runs is not None and run not in runs:
+                continue
             with xr.open_dataset(SAMPLES / f"{run}_claims.nc", engine="h5netcdf") as ds:
                 commit = str(ds.attrs.get("git_commit", "?"))
                 fig = claims_figure(ds.load(), f"{title}: {which} (commit {commit[:7]})")
@@ -127,20 +143,21 @@ def run_notebooks(simulations=SIMULATIONS, timeout: int = 600) -> list[Path]:
     return written
 
 
-def readme_runs(simulations=SIMULATIONS, results: Path = ROOT / "results" / "readme") -> list[Path]:
-    """Run each of :data:`README_RUNS` whose simulation is in ``simulations`` (with
-    ``--resume``: a finished run is kept, a killed one goes on), keep its claim rows as
-    ``RUN_claims.nc`` and its pictures (:data:`PICTURES`) in the samples, and redraw the
-    claims plots. Each kept file records the commit and threads of the run it comes from."""
+def readme_runs(simulations=SIMULATIONS, results: Path = ROOT / "results" / "readme", runs=None) -> list[Path]:
+    """Run each of :data:`README_RUNS` whose simulation is in ``simulations`` (and whose name
+    is in ``runs``, when given; with ``--resume``: a finished run is kept, a killed one goes
+    on), keep its claim rows as ``RUN_claims.nc`` and its pictures (:data:`PICTURES`) in the
+    samples, and redraw their claims plots. Each kept file records the commit and threads of
+    the run it comes from."""
     import xarray as xr
 
     from ..atomic import atomic_write_bytes
     from .compare import claims_only
     from .recorder import write_netcdf
 
-    written = []
+    written, done = [], []
     for run, (simulation, extra) in README_RUNS.items():
-        if simulation not in simulations:
+        if simulation not in simulations or (runs is not None and run not in runs):
             continue
         out = results / run
         argv = [sys.executable, str(ROOT / "simulations" / f"{simulation}.py"), "--out", str(out),
@@ -157,7 +174,8 @@ def readme_runs(simulations=SIMULATIONS, results: Path = ROOT / "results" / "rea
             if source == run:
                 atomic_write_bytes(SAMPLES / name, (out / file).read_bytes())
                 written.append(SAMPLES / name)
-    return written + claims_plots(simulations)
+        done.append(run)
+    return written + claims_plots(simulations, done)
 
 
 STEPS = {"plots": claims_plots, "results": quick_results, "notebooks": run_notebooks, "readme": readme_runs}
@@ -168,13 +186,23 @@ def main(argv=None) -> int:
     p.add_argument("--only", choices=list(STEPS), action="append", help="run only this step (repeatable)")
     p.add_argument("--simulations", default=",".join(SIMULATIONS),
                    help=f"comma-separated, of {', '.join(SIMULATIONS)} (default: all)")
+    p.add_argument("--runs", default=None,
+                   help=f"with --only readme: comma-separated names of README_RUNS to run, of {', '.join(README_RUNS)} "
+                        "(default: every run of the chosen simulations)")
     a = p.parse_args(argv)
     chosen = [s for s in a.simulations.split(",") if s]
     bad = [s for s in chosen if s not in SIMULATIONS]
     if bad:
         p.error(f"simulations={','.join(bad)!r} is not allowed; choose from {', '.join(SIMULATIONS)}")
+    runs = None if a.runs is None else [r for r in a.runs.split(",") if r]
+    if runs is not None:
+        bad = [r for r in runs if r not in README_RUNS]
+        if bad or not runs:
+            p.error(f"runs={a.runs!r} is not allowed; choose names from {', '.join(README_RUNS)}")
+        if (a.only or []) != ["readme"]:
+            p.error(f"runs={a.runs!r} is allowed only with --only readme (it selects the README's runs to re-run)")
     for step in a.only or ["plots", "results", "notebooks"]:
-        for path in STEPS[step](chosen):
+        for path in (STEPS[step](chosen, runs=runs) if step == "readme" else STEPS[step](chosen)):
             print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
