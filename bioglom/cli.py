@@ -147,6 +147,9 @@ class DataOptions(TrainingOptions):
     (:class:`~bioglom.data.SceneTask`) beside the positive controls."""
 
     GROUP = "data options"
+    # the teachers of a simulation's local rules that read the grouping signal's segments
+    # (a simulation with ``grouping`` and ``teacher`` options names them)
+    GROUPED_TEACHERS = ()
 
     data: str = option("digits", "scikit-learn's digits (probe accuracy), or the part-whole scenes (island ARI, "
                        "fill-in, beside the positive controls)", choices=("digits", "scenes"))
@@ -174,12 +177,20 @@ class DataOptions(TrainingOptions):
         """The part-whole scenes of ``--data scenes`` (:class:`~bioglom.data.SceneTask`)."""
         from .data import SceneTask
 
-        return SceneTask(image_size=self.image_size, val_scenes=self.val_scenes, test_scenes=self.test_scenes)
+        return SceneTask(image_size=self.image_size, val_scenes=self.val_scenes, test_scenes=self.test_scenes,
+                         grouping=getattr(self, "grouping", "none"))
 
     def validate(self) -> None:
         super().validate()
         for name in ("test_scenes", "val_scenes"):
             check_positive(name, getattr(self, name), integer=True)
+        grouping, teacher = getattr(self, "grouping", "none"), getattr(self, "teacher", None)
+        if grouping != "none" and self.data != "scenes":
+            raise ConfigError(f"grouping={grouping!r} is not allowed with data={self.data!r}; motion segments "
+                              "come from clips of the part-whole scenes, so use data='scenes'")
+        if teacher in self.GROUPED_TEACHERS and grouping == "none":
+            raise ConfigError(f"teacher={teacher!r} is not allowed with grouping='none'; its targets come from the "
+                              "grouping signal's segments, so use grouping='motion'")
         if self.data == "scenes":
             self.task().check()
         elif self.image_size < 8:

@@ -38,7 +38,6 @@ training split.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +72,7 @@ LOCAL_RULES = ("delta", "temporal_derivative")
           batch=option(32, "digits per update"),
           seeds=option(5, "seeds run (seed, seed+1, ...): weights, split and data stream change with each"))
 class Options(DataOptions, MaskOptions):
+    GROUPED_TEACHERS = ("island",)
     retinas: tuple[str, ...] = option(RETINAS, "retinas to compare (comma-separated)", choices=RETINAS)
     fixation: tuple[float, ...] = model_option("fixation", (), "empty: the centre")
     foveation: float = model_option("foveation")
@@ -109,9 +109,6 @@ class Options(DataOptions, MaskOptions):
                           td_location=location or None, retina=retina)
         return condition_config(base, condition)
 
-    def task(self):
-        return dataclasses.replace(super().task(), grouping=self.grouping)
-
     def runs(self) -> list["Run"]:
         """Every training run of a seed, in report order."""
         out = []
@@ -138,12 +135,6 @@ class Options(DataOptions, MaskOptions):
 
     def validate(self) -> None:
         super().validate()
-        if self.grouping != "none" and self.data != "scenes":
-            raise ConfigError(f"grouping={self.grouping!r} is not allowed with data={self.data!r}; motion segments "
-                              "come from clips of the part-whole scenes, so use data='scenes'")
-        if self.teacher == "island" and self.grouping == "none":
-            raise ConfigError("teacher='island' is not allowed with grouping='none'; the island target reads the "
-                              "grouping signal's segments, so use grouping='motion'")
         if self.fixation and len(self.fixation) != 2:
             raise ConfigError(f"fixation={self.fixation!r} is not allowed; give two numbers, row and column")
         for retina in self.retinas:

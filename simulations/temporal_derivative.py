@@ -81,6 +81,7 @@ DIGITS = 1797  # scikit-learn's digits
           steps=6, updates=option(350, "training updates per run (the same budget for every rule)"),
           batch=option(32, "digits per update"), negative_weight=option(1.0, "weight of the negative hinge (every rule)"))
 class Options(DataOptions, MaskOptions):
+    GROUPED_TEACHERS = ("segment", "island")
     # model
     neighbourhood: str = model_option("neighbourhood")
     norm: str = model_option("norm")
@@ -125,9 +126,6 @@ class Options(DataOptions, MaskOptions):
         return GlomConfig(**{**self.model_fields(), "columns": columns}, channels=self.channels,
                           seed=self.seed if seed is None else seed)
 
-    def task(self):
-        return dataclasses.replace(super().task(), grouping=self.grouping)
-
     def fit_defaults(self, given: set[str]) -> None:
         """As :class:`~bioglom.cli.DataOptions`; and ``--jobs`` left at 0 runs a seed per
         process on digits, one process on scenes."""
@@ -136,12 +134,6 @@ class Options(DataOptions, MaskOptions):
 
     def validate(self) -> None:
         super().validate()
-        if self.grouping != "none" and self.data != "scenes":
-            raise ConfigError(f"grouping={self.grouping!r} is not allowed with data={self.data!r}; motion segments "
-                              "come from clips of the part-whole scenes, so use data='scenes'")
-        if self.teacher in ("segment", "island") and self.grouping == "none":
-            raise ConfigError(f"teacher={self.teacher!r} is not allowed with grouping='none'; the segments come from "
-                              "the grouping signal, so use grouping='motion'")
         check_positive("few_labels", self.few_labels, integer=True)
         for c in self.columns:
             self.glom_config(c)  # raises ConfigError naming the field

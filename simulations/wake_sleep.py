@@ -33,7 +33,11 @@ scenes with the same updates (``backprop`` with the islands recipe, label-free, 
 level's foreground ARI against the objects and the error of filling in the removed part
 (bioglom.analysis.scene_quality), recorded along ``update`` as means and at the end per
 scene; Q0-Q3 say how much of the control's gain each schedule reaches. W0-W4 read probe
-accuracy on digits, so they are not measured on scenes.
+accuracy on digits, so they are not measured on scenes. With ``--grouping motion`` every
+run trains on the last frames of two-frame clips as still images, the motion segments
+found from the pixels its label-free grouping signal: the ``backprop`` control's island
+loss, and with ``--teacher island`` the wake phase's target (the islands simulation's local
+recipe, bioglom.learning.conditions.ISLAND_RECIPE); sleep stays negative learning on dreams.
 
 The defaults (10x10 videos) and what else was tried are in docs/claims.md. "Representation
 size" for W2 is the spread of the probe features (bioglom.analysis.representation_metrics).
@@ -57,12 +61,14 @@ from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_d
 from bioglom.cli import DataOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
 from bioglom.data import digit_glyphs, mnist_sizes, moving_images
+from bioglom.data.scene_task import GROUPINGS
 from bioglom.experiments.wake_sleep import (ALONG, pixel_probe, probe_point, scene_point, sleep_claims,
                                             sleep_figures, sleep_table)
 from bioglom.jobs import JOBS_HELP, check_jobs, resolve_jobs
 from bioglom.experiment import COMPLETE, attrs_of, over_seeds, report, run_dataset, train, write_partial, write_result
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
-from bioglom.learning.controls import LABEL_TRAINED, POSITIVE_CONTROLS, control_options
+from bioglom.learning.conditions import TEACHING, teacher_options
+from bioglom.learning.controls import GROUPING_WEIGHT, LABEL_TRAINED, POSITIVE_CONTROLS, control_options
 from bioglom.learning.schedule import PRESETS as SCHEDULES, preset
 from bioglom.learning.wake_sleep import SLEEP_INPUTS, WakeSleepTrainer
 from bioglom.seeding import derived_seed
@@ -76,6 +82,7 @@ from bioglom.seeding import derived_seed
                       "videos of the part-whole scenes (island ARI, fill-in, beside the positive controls)",
                       choices=("digits", "mnist", "scenes")))
 class Options(DataOptions):
+    GROUPED_TEACHERS = ("island",)
     # model
     columns: str = model_option("columns", "unshared")
     init_state: str = model_option("init_state", "previous")
@@ -88,6 +95,13 @@ class Options(DataOptions):
     hidden_credit: str = option("feedback_alignment", "hidden credit of the rule", choices=HIDDEN_CREDITS)
     negative: str = option("other_image", "wake negatives: other videos or a near frame", choices=("other_image", "near_frame"))
     near_gap: int = option(2, "frames between a frame and its near-frame negative")
+    grouping: str = option("none", "--data scenes: label-free signal of which columns agree: none, or motion (train "
+                           "on two-frame clips' last frames as still images, --frames not used; the motion segments "
+                           "found from the pixels are the backprop control's island-loss targets and, with --teacher "
+                           "island, the local rule's)", choices=GROUPINGS)
+    teacher: str = option("consensus", "wake learning's teacher: consensus (the full consensus), or island (the "
+                          "island target of the motion segments, the islands simulation's local recipe); needs "
+                          "--grouping motion", choices=TEACHING)
     sleep_input: str = option("dream", "what sleep learns on", choices=SLEEP_INPUTS)
     dream_noise: float = option(0.3, "noise added to remembered top-level states before dreaming")
     # schedules
@@ -111,7 +125,8 @@ class Options(DataOptions):
 
     def rule_options(self) -> dict:
         return dict(steps=self.steps, hidden_credit=self.hidden_credit, negative=self.negative,
-                    near_gap=self.near_gap, negative_weight=self.negative_weight, margin=self.margin)
+                    near_gap=self.near_gap, negative_weight=self.negative_weight, margin=self.margin,
+                    **teacher_options("shared", self.teacher))
 
     def validate(self) -> None:
         super().validate()
@@ -264,8 +279,12 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path) -> tu
         task = opts.task()
         held = task.held_out(seed, opts.patch_size)
 
-        def scene_batches(labels=None):
-            return lambda u: Batch(*task.batch(seed, u, opts.batch, frames=opts.frames, labels_for=labels))
+        groups = (opts.patch_size, opts.levels) if opts.grouping != "none" else None
+
+        def scene_batches(labels=None):  # with the motion grouping, still images (a clip's last frame)
+            frames = 0 if groups else opts.frames
+            return lambda u: Batch(*task.batch(seed, u, opts.batch, frames=frames, labels_for=labels,
+                                               groups_for=groups))
 
         batches, measure = scene_batches(), lambda m: scene_point(m, opts.steps, held)
     else:
@@ -309,7 +328,9 @@ def run_seed(opts: Options, seed: int, runs: list[Run], device, out: Path) -> tu
         for name in POSITIVE_CONTROLS:  # the same scenes, model and updates, trained by backprop
             model = Glom(opts.glom_config(seed)).to(device)
             labels = (opts.patch_size, opts.levels) if name == LABEL_TRAINED else None
-            trainer = Trainer(model, build_rule("backprop", **control_options(name, opts.steps)), scene_batches(labels),
+            grouping = GROUPING_WEIGHT if opts.grouping != "none" else 0.0
+            trainer = Trainer(model, build_rule("backprop", **control_options(name, opts.steps, grouping)),
+                              scene_batches(labels),
                               updates=opts.updates, lr=opts.lr, seed=seed, checkpoint_every=opts.checkpoint_every,
                               checkpoint=out / "checkpoints" / f"seed{seed}-{name.replace(' ', '-')}.pt",
                               progress=opts.progress, data=identity, label=f"wake_sleep seed {seed} {name}")

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -68,7 +69,9 @@ def test_bad_options_stop_before_work(tmp_path):
     for args, expect in ((["--data", "emnist"], "data='emnist'"),
                          (["--data", "mnist", "--data-dir", str(tmp_path)], "train-images-idx3-ubyte"),
                          (["--data", "mnist"], "data_dir=''"),
-                         (["--schedules", "siesta"], "schedules='siesta'")):
+                         (["--schedules", "siesta"], "schedules='siesta'"),
+                         (["--teacher", "island"], "teacher='island' is not allowed with grouping='none'"),
+                         (["--grouping", "motion"], "grouping='motion' is not allowed with data='digits'")):
         res = run("--quick", *args, "--out", str(tmp_path / "o"))
         assert res.returncode == 2 and expect in res.stderr, res.stderr
     cfg = tmp_path / "bad.toml"
@@ -117,6 +120,17 @@ def test_quick_run_on_scenes_reports_quality_against_the_controls(tmp_path):
         assert ds.claim_verdict.sel(claim="W0-W4") == "undecided"
     res = run("--quick", "--data", "scenes", "--out", str(tmp_path / "small"))  # 10x10 is too small for the scenes
     assert res.returncode == 2 and "image_size=10" in res.stderr and not (tmp_path / "small").exists()
+
+
+@pytest.mark.slow  # about two minutes on 2 cores
+def test_the_island_teacher_learns_from_the_motion_segments_on_scenes(tmp_path):
+    res = run("--quick", "--data", "scenes", "--image-size", "16", "--grouping", "motion", "--teacher", "island",
+              "--schedules", "interleaved,sleep-first", "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr  # an island teacher whose batches carried no groups would stop the run
+    with xr.open_dataset(tmp_path / "wake_sleep.nc", engine="h5netcdf") as ds:
+        config = json.loads(ds.attrs["config"])
+        assert (config["grouping"], config["teacher"]) == ("motion", "island")
+        assert {"interleaved", "sleep-first", "untrained", "backprop"} <= set(ds.run.values)
 
 
 @pytest.mark.slow
