@@ -137,8 +137,9 @@ def claims_figure(ds, title: str = "", criterion_chars: int = 70):
     """One row per claim of a result (``claim_value``, ``claim_low``, ``claim_high``,
     ``claim_verdict``, ``claim_criterion`` over ``claim``): the value as a dot and its 95 %
     interval as a bar, coloured by verdict, on a symmetric-log axis with 0 marked (most
-    criteria compare a difference with 0), and the criterion, shortened, beside it.
-    Returns the figure."""
+    criteria compare a difference with 0), and the criterion, shortened, beside it. A claim
+    whose verdict does not survive a rerun (``verdict_survives_rerun`` false, written by
+    :mod:`~.reruns`) is marked ``†`` and its verdict read "flips on rerun". Returns the figure."""
     import matplotlib.pyplot as plt
 
     claims = [str(c) for c in ds.claim.values]
@@ -161,16 +162,20 @@ def claims_figure(ds, title: str = "", criterion_chars: int = 70):
                if 10.0**k >= 2 * linthresh or 10.0**k <= linthresh / 2]
     ax.set_xticks(sorted([0.0] + decades + [-d for d in decades]))  # none at +-linthresh, where labels crowd 0
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(rows, claims, fontsize=7)
+    survives = ([bool(v) for v in ds.verdict_survives_rerun.values] if "verdict_survives_rerun" in ds
+                else [True] * n)
+    ax.set_yticks(rows, [c if ok else f"{c} †" for c, ok in zip(claims, survives)], fontsize=7)
     ax.set_ylim(-0.7, n - 0.3)
     ax.tick_params(axis="x", labelsize=7)
     ax.set_xlabel("claim value and 95 % interval (symmetric log scale)", fontsize=8)
     criteria = [str(c) for c in ds.claim_criterion.values] if "claim_criterion" in ds else [""] * n
-    for y, text, verdict in zip(rows, criteria, verdicts):
+    for y, text, verdict, ok in zip(rows, criteria, verdicts, survives):
         short = text if len(text) <= criterion_chars else text[:criterion_chars - 1] + "…"
-        ax.annotate(f"{verdict}: {short}", (1.01, y), xycoords=("axes fraction", "data"), fontsize=6, va="center",
+        ax.annotate(f"{verdict}{'' if ok else ' (flips on rerun †)'}: {short}", (1.01, y), xycoords=("axes fraction", "data"), fontsize=6, va="center",
                     color=VERDICT_COLOURS.get(verdict, "k"), annotation_clip=False)
     handles = [plt.Line2D([], [], color=c, marker="o", lw=2.5, label=k) for k, c in VERDICT_COLOURS.items()]
+    if not all(survives):
+        handles.append(plt.Line2D([], [], color="none", label="† verdict does not survive a rerun"))
     ax.legend(handles=handles, fontsize=6, loc="lower left", bbox_to_anchor=(1.0, 1.0), ncol=3, frameon=False)
     if title:
         ax.set_title(title, fontsize=9, loc="left")

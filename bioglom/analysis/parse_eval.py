@@ -31,7 +31,7 @@ import xarray as xr
 
 from ..consensus import CONTRIBUTIONS
 from ..frontend import patchify
-from .baselines import (BASELINES, BLOCK_SIDES, COLOUR_TOLERANCES, colour_components, foreground_components,
+from .baselines import (BLOCK_SIDES, COLOUR_TOLERANCES, colour_components, foreground_components,
                         position_blocks)
 from .collapse import COLLAPSE_MEASURES, collapse_measures
 from .islands import (THRESHOLDS, adjusted_rand_index, choose_thresholds, extract_islands, foreground_ari,

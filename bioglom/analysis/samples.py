@@ -154,6 +154,7 @@ def readme_runs(simulations=SIMULATIONS, results: Path = ROOT / "results" / "rea
     from ..atomic import atomic_write_bytes
     from .compare import claims_only
     from .recorder import write_netcdf
+    from .reruns import carry_marks
 
     written, done = [], []
     for run, (simulation, extra) in README_RUNS.items():
@@ -169,7 +170,14 @@ def readme_runs(simulations=SIMULATIONS, results: Path = ROOT / "results" / "rea
         with xr.open_dataset(out / f"{simulation}.nc", engine="h5netcdf") as ds:
             kept = claims_only(ds.load())
             kept.attrs = dict(ds.attrs)
-        written.append(write_netcdf(kept, SAMPLES / f"{run}_claims.nc"))
+        previous = SAMPLES / f"{run}_claims.nc"
+        if previous.exists():  # the rerun marks stay with the numbers they were measured for
+            with xr.open_dataset(previous, engine="h5netcdf") as ds:
+                kept, carried = carry_marks(ds.load(), kept)
+            if not carried:
+                print(f"{run}: claim rows changed; measure which verdicts survive a rerun again "
+                      "(python -m bioglom.analysis.reruns)", flush=True)
+        written.append(write_netcdf(kept, previous))
         for name, (source, file) in PICTURES.items():
             if source == run:
                 atomic_write_bytes(SAMPLES / name, (out / file).read_bytes())
