@@ -1,6 +1,8 @@
 """The rerun marks of kept claim rows (bioglom.analysis.reruns): which verdicts every rerun
 kept, carried only with the numbers they were measured for, shown on the claims plot."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -84,3 +86,39 @@ def test_the_claims_plot_marks_the_verdicts_that_do_not_survive():
     assert any("flips on rerun" in t.get_text() for t in fig.axes[0].texts)
     plain = claims_figure(kept)
     assert not any("†" in t.get_text() for t in plain.axes[0].get_yticklabels())
+
+
+def test_readme_runs_reruns_only_the_named_runs_and_keeps_marks_only_for_unchanged_rows(tmp_path, monkeypatch,
+                                                                                        capsys):
+    from bioglom.analysis import samples
+
+    samples_dir = tmp_path / "samples"
+    samples_dir.mkdir()
+    monkeypatch.setattr(samples, "SAMPLES", samples_dir)
+    monkeypatch.setattr(samples, "PICTURES", {})
+    ran, values = [], {"v": 0.5}
+
+    def fake_run(argv, check):  # the simulation: writes its result where --out says
+        out = Path(argv[argv.index("--out") + 1])
+        out.mkdir(parents=True, exist_ok=True)
+        rows([values["v"], 0.1, 1.0], ["held", "undecided", "held"]).to_netcdf(
+            out / f"{Path(argv[1]).stem}.nc", engine="h5netcdf")
+        ran.append(out.name)
+
+    monkeypatch.setattr(samples.subprocess, "run", fake_run)
+    kept = samples_dir / "scenes_distillery_claims.nc"
+    mark_reruns(rows([0.5, 0.1, 1.0], ["held", "undecided", "held"]),
+                {"p": rows([0.5, 0.2, 1.0], ["held", "held", "held"])}).to_netcdf(kept, engine="h5netcdf")
+    samples.readme_runs(results=tmp_path / "results", runs=["scenes_distillery"])
+    assert ran == ["scenes_distillery"]  # no other README run
+    with xr.open_dataset(kept, engine="h5netcdf") as ds:
+        assert list(ds.verdict_survives_rerun.values) == [True, False, True]  # the same rows: marks kept
+    assert (samples_dir / "scenes_distillery_claims.png").exists()
+    values["v"] = 0.6
+    samples.readme_runs(results=tmp_path / "results", runs=["scenes_distillery"])
+    assert "claim rows changed" in capsys.readouterr().out
+    with xr.open_dataset(kept, engine="h5netcdf") as ds:
+        assert "verdict_survives_rerun" not in ds and float(ds.claim_value[0]) == 0.6
+    with pytest.raises(SystemExit) as e:
+        samples.main(["--runs", "scenes_distillery"])  # selects README runs: only with --only readme
+    assert e.value.code == 2 and "only with --only readme" in capsys.readouterr().err
