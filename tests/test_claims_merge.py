@@ -74,9 +74,14 @@ def test_seeds_run_as_separate_processes_merge_to_the_same_claims(tmp_path, isla
         assert (a.claim_verdict.values == b.claim_verdict.values).all()
 
 
-def test_merge_refuses_what_does_not_fit_with_one_line(tmp_path):
-    one = _run("islands", tmp_path / "a")
-    other = _run("islands", tmp_path / "b", "--seed", "1", "--lr", "0.01")
+def test_merge_refuses_what_does_not_fit_with_one_line(tmp_path, islands_whole):
+    import json
+
+    _, (one, second) = _split(islands_whole, tmp_path)
+    with xr.open_dataset(second, engine="h5netcdf") as ds:
+        other = ds.load()
+    other.attrs["config"] = json.dumps({**json.loads(other.attrs["config"]), "lr": 0.01})  # another option
+    other = write_netcdf(other, tmp_path / "other" / "islands.nc")
     cases = [(("islands", [one, other]), "other options"),
              (("islands", [one, one]), "more than once"),
              (("stdp_spiking", [one]), "simulation='stdp_spiking' is not allowed"),

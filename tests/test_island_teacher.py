@@ -92,7 +92,6 @@ def test_hinged_target_against_its_formula():
 def test_hinged_push_stops_once_separated():
     """Two segments whose states are already apart (cosine below the margin) get their
     segment means as targets: no push is left."""
-    d = 4
     a, c = torch.tensor([1.0, 0, 0, 0]), torch.tensor([0, 1.0, 0, 0])
     u = torch.stack([a, a, c, c])[None, None].double()  # 1 1 4 d, a 1x4 grid
     groups = torch.tensor([1, 1, 2, 2])[None, None]

@@ -67,6 +67,7 @@ def test_quick_run_writes_claims_with_intervals(quick_run):
     assert "I4" in res.stdout and "foreground_components" in res.stdout and "I5" in res.stdout
 
 
+@pytest.mark.slow  # about 20 s on 2 cores; the --reference test below runs the local rule's claims and figure
 def test_quick_local_rule_run_trains_backprop_beside_it(tmp_path):
     """--rule temporal_derivative --teacher island: the local rule and backprop's default
     recipe on the same seed, claims I1-I5 and L1-L3, the rules figure and the table."""
@@ -100,6 +101,9 @@ def test_local_rule_reads_the_reference_of_a_finished_backprop_run(quick_run, tm
         top, last = int(ref.level[-1]), int(ref.step[-1])
         np.testing.assert_array_equal(ds.backprop_ari.sel(seed=0).values,
                                       ref.ari.sel(target="objects", step=last, level=top).values)
+        assert_described(ds)
+        assert {"I1", "I3", "I5", "L1", "L2", "L3", "L3a", "L3b"} <= set(ds.claim.values)
+    assert (tmp_path / "a" / "rules.png").stat().st_size > 0 and "L1" in res.stdout
     res = run("--quick", "--preset", "local", "--seed", "1", "--out", str(tmp_path / "b"), "--reference", str(backprop))
     assert res.returncode == 2 and "holds no result of seed 1" in res.stderr.strip().splitlines()[-1]
     res = run("--quick", "--preset", "local", "--out", str(tmp_path / "c"), "--reference", str(backprop), "--dim", "8")

@@ -77,7 +77,9 @@ def test_bad_options_stop_before_work(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("grouping", [[], ["--grouping", "motion", "--teacher", "segment"]], ids=["plain", "motion"])
+# the plain scenes run is slow-only (about 30 s on 2 cores): the motion one covers the scene path and more
+@pytest.mark.parametrize("grouping", [pytest.param([], marks=pytest.mark.slow),
+                                      ["--grouping", "motion", "--teacher", "segment"]], ids=["plain", "motion"])
 def test_quick_run_on_scenes_reports_quality_against_the_controls(tmp_path, grouping):
     res = run("--quick", "--data", "scenes", "--no-progress", "--out", str(tmp_path), "--device", "cpu",
               "--hidden-credits", "feedback_alignment", *grouping)

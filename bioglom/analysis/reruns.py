@@ -54,7 +54,8 @@ def mark_reruns(kept: xr.Dataset, reruns: dict[str, xr.Dataset]) -> xr.Dataset:
     survives = ((verdicts == kept_verdicts[:, None]) | (verdicts == "")).all(axis=1)
     out = kept.drop_vars([v for v in RERUN_VARIABLES if v in kept.variables] + (["rerun"] if "rerun" in kept.coords
                                                                                else []))
-    out = out.assign_coords(rerun=list(reruns))
+    out = out.assign_coords(rerun=("rerun", list(reruns), {"long_name": "rerun of the kept command: the change "
+                                                                        "that should not matter"}))
     out["rerun_verdict"] = (("claim", "rerun"), verdicts,
                             {"long_name": "the verdict a rerun gave the claim (empty: the rerun lacks it)"})
     out["verdict_survives_rerun"] = ("claim", survives,
