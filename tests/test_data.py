@@ -121,7 +121,6 @@ def _mnist_folder(tmp_path, n=5, gz=False, images=None, labels=None):
 
 
 def _damage(path, how):
-
     data = path.read_bytes()
     if how == "truncate_data":
         path.write_bytes(data[:-7])
