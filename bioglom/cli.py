@@ -582,8 +582,10 @@ def run_script(main, argv=None) -> int:
     were checked (a resume refused, an unreadable checkpoint) ends in one line and exit 2;
     Ctrl-C keeps the checkpoints written so far, says how to go on, and exits 130; a disk
     that is full or not writable ends in one line naming the file, and exit 1."""
+    from .pipes import quiet_on_closed_pipe
+
     try:
-        return main(argv)
+        return quiet_on_closed_pipe(main, argv)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -122,3 +122,21 @@ def test_readme_runs_reruns_only_the_named_runs_and_keeps_marks_only_for_unchang
     with pytest.raises(SystemExit) as e:
         samples.main(["--runs", "scenes_distillery"])  # selects README runs: only with --only readme
     assert e.value.code == 2 and "only with --only readme" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_ends_the_tools_without_a_traceback(tmp_path):
+    """``... | head``: the claim tools stop quietly with 141 (128 + SIGPIPE), as Unix tools do."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "a_claims.nc"
+    rows([0.5, 0.1, 1.0], ["held", "undecided", "held"]).to_netcdf(path, engine="h5netcdf")
+    for module, args in (("bioglom.analysis.compare", [str(path), str(path), "--claims", "--rerun"]),
+                         ("bioglom.analysis.reruns", [str(path), "--rerun", f"a={path}", "--dry-run"])):
+        proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        proc.stdout.close()  # the reader is gone before the tool writes a line
+        err = proc.stderr.read().decode()
+        proc.wait()
+        assert "Traceback" not in err and "Exception ignored" not in err, err
+        assert proc.returncode == 141, (module, proc.returncode, err)

@@ -84,6 +84,8 @@ def main(argv=None) -> int:
                           f"{r['half_width']:.3g}")
             lines = differences(a, b, args.atol)
             claims = "claim" in a.coords and "claim" in b.coords
+    except BrokenPipeError:
+        raise  # the reader of the output stopped (quiet_on_closed_pipe): not a file that cannot be read
     except (OSError, ValueError) as e:
         parser.error(f"cannot read both files as NetCDF results ({args.first}, {args.second}): {e}")
     print("\n".join(lines) if lines else "no differences")
@@ -128,4 +130,6 @@ def provenance_table(a: dict, b: dict) -> str:
     return "\n".join(rows)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ..pipes import quiet_on_closed_pipe
+
+    sys.exit(quiet_on_closed_pipe(main))

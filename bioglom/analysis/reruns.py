@@ -141,4 +141,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ..pipes import quiet_on_closed_pipe
+
+    sys.exit(quiet_on_closed_pipe(main))
