@@ -199,3 +199,18 @@ def test_with_the_motion_grouping_the_same_signal_baseline_is_among_the_scene_ba
     assert "motion_pairs" in base
     best = max(base, key=lambda k: base[k][1])
     assert BASELINES[int(q["baseline_index"])] == best and q["val_baseline_ari"] == base[best][1]
+
+
+def test_the_scene_table_gives_each_run_beside_the_untrained_network():
+    """The table's 'minus untrained' cell is the paired difference of settled object ARI
+    (constructed: the rule 0.2 above), and its step-0 column is the bottom-up pass."""
+    ds = constructed({"untrained": 0.3, "rule": 0.5, LABEL_TRAINED: 0.6},
+                     {"untrained": 0, "rule": 0.2, LABEL_TRAINED: 0.4}, noise=0.01)
+    lines = {line.split()[0]: line for line in fraction_table(ds, "condition", "untrained", [LABEL_TRAINED],
+                                                                resamples=100).splitlines()[1:-1]}
+    cells = lines["rule"].split()
+    assert float(cells[1]) == pytest.approx(0.5, abs=0.01) and float(cells[2]) == pytest.approx(0.4, abs=0.01)
+    assert float(cells[3]) == pytest.approx(0.2, abs=0.01)  # minus the untrained network, paired
+    low, high = float(cells[4].strip("[,")), float(cells[5].strip("]"))
+    assert low < float(cells[3]) < high and high - low < 0.01
+    assert "[" not in lines["untrained"]  # no difference with itself

@@ -214,11 +214,14 @@ def scene_claims(ds: xr.Dataset, dim: str, conditions, untrained: str, control: 
 
 
 def fraction_table(ds: xr.Dataset, dim: str, untrained: str, controls: list[str], resamples: int = 2000) -> str:
-    """One line per label of ``dim``: settled object ARI, part ARI and fill error (means over
-    seeds and scenes), and the fraction of each control's ARI gain with its 95 % interval (the
-    same interval as :func:`scene_claims`, so Q2's row and the table agree) --
-    shown only for a control whose own gain over ``untrained`` is above 0 over its whole
-    interval (Q0), since a fraction of a gain that is not there says nothing."""
+    """One line per label of ``dim``: settled object ARI, the same at the bottom-up pass
+    (step 0), the settled ARI minus the untrained network's (paired per seed and scene, with
+    its 95 % interval), part ARI and fill error (means over seeds and scenes), the top
+    level's spread across images and participation ratio where the result holds them, and
+    the fraction of each control's ARI gain with its 95 % interval (the same interval as
+    :func:`scene_claims`, so Q2's row and the table agree) -- shown only for a control whose
+    own gain over the reference is above 0 over its whole interval (Q0), since a fraction of
+    a gain that is not there says nothing."""
     settled = ds.sel(moment="settled")
     name, base = reference(ds, dim, untrained)
     gains = {c: interval(difference_of_means, per_sample(settled.object_ari.sel({dim: c})), base,
@@ -226,11 +229,17 @@ def fraction_table(ds: xr.Dataset, dim: str, untrained: str, controls: list[str]
     width = max(len(str(c)) for c in ds[dim].values) + 2
     cell = max([28] + [len(c) + 12 for c in controls])
     collapse = "collapse" in ds
-    rows = [f"{'':<{width}}{'object ARI':>11}{'part ARI':>10}{'fill err':>10}"
+    rows = [f"{'':<{width}}{'object ARI':>11}{'step 0':>8}{'- untrained [95 %]':>26}{'part ARI':>10}{'fill err':>10}"
             + (f"{'across':>8}{'PR':>6}" if collapse else "")
             + "".join(f"{'of ' + c + ' gain':>{cell}}" for c in controls)]
+    untrained_ari = per_sample(settled.object_ari.sel({dim: untrained}))
     for c in ds[dim].values:
         e = settled.sel({dim: c})
+        over = ""
+        if c != untrained:
+            g = interval(difference_of_means, per_sample(e.object_ari), untrained_ari, resamples=resamples)
+            over = f"{g.value:+.3f} [{g.low:.3f}, {g.high:.3f}]"
+        start = float(ds.object_ari.sel({dim: c, "moment": "bottom_up_pass"}).mean())
         cells = []
         for ctrl in controls:
             if c in (untrained, ctrl):
@@ -248,7 +257,8 @@ def fraction_table(ds: xr.Dataset, dim: str, untrained: str, controls: list[str]
             top = top.mean("seed") if "seed" in top.dims else top
             spread = (f"{float(top.sel(collapse_measure='spread_across')):>8.3f}"
                       f"{float(top.sel(collapse_measure='participation_ratio')):>6.2f}")
-        rows.append(f"{str(c):<{width}}{float(e.object_ari.mean()):>11.3f}{float(e.part_ari.mean()):>10.3f}"
+        rows.append(f"{str(c):<{width}}{float(e.object_ari.mean()):>11.3f}{start:>8.3f}{over:>26}"
+                    f"{float(e.part_ari.mean()):>10.3f}"
                     f"{float(e.fill_error.mean()):>10.4f}" + spread + "".join(cells))
     raw = float(ds.raw_pixels_ari.mean())
     return "\n".join(rows) + (f"\n(settled; raw_pixels baseline object ARI {raw:.3f}; gains and fractions over {name}, "
