@@ -67,7 +67,7 @@ from bioglom.experiments.wake_sleep import (ALONG, pixel_probe, probe_point, sce
 from bioglom.jobs import JOBS_HELP, check_jobs, resolve_jobs
 from bioglom.experiment import COMPLETE, attrs_of, over_seeds, report, run_dataset, train, write_partial, write_result
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
-from bioglom.learning.conditions import TEACHING, teacher_options
+from bioglom.learning.conditions import ISLAND_RECIPE, TEACHING
 from bioglom.learning.controls import GROUPING_WEIGHT, LABEL_TRAINED, POSITIVE_CONTROLS, control_options
 from bioglom.learning.schedule import PRESETS as SCHEDULES, preset
 from bioglom.learning.wake_sleep import SLEEP_INPUTS, WakeSleepTrainer
@@ -126,7 +126,7 @@ class Options(DataOptions):
     def rule_options(self) -> dict:
         return dict(steps=self.steps, hidden_credit=self.hidden_credit, negative=self.negative,
                     near_gap=self.near_gap, negative_weight=self.negative_weight, margin=self.margin,
-                    **teacher_options("shared", self.teacher))
+                    **(dict(ISLAND_RECIPE) if self.teacher == "island" else {"teacher": "full"}))
 
     def validate(self) -> None:
         super().validate()
@@ -154,6 +154,13 @@ class Options(DataOptions):
                               "at most once")
         for name in ("speed", "dream_noise"):
             check_positive(name, getattr(self, name), strict=False)
+        if self.grouping != "none":  # the model learns on still images: a clip's last frame
+            if "frames" in getattr(self, "given", ()):
+                raise ConfigError(f"frames={self.frames} is not allowed with grouping={self.grouping!r}; the model "
+                                  "learns on each clip's last frame as a still image, so leave --frames out")
+            if self.negative == "near_frame":
+                raise ConfigError(f"negative='near_frame' is not allowed with grouping={self.grouping!r}; still "
+                                  "images have no near frame, so use negative='other_image'")
         if self.negative == "near_frame" and not 1 <= self.near_gap < self.frames:
             raise ConfigError(f"near_gap={self.near_gap} is not allowed for videos of {self.frames} frames; "
                               "it must be >= 1 and shorter than the video")

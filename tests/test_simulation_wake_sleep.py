@@ -71,7 +71,11 @@ def test_bad_options_stop_before_work(tmp_path):
                          (["--data", "mnist"], "data_dir=''"),
                          (["--schedules", "siesta"], "schedules='siesta'"),
                          (["--teacher", "island"], "teacher='island' is not allowed with grouping='none'"),
-                         (["--grouping", "motion"], "grouping='motion' is not allowed with data='digits'")):
+                         (["--grouping", "motion"], "grouping='motion' is not allowed with data='digits'"),
+                         (["--data", "scenes", "--image-size", "16", "--grouping", "motion", "--frames", "6"],
+                          "frames=6 is not allowed with grouping='motion'"),
+                         (["--data", "scenes", "--image-size", "16", "--grouping", "motion", "--negative",
+                           "near_frame"], "negative='near_frame' is not allowed with grouping='motion'")):
         res = run("--quick", *args, "--out", str(tmp_path / "o"))
         assert res.returncode == 2 and expect in res.stderr, res.stderr
     cfg = tmp_path / "bad.toml"
