@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from .config import ConfigError, changed_fields, check_positive, check_seed
+from .data.scene_task import GROUPINGS
 
 __all__ = ["option", "model_option", "defaults", "RunOptions", "ModelOptions", "TrainingOptions", "DataOptions", "MaskOptions",
            "parse_options", "resolve_device", "fail", "start_run",
@@ -153,6 +154,10 @@ class DataOptions(TrainingOptions):
 
     data: str = option("digits", "scikit-learn's digits (probe accuracy), or the part-whole scenes (island ARI, "
                        "fill-in, beside the positive controls)", choices=("digits", "scenes"))
+    grouping: str = option("none", "--data scenes: label-free signal of which columns agree: none, or motion (train "
+                           "on two-frame clips' last frames as still images; the motion segments found from the "
+                           "pixels are the backprop control's island-loss targets and the targets of the local "
+                           "rules' grouped teachers)", choices=GROUPINGS)
     test_scenes: int = option(256, "--data scenes: held-out test scenes per seed")
     val_scenes: int = option(128, "--data scenes: validation scenes per seed (island thresholds, choices)")
 
@@ -178,17 +183,17 @@ class DataOptions(TrainingOptions):
         from .data import SceneTask
 
         return SceneTask(image_size=self.image_size, val_scenes=self.val_scenes, test_scenes=self.test_scenes,
-                         grouping=getattr(self, "grouping", "none"))
+                         grouping=self.grouping)
 
     def validate(self) -> None:
         super().validate()
         for name in ("test_scenes", "val_scenes"):
             check_positive(name, getattr(self, name), integer=True)
-        grouping, teacher = getattr(self, "grouping", "none"), getattr(self, "teacher", None)
-        if grouping != "none" and self.data != "scenes":
-            raise ConfigError(f"grouping={grouping!r} is not allowed with data={self.data!r}; motion segments "
+        teacher = getattr(self, "teacher", None)  # a simulation's own option, its choices its own
+        if self.grouping != "none" and self.data != "scenes":
+            raise ConfigError(f"grouping={self.grouping!r} is not allowed with data={self.data!r}; motion segments "
                               "come from clips of the part-whole scenes, so use data='scenes'")
-        if teacher in self.GROUPED_TEACHERS and grouping == "none":
+        if teacher in self.GROUPED_TEACHERS and self.grouping == "none":
             raise ConfigError(f"teacher={teacher!r} is not allowed with grouping='none'; its targets come from the "
                               "grouping signal's segments, so use grouping='motion'")
         if self.data == "scenes":

@@ -59,7 +59,6 @@ from bioglom.experiments.distillery import (DIRECTIONS, distillery_claims, disti
 from bioglom.experiment import (COMPLETE, attrs_of, over_seeds, report, run_dataset, seeds_of, train, write_partial,
                                 write_result)
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
-from bioglom.data.scene_task import GROUPINGS
 from bioglom.learning.conditions import CONDITIONS, TEACHING, condition_config, teacher_options
 from bioglom.learning.controls import GROUPING_WEIGHT, LABEL_TRAINED, POSITIVE_CONTROLS, control_options
 from bioglom.seeding import generator
@@ -84,10 +83,6 @@ class Options(DataOptions, MaskOptions):
     backprop: bool = option(False, "also train shared columns by backprop on the uniform retina, a reference")
     location_check: bool = option(True, "D5: also train distilled columns with a location input to top-down nets")
     hidden_credit: str = option("feedback_alignment", "hidden credit of temporal_derivative", choices=HIDDEN_CREDITS)
-    grouping: str = option("none", "--data scenes: label-free signal of which columns agree: none, or motion (train "
-                           "on two-frame clips' last frames; the motion segments found from the pixels are the "
-                           "backprop control's island-loss targets and, with --teacher island, the local rules')",
-                           choices=GROUPINGS)
     teacher: str = option("consensus", "local rules: consensus (the full consensus, for unshared without its lateral "
                           "term), or island (shared and distilled columns learn toward the island target of their "
                           "motion segments, the islands simulation's local recipe; unshared columns keep the "

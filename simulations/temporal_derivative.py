@@ -59,7 +59,6 @@ from bioglom.cli import DataOptions, MaskOptions, defaults, model_option, option
 from bioglom.config import ConfigError, check_positive
 from bioglom.jobs import JOBS_HELP, check_jobs, resolve_jobs
 from bioglom.data import load_digits, split_indices
-from bioglom.data.scene_task import GROUPINGS
 from bioglom.experiments.temporal_derivative import (measurements_dataset, memory_claim, memory_dataset,
                                                      temporal_claims, temporal_figures, temporal_measures,
                                                      temporal_table)
@@ -99,10 +98,6 @@ class Options(DataOptions, MaskOptions):
     agreement_weight: float = option(0.1, "backprop: weight of predictions agreeing with the consensus")
     teacher: str = option("full", "local rules: teacher consensus (segment: averaged over the columns of one motion "
                           "segment; needs --grouping motion)", choices=TEACHERS)
-    grouping: str = option("none", "--data scenes: label-free signal of which columns agree: none, or motion (train "
-                           "on two-frame clips' last frames; motion segments found from the pixels are backprop's "
-                           "island-loss targets and, with --teacher segment, the local rules' segments)",
-                           choices=GROUPINGS)
     frontend_learning: str = option("autoencoder", "local rules: front end and decoder", choices=("autoencoder", "fixed"))
     variance_weight: float = option(1.0, "local rules: weight of the Hebbian variance term of latent predictive "
                                     "learning (bioglom.learning.anticollapse; 0: none, and the local rules' features "

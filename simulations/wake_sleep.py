@@ -61,7 +61,6 @@ from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_d
 from bioglom.cli import DataOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
 from bioglom.data import digit_glyphs, mnist_sizes, moving_images
-from bioglom.data.scene_task import GROUPINGS
 from bioglom.experiments.wake_sleep import (ALONG, pixel_probe, probe_point, scene_point, sleep_claims,
                                             sleep_figures, sleep_table)
 from bioglom.jobs import JOBS_HELP, check_jobs, resolve_jobs
@@ -95,10 +94,6 @@ class Options(DataOptions):
     hidden_credit: str = option("feedback_alignment", "hidden credit of the rule", choices=HIDDEN_CREDITS)
     negative: str = option("other_image", "wake negatives: other videos or a near frame", choices=("other_image", "near_frame"))
     near_gap: int = option(2, "frames between a frame and its near-frame negative")
-    grouping: str = option("none", "--data scenes: label-free signal of which columns agree: none, or motion (train "
-                           "on two-frame clips' last frames as still images, --frames not used; the motion segments "
-                           "found from the pixels are the backprop control's island-loss targets and, with --teacher "
-                           "island, the local rule's)", choices=GROUPINGS)
     teacher: str = option("consensus", "wake learning's teacher: consensus (the full consensus), or island (the "
                           "island target of the motion segments, the islands simulation's local recipe); needs "
                           "--grouping motion", choices=TEACHING)
