@@ -47,10 +47,10 @@ def mark_reruns(kept: xr.Dataset, reruns: dict[str, xr.Dataset]) -> xr.Dataset:
         if "claim" not in ds.dims:
             raise ConfigError(f"{name}: it holds no claim rows (claim_verdict over claim); give a result file "
                               "with claims")
-    claims = [str(c) for c in kept.claim.values]
-    verdicts = np.array([[str(ds.claim_verdict.sel(claim=c).values) if c in set(map(str, ds.claim.values)) else ""
-                          for ds in reruns.values()] for c in claims], dtype=str)
-    kept_verdicts = np.array([str(v) for v in kept.claim_verdict.values])
+    # claim x rerun; "" where a rerun lacks the claim (not measured there: no flip)
+    verdicts = np.stack([ds.claim_verdict.astype(str).reindex(claim=kept.claim.values, fill_value="").values
+                         for ds in reruns.values()], axis=1)
+    kept_verdicts = kept.claim_verdict.values.astype(str)
     survives = ((verdicts == kept_verdicts[:, None]) | (verdicts == "")).all(axis=1)
     out = kept.drop_vars([v for v in RERUN_VARIABLES if v in kept.variables] + (["rerun"] if "rerun" in kept.coords
                                                                                else []))
