@@ -171,7 +171,8 @@ def claims_figure(ds, title: str = "", criterion_chars: int = 70):
     criteria = [str(c) for c in ds.claim_criterion.values] if "claim_criterion" in ds else [""] * n
     for y, text, verdict, ok in zip(rows, criteria, verdicts, survives):
         short = text if len(text) <= criterion_chars else text[:criterion_chars - 1] + "…"
-        ax.annotate(f"{verdict}{'' if ok else ' (flips on rerun †)'}: {short}", (1.01, y), xycoords=("axes fraction", "data"), fontsize=6, va="center",
+        flips = "" if ok else " (flips on rerun †)"
+        ax.annotate(f"{verdict}{flips}: {short}", (1.01, y), xycoords=("axes fraction", "data"), fontsize=6, va="center",
                     color=VERDICT_COLOURS.get(verdict, "k"), annotation_clip=False)
     handles = [plt.Line2D([], [], color=c, marker="o", lw=2.5, label=k) for k, c in VERDICT_COLOURS.items()]
     if not all(survives):
