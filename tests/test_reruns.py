@@ -98,7 +98,8 @@ def test_readme_runs_reruns_only_the_named_runs_and_keeps_marks_only_for_unchang
     monkeypatch.setattr(samples, "PICTURES", {})
     ran, values = [], {"v": 0.5}
 
-    def fake_run(argv, check):  # the simulation: writes its result where --out says
+    def fake_run(argv, check, env):  # the simulation: writes its result where --out says
+        assert env["OMP_NUM_THREADS"] == "1"  # one thread, as the kept rows were recorded
         out = Path(argv[argv.index("--out") + 1])
         out.mkdir(parents=True, exist_ok=True)
         rows([values["v"], 0.1, 1.0], ["held", "undecided", "held"]).to_netcdf(

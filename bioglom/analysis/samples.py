@@ -53,7 +53,7 @@ SAMPLES = ROOT / "analysis" / "samples"
 # every run whose claim rows the README prints: its simulation and its options beyond the
 # default ({results}: the folder of the README's runs)
 # (the README's section "The section-12 simulations on the part-whole scenes"; a scene run
-# is one process, its thread count set by OMP_NUM_THREADS)
+# is one process of one thread, as readme_runs runs every run)
 SCENES = ("--data", "scenes", "--image-size", "16", "--updates", "150", "--test-scenes", "128", "--val-scenes", "64")
 README_RUNS = {
     "wake_sleep": ("wake_sleep", ()),
@@ -166,7 +166,9 @@ def readme_runs(simulations=SIMULATIONS, results: Path = ROOT / "results" / "rea
         if (out / "run.json").exists():
             argv.append("--resume")
         print(f"{run}: {' '.join(argv[1:])}", flush=True)
-        subprocess.run(argv, check=True)
+        # one thread a process, as the kept rows were recorded (seeds as jobs are one thread each
+        # anyway; a scene run is one process), so that a re-run on the same machine reproduces them
+        subprocess.run(argv, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
         with xr.open_dataset(out / f"{simulation}.nc", engine="h5netcdf") as ds:
             kept = claims_only(ds.load())
             kept.attrs = dict(ds.attrs)
