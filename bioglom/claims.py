@@ -13,8 +13,8 @@ the same simulation with the same options but for ``seed``/``seeds``; anything e
 refused with one line before any work.
 
 The simulations whose claims can be recomputed from their merged result are in
-:data:`MERGEABLE` (on digits; their scene runs read per-seed scene quality a merged file
-does not hold, and run in one process); the spiking runs' claims read per-seed numbers of
+:data:`MERGEABLE` (on digits and on scenes, where each seed's file keeps the scene quality
+the claims read); the spiking runs' claims read per-seed numbers of
 Brian2 runs and are refused, saying so.
 """
 

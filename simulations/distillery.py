@@ -48,7 +48,7 @@ import xarray as xr
 from bioglom import Glom, GlomConfig
 from bioglom.analysis import stack_datasets
 from bioglom.analysis.figures import save_figure
-from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_quality
+from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_part, scene_quality
 from bioglom.cli import DataOptions, MaskOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import RETINAS, ConfigError, check_positive
 from bioglom.jobs import JOBS_HELP, check_jobs, resolve_jobs
@@ -144,13 +144,13 @@ class Options(DataOptions, MaskOptions):
             bad = "backprop=True" if self.backprop else f"data={self.data!r}"
             raise ConfigError(f"distributed=True is not allowed with {bad}: that run learns by backprop through time, "
                               "which does not cross processes; give --no-backprop and --data digits")
-        check_jobs(self, "data='scenes'" if self.data == "scenes" else "distributed=True" if self.distributed else "")
+        check_jobs(self, "distributed=True" if self.distributed else "")
 
     def fit_defaults(self, given: set[str]) -> None:
         """As :class:`~bioglom.cli.DataOptions`; and ``--jobs`` left at 0 runs a seed per
-        process on digits, one process on scenes or with ``--distributed``."""
+        process, one process with ``--distributed``."""
         super().fit_defaults(given)
-        resolve_jobs(self, allowed=self.data != "scenes" and not self.distributed)
+        resolve_jobs(self, allowed=not self.distributed)
 
 
 @dataclass(frozen=True)
@@ -176,18 +176,30 @@ PRESETS = {
 }
 
 
-def claims_of(ds: xr.Dataset, opts: Options, quality: xr.DataArray | None = None) -> list:
+def claims_of(ds: xr.Dataset, opts: Options, scenes: xr.Dataset | None = None) -> list:
     """The claims of a result over ``seed`` (this run's, or per-seed runs merged by ``python
-    -m bioglom.claims distillery``): D1-D5 per rule; on scenes read from ``quality``, the
-    per-seed scene quality the run holds (a merged file does not)."""
-    if opts.data == "scenes" and quality is None:
-        raise ConfigError("data='scenes' is not allowed here: the scene claims are computed from the per-seed scene "
-                          "quality in the run; merge runs on digits, or run the seeds in one process")
+    -m bioglom.claims distillery``): D1-D5 per rule; on scenes D3-D5 read the settled
+    object ARI of ``scenes`` (default: the scene quality the result holds,
+    :func:`~bioglom.analysis.scene_quality.scene_part`), then Q0-Q3 of every run."""
+    if opts.data == "scenes" and scenes is None:
+        scenes = scene_part(ds, settling="moment", scene_run="run")
+    quality = None if scenes is None else scenes.object_ari.sel(moment="settled", run=ds.run.values)
     claims = []
     for rule in opts.rules:
         rows = distillery_claims(ds, rule, quality=quality)
         claims += [c._replace(id=f"{c.id} {rule}") for c in rows] if len(opts.rules) > 1 else rows
+    if scenes is not None:
+        runs = opts.runs()
+        trained = [r.name for r in runs if r.rule != LABEL_TRAINED]
+        control = next(r.name for r in runs if r.rule == LABEL_TRAINED)
+        claims += scene_claims(scenes, "run", trained, "untrained", control)
     return claims
+
+
+def scenes_table(ds: xr.Dataset, opts: Options) -> str:
+    """Each run's share of the positive controls' gain (a scene result)."""
+    return fraction_table(scene_part(ds, settling="moment", scene_run="run"), "run", "untrained",
+                          [r.name for r in opts.runs() if r.rule in POSITIVE_CONTROLS])
 
 
 def main(argv=None) -> int:
@@ -199,6 +211,8 @@ def main(argv=None) -> int:
 
         def summarise(merged):  # the table and pictures of the merged result, as one process prints and draws them
             print(distillery_table(merged))
+            if opts.data == "scenes":
+                print(scenes_table(merged, opts))
             for name, fig in distillery_figures(merged).items():
                 save_figure(fig, out / name, merged.attrs.get("git_commit"))
 
@@ -237,16 +251,13 @@ def main(argv=None) -> int:
                   combine_attrs="drop_conflicts").reindex(run=[r.name for r in runs])
     ds = ds.assign_coords(retina=("run", [r.retina for r in runs]), condition=("run", [r.condition for r in runs]),
                           rule=("run", [r.rule for r in runs]), location=("run", [r.location for r in runs]))
-    claims = claims_of(ds, opts, None if scenes is None else scenes.object_ari.sel(moment="settled", run=ds.run.values))
+    claims = claims_of(ds, opts, scenes)
     tables = []
     if scenes is not None:
-        trained = [r.name for r in runs if r.rule != LABEL_TRAINED]
-        control = next(r.name for r in runs if r.rule == LABEL_TRAINED)
-        claims += scene_claims(scenes, "run", trained, "untrained", control)
         # along "settling": the bottom-up pass and after settling ("moment" is before and after training here)
         ds = xr.merge([ds, scenes.rename(moment="settling", run="scene_run")], join="outer",
                       combine_attrs="drop_conflicts")
-        tables.append(fraction_table(scenes, "run", "untrained", [r.name for r in runs if r.rule in POSITIVE_CONTROLS]))
+        tables.append(scenes_table(ds, opts))
     path = write_result(ds, claims, out / "distillery.nc", attrs)
     for name, fig in distillery_figures(ds).items():
         save_figure(fig, out / name)

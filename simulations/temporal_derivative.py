@@ -54,7 +54,7 @@ import xarray as xr
 from bioglom import Glom, GlomConfig
 from bioglom.analysis import stack_datasets
 from bioglom.analysis.figures import save_figure
-from bioglom.analysis.scene_quality import fraction_table, scene_claims
+from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_part
 from bioglom.cli import DataOptions, MaskOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
 from bioglom.jobs import JOBS_HELP, check_jobs, resolve_jobs
@@ -122,10 +122,9 @@ class Options(DataOptions, MaskOptions):
                           seed=self.seed if seed is None else seed)
 
     def fit_defaults(self, given: set[str]) -> None:
-        """As :class:`~bioglom.cli.DataOptions`; and ``--jobs`` left at 0 runs a seed per
-        process on digits, one process on scenes."""
+        """As :class:`~bioglom.cli.DataOptions`; and ``--jobs`` left at 0 runs a seed per process."""
         super().fit_defaults(given)
-        resolve_jobs(self, allowed=self.data != "scenes")
+        resolve_jobs(self)
 
     def validate(self) -> None:
         super().validate()
@@ -141,7 +140,7 @@ class Options(DataOptions, MaskOptions):
             raise ConfigError(f"memory_steps={','.join(map(str, self.memory_steps))!r} is not allowed; T3 compares "
                               "peak memory across step counts, so give at least two, increasing (e.g. 4,32)")
         check_positive("sgd_lr", self.sgd_lr)
-        check_jobs(self, "data='scenes'" if self.data == "scenes" else "")
+        check_jobs(self)
         for scale in self.backprop_lr_scales:
             check_positive("backprop_lr_scales", scale)
         if len(set(self.backprop_lr_scales)) != len(self.backprop_lr_scales):
@@ -277,18 +276,29 @@ def with_chosen_credit(cond: Condition, opts: Options, results: dict) -> Conditi
 
 
 def claims_of(ds: xr.Dataset, opts: Options) -> list:
-    """The claims of a result on digits over ``seed`` (this run's, or per-seed runs merged
-    by ``python -m bioglom.claims temporal_derivative``): T1-T2 per columns, then T3 from
-    the peak memory measured on the device the result names."""
-    if opts.data == "scenes":
-        raise ConfigError("data='scenes' is not allowed here: the scene claims are computed from the per-seed scene "
-                          "quality in the run; merge runs on digits, or run the seeds in one process")
+    """The claims of a result over ``seed`` (this run's, or per-seed runs merged by ``python
+    -m bioglom.claims temporal_derivative``): T1-T2 per columns (on scenes from object ARI,
+    then Q0-Q3 of every condition), then T3 from the peak memory measured on the device
+    the result names."""
+    scenes = opts.data == "scenes"
+    trained = [c.name for c in opts.conditions() if c.name != LABEL_TRAINED]
     claims = []
     for columns in opts.columns:
-        rows = temporal_claims(ds, columns, quality="probe_correct", quality_raw="probe_correct_raw")
+        if scenes:
+            rows = temporal_claims(ds, columns, quality="object_ari", quality_raw=None)
+            quality = scene_part(ds.sel(columns=columns).drop_vars("columns"))
+            rows += scene_claims(quality, "condition", trained, "untrained", LABEL_TRAINED)
+        else:
+            rows = temporal_claims(ds, columns, quality="probe_correct", quality_raw="probe_correct_raw")
         claims += [r._replace(id=f"{r.id} {columns}") for r in rows] if len(opts.columns) > 1 else rows
     device = ds.attrs.get("memory_device", "cpu")
     return claims + [memory_claim(ds.peak_memory, resolution=peak_resolution(device))]
+
+
+def scenes_tables(ds: xr.Dataset, opts: Options) -> list[str]:
+    """Per columns, each condition's share of the positive controls' gain (a scene result)."""
+    return [f"{c} columns:\n" + fraction_table(scene_part(ds.sel(columns=c).drop_vars("columns")), "condition",
+                                                "untrained", ["backprop", LABEL_TRAINED]) for c in opts.columns]
 
 
 def main(argv=None) -> int:
@@ -299,7 +309,7 @@ def main(argv=None) -> int:
         from bioglom.jobs import run_seeds_as_jobs
 
         def summarise(merged):  # the table and pictures of the merged result, as one process prints and draws them
-            print(temporal_table(merged))
+            print("\n".join(scenes_tables(merged, opts)) if opts.data == "scenes" else temporal_table(merged))
             for name, fig in temporal_figures(merged).items():
                 save_figure(fig, out / name, merged.attrs.get("git_commit"))
 
@@ -316,28 +326,17 @@ def main(argv=None) -> int:
     ds = measurements_dataset([r for r, _ in done], seeds, opts.columns, conds)
     memory = memory_dataset({c: opts.glom_config(c) for c in opts.columns}, opts.memory_steps, opts.memory_batch,
                             device)
-    claims = []
-    scenes = opts.data == "scenes"
-    for columns in opts.columns if scenes else ():
-        rows = temporal_claims(ds, columns, quality="object_ari", quality_raw=None)
-        trained = [c.name for c in conds[1:] if c.name != LABEL_TRAINED]
-        rows += scene_claims(ds.sel(columns=columns), "condition", trained, "untrained", LABEL_TRAINED)
-        claims += [r._replace(id=f"{r.id} {columns}") for r in rows] if len(opts.columns) > 1 else rows
-    if scenes:
-        claims.append(memory_claim(memory.peak_memory, resolution=peak_resolution(str(device))))
     ds = xr.merge([ds, memory, hist], join="outer", combine_attrs="drop_conflicts").reindex(
         condition=[c.name for c in conds])
-    if not scenes:  # as a merge of seeds run as jobs computes them (python -m bioglom.claims)
-        claims = claims_of(ds.assign_attrs(memory_device=str(device)), opts)
+    claims = claims_of(ds.assign_attrs(memory_device=str(device)), opts)
     path = write_result(ds, claims, out / "temporal_derivative.nc", {**attrs, "memory_device": str(device)})
     for name, fig in temporal_figures(ds).items():
         save_figure(fig, out / name)
-    tables = ([f"{c} columns:\n" + fraction_table(ds.sel(columns=c), "condition", "untrained", ["backprop", LABEL_TRAINED])
-               for c in opts.columns] if scenes else [temporal_table(ds)])
+    scenes = opts.data == "scenes"
     return report(f"Temporal-derivative learning on {opts.data}: {len(seeds)} seeds, {opts.updates} updates of "
                   f"{opts.batch} per run, {opts.steps} steps; means over seeds "
                   + ("and scenes (settled)" if scenes else "(probe: standardised / as they are; denoise: settled)"),
-                  *tables, claims=claims, path=path)
+                  *(scenes_tables(ds, opts) if scenes else [temporal_table(ds)]), claims=claims, path=path)
 
 
 if __name__ == "__main__":

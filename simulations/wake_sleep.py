@@ -57,7 +57,7 @@ from bioglom import Glom, GlomConfig
 from bioglom.analysis.claim_rows import missing
 from bioglom.analysis.figures import save_figure
 from bioglom.analysis.collapse import COLLAPSE_MEASURES
-from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_quality
+from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_part, scene_quality
 from bioglom.cli import DataOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
 from bioglom.data import digit_glyphs, mnist_sizes, moving_images
@@ -168,13 +168,12 @@ class Options(DataOptions):
                 raise ConfigError(f"{name}={getattr(self, name)} is not allowed; the {self.data} split it is drawn "
                                   f"from holds {most} images")
         build_rule(self.rule, **self.rule_options())
-        check_jobs(self, "data='scenes'" if self.data == "scenes" else "")
+        check_jobs(self)
 
     def fit_defaults(self, given: set[str]) -> None:
-        """As :class:`~bioglom.cli.DataOptions`; and ``--jobs`` left at 0 runs a seed per
-        process on digits, one process on scenes."""
+        """As :class:`~bioglom.cli.DataOptions`; and ``--jobs`` left at 0 runs a seed per process."""
         super().fit_defaults(given)
-        resolve_jobs(self, allowed=self.data != "scenes")
+        resolve_jobs(self)
 
     def runs(self) -> list["Run"]:
         """Every run of a seed, in report order."""
@@ -215,13 +214,21 @@ PRESETS = {
 DIGITS, TEST_FRACTION = 1797, 0.3  # scikit-learn's digits, and the fraction held out for the probe
 
 
-def claims_of(ds: xr.Dataset, opts: Options) -> list:
-    """The claims of a result on digits over ``seed`` (this run's, or per-seed runs merged
-    by ``python -m bioglom.claims wake_sleep``)."""
-    if opts.data == "scenes":
-        raise ConfigError("data='scenes' is not allowed here: the scene claims are computed from the per-seed scene "
-                          "quality in the run; merge runs on digits, or run the seeds in one process")
-    return sleep_claims(ds, pre=opts.pre, deprived=opts.deprived, recovery=opts.recovery)
+def claims_of(ds: xr.Dataset, opts: Options, quality: xr.Dataset | None = None) -> list:
+    """The claims of a result over ``seed`` (this run's, or per-seed runs merged by ``python
+    -m bioglom.claims wake_sleep``): W0-W4 on digits; on scenes Q0-Q3 of every schedule
+    and the label-free control, from ``quality`` (default: the scene quality the result
+    holds, :func:`~bioglom.analysis.scene_quality.scene_part`)."""
+    if opts.data != "scenes":
+        return sleep_claims(ds, pre=opts.pre, deprived=opts.deprived, recovery=opts.recovery)
+    quality = scene_part(ds, settling="moment") if quality is None else quality
+    return [missing("W0-W4", "probe accuracy on digits (--data digits or mnist)"),
+            *scene_claims(quality, "run", [r.name for r in opts.runs()] + ["backprop"], "untrained", LABEL_TRAINED)]
+
+
+def scenes_table(ds: xr.Dataset) -> str:
+    """Each schedule's and control's share of the positive controls' gain (a scene result)."""
+    return fraction_table(scene_part(ds, settling="moment"), "run", "untrained", list(POSITIVE_CONTROLS))
 
 
 def main(argv=None) -> int:
@@ -230,7 +237,7 @@ def main(argv=None) -> int:
         from bioglom.jobs import run_seeds_as_jobs
 
         def summarise(merged):  # the table and pictures of the merged result, as one process prints and draws them
-            print(sleep_table(merged))
+            print(scenes_table(merged) if opts.data == "scenes" else sleep_table(merged))
             for name, fig in sleep_figures(merged, opts.pre, opts.deprived).items():
                 save_figure(fig, out / name, merged.attrs.get("git_commit"))
 
@@ -256,10 +263,9 @@ def main(argv=None) -> int:
         names = [r.name for r in runs] + ["untrained", *POSITIVE_CONTROLS]
         quality = scene_dataset({(s, n): q for s, _, scenes in results for n, q in scenes.items()}, ("seed", "run"),
                                 [(s, n) for s in seeds for n in names])
-        claims = [missing("W0-W4", "probe accuracy on digits (--data digits or mnist)")]
-        claims += scene_claims(quality, "run", [r.name for r in runs] + ["backprop"], "untrained", LABEL_TRAINED)
+        claims = claims_of(ds, opts, quality)
         ds = xr.merge([ds, quality.rename(moment="settling")], join="outer", combine_attrs="drop_conflicts")
-        table = fraction_table(quality, "run", "untrained", list(POSITIVE_CONTROLS))
+        table = scenes_table(ds)
     else:
         claims = claims_of(ds, opts)
         table = sleep_table(ds)

@@ -46,10 +46,13 @@ def _split(path, tmp_path):
     return ds, parts
 
 
-@pytest.mark.parametrize("simulation", ["islands", "wake_sleep", "distillery", "temporal_derivative"])
-def test_merged_per_seed_files_give_the_one_process_claims_exactly(simulation, tmp_path, request):
+@pytest.mark.parametrize("simulation,data", [
+    ("islands", None), ("wake_sleep", "digits"), ("distillery", "digits"), ("temporal_derivative", "digits"),
+    # on scenes the claims read the scene quality back from the merged file (the jobs test runs the distillery's)
+    *(pytest.param(s, "scenes", marks=pytest.mark.slow) for s in ("wake_sleep", "distillery", "temporal_derivative"))])
+def test_merged_per_seed_files_give_the_one_process_claims_exactly(simulation, data, tmp_path, request):
     path = (request.getfixturevalue("islands_whole") if simulation == "islands"
-            else _run(simulation, tmp_path / "all", "--seeds", "2", "--jobs", "1"))
+            else _run(simulation, tmp_path / "all", "--seeds", "2", "--jobs", "1", "--data", data))
     whole, parts = _split(path, tmp_path)
     done = _merge(simulation, parts[::-1], tmp_path / "merged.nc")  # any order: merged in seed order
     assert done.returncode == 0, done.stderr
@@ -143,20 +146,25 @@ def test_an_interrupted_jobs_run_leaves_no_lock(tmp_path):
     assert not list(out.glob("**/.lock*")), list(out.glob("**/.lock*"))
 
 
-@pytest.mark.parametrize("simulation,figure", [
-    ("distillery", "quality.png"),
-    pytest.param("temporal_derivative", "quality.png", marks=pytest.mark.slow)])  # the same path; 30 s more
-def test_jobs_of_every_mergeable_simulation_write_the_merged_result_and_its_pictures(simulation, figure, tmp_path):
-    path = _run(simulation, tmp_path, "--seeds", "2", "--jobs", "2")
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
+@pytest.mark.parametrize("simulation,data,figure", [
+    ("distillery", "scenes", "quality.png"),
+    pytest.param("temporal_derivative", "digits", "quality.png", marks=pytest.mark.slow),  # the same path; 30 s more
+    pytest.param("wake_sleep", "scenes", "curves.png", marks=pytest.mark.slow)])
+def test_jobs_of_every_mergeable_simulation_write_the_merged_result_and_its_pictures(simulation, data, figure, tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "simulations" / f"{simulation}.py"), "--quick", "--no-progress",
+                           "--out", str(tmp_path), "--seeds", "2", "--jobs", "2", "--data", data],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with xr.open_dataset(tmp_path / f"{simulation}.nc", engine="h5netcdf") as ds:
         assert list(ds.seed.values) == [0, 1] and int(ds.attrs["jobs"]) == 2 and ds.claim.size > 0
         commit = ds.attrs["git_commit"]
+        if data == "scenes":  # the scene claims and the table of the positive controls' gain, from the merged file
+            assert any(str(c).startswith("Q0") for c in ds.claim.values)
+            assert np.isfinite(ds.claim_value.sel(claim=[c for c in ds.claim.values if str(c).startswith("Q1")])).all()
+            assert "object ARI" in done.stdout and "gain" in done.stdout, done.stdout
     from bioglom.analysis.figures import figure_commit
 
     assert figure_commit(tmp_path / figure) == commit
-    done = subprocess.run([sys.executable, str(ROOT / "simulations" / f"{simulation}.py"), "--data", "scenes",
-                           "--jobs", "2", "--out", str(tmp_path / "s")], capture_output=True, text=True)
-    assert done.returncode == 2 and "jobs=2 is not allowed with data='scenes'" in done.stderr, done.stderr
 
 
 def test_a_run_killed_as_jobs_goes_on_in_one_process_from_the_jobs_checkpoints(tmp_path, islands_whole):

@@ -120,6 +120,24 @@ def test_scene_dataset_is_self_describing():
     assert all("long_name" in ds[v].attrs and "units" in ds[v].attrs for v in ds.data_vars)
 
 
+def test_scene_quality_read_back_from_a_result_gives_the_same_claims():
+    import xarray as xr
+
+    from bioglom.analysis.scene_quality import scene_part
+    from bioglom.config import ConfigError
+
+    ds = constructed({"untrained": 0.2, "rule": 0.4, LABEL_TRAINED: 0.6},
+                     {"untrained": 0, "rule": 0.2, LABEL_TRAINED: 0.4}, baseline=0.3)
+    # a result holds it beside its own variables, its dims renamed where the result has its own "moment"
+    other = xr.Dataset({"curve": (("seed", "moment"), np.zeros((3, 2)))}, coords={"moment": ["before", "after"]})
+    result = xr.merge([other, ds.rename(moment="settling", condition="scene_run")], join="outer")
+    back = scene_part(result, settling="moment", scene_run="condition")
+    xr.testing.assert_identical(back, ds)
+    assert [c.value for c in by_id(back).values()] == [c.value for c in by_id(ds).values()]
+    with pytest.raises(ConfigError, match="no scene quality"):
+        scene_part(other)
+
+
 def test_q_claims_held():
     c = by_id(constructed({"untrained": 0.2, "rule": 0.5, LABEL_TRAINED: 0.6},
                           {"untrained": 0, "rule": 0.3, LABEL_TRAINED: 0.4}))

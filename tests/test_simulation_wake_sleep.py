@@ -122,7 +122,7 @@ def test_quick_run_on_scenes_reports_quality_against_the_controls(tmp_path):
         assert ds.object_ari_mean.dims[:2] == ("seed", "schedule")
         assert {"W0-W4", "Q0 backprop label-trained", "Q2 sleep-first", "Q3 backprop"} <= set(ds.claim.values)
         assert ds.claim_verdict.sel(claim="W0-W4") == "undecided"
-    res = run("--quick", "--data", "scenes", "--out", str(tmp_path / "small"))  # 10x10 is too small for the scenes
+    res = run("--quick", "--data", "scenes", "--image-size", "10", "--out", str(tmp_path / "small"))  # too small
     assert res.returncode == 2 and "image_size=10" in res.stderr and not (tmp_path / "small").exists()
 
 

@@ -44,8 +44,8 @@ from .names import VARIABLES
 from .recorder import Claim
 from .verdicts import interval, difference_of_means, relative_reduction
 
-__all__ = ["MOMENTS", "SCENE_TARGETS", "scene_quality", "scene_means", "scene_dataset", "gain_fraction", "scene_claims",
-           "fraction_table", "reference"]
+__all__ = ["MOMENTS", "SCENE_TARGETS", "scene_quality", "scene_means", "scene_dataset", "scene_part", "gain_fraction",
+           "scene_claims", "fraction_table", "reference"]
 
 MOMENTS = ("bottom_up_pass", "settled")
 SCENE_TARGETS = dict(fraction=0.5)
@@ -138,6 +138,21 @@ def scene_dataset(results: dict, dims: tuple[str, ...], keys: list) -> xr.Datase
     if "collapse" in data:
         coords["collapse_measure"] = list(COLLAPSE_MEASURES)
     return xr.Dataset(data, coords=coords)
+
+
+def scene_part(ds: xr.Dataset, **renamed: str) -> xr.Dataset:
+    """The :func:`scene_dataset` a result holds, read back from the result (a one-process
+    run's, or per-seed results merged by ``python -m bioglom.claims``): its variables of
+    scene quality, with the dimensions the result renamed given their names back
+    (``renamed``: the result's name = :func:`scene_dataset`'s, e.g. ``settling="moment"``).
+    Raises :class:`~bioglom.config.ConfigError` when the result holds none."""
+    from ..config import ConfigError
+
+    names = [v for v in SCENE_VARIABLES if v in ds.data_vars]
+    if "object_ari" not in names:
+        raise ConfigError("the result holds no scene quality (variable 'object_ari'); give results of --data scenes "
+                          "runs written by this version")
+    return ds[names].rename(renamed)
 
 
 def gain_fraction(rule, control, untrained):
