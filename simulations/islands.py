@@ -59,6 +59,7 @@ from bioglom.config import ConfigError, check_between, check_count, check_positi
 from bioglom.data import (WHOLE_KINDS, column_labels, make_moving_scenes, make_scenes, make_whole_scenes, mask_parts,
                           mask_regions)
 from bioglom.data.clips import segmented_clips
+from bioglom.data.motion import motion_segments, part_and_object_segments
 from bioglom.data.scene_task import GROUPINGS
 from bioglom.data.scenes import scene_bytes
 from bioglom.experiment import Stopped, attrs_of, report, seeds_of, write_result
@@ -67,6 +68,7 @@ from bioglom.experiments.islands.run import CLAIM_SEED, SELECTION_SEEDS, draw_fi
 from bioglom.experiments.islands.sweep import run_sweep
 from bioglom.jobs import JOBS_HELP, check_jobs, resolve_jobs
 from bioglom.learning import HIDDEN_CREDITS, build_rule
+from bioglom.learning.trainer import LR_SCHEDULES
 from bioglom.learning.island_target import ISLAND_FORMS, ISLAND_STEPS
 from bioglom.learning.local import ANTICOLLAPSE_LEVELS, ISLAND_AT, PRECISION_WHERE, TEACHERS
 from bioglom.learning.backprop import NEGATIVE_SCOPES, NEGATIVES, RECONS
@@ -74,7 +76,7 @@ from bioglom.learning.backprop import NEGATIVE_SCOPES, NEGATIVES, RECONS
 
 ISLAND_RULES = ("backprop", "delta", "temporal_derivative")
 # what a recipe chooses (the backprop reference of a local rule takes the defaults of these)
-RECIPE = ("rule", "reference", "lr", "consensus", "negative_weight", "margin", "hidden_credit", "teacher", "island_form",
+RECIPE = ("rule", "reference", "lr", "lr_schedule", "consensus", "negative_weight", "margin", "hidden_credit", "teacher", "island_form",
           "island_kappa", "island_step", "island_push", "island_margin", "island_at", "variance_weight",
           "decorrelation_weight", "stats_window", "anticollapse_levels", "precision_where", "static_segment", "nudge_weight",
           "nudge_steps", "weights_end", "beta_start", "beta_end", "norm",
@@ -96,6 +98,8 @@ RECIPE = ("rule", "reference", "lr", "consensus", "negative_weight", "margin", "
           negative_weight=0.1)
 class Options(TrainingOptions):
     jobs: int = option(0, JOBS_HELP)
+    lr_schedule: str = option("constant", "learning rate over the updates: constant, or cosine (from --lr down to 0 at "
+                              "the last update)", choices=LR_SCHEDULES)
     sweep: bool = option(False, "run every variant of --sweep-set (bioglom.experiments.islands.sweep), --sweep-seeds "
                          "seeds each, and write sweep.nc and sweep.csv instead")
     shard: tuple[int, ...] = option((0, 1), "with --sweep: K,N runs the variants whose index is K modulo N (N "
@@ -121,6 +125,11 @@ class Options(TrainingOptions):
     colour_parts: bool = option(False, "with --grouping motion: level 0's columns agree within each one-colour region "
                                 "of the frame (found from the pixels, label-free), as motion cannot tell parts apart")
     frames: int = option(2, "frames per training and held-out clip (>= 2)")
+    articulation: float = option(0.0, "probability that a part of a clip's object sways: one pixel off its place in "
+                                 "odd frames, at it in even ones (motion at two time scales: parts and objects)")
+    part_motion: bool = option(False, "with --grouping motion and --frames >= 3: level 0 learns from the part-scale "
+                               "motion segments (last two frames) and the levels above from the object-scale ones (the "
+                               "last frame and the one two before it), hierarchical common fate")
     speed: int = option(1, "largest velocity component of a clip's objects, pixels per frame")
     share_velocity: float = option(0.1, "probability that an object of a clip (not the first) moves with the velocity "
                                    "of one placed before it: motion cannot tell them apart (0 with --still 0: every "
@@ -269,6 +278,11 @@ class Options(TrainingOptions):
             check_count(name, getattr(self, name), per_scene, f"{getattr(self, name)} scenes' settled states")
         check_between("share_velocity", self.share_velocity, 0.0, 1.0)  # before any training, not at the first clip
         check_between("still", self.still, 0.0, 1.0)
+        check_between("articulation", self.articulation, 0.0, 1.0)
+        if self.part_motion and (self.grouping != "motion" or self.frames < 3 or self.colour_parts):
+            raise ConfigError(f"part_motion=True is not allowed with grouping={self.grouping!r}, frames={self.frames}, "
+                              f"colour_parts={self.colour_parts}; it needs grouping='motion', frames >= 3 and no "
+                              "colour_parts (level 0 learns from one signal)")
         if len(self.shard) != 2 or not 0 <= self.shard[0] < self.shard[1]:
             raise ConfigError(f"shard={self.shard!r} is not allowed; give K,N with 0 <= K < N")
         if tuple(self.shard) != (0, 1) and not self.sweep:  # it would run a whole run, silently
@@ -332,19 +346,31 @@ class Options(TrainingOptions):
         return make_moving_scenes(n, frames=self.frames, speed=self.speed, image_size=self.image_size,
                                   kinds=self.kinds, parts=(self.parts_min, self.parts_max),
                                   objects=(self.objects_min, self.objects_max), background=self.background,
-                                  share=self.share_velocity, still=self.still, seed=seed, start=start)
+                                  share=self.share_velocity, still=self.still, articulation=self.articulation,
+                                  seed=seed, start=start)
+
+    def segments(self, video, patch_size: int):
+        """The motion segments a training clip teaches, ``[B, 2, N]``: level 0's (the
+        part-scale segments with ``part_motion``, else none: 0) and the levels above's."""
+        if self.part_motion:
+            return torch.stack(part_and_object_segments(video, patch_size), 1)
+        objects = motion_segments(video, patch_size)
+        return torch.stack([torch.zeros_like(objects), objects], 1)
 
     def training_signal(self, seed: int):
         """What the first ``pair_clips`` training clips of ``seed`` (the clips the model
         learns from) give: the same-signal baseline's counts
         (:func:`~bioglom.analysis.pair_statistics.count_pairs`), and, to measure the
         teacher, the foreground ARI of each clip's motion segments against its objects and
-        whether one of its objects shares a velocity or stands still. ``(None, None, None)``
-        without the motion grouping or with ``pair_clips`` 0."""
+        whether one of its objects shares a velocity or stands still, and with
+        ``part_motion`` the foreground ARI of its part-scale segments against its parts
+        (else None). ``(None, None, None, None)`` without the motion grouping or with
+        ``pair_clips`` 0."""
         if self.grouping != "motion" or not self.pair_clips:
-            return None, None, None
-        clips, segments = segmented_clips(lambda n, start: self.clip_batch(n, seed, start), self.pair_clips,
-                                          self.patch_size)
+            return None, None, None, None
+        clips, both = segmented_clips(lambda n, start: self.clip_batch(n, seed, start), self.pair_clips,
+                                      self.patch_size, segmenter=self.segments)
+        segments = both[:, 1]
         last = clips.frame(-1)
         table = count_pairs(last.images, segments, self.glom_config().grid, self.patch_size)
         objects = column_labels(last, self.patch_size, 2)[:, 1]  # scoring the teacher only
@@ -353,7 +379,11 @@ class Options(TrainingOptions):
         still = ((v == 0).all(-1) & present).any(1)
         same = ((v[:, :, None] == v[:, None]).all(-1) & present[:, :, None] & present[:, None]
                 & ~torch.eye(v.shape[1], dtype=torch.bool)).any(-1).any(-1)
-        return table, foreground_ari(objects, segments, objects > 0), still | same
+        part_ari = None
+        if self.part_motion:  # scoring the teacher only
+            parts = column_labels(last, self.patch_size, 2)[:, 0]
+            part_ari = foreground_ari(parts, both[:, 0], parts > 0)
+        return table, foreground_ari(objects, segments, objects > 0), still | same, part_ari
 
     def masked(self, scenes, generator):
         if self.mask == "parts":

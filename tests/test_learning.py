@@ -41,6 +41,42 @@ def test_resume_continues_exactly(tmp_path, neighbourhood):
     assert [h["loss"] for h in straight.history] == [h["loss"] for h in second.history]
 
 
+def test_a_cosine_learning_rate_follows_its_closed_form_resumes_exactly_and_is_part_of_the_checkpoint(tmp_path):
+    import math
+
+    from bioglom.learning.trainer import lr_factor
+
+    assert [lr_factor("cosine", u, 4) for u in range(5)] == pytest.approx(
+        [(1 + math.cos(math.pi * u / 4)) / 2 for u in range(5)])
+    assert lr_factor("constant", 3, 4) == 1.0
+    rule = build_rule("backprop", steps=2)
+    seen = []
+
+    class Recording(Trainer):
+        def step(self, u, source=None):
+            out = super().step(u, source)
+            seen.append(self.optimizer.param_groups[0]["lr"])
+            return out
+
+    straight = Recording(Glom(tiny_cfg()), rule, batches, updates=4, lr=1e-3, seed=3, progress=False,
+                         lr_schedule="cosine")
+    straight.run()
+    assert seen == pytest.approx([1e-3 * lr_factor("cosine", u, 4) for u in range(4)])
+    ckpt = tmp_path / "ckpt.pt"
+    Trainer(Glom(tiny_cfg()), rule, batches, updates=4, lr=1e-3, seed=3, checkpoint=ckpt, progress=False,
+            lr_schedule="cosine").run(stop_after=2)
+    second = Trainer(Glom(tiny_cfg()), rule, batches, updates=4, lr=1e-3, seed=3, checkpoint=ckpt, progress=False,
+                     lr_schedule="cosine")
+    second.run(resume=True)
+    for (name, a), b in zip(straight.model.state_dict().items(), second.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    with pytest.raises(ConfigError, match="settings"):  # a checkpoint of another schedule is not resumed
+        Trainer(Glom(tiny_cfg()), rule, batches, updates=4, lr=1e-3, seed=3, checkpoint=ckpt, progress=False).run(
+            resume=True)
+    with pytest.raises(ConfigError, match="lr_schedule='step'"):
+        Trainer(Glom(tiny_cfg()), rule, batches, updates=4, lr_schedule="step")
+
+
 def test_non_finite_stops_with_step_and_level(tmp_path):
     model = Glom(tiny_cfg(norm="none"))
     ckpt = tmp_path / "c.pt"

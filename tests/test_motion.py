@@ -204,3 +204,53 @@ def test_without_the_mix_clips_are_the_draws_they_were():
     for field, value in (("share", 1.5), ("still", -0.1), ("share", float("nan"))):
         with pytest.raises(ConfigError, match=f"{field}="):
             make_moving_scenes(2, **{field: value})
+
+
+def test_articulation_sways_parts_in_odd_frames_and_leaves_the_stream_as_it_was_without_it():
+    import hashlib
+
+    plain = make_moving_scenes(16, frames=3, seed=3, share=0.1, still=0.05, articulation=0.0)
+    # the clips of this stream as drawn before the option existed (commit eb1dbf6)
+    digest = hashlib.sha256(plain.images.numpy().tobytes() + plain.parts.numpy().tobytes()).hexdigest()
+    assert digest == "b84977f8e20ece5ae90d5a3294778c01668b0ed66c77114d0af7da3d3940cff7"
+    c = make_moving_scenes(64, frames=3, speed=1, seed=2, articulation=1.0)
+    swayed = 0
+    for b in range(64):
+        for k in (c.kinds[b] >= 0).nonzero()[:, 0].tolist():
+            v = c.velocities[b, k].tolist()
+            ys, xs = (c.objects[b, 0] == k + 1).nonzero(as_tuple=True)
+            # over two frames every part of an object moved by 2 v, pixel for pixel: the sway returned
+            assert (c.objects[b, 2][ys + 2 * v[0], xs + 2 * v[1]] == k + 1).all()
+            torch.testing.assert_close(c.images[b, 2][:, ys + 2 * v[0], xs + 2 * v[1]], c.images[b, 0][:, ys, xs])
+            assert torch.equal(c.parts[b, 2][ys + 2 * v[0], xs + 2 * v[1]], c.parts[b, 0][ys, xs])
+            # in the odd frame some part is not where the object's motion alone puts it
+            ok = (ys + v[0] < 16) & (xs + v[1] < 16) & (ys + v[0] >= 0) & (xs + v[1] >= 0)
+            swayed += int(not torch.equal(c.parts[b, 1][ys[ok] + v[0], xs[ok] + v[1]], c.parts[b, 0][ys[ok], xs[ok]]))
+    assert swayed > 64  # most objects (2-3 a clip) have a swaying part
+    with pytest.raises(ConfigError, match="articulation=1.5"):
+        make_moving_scenes(2, articulation=1.5)
+
+
+def test_part_and_object_segments_follow_motion_at_two_time_scales():
+    from bioglom.data.motion import part_and_object_segments
+
+    c = make_moving_scenes(128, frames=3, speed=1, seed=5, articulation=1.0)
+    parts_seg, objects_seg = part_and_object_segments(c.images, 2)
+    labels = column_labels(c.frame(-1), 2, 2)
+    parts, objects = labels[:, 0], labels[:, 1]
+    ari = {(name, truth_name): float(foreground_ari(truth, seg, truth > 0).nanmean())
+           for name, seg in (("part-scale", parts_seg), ("object-scale", objects_seg))
+           for truth_name, truth in (("parts", parts), ("objects", objects))}
+    # the object scale finds the objects as the two-frame segments do without sway
+    assert ari["object-scale", "objects"] > 0.8, ari
+    # the part scale splits objects where parts sway (closer to the parts, further from the objects)
+    assert ari["part-scale", "parts"] > ari["object-scale", "parts"] + 0.02, ari
+    assert ari["part-scale", "objects"] < ari["object-scale", "objects"] - 0.2, ari
+    g = torch.Generator().manual_seed(0)
+    *_, groups = motion_batch(c.images, 2, 3, 1, g, part_motion=True)
+    assert torch.equal(groups[:, 0], parts_seg) and torch.equal(groups[:, 1], objects_seg)
+    assert torch.equal(groups[:, 2], objects_seg)
+    with pytest.raises(ConfigError, match="at least 3"):
+        part_and_object_segments(c.images[:, 1:], 2)
+    with pytest.raises(ConfigError, match="colour_parts=True is not allowed with part_motion=True"):
+        motion_batch(c.images, 2, 3, 1, g, part_motion=True, colour_parts=True)

@@ -30,6 +30,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "example_image": ("example test scene", "1"),
     "teacher_ari": ("the teacher's quality: foreground ARI of a training clip's motion segments against its objects",
                     "1"),
+    "teacher_part_ari": ("the part-scale teacher's quality: foreground ARI of a training clip's part-scale motion "
+                         "segments against its parts", "1"),
     "fresh_seed": ("whether the seed is apart from every seed the sweeps that chose the defaults ran on", "1"),
     "velocity_mixed": ("whether an object of the training clip shares a velocity or stands still", "1"),
     # quality on the part-whole scenes (bioglom.analysis.scene_quality)

@@ -60,20 +60,21 @@ class Clips(NamedTuple):
                      self.velocities[index], self.parts_per_object, self.kind_names)
 
 
-def segmented_clips(draw, count: int, patch_size: int, chunk: int = 256) -> tuple[Clips, torch.Tensor]:
+def segmented_clips(draw, count: int, patch_size: int, chunk: int = 256, segmenter=None) -> tuple[Clips, torch.Tensor]:
     """Clips ``0 .. count - 1`` of a stream, ``draw(n, start) -> Clips``, and the motion
-    segments of each one's last frame (:func:`~.motion.motion_segments`, ``[count, N]``),
-    drawn and segmented ``chunk`` clips at a time (the motion residuals are the cost): what
-    a run's first training clips teach, for the same-signal baseline and for measuring the
-    teacher."""
+    segments of each one's last frame (:func:`~.motion.motion_segments`, ``[count, N]``,
+    or what ``segmenter(video, patch_size)`` gives, ``[count, ...]``), drawn and segmented
+    ``chunk`` clips at a time (the motion residuals are the cost): what a run's first
+    training clips teach, for the same-signal baseline and for measuring the teacher."""
     from .motion import motion_segments
 
+    segmenter = segmenter or motion_segments
     check_positive("count", count, integer=True)
     parts, segments = [], []
     for start in range(0, count, chunk):  # chunks of clips, not columns
         clips = draw(min(chunk, count - start), start)
         parts.append(clips)
-        segments.append(motion_segments(clips.images, patch_size))
+        segments.append(segmenter(clips.images, patch_size))
     whole = Clips(*(torch.cat([getattr(c, f) for c in parts]) for f in Clips._fields[:5]),
                   parts[0].parts_per_object, parts[0].kind_names)
     return whole, torch.cat(segments)
@@ -144,7 +145,17 @@ def _apart(a, b, gap: int) -> bool:
     return a[0] >= b[2] + gap or b[0] >= a[2] + gap or a[1] >= b[3] + gap or b[1] >= a[3] + gap
 
 
-def _one_clip(rng, size, kinds, n_objects, scale, background, jitter, frames, speed, overlap, gap, share, still):
+SWAYS = ((-1, 0), (1, 0), (0, -1), (0, 1))  # a swaying part's offset from its place in the object, pixels
+
+
+def _swayed(ys: slice, xs: slice, offset, size) -> tuple[slice, slice]:
+    """``(ys, xs)`` moved by ``offset`` and clipped to the image."""
+    (dy, dx), (h, w) = offset, size
+    return (slice(max(0, ys.start + dy), min(h, ys.stop + dy)), slice(max(0, xs.start + dx), min(w, xs.stop + dx)))
+
+
+def _one_clip(rng, size, kinds, n_objects, scale, background, jitter, frames, speed, overlap, gap, share, still,
+              articulation=0.0):
     h, w = size
     if background == "noise":
         bg = rng.uniform(0.0, 0.45, size=(3, h, w)).astype(np.float32)
@@ -164,9 +175,16 @@ def _one_clip(rng, size, kinds, n_objects, scale, background, jitter, frames, sp
         units = WHOLE_KINDS[kinds[kind]]
         colours = [np.clip(np.asarray(APPEARANCES[app]) + rng.uniform(-jitter, jitter, size=3), 0.0, 1.0)
                    for _, app in units]
+        # a part sways with probability ``articulation``: one pixel off its place in odd frames
+        # (nothing is drawn at 0, so clips without articulation are the draws they were)
+        sways = [(0, 0)] * len(units)
+        if articulation > 0:
+            sways = [SWAYS[int(rng.integers(4))] if rng.uniform() < articulation else (0, 0) for _ in units]
         for t, box in enumerate(path):  # frames in time order; later objects over earlier ones
             for k, ((unit, _), colour) in enumerate(zip(units, colours)):
                 ys, xs = part_slices(box, unit)
+                if t % 2:
+                    ys, xs = _swayed(ys, xs, sways[k], size)
                 imgs[t, :, ys, xs] = colour[:, None, None]
                 parts[t, ys, xs] = 1 + PARTS_PER_OBJECT * obj + k
     return imgs, parts, chosen, velocities
@@ -176,7 +194,7 @@ def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: i
                        kinds=tuple(WHOLE_KINDS), parts: tuple[int, int] = (2, 4), objects: tuple[int, int] = (2, 3),
                        scale: tuple[float, float] = (0.35, 0.5), background: str = "noise", jitter: float = 0.05,
                        overlap: bool = False, min_gap: int = 0, share: float = 0.0, still: float = 0.0,
-                       seed: int = 0, start: int = 0) -> Clips:
+                       articulation: float = 0.0, seed: int = 0, start: int = 0) -> Clips:
     """Clips ``start .. start + n - 1`` of the stream that ``seed`` names.
 
     Parameters
@@ -194,6 +212,11 @@ def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: i
         an object placed before it.
     still : probability that an object stands still. With both 0 every velocity is
         nonzero and distinct within a clip.
+    articulation : probability that a part sways: in every odd frame it sits one pixel
+        (up, down, left or right, drawn per part) off its place in its object, and in every
+        even frame at it (hierarchical common fate: from one frame to the next a swaying
+        part moves unlike the rest of its object, over two frames every part of an object
+        moves alike). The parts map follows the sway.
     seed, start : clip ``i`` is drawn from ``numpy.random.default_rng([seed, i])``.
 
     Returns
@@ -206,6 +229,7 @@ def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: i
     check_stream(seed, start, n, scene_bytes(image_size, channels, frames))
     check_between("share", share, 0.0, 1.0)
     check_between("still", still, 0.0, 1.0)
+    check_between("articulation", articulation, 0.0, 1.0)
     if not isinstance(overlap, (bool, np.bool_)):
         raise ConfigError(f"overlap={overlap!r} is not allowed; it must be True or False")
     chosen = _check(tuple(kinds), tuple(parts), tuple(objects), tuple(scale), image_size, background, jitter, channels)
@@ -217,7 +241,8 @@ def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: i
     for i in range(start, start + n):  # clips are independent draws, each from its own stream
         rng = np.random.default_rng([seed, i])
         img, part, kind, vel = _one_clip(rng, (image_size, image_size), chosen, int(rng.integers(lo, hi + 1)), scale,
-                                         background, jitter, frames, speed, overlap, min_gap, share, still)
+                                         background, jitter, frames, speed, overlap, min_gap, share, still,
+                                         articulation)
         imgs.append(img)
         part_maps.append(part)
         kind_rows.append([global_index[k] for k in kind] + [-1] * (hi - len(kind)))

@@ -41,7 +41,7 @@ from ..components import mask_components, renumber
 from ..config import ConfigError, check_positive
 from .scenes import patch_majority
 
-__all__ = ["shifts", "motion_residuals", "motion_layers", "motion_segments", "motion_batch"]
+__all__ = ["shifts", "motion_residuals", "motion_layers", "motion_segments", "part_and_object_segments", "motion_batch"]
 
 
 def shifts(max_shift: int) -> torch.Tensor:
@@ -197,8 +197,29 @@ def motion_segments(video: torch.Tensor, patch_size: int, *, max_shift: int = 2,
     return patch_majority(motion_layers(video, max_shift=max_shift, tol=tol, min_pixels=min_pixels), patch_size)
 
 
+def part_and_object_segments(video: torch.Tensor, patch_size: int, *, max_shift: int = 2, tol: float = 1e-3,
+                             min_pixels: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Motion segments of the last frame of ``video [B, T, C, H, W]`` (``T >= 3``) at two
+    time scales (hierarchical common fate, paper section 7): ``(parts, objects)``, each
+    ``[B, N]`` int64 as :func:`motion_segments` gives them.
+
+    - ``parts``: from the last two frames, where a part that sways relative to its object
+      (:func:`~bioglom.data.clips.make_moving_scenes`' ``articulation``) moves unlike the
+      rest of it;
+    - ``objects``: from the last frame and the one two before it, where a sway that
+      returns every other frame has cancelled and every part of an object moved alike
+      (displacements up to ``2 max_shift``).
+    """
+    _check(video, patch_size, max_shift, tol, min_pixels)
+    if video.shape[1] < 3:
+        raise ConfigError(f"video has {video.shape[1]} frames; motion at two time scales needs at least 3")
+    parts = motion_segments(video[:, -2:], patch_size, max_shift=max_shift, tol=tol, min_pixels=min_pixels)
+    objects = motion_segments(video[:, [-3, -1]], patch_size, max_shift=2 * max_shift, tol=tol, min_pixels=min_pixels)
+    return parts, objects
+
+
 def motion_batch(video: torch.Tensor, patch_size: int, levels: int, mask_count: int, generator: torch.Generator,
-                 fill="token", max_shift: int = 2, colour_parts: bool = False):
+                 fill="token", max_shift: int = 2, colour_parts: bool = False, part_motion: bool = False):
     """A label-free training batch from clips ``video [B, T, C, H, W]``, read from the pixels
     alone: ``(clean, corrupted, keep, groups)``.
 
@@ -208,7 +229,10 @@ def motion_batch(video: torch.Tensor, patch_size: int, levels: int, mask_count: 
     (:func:`motion_segments`) at every level above 0 and, at level 0, whose segments would
     be parts that motion does not tell apart, 0 (no group) or with ``colour_parts`` the
     one-colour regions of the clean frame (:func:`~bioglom.data.masking.uniform_regions`,
-    column by column). Nothing but ``video`` is read, so no ground-truth label can enter.
+    column by column). With ``part_motion`` (clips of at least 3 frames) level 0 holds the
+    part-scale segments and the levels above the object-scale ones
+    (:func:`part_and_object_segments`). Nothing but ``video`` is read, so no ground-truth
+    label can enter.
     """
     from .masking import mask_uniform, uniform_regions
 
@@ -217,7 +241,12 @@ def motion_batch(video: torch.Tensor, patch_size: int, levels: int, mask_count: 
         raise ConfigError(f"levels={levels!r} is not allowed; groups are for a model of at least 2 levels")
     clean = video[:, -1]
     corrupted, keep = mask_uniform(clean, mask_count, generator, fill=fill)
-    seg = motion_segments(video, patch_size, max_shift=max_shift)  # b n
-    level0 = patch_majority(uniform_regions(clean), patch_size) if colour_parts else torch.zeros_like(seg)
+    if colour_parts and part_motion:
+        raise ConfigError("colour_parts=True is not allowed with part_motion=True; level 0 learns from one of them")
+    if part_motion:
+        level0, seg = part_and_object_segments(video, patch_size, max_shift=max_shift)
+    else:
+        seg = motion_segments(video, patch_size, max_shift=max_shift)  # b n
+        level0 = patch_majority(uniform_regions(clean), patch_size) if colour_parts else torch.zeros_like(seg)
     groups = torch.stack([level0] + [seg] * (levels - 1), 1)  # b l n
     return clean, corrupted, keep, groups

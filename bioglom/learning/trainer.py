@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -26,9 +27,20 @@ from ..seeding import generator
 from .base import Batch, LearningRule, NonFiniteError
 from .contrastive import check_phase
 
-__all__ = ["Trainer", "NonFiniteError", "first_non_finite", "first_non_finite_grad", "update_generator", "OPTIMIZERS"]
+__all__ = ["Trainer", "NonFiniteError", "first_non_finite", "first_non_finite_grad", "update_generator", "OPTIMIZERS",
+           "LR_SCHEDULES", "lr_factor"]
 
 OPTIMIZERS = ("adam", "sgd")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def lr_factor(schedule: str, u: int, updates: int) -> float:
+    """The learning rate of update ``u`` over the base rate: 1 (``constant``), or
+    ``(1 + cos(pi u / updates)) / 2`` (``cosine``: from 1 at the first update toward 0 at the
+    last). A function of the update index alone, so a resumed run takes the same steps."""
+    if schedule == "constant" or updates <= 0:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * u / updates))
 
 
 def first_non_finite(traj: Trajectory) -> tuple[int, int] | None:
@@ -100,6 +112,8 @@ class Trainer:
     progress : show a tqdm progress bar.
     phase : callable from update index to the phase passed to the rule ("both",
         "positive" or "negative"); None: "both" every update.
+    lr_schedule : ``constant``, or ``cosine``: every learning rate (the front end's too)
+        follows :func:`lr_factor` over ``updates``.
     optimizer : ``adam``, or ``sgd``: the column nets change by plain ``w -= lr * update``,
         the rule's update as it is, while the parameters outside them (front end,
         decoder), which learn by their own gradient and not by the rule, keep Adam at
@@ -118,13 +132,14 @@ class Trainer:
                  lr: float = 1e-3, seed: int = 0, checkpoint: str | os.PathLike | None = None,
                  checkpoint_every: int = 100, progress: bool = True,
                  phase: Callable[[int], str] | None = None, optimizer: str = "adam", data: dict | None = None,
-                 label: str | None = None, frontend_lr: float = 2e-3):
+                 label: str | None = None, frontend_lr: float = 2e-3, lr_schedule: str = "constant"):
         check_positive("updates", updates, strict=False, integer=True)
         check_positive("lr", lr)
         check_positive("checkpoint_every", checkpoint_every, integer=True)
         check_seed("seed", seed)
         check_bool("progress", progress)
         check_choice("optimizer", optimizer, OPTIMIZERS)
+        check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
         if not callable(batches):
             raise ConfigError(f"batches={batches!r} is not allowed; give a function from the update index to a Batch")
         if checkpoint is not None and Path(checkpoint).is_dir():
@@ -145,10 +160,23 @@ class Trainer:
             self.optimizer = _Pair(torch.optim.SGD(model.nets.parameters(), lr=lr),
                                    torch.optim.Adam(others, lr=frontend_lr) if others else None)
             self.settings = {"optimizer": optimizer, "lr": float(lr), "frontend_lr": float(frontend_lr)}
+        self.lr_schedule = lr_schedule
+        if lr_schedule != "constant":  # kept out when constant: checkpoints written before the option still resume
+            self.settings["lr_schedule"] = lr_schedule
+        self._base_lrs = [g["lr"] for o in self._optimizers() for g in o.param_groups]
         self.data = json.loads(json.dumps(data or {}, default=str))
         self.update = 0
         self.history: list[dict] = []
         self.evaluations: list[dict] = []
+
+    def _optimizers(self) -> list:
+        return self.optimizer.parts if isinstance(self.optimizer, _Pair) else [self.optimizer]
+
+    def _set_lr(self, u: int) -> None:
+        factor = lr_factor(self.lr_schedule, u, self.updates)
+        groups = [g for o in self._optimizers() for g in o.param_groups]
+        for g, base in zip(groups, self._base_lrs):
+            g["lr"] = base * factor
 
     # ---- checkpoints ---------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -230,6 +258,7 @@ class Trainer:
         if place is not None:
             raise NonFiniteError(f"non-finite value at update {u}, {place}; the last good checkpoint is {last_good}")
         with phases.phase("optimiser"):
+            self._set_lr(u)
             self.optimizer.step()
         self.last_output = out
         return {"update": u, "phase": kind, **out.metrics}

@@ -189,7 +189,9 @@ def island_table(ds: xr.Dataset, islands: str = "threshold") -> str:
         mixed = ds.velocity_mixed.astype(bool)
         lines.append(f"teacher (motion segments of {ds.sizes['training_clip']} training clips per seed): ARI against "
                      f"objects {float(ds.teacher_ari.mean()):.3f}; {float(mixed.mean()):.0%} of clips have an object "
-                     f"that shares a velocity or stands still (there {float(ds.teacher_ari.where(mixed).mean()):.3f})")
+                     f"that shares a velocity or stands still (there {float(ds.teacher_ari.where(mixed).mean()):.3f})"
+                     + (f"; part-scale segments against parts {float(ds.teacher_part_ari.mean()):.3f}"
+                        if "teacher_part_ari" in ds else ""))
     if "fresh_seed" in ds:
         seeds = ds.seed.values.tolist() if "seed" in ds.dims else []
         lines.append(f"seeds {', '.join(map(str, seeds))}: " + ("apart from every sweep's" if bool(ds.fresh_seed.all())

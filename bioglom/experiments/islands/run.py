@@ -20,6 +20,7 @@ import xarray as xr
 
 from ...analysis import PAIR_KINDS, evaluate_clips, evaluate_parse, interval, mean_of, pair_similarity
 from ...analysis.collapse import COLLAPSE_MEASURES
+from ...analysis.names import VARIABLES
 from ...analysis.figures import save_figure
 from ...cli import run_identity
 from ...config import ConfigError
@@ -110,7 +111,7 @@ def train_and_evaluate(opts, seed: int, device, folder, test_stream: str) -> xr.
             clips = opts.clip_batch(opts.batch, seed, u * opts.batch)
             clean, corrupted, keep, groups = motion_batch(clips.images, opts.patch_size, opts.levels, opts.mask_count,
                                                           generator(seed, "batch", u), fill=opts.fill,
-                                                          colour_parts=opts.colour_parts)
+                                                          colour_parts=opts.colour_parts, part_motion=opts.part_motion)
             labels = column_labels(clips.frame(-1), opts.patch_size, opts.levels) if opts.supervision > 0 else None
             return Batch(clean, corrupted, keep, labels, groups)
         scenes = opts.scene_batch(opts.batch, seed, u * opts.batch)
@@ -133,10 +134,10 @@ def train_and_evaluate(opts, seed: int, device, folder, test_stream: str) -> xr.
         return {"attention_logit": opts.beta_end * sim.double().numpy(),  # level pair
                 **training_curve(model, opts.steps, track)}
 
-    trainer = Trainer(model, rule, batches, updates=opts.updates, lr=opts.lr, seed=seed,
+    trainer = Trainer(model, rule, batches, updates=opts.updates, lr=opts.lr, seed=seed, lr_schedule=opts.lr_schedule,
                       checkpoint=folder / f"seed{seed}.pt", checkpoint_every=opts.checkpoint_every,
                       progress=opts.progress, data=run_identity(opts, ("seed", "seeds", "sweep", "shard", "sweep_seeds", "islands", "updates",
-                                                 "pair_clips")),
+                                                 "pair_clips", "lr_schedule")),
                       label=f"islands {folder.name} seed {seed}")
     status = train(trainer, opts, f"seed {seed}", attention_pairs, opts.eval_every)
     if status != COMPLETE:
@@ -146,7 +147,7 @@ def train_and_evaluate(opts, seed: int, device, folder, test_stream: str) -> xr.
     fresh = ((), int(seed not in selection), {"long_name": "whether this seed is apart from every seed the sweeps that "
                                               f"chose the defaults ran on ({', '.join(map(str, selection))})",
                                               "units": "1"})
-    pairs, teacher_ari, mixed = opts.training_signal(seed)
+    pairs, teacher_ari, mixed, teacher_part_ari = opts.training_signal(seed)
     ds = evaluate_parse(model, opts.steps, val, test, masked=masked, pairs=pairs)
     ds["fresh_seed"] = fresh
     if pairs is not None:
@@ -156,6 +157,9 @@ def train_and_evaluate(opts, seed: int, device, folder, test_stream: str) -> xr.
         ds["velocity_mixed"] = (("training_clip",), mixed.numpy(),
                                 {"long_name": "whether an object of the training clip shares a velocity or stands "
                                               "still", "units": "1"})
+        if teacher_part_ari is not None:
+            ds["teacher_part_ari"] = (("training_clip",), teacher_part_ari.numpy(),
+                                      {"long_name": VARIABLES["teacher_part_ari"][0], "units": "1"})
         ds = ds.assign_coords(training_clip=np.arange(len(mixed)))
     if opts.uses_clips and opts.clip_scenes:
         val_clips = opts.clip_batch(opts.clip_scenes, derived_seed(seed, "validation"), 0)
