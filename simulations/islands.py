@@ -59,6 +59,7 @@ from bioglom.config import ConfigError, check_between, check_count, check_positi
 from bioglom.data import (WHOLE_KINDS, column_labels, make_moving_scenes, make_scenes, make_whole_scenes, mask_parts,
                           mask_regions)
 from bioglom.data.clips import segmented_clips
+from bioglom.data.wholes import BACKGROUNDS, TEXTURES
 from bioglom.data.motion import motion_segments, part_and_object_segments
 from bioglom.data.scene_task import GROUPINGS
 from bioglom.data.scenes import scene_bytes
@@ -113,7 +114,10 @@ class Options(TrainingOptions):
     parts_max: int = option(4, "most parts of a kind used (2-4)")
     objects_min: int = option(2, "fewest objects per scene")
     objects_max: int = option(3, "most objects per scene")
-    background: str = option("noise", "background of the wholes scenes", choices=("noise", "black"))
+    background: str = option("noise", "background of the wholes scenes: per-pixel noise, black, or structured clutter "
+                             "(patterned rectangles of any colour over the noise)", choices=BACKGROUNDS)
+    texture: str = option("flat", "parts of the wholes scenes: one flat colour, or patterned (stripes, checks or a "
+                          "gradient by appearance, moving with the part)", choices=TEXTURES)
     min_gap: int = option(0, "pixels kept between objects of the static scenes (0: objects may touch; >= patch_size: "
                           "no two objects' columns are adjacent, so connectivity alone separates them)")
     # the label-free grouping signal
@@ -297,10 +301,10 @@ class Options(TrainingOptions):
             raise ConfigError("fill='zero' is not allowed with scenes='plain' and mask='parts': it draws the background")
         self.scene_batch(1, 0, 0)  # kinds, parts, objects, min_gap: one clear line, before any work
         if self.grouping == "motion" or self.clip_scenes:
-            if self.grouping == "motion" and (self.scenes != "wholes" or self.background != "noise"):
+            if self.grouping == "motion" and (self.scenes != "wholes" or self.background == "black"):
                 raise ConfigError(f"grouping='motion' is not allowed with scenes={self.scenes!r}, background="
                                   f"{self.background!r}: motion is found against a static textured background; use "
-                                  "scenes='wholes' with background='noise'")
+                                  "scenes='wholes' with background='noise' or 'clutter'")
             if self.uses_clips:
                 self.clip_batch(1, 0, 0)  # frames, speed: one clear line
         if self.reference and not self.local:
@@ -324,7 +328,7 @@ class Options(TrainingOptions):
     def uses_clips(self) -> bool:
         """Whether clips are drawn (for training or for the held-out clip measures)."""
         return self.grouping == "motion" or (self.clip_scenes > 0 and self.scenes == "wholes"
-                                              and self.background == "noise")
+                                              and self.background != "black")
 
     def rule_options(self) -> dict:
         return dict(steps=self.steps, agreement_weight=self.agreement_weight, negative_weight=self.negative_weight,
@@ -339,7 +343,7 @@ class Options(TrainingOptions):
                                seed=seed, start=start)
         return make_whole_scenes(n, image_size=self.image_size, kinds=self.kinds, parts=(self.parts_min, self.parts_max),
                                  objects=(self.objects_min, self.objects_max), background=self.background,
-                                 min_gap=self.min_gap, seed=seed, start=start)
+                                 min_gap=self.min_gap, texture=self.texture, seed=seed, start=start)
 
     def clip_batch(self, n: int, seed: int, start: int):
         """Clips ``start .. start + n - 1`` of the stream ``seed`` (objects may touch)."""
@@ -347,6 +351,7 @@ class Options(TrainingOptions):
                                   kinds=self.kinds, parts=(self.parts_min, self.parts_max),
                                   objects=(self.objects_min, self.objects_max), background=self.background,
                                   share=self.share_velocity, still=self.still, articulation=self.articulation,
+                                  texture=self.texture,
                                   seed=seed, start=start)
 
     def segments(self, video, patch_size: int):
@@ -400,6 +405,11 @@ PRESETS = {
     "quick": dict(seed=0, seeds=1, updates=20, batch=8, steps=3, test_scenes=24, val_scenes=16, checkpoint_every=10,
                   eval_every=10, dim=16, hidden=32, clip_scenes=16, pair_clips=128),
     "local": dict(LOCAL_RECIPE, out="results/islands_local"),
+    # scenes that are not flat colours on noise: patterned parts on structured clutter, parts
+    # that sway (motion at two time scales teaches level 0), so no colour or brightness
+    # threshold finds the parts or the foreground
+    "textured": dict(texture="patterned", background="clutter", frames=3, articulation=1.0, part_motion=True,
+                     out="results/islands_textured"),
     "gpu": dict(levels=4, dim=64, hidden=256, image_size=32, radius=(1, 2, 4, 8), updates=6000, batch=64,
                 steps=8, test_scenes=1024, val_scenes=512, mask_min=6, mask_max=10, seeds=5),
 }

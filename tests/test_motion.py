@@ -254,3 +254,19 @@ def test_part_and_object_segments_follow_motion_at_two_time_scales():
         part_and_object_segments(c.images[:, 1:], 2)
     with pytest.raises(ConfigError, match="colour_parts=True is not allowed with part_motion=True"):
         motion_batch(c.images, 2, 3, 1, g, part_motion=True, colour_parts=True)
+
+
+def test_patterns_move_with_their_parts_over_a_still_clutter():
+    c = make_moving_scenes(16, frames=3, speed=1, seed=7, texture="patterned", background="clutter")
+    for b in range(16):
+        for k in (c.kinds[b] >= 0).nonzero()[:, 0].tolist():
+            v = c.velocities[b, k].tolist()
+            ys, xs = (c.objects[b, 0] == k + 1).nonzero(as_tuple=True)
+            for t in (1, 2):  # the patterned object is its first frame moved by t * v, pixel for pixel
+                torch.testing.assert_close(c.images[b, t][:, ys + t * v[0], xs + t * v[1]], c.images[b, 0][:, ys, xs])
+        background = (c.objects[b] == 0).all(0)
+        assert torch.equal(c.images[b, 0][:, background], c.images[b, -1][:, background])
+    # motion still finds the objects there (no colour threshold does)
+    segments = motion_segments(c.images, 2)
+    ari, _ = _object_ari(c, segments)
+    assert float(ari.nanmean()) > 0.7

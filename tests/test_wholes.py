@@ -61,7 +61,42 @@ def test_reproducible_from_seed_and_index_and_background_is_noise():
     assert black.images.permute(1, 0, 2, 3)[:, black.parts == 0].abs().max() == 0
 
 
+def test_patterned_parts_and_clutter_leave_no_colour_or_brightness_threshold():
+    import numpy as np
+
+    from bioglom.data.masking import uniform_regions
+    from bioglom.data.wholes import PATTERNS
+
+    flat = make_whole_scenes(64, seed=1)
+    patterned = make_whole_scenes(64, seed=1, texture="patterned")
+    # a texture draws nothing: the same objects, parts and background, only the parts' pixels differ
+    assert torch.equal(flat.parts, patterned.parts)
+    assert torch.equal(flat.images.permute(1, 0, 2, 3)[:, flat.parts == 0],
+                       patterned.images.permute(1, 0, 2, 3)[:, flat.parts == 0])
+    for b in range(4):  # each part is its flat colour times its appearance's pattern, from the part's corner
+        for p in flat.parts[b].unique()[1:].tolist():
+            ys, xs = (flat.parts[b] == p).nonzero(as_tuple=True)
+            kind = WHOLE_KINDS[flat.kind_names[int(flat.kinds[b, (p - 1) // 4])]]
+            app = kind[(p - 1) % 4][1]
+            y, x = (ys - ys.min()).numpy(), (xs - xs.min()).numpy()
+            h, w = int(ys.max() - ys.min()) + 1, int(xs.max() - xs.min()) + 1
+            expected = np.clip(flat.images[b][:, ys, xs].numpy() * PATTERNS[app](y, x, h, w)[None], 0, 1)
+            np.testing.assert_allclose(patterned.images[b][:, ys, xs].numpy(), expected, rtol=1e-6, atol=1e-6)
+    # one-colour regions were the parts; with patterns they are not
+    def region_ari(scenes):
+        from bioglom.analysis import foreground_ari
+
+        return float(foreground_ari(scenes.parts.flatten(1), uniform_regions(scenes.images).flatten(1),
+                                    scenes.parts.flatten(1) > 0).nanmean())
+
+    assert region_ari(flat) > 0.95 and region_ari(patterned) < 0.3, (region_ari(flat), region_ari(patterned))
+    clutter = make_whole_scenes(64, seed=1, background="clutter")
+    bg = clutter.images.permute(1, 0, 2, 3)[:, clutter.parts == 0].amax(0)  # brightest channel per pixel
+    assert (bg > 0.6).float().mean() > 0.1  # background as bright as parts: no threshold is the foreground
+
+
 @pytest.mark.parametrize("kw, field", [
+    (dict(texture="wood"), "texture='wood'"),
     (dict(kinds=("tower", "blob")), "kinds contains 'blob'"),
     (dict(parts=(1, 3)), "parts=(1, 3)"),
     (dict(parts=(2, 5)), "parts=(2, 5)"),

@@ -31,7 +31,8 @@ import torch
 
 from ..config import ConfigError, check_between, check_positive
 from .scenes import Scenes, check_stream, part_slices, scene_bytes
-from .wholes import APPEARANCES, PARTS_PER_OBJECT, WHOLE_KINDS, _check, check_room
+from .wholes import (APPEARANCES, PARTS_PER_OBJECT, PATTERNS, WHOLE_KINDS, _check, check_room, check_texture,
+                     draw_background, paint_part)
 
 __all__ = ["Clips", "make_moving_scenes", "check_clip_fit"]
 
@@ -155,13 +156,9 @@ def _swayed(ys: slice, xs: slice, offset, size) -> tuple[slice, slice]:
 
 
 def _one_clip(rng, size, kinds, n_objects, scale, background, jitter, frames, speed, overlap, gap, share, still,
-              articulation=0.0):
+              articulation=0.0, texture="flat"):
     h, w = size
-    if background == "noise":
-        bg = rng.uniform(0.0, 0.45, size=(3, h, w)).astype(np.float32)
-    else:
-        bg = np.zeros((3, h, w), np.float32)
-    imgs = np.repeat(bg[None], frames, 0)
+    imgs = np.repeat(draw_background(rng, size, background)[None], frames, 0)
     parts = np.zeros((frames, h, w), np.int64)
     paths, chosen, velocities = [], [], []
     for kind in rng.permutation(len(kinds))[:n_objects]:  # distinct kinds within a clip
@@ -185,7 +182,7 @@ def _one_clip(rng, size, kinds, n_objects, scale, background, jitter, frames, sp
                 ys, xs = part_slices(box, unit)
                 if t % 2:
                     ys, xs = _swayed(ys, xs, sways[k], size)
-                imgs[t, :, ys, xs] = colour[:, None, None]
+                paint_part(imgs[t], ys, xs, colour, PATTERNS[units[k][1]] if texture == "patterned" else None)
                 parts[t, ys, xs] = 1 + PARTS_PER_OBJECT * obj + k
     return imgs, parts, chosen, velocities
 
@@ -194,7 +191,7 @@ def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: i
                        kinds=tuple(WHOLE_KINDS), parts: tuple[int, int] = (2, 4), objects: tuple[int, int] = (2, 3),
                        scale: tuple[float, float] = (0.35, 0.5), background: str = "noise", jitter: float = 0.05,
                        overlap: bool = False, min_gap: int = 0, share: float = 0.0, still: float = 0.0,
-                       articulation: float = 0.0, seed: int = 0, start: int = 0) -> Clips:
+                       articulation: float = 0.0, texture: str = "flat", seed: int = 0, start: int = 0) -> Clips:
     """Clips ``start .. start + n - 1`` of the stream that ``seed`` names.
 
     Parameters
@@ -203,8 +200,9 @@ def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: i
     frames : frames per clip (>= 2).
     speed : largest velocity component in pixels per frame (velocities are integer);
         ``speed * (frames - 1)`` plus the largest object side must fit in the image.
-    image_size, channels, kinds, parts, objects, scale, background, jitter : as
-        :func:`~.wholes.make_whole_scenes`.
+    image_size, channels, kinds, parts, objects, scale, background, jitter, texture : as
+        :func:`~.wholes.make_whole_scenes` (a pattern moves with its part; the background,
+        clutter too, stands still).
     overlap : let objects overlap (a later object hides an earlier one); otherwise their
         paths keep ``min_gap`` pixels apart in every frame.
     min_gap : pixels kept between objects in every frame (``overlap=False`` only).
@@ -230,6 +228,7 @@ def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: i
     check_between("share", share, 0.0, 1.0)
     check_between("still", still, 0.0, 1.0)
     check_between("articulation", articulation, 0.0, 1.0)
+    check_texture(texture)
     if not isinstance(overlap, (bool, np.bool_)):
         raise ConfigError(f"overlap={overlap!r} is not allowed; it must be True or False")
     chosen = _check(tuple(kinds), tuple(parts), tuple(objects), tuple(scale), image_size, background, jitter, channels)
@@ -242,7 +241,7 @@ def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: i
         rng = np.random.default_rng([seed, i])
         img, part, kind, vel = _one_clip(rng, (image_size, image_size), chosen, int(rng.integers(lo, hi + 1)), scale,
                                          background, jitter, frames, speed, overlap, min_gap, share, still,
-                                         articulation)
+                                         articulation, texture)
         imgs.append(img)
         part_maps.append(part)
         kind_rows.append([global_index[k] for k in kind] + [-1] * (hi - len(kind)))

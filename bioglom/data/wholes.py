@@ -13,8 +13,14 @@ the object does predict its parts. In these scenes:
   the object a column belongs to is told apart from the other objects by its kind (the
   columns carry no absolute position, so two copies of one kind would be the same
   whole to them);
-- the background is black (``background="black"``) or per-pixel noise
-  (``"noise"``, the default), so that "not black" is not the foreground.
+- the background is black (``background="black"``), per-pixel noise (``"noise"``, the
+  default), so that "not black" is not the foreground, or structured clutter
+  (``"clutter"``: patterned rectangles of any colour over the noise), so that no
+  brightness or colour threshold is the foreground;
+- a part is one flat colour (``texture="flat"``, the default) or its colour under the
+  pattern of its appearance (``"patterned"``: :data:`PATTERNS`, stripes, checks or a
+  gradient anchored to the part, so it moves with it), so that a part is not a region of
+  one colour.
 
 Ground truth per column at every level (:func:`column_labels` and :func:`column_kinds`):
 the part, the object, and the object's kind. Scene ``i`` of a stream depends only on
@@ -29,8 +35,8 @@ import torch
 from ..config import ConfigError, check_positive
 from .scenes import Scenes, check_pair, check_stream, part_slices, place_box, scene_bytes
 
-__all__ = ["APPEARANCES", "WHOLE_KINDS", "PARTS_PER_OBJECT", "BACKGROUNDS", "make_whole_scenes", "column_kinds",
-           "appearance_kinds", "MASK_TOKEN", "check_room"]
+__all__ = ["APPEARANCES", "WHOLE_KINDS", "PARTS_PER_OBJECT", "BACKGROUNDS", "TEXTURES", "PATTERNS", "make_whole_scenes",
+           "column_kinds", "appearance_kinds", "MASK_TOKEN", "check_room", "paint_part", "draw_background"]
 
 # RGB of each part appearance: saturated colours, brighter than any noise background pixel
 APPEARANCES: dict[str, tuple[float, float, float]] = {
@@ -52,7 +58,17 @@ WHOLE_KINDS: dict[str, tuple[tuple[tuple[float, float, float, float], str], ...]
              ((0.5, 0.0, 1.0, 0.5), "yellow"), ((0.5, 0.5, 1.0, 1.0), "green")),
 }
 PARTS_PER_OBJECT = 4  # part ids are 1 + PARTS_PER_OBJECT * object_index + part_index; 0 is background
-BACKGROUNDS = ("noise", "black")
+BACKGROUNDS = ("noise", "black", "clutter")
+TEXTURES = ("flat", "patterned")
+# appearance -> the pattern of its parts with texture="patterned" (a brightness factor of the
+# pixel (y, x) from the part's top-left corner, in a part of h x w pixels)
+PATTERNS = {
+    "red": lambda y, x, h, w: np.where(y % 2 == 0, 1.0, 0.55),  # horizontal stripes
+    "green": lambda y, x, h, w: np.where((y + x) % 2 == 0, 1.0, 0.55),  # checks
+    "blue": lambda y, x, h, w: np.where(x % 2 == 0, 1.0, 0.55),  # vertical stripes
+    "yellow": lambda y, x, h, w: 0.55 + 0.45 * (x + 1) / max(w, 1),  # a gradient, dark to bright left to right
+}
+CLUTTER = (6, 10)  # rectangles of clutter per image (min, max)
 # a colour no part and no background pixel has: what masking fills removed regions with
 MASK_TOKEN = (1.0, 0.0, 1.0)
 
@@ -88,6 +104,11 @@ def _check(kinds, parts, objects, scale, image_size, background, jitter, channel
     return chosen
 
 
+def check_texture(texture) -> None:
+    if texture not in TEXTURES:
+        raise ConfigError(f"texture={texture!r} is not allowed; choose one of {list(TEXTURES)}")
+
+
 def check_room(min_gap: int, objects: tuple[int, int], scale: tuple[float, float], image_size: int) -> None:
     """Raise :class:`ConfigError` naming ``min_gap`` when the fewest requested objects, at
     the smallest side, cannot be packed ``min_gap`` pixels apart in the image (a grid
@@ -101,12 +122,41 @@ def check_room(min_gap: int, objects: tuple[int, int], scale: tuple[float, float
                           f"floor(({image_size} + min_gap) / ({side} + min_gap))^2 >= {objects[0]}")
 
 
-def _one_scene(rng, size, kinds, n_objects, scale, background, jitter, gap=0):
+def paint_part(img: np.ndarray, ys: slice, xs: slice, colour: np.ndarray, pattern=None) -> None:
+    """Paint ``img [3, H, W]`` at rows ``ys`` and columns ``xs`` with ``colour`` (RGB), times
+    ``pattern(y, x, h, w)`` from the part's top-left corner where one is given."""
+    if pattern is None:
+        img[:, ys, xs] = colour[:, None, None]
+        return
+    h, w = ys.stop - ys.start, xs.stop - xs.start
+    if h <= 0 or w <= 0:
+        return
+    y, x = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    img[:, ys, xs] = np.clip(colour[:, None, None] * pattern(y, x, h, w)[None], 0.0, 1.0)
+
+
+def draw_background(rng, size, background: str) -> np.ndarray:
+    """The background ``[3, H, W]`` float32: ``black``, ``noise`` (each pixel and channel
+    uniform in [0, 0.45]) or ``clutter`` (that noise under :data:`CLUTTER` rectangles of 2-5
+    pixels a side, each of a uniform random colour in [0.1, 0.95] under a random
+    :data:`PATTERNS` pattern)."""
     h, w = size
-    if background == "noise":
-        img = rng.uniform(0.0, 0.45, size=(3, h, w)).astype(np.float32)
-    else:
-        img = np.zeros((3, h, w), np.float32)
+    if background == "black":
+        return np.zeros((3, h, w), np.float32)
+    img = rng.uniform(0.0, 0.45, size=(3, h, w)).astype(np.float32)
+    if background == "clutter":
+        patterns = list(PATTERNS.values())
+        for _ in range(int(rng.integers(CLUTTER[0], CLUTTER[1] + 1))):
+            bh, bw = int(rng.integers(2, 6)), int(rng.integers(2, 6))
+            y0, x0 = int(rng.integers(0, h - bh + 1)), int(rng.integers(0, w - bw + 1))
+            colour = rng.uniform(0.1, 0.95, size=3)
+            paint_part(img, slice(y0, y0 + bh), slice(x0, x0 + bw), colour, patterns[int(rng.integers(len(patterns)))])
+    return img
+
+
+def _one_scene(rng, size, kinds, n_objects, scale, background, jitter, gap=0, texture="flat"):
+    h, w = size
+    img = draw_background(rng, size, background)
     parts = np.zeros((h, w), np.int64)
     boxes, chosen = [], []
     order = rng.permutation(len(kinds))[:n_objects]  # distinct kinds within a scene
@@ -118,8 +168,8 @@ def _one_scene(rng, size, kinds, n_objects, scale, background, jitter, gap=0):
         chosen.append(int(kind))
         for k, (unit, app) in enumerate(WHOLE_KINDS[kinds[kind]]):
             ys, xs = part_slices(box, unit)
-            colour = np.asarray(APPEARANCES[app]) + rng.uniform(-jitter, jitter, size=3)
-            img[:, ys, xs] = np.clip(colour, 0.0, 1.0)[:, None, None]
+            colour = np.clip(np.asarray(APPEARANCES[app]) + rng.uniform(-jitter, jitter, size=3), 0.0, 1.0)
+            paint_part(img, ys, xs, colour, PATTERNS[app] if texture == "patterned" else None)
             parts[ys, xs] = 1 + PARTS_PER_OBJECT * obj + k
     return img, parts, chosen
 
@@ -127,7 +177,7 @@ def _one_scene(rng, size, kinds, n_objects, scale, background, jitter, gap=0):
 def make_whole_scenes(n: int, *, image_size: int = 16, channels: int = 3, kinds=tuple(WHOLE_KINDS),
                       parts: tuple[int, int] = (2, 4), objects: tuple[int, int] = (2, 3),
                       scale: tuple[float, float] = (0.35, 0.5), background: str = "noise", jitter: float = 0.05,
-                      min_gap: int = 0, seed: int = 0, start: int = 0) -> Scenes:
+                      min_gap: int = 0, texture: str = "flat", seed: int = 0, start: int = 0) -> Scenes:
     """Scenes ``start .. start + n - 1`` of the stream that ``seed`` names.
 
     Parameters
@@ -139,7 +189,10 @@ def make_whole_scenes(n: int, *, image_size: int = 16, channels: int = 3, kinds=
     parts : (min, max) part count of the kinds used, within 2..4.
     objects : (min, max) objects per scene (distinct kinds; fewer when there is no room).
     scale : (min, max) object side as a fraction of the image side.
-    background : ``noise`` (each pixel and channel uniform in [0, 0.45]) or ``black``.
+    background : ``noise`` (each pixel and channel uniform in [0, 0.45]), ``black`` or
+        ``clutter`` (:func:`draw_background`).
+    texture : ``flat`` parts, or ``patterned`` (each part under its appearance's pattern,
+        :data:`PATTERNS`).
     jitter : each part's colour is its appearance plus uniform(-jitter, jitter) per channel.
     min_gap : pixels kept between objects (0: objects may touch). With ``min_gap >=
         patch_size`` no two objects' columns are 4-adjacent, so connectivity alone
@@ -160,13 +213,14 @@ def make_whole_scenes(n: int, *, image_size: int = 16, channels: int = 3, kinds=
     check_positive("min_gap", min_gap, strict=False, integer=True)
     chosen = _check(tuple(kinds), tuple(parts), tuple(objects), tuple(scale), image_size, background, jitter, channels)
     check_room(min_gap, tuple(objects), tuple(scale), image_size)
+    check_texture(texture)
     global_index = [list(WHOLE_KINDS).index(k) for k in chosen]
     lo, hi = objects
     imgs, part_maps, kind_rows = [], [], []
     for i in range(start, start + n):  # scenes are independent draws, each from its own stream
         rng = np.random.default_rng([seed, i])
         img, part, kind = _one_scene(rng, (image_size, image_size), chosen, int(rng.integers(lo, hi + 1)),
-                                     scale, background, jitter, min_gap)
+                                     scale, background, jitter, min_gap, texture)
         imgs.append(img)
         part_maps.append(part)
         kind_rows.append([global_index[k] for k in kind] + [-1] * (hi - len(kind)))
