@@ -5,8 +5,8 @@
     python -m bioglom.analysis.samples --only readme   # re-run the README's runs first (about 2 h on 2 cores)
 
 - ``readme``: runs every run whose claims the README prints (:data:`README_RUNS`: the five
-  default runs and the islands local-rule run, seeds as one-thread jobs, and the three
-  scene runs, one process each; ``--runs`` picks some of them) into
+  default runs, the islands local-rule, parts-from-motion and textured runs and the three
+  scene runs, seeds as one-thread jobs; ``--runs`` picks some of them) into
   ``results/readme/RUN`` (``--resume``: a finished run is kept, a killed one goes on),
   then keeps its claim rows as ``RUN_claims.nc`` and the pictures the README shows
   (:data:`PICTURES`), each recording the commit of the run it comes from, and redraws
@@ -44,7 +44,9 @@ SIMULATIONS = ("wake_sleep", "islands", "distillery", "temporal_derivative", "st
 TITLES = {"wake_sleep": "wake/sleep", "islands": "islands", "distillery": "giant distillery",
           "temporal_derivative": "temporal-derivative rules", "stdp_spiking": "spiking STDP"}
 # runs of a simulation other than its default whose claims the README reports too
-VARIANTS = {"islands": {"islands_local": ("islands, local rule", "--preset local run")},
+VARIANTS = {"islands": {"islands_local": ("islands, local rule", "--preset local run"),
+                        "islands_part_motion": ("islands, parts from motion", "--part-motion run"),
+                        "islands_textured": ("islands, textured scenes", "--preset textured run")},
             "temporal_derivative": {"scenes_temporal_derivative": ("temporal-derivative rules", "scenes run")},
             "distillery": {"scenes_distillery": ("giant distillery", "scenes run")},
             "wake_sleep": {"scenes_wake_sleep": ("wake/sleep", "scenes run")}}
@@ -52,13 +54,15 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "analysis" / "samples"
 # every run whose claim rows the README prints: its simulation and its options beyond the
 # default ({results}: the folder of the README's runs)
-# (the README's section "The section-12 simulations on the part-whole scenes"; a scene run
-# is one process of one thread, as readme_runs runs every run)
+# (the README's section "The section-12 simulations on the part-whole scenes"; every process
+# has one thread, as readme_runs runs every run)
 SCENES = ("--data", "scenes", "--image-size", "16", "--updates", "150", "--test-scenes", "128", "--val-scenes", "64")
 README_RUNS = {
     "wake_sleep": ("wake_sleep", ()),
     "islands": ("islands", ()),
     "islands_local": ("islands", ("--preset", "local", "--reference", "{results}/islands")),
+    "islands_part_motion": ("islands", ("--frames", "3", "--articulation", "1", "--part-motion")),
+    "islands_textured": ("islands", ("--preset", "textured")),
     "distillery": ("distillery", ()),
     "temporal_derivative": ("temporal_derivative", ()),
     "stdp_spiking": ("stdp_spiking", ()),
@@ -167,7 +171,7 @@ def readme_runs(simulations=SIMULATIONS, results: Path = ROOT / "results" / "rea
             argv.append("--resume")
         print(f"{run}: {' '.join(argv[1:])}", flush=True)
         # one thread a process, as the kept rows were recorded (seeds as jobs are one thread each
-        # anyway; a scene run is one process), so that a re-run on the same machine reproduces them
+        # anyway), so that a re-run on the same machine reproduces them
         subprocess.run(argv, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
         with xr.open_dataset(out / f"{simulation}.nc", engine="h5netcdf") as ds:
             kept = claims_only(ds.load())
