@@ -270,3 +270,29 @@ def test_patterns_move_with_their_parts_over_a_still_clutter():
     segments = motion_segments(c.images, 2)
     ari, _ = _object_ari(c, segments)
     assert float(ari.nanmean()) > 0.7
+
+
+def test_part_scale_segments_recover_the_parts_of_a_clip_with_known_part_motions():
+    """One object of two randomly textured parts moving right by one pixel a frame, its lower
+    part swaying one pixel left in the middle frame: from the last two frames the parts move
+    by 1 and 2 pixels (two part segments), over the whole clip both by 2 (one object)."""
+    from bioglom.data.motion import part_and_object_segments
+
+    rng = torch.Generator().manual_seed(0)
+    background = 0.4 * torch.rand(3, 16, 16, generator=rng)
+    upper, lower = 0.5 + 0.5 * torch.rand(3, 4, 8, generator=rng), 0.5 + 0.5 * torch.rand(3, 4, 8, generator=rng)
+    frames, truth = [], torch.zeros(16, 16, dtype=torch.long)
+    for t, sway in ((0, 0), (1, -1), (2, 0)):
+        f = background.clone()
+        f[:, 4:8, 2 + t:10 + t] = upper
+        f[:, 8:12, 2 + t + sway:10 + t + sway] = lower
+        frames.append(f)
+    truth[4:8, 4:12], truth[8:12, 4:12] = 1, 2  # the last frame's parts
+    video = torch.stack(frames)[None]
+    parts, objects = part_and_object_segments(video, 2)
+    from bioglom.data.scenes import patch_majority
+
+    cols = patch_majority(truth[None], 2)
+    assert float(foreground_ari(cols, parts, cols > 0)) == 1.0
+    assert len(objects[0][cols[0] > 0].unique()) == 1 and (objects[0][cols[0] > 0] > 0).all()
+    assert (parts[0][cols[0] == 0] == 0).all() and (objects[0][cols[0] == 0] == 0).all()

@@ -82,6 +82,7 @@ PICTURES = {
     "attention_maps.png": ("islands", "attention_maps.png"),
     "clips.png": ("islands", "clips.png"),
     "islands_rules.png": ("islands_local", "rules.png"),
+    "islands_textured.png": ("islands_textured", "islands.png"),
     "stdp_weights.png": ("stdp_spiking", "weights.png"),
     "distillery_quality.png": ("distillery", "quality.png"),
     "temporal_derivative_quality.png": ("temporal_derivative", "quality.png"),
