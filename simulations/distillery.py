@@ -91,7 +91,7 @@ class Options(DataOptions, MaskOptions):
     eval_every: int = option(100, "updates between evaluations of the curves")
     probe_limit: int = option(0, "digits per split used by the probe (0: all)")
     probe_inputs: int = option(64, "common inputs from the data on which dispersion compares the column nets")
-    jobs: int = option(0, JOBS_HELP + " (digits only)")
+    jobs: int = option(0, JOBS_HELP)
     distributed: bool = option(False, "shard every run's columns by rows of the grid across the processes that "
                                "torchrun starts (bioglom.distributed): torchrun --nproc-per-node K "
                                "simulations/distillery.py --distributed --no-backprop; local rules on digits only")

@@ -112,7 +112,7 @@ class Options(DataOptions, MaskOptions):
     test_fraction: float = option(0.25, "fraction of the digits held out for test")
     val_fraction: float = option(0.2, "fraction of the other digits held out for validation (hidden credit choice)")
     probe_limit: int = option(0, "digits per split used by the probe (0: all)")
-    jobs: int = option(0, JOBS_HELP + " (digits only)")
+    jobs: int = option(0, JOBS_HELP)
     alignment_batches: int = option(8, "held-out batches of --batch digits on which T1 is measured")
     memory_steps: tuple[int, ...] = option((4, 32), "settling steps at which T3 measures peak memory")
     memory_batch: int = option(64, "batch of the T3 measurement")

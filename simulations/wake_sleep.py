@@ -107,7 +107,7 @@ class Options(DataOptions):
     pre: int = option(100, "deprivation: interleaved updates first")
     deprived: int = option(300, "deprivation: wake-only updates")
     recovery: int = option(60, "deprivation: sleep updates after deprivation")
-    jobs: int = option(0, JOBS_HELP + " (digits only)")
+    jobs: int = option(0, JOBS_HELP)
     # evaluation
     eval_every: int = option(10, "updates between evaluations")
     probe_train: int = option(500, "digits the probe is fitted on")
