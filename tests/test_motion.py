@@ -104,19 +104,23 @@ def test_uniform_regions_are_the_parts_without_reading_them():
     assert (adjusted_rand_index(scenes.parts.flatten(1), regions.flatten(1)) > 0.999).all()
 
 
-def test_motion_batch_reads_no_label():
+@pytest.mark.parametrize("part_motion", [False, True])
+def test_motion_batch_reads_no_label(part_motion):
     """The label-free batch is a function of the pixels alone: scrambling every label of
-    the clips changes nothing, and training on it is bit-identical."""
+    the clips changes nothing, and training on it is bit-identical (with part motion too:
+    swaying, patterned parts on clutter)."""
     from bioglom import Glom, GlomConfig
     from bioglom.learning import Batch, Trainer, build_rule
 
-    c = make_moving_scenes(6, frames=2, speed=1, seed=3)
+    c = (make_moving_scenes(6, frames=3, speed=1, seed=3, articulation=1.0, texture="patterned", background="clutter")
+         if part_motion else make_moving_scenes(6, frames=2, speed=1, seed=3))
     scrambled = c._replace(parts=torch.randint(0, 9, c.parts.shape), objects=torch.randint(0, 4, c.objects.shape),
                            kinds=torch.randint(0, 6, c.kinds.shape), velocities=torch.randint(-2, 3, c.velocities.shape))
 
     def run(clips):
         def batches(u):
-            clean, corrupted, keep, groups = motion_batch(clips.images, 2, 3, 1, torch.Generator().manual_seed(u))
+            clean, corrupted, keep, groups = motion_batch(clips.images, 2, 3, 1, torch.Generator().manual_seed(u),
+                                                          part_motion=part_motion)
             return Batch(clean, corrupted, keep, groups=groups)
 
         model = Glom(GlomConfig(levels=3, dim=8, hidden=16, image_size=16, patch_size=2, channels=3))
@@ -124,11 +128,18 @@ def test_motion_batch_reads_no_label():
         Trainer(model, rule, batches, updates=3, lr=1e-2, progress=False).run()
         return model.state_dict()
 
-    first, second = run(c), run(scrambled)
+    # one thread: with two, a float reduction of the training step may split its work
+    # differently between otherwise identical runs (measured: 2-3 of 10 runs differed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        first, second = run(c), run(scrambled)
+    finally:
+        torch.set_num_threads(threads)
     assert all(torch.equal(first[k], second[k]) for k in first)
     # and the grouping is not empty: the batch carries motion segments above level 0
-    _, _, _, groups = motion_batch(c.images, 2, 3, 1, torch.Generator().manual_seed(0))
-    assert (groups[:, 0] == 0).all() and (groups[:, 1:] > 0).any()
+    _, _, _, groups = motion_batch(c.images, 2, 3, 1, torch.Generator().manual_seed(0), part_motion=part_motion)
+    assert (groups[:, 0] > 0).any() == part_motion and (groups[:, 1:] > 0).any()
 
 
 @pytest.mark.parametrize("dtype", [torch.int64, torch.float32])
