@@ -62,6 +62,12 @@ def test_quick_run_writes_claims_with_intervals(quick_run):
         assert str(ds.claim_criterion.sel(claim="I1b").values).count("strongest model-free baseline") == 1
         assert 0 < float(ds.mask_fraction.mean()) < 0.5
         assert "config" in ds.attrs and ds.attrs["seed"] == 0
+        # the summary shows the top level's collapse measures beside the untrained network's
+        line = next(x for x in res.stdout.splitlines() if x.startswith("top level, settled test states"))
+        for c in (ds.collapse.sel(probe_step="settled"), ds.untrained_collapse):
+            top = c.isel(level=-1).mean("seed")
+            assert (f"across images {float(top.sel(collapse_measure='spread_across')):.3f}, participation ratio "
+                    f"{float(top.sel(collapse_measure='participation_ratio')):.2f}") in line, line
     for png in ("islands.png", "ari_by_step.png", "attention.png"):
         assert (tmp_path / png).stat().st_size > 0
     assert "I4" in res.stdout and "foreground_components" in res.stdout and "I5" in res.stdout

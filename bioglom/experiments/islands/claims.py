@@ -185,6 +185,15 @@ def island_table(ds: xr.Dataset, islands: str = "threshold") -> str:
                  f"{float(m.kind_accuracy.isel(probe_step=-1, level=-1)):.3f}" + (
                      f"; fill-in error: step 0 {float(m.fill_error.isel(probe_step=0)):.4f}, settled "
                      f"{float(m.fill_error.isel(probe_step=-1)):.4f}" if "fill_error" in m else ""))
+    if "collapse" in ds and "untrained_collapse" in ds:  # what a standardised ARI cannot show: collapse
+        seeds = ("seed",) if "seed" in ds.dims else ()
+        own = ds.collapse.sel(probe_step="settled", level=top).mean(seeds)
+        untrained = ds.untrained_collapse.sel(level=top).mean(seeds)
+        lines.append("top level, settled test states: " + "; ".join(
+            f"{name} spread within {float(c.sel(collapse_measure='spread_within')):.3f}, across images "
+            f"{float(c.sel(collapse_measure='spread_across')):.3f}, participation ratio "
+            f"{float(c.sel(collapse_measure='participation_ratio')):.2f}"
+            for name, c in (("trained", own), ("untrained", untrained))))
     if "teacher_ari" in ds:
         mixed = ds.velocity_mixed.astype(bool)
         lines.append(f"teacher (motion segments of {ds.sizes['training_clip']} training clips per seed): ARI against "
