@@ -60,7 +60,7 @@ from bioglom.data import (WHOLE_KINDS, column_labels, make_moving_scenes, make_s
                           mask_regions)
 from bioglom.data.clips import segmented_clips
 from bioglom.data.wholes import BACKGROUNDS, TEXTURES
-from bioglom.data.motion import motion_segments, part_and_object_segments
+from bioglom.data.motion import part_and_object_segments
 from bioglom.data.scene_task import GROUPINGS
 from bioglom.data.scenes import scene_bytes
 from bioglom.experiment import Stopped, attrs_of, report, seeds_of, write_result
@@ -354,14 +354,6 @@ class Options(TrainingOptions):
                                   texture=self.texture,
                                   seed=seed, start=start)
 
-    def segments(self, video, patch_size: int):
-        """The motion segments a training clip teaches, ``[B, 2, N]``: level 0's (the
-        part-scale segments with ``part_motion``, else none: 0) and the levels above's."""
-        if self.part_motion:
-            return torch.stack(part_and_object_segments(video, patch_size), 1)
-        objects = motion_segments(video, patch_size)
-        return torch.stack([torch.zeros_like(objects), objects], 1)
-
     def training_signal(self, seed: int):
         """What the first ``pair_clips`` training clips of ``seed`` (the clips the model
         learns from) give: the same-signal baseline's counts
@@ -373,21 +365,21 @@ class Options(TrainingOptions):
         ``pair_clips`` 0."""
         if self.grouping != "motion" or not self.pair_clips:
             return None, None, None, None
-        clips, both = segmented_clips(lambda n, start: self.clip_batch(n, seed, start), self.pair_clips,
-                                      self.patch_size, segmenter=self.segments)
-        segments = both[:, 1]
+        # the segments motion_batch teaches: with part_motion, [B, 2, N] (level 0's, the levels above's)
+        both = (lambda video, p: torch.stack(part_and_object_segments(video, p), 1)) if self.part_motion else None
+        clips, segments = segmented_clips(lambda n, start: self.clip_batch(n, seed, start), self.pair_clips,
+                                          self.patch_size, segmenter=both)
+        part_segments, segments = (segments[:, 0], segments[:, 1]) if self.part_motion else (None, segments)
         last = clips.frame(-1)
         table = count_pairs(last.images, segments, self.glom_config().grid, self.patch_size)
-        objects = column_labels(last, self.patch_size, 2)[:, 1]  # scoring the teacher only
+        labels = column_labels(last, self.patch_size, 2)  # scoring the teacher only
+        objects = labels[:, 1]
         present = clips.kinds >= 0
         v = clips.velocities
         still = ((v == 0).all(-1) & present).any(1)
         same = ((v[:, :, None] == v[:, None]).all(-1) & present[:, :, None] & present[:, None]
                 & ~torch.eye(v.shape[1], dtype=torch.bool)).any(-1).any(-1)
-        part_ari = None
-        if self.part_motion:  # scoring the teacher only
-            parts = column_labels(last, self.patch_size, 2)[:, 0]
-            part_ari = foreground_ari(parts, both[:, 0], parts > 0)
+        part_ari = None if part_segments is None else foreground_ari(labels[:, 0], part_segments, labels[:, 0] > 0)
         return table, foreground_ari(objects, segments, objects > 0), still | same, part_ari
 
     def masked(self, scenes, generator):
