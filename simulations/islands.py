@@ -283,6 +283,9 @@ class Options(TrainingOptions):
         check_between("share_velocity", self.share_velocity, 0.0, 1.0)  # before any training, not at the first clip
         check_between("still", self.still, 0.0, 1.0)
         check_between("articulation", self.articulation, 0.0, 1.0)
+        if self.articulation > 0 and self.frames < 3:  # the last frame, the still image learnt from, would sway
+            raise ConfigError(f"articulation={self.articulation} is not allowed with frames={self.frames}; a part "
+                              "sways in odd frames and is back in place two frames later, so give frames >= 3")
         if self.part_motion and (self.grouping != "motion" or self.frames < 3 or self.colour_parts):
             raise ConfigError(f"part_motion=True is not allowed with grouping={self.grouping!r}, frames={self.frames}, "
                               f"colour_parts={self.colour_parts}; it needs grouping='motion', frames >= 3 and no "
