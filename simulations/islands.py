@@ -56,8 +56,8 @@ from bioglom.analysis import foreground_ari
 from bioglom.analysis.pair_statistics import count_pairs
 from bioglom.cli import TrainingOptions, defaults, model_option, option, run_script, start_run
 from bioglom.config import ConfigError, check_between, check_count, check_positive
-from bioglom.data import (WHOLE_KINDS, column_labels, make_moving_scenes, make_scenes, make_whole_scenes, mask_parts,
-                          mask_regions)
+from bioglom.data import (BASIC_KINDS, WHOLE_KINDS, column_labels, make_moving_scenes, make_scenes, make_whole_scenes,
+                          mask_parts, mask_regions)
 from bioglom.data.clips import segmented_clips
 from bioglom.data.wholes import BACKGROUNDS, TEXTURES
 from bioglom.data.motion import part_and_object_segments
@@ -108,8 +108,8 @@ class Options(TrainingOptions):
     # scenes
     scenes: str = option("wholes", "scene family: familiar kinds of ambiguous parts, or the plain two-part scenes",
                          choices=("wholes", "plain"))
-    kinds: tuple[str, ...] = option(tuple(WHOLE_KINDS), "object kinds of the wholes scenes (comma-separated)",
-                                    choices=tuple(WHOLE_KINDS))
+    kinds: tuple[str, ...] = option(BASIC_KINDS, "object kinds of the wholes scenes (comma-separated; twelve exist, "
+                                    "with six appearances each in two kinds or more)", choices=tuple(WHOLE_KINDS))
     parts_min: int = option(2, "fewest parts of a kind used (2-4)")
     parts_max: int = option(4, "most parts of a kind used (2-4)")
     objects_min: int = option(2, "fewest objects per scene")
@@ -120,6 +120,8 @@ class Options(TrainingOptions):
                           "gradient by appearance, moving with the part)", choices=TEXTURES)
     min_gap: int = option(0, "pixels kept between objects of the static scenes (0: objects may touch; >= patch_size: "
                           "no two objects' columns are adjacent, so connectivity alone separates them)")
+    occlusion: float = option(0.0, "largest fraction of an object of the wholes scenes and clips that objects in front "
+                              "of it may hide (depth order: the first placed at the back; 0: objects do not overlap)")
     # the label-free grouping signal
     grouping: str = option("motion", "label-free signal of which columns agree: none, or motion (train on clips in which "
                            "each object moves rigidly; columns that move together, found from the pixels, are the "
@@ -346,7 +348,8 @@ class Options(TrainingOptions):
                                seed=seed, start=start)
         return make_whole_scenes(n, image_size=self.image_size, kinds=self.kinds, parts=(self.parts_min, self.parts_max),
                                  objects=(self.objects_min, self.objects_max), background=self.background,
-                                 min_gap=self.min_gap, texture=self.texture, seed=seed, start=start)
+                                 min_gap=self.min_gap, texture=self.texture, occlusion=self.occlusion, seed=seed,
+                                 start=start)
 
     def clip_batch(self, n: int, seed: int, start: int):
         """Clips ``start .. start + n - 1`` of the stream ``seed`` (objects may touch)."""
@@ -354,8 +357,7 @@ class Options(TrainingOptions):
                                   kinds=self.kinds, parts=(self.parts_min, self.parts_max),
                                   objects=(self.objects_min, self.objects_max), background=self.background,
                                   share=self.share_velocity, still=self.still, articulation=self.articulation,
-                                  texture=self.texture,
-                                  seed=seed, start=start)
+                                  texture=self.texture, occlusion=self.occlusion, seed=seed, start=start)
 
     def training_signal(self, seed: int):
         """What the first ``pair_clips`` training clips of ``seed`` (the clips the model
@@ -405,6 +407,9 @@ PRESETS = {
     # threshold finds the parts or the foreground
     "textured": dict(texture="patterned", background="clutter", frames=3, articulation=1.0, part_motion=True,
                      out="results/islands_textured"),
+    # and more of them: twelve kinds of six appearances, overlapping in depth order
+    "harder": dict(texture="patterned", background="clutter", frames=3, articulation=1.0, part_motion=True,
+                   kinds=tuple(WHOLE_KINDS), occlusion=0.3, out="results/islands_harder"),
     "gpu": dict(levels=4, dim=64, hidden=256, image_size=32, radius=(1, 2, 4, 8), updates=6000, batch=64,
                 steps=8, test_scenes=1024, val_scenes=512, mask_min=6, mask_max=10, seeds=5),
 }

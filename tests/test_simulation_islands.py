@@ -142,6 +142,8 @@ def test_local_rule_reads_the_reference_of_a_finished_backprop_run(quick_run, tm
     (("--share-velocity", "1.5"), "share_velocity=1.5 is not allowed"),
     (("--still", "-0.1"), "still=-0.1 is not allowed"),
     (("--articulation", "2"), "articulation=2.0 is not allowed"),
+    (("--occlusion", "1"), "occlusion=1.0 is not allowed"),
+    (("--occlusion", "0.3", "--min-gap", "2"), "occlusion=0.3 is not allowed with min_gap=2"),
     (("--articulation", "0.5"), "articulation=0.5 is not allowed with frames=2"),
     (("--part-motion",), "part_motion=True is not allowed with grouping='motion', frames=2"),
     (("--part-motion", "--frames", "3", "--colour-parts"), "part_motion=True is not allowed"),

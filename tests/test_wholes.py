@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bioglom import ConfigError
-from bioglom.data import (APPEARANCES, MASK_TOKEN, WHOLE_KINDS, appearance_kinds, changed_fraction, column_kinds,
+from bioglom.data import (APPEARANCES, BASIC_KINDS, MASK_TOKEN, WHOLE_KINDS, appearance_kinds, changed_fraction, column_kinds,
                           column_labels, make_whole_scenes, mask_parts, mask_regions, part_mask)
 
 
@@ -13,8 +13,12 @@ def test_every_appearance_occurs_in_at_least_two_kinds():
     assert set(kinds_of) == set(APPEARANCES)
     assert all(len(k) >= 2 for k in kinds_of.values()), kinds_of
     assert all(2 <= len(parts) <= 4 for parts in WHOLE_KINDS.values())
+    assert len(WHOLE_KINDS) >= 12 and set(BASIC_KINDS) < set(WHOLE_KINDS)
+    # no two kinds share an arrangement: the arrangement names the kind
+    layouts = {tuple(sorted(unit for unit, _ in parts)) for parts in WHOLE_KINDS.values()}
+    assert len(layouts) == len(WHOLE_KINDS)
     # and in the scenes themselves: every colour is drawn as a part of two or more kinds
-    s = make_whole_scenes(300, seed=0, background="black", jitter=0.0)
+    s = make_whole_scenes(300, seed=0, background="black", jitter=0.0, kinds=tuple(WHOLE_KINDS))
     seen = {}
     for b in range(len(s.images)):
         for o in range(s.kinds.shape[1]):
@@ -95,7 +99,78 @@ def test_patterned_parts_and_clutter_leave_no_colour_or_brightness_threshold():
     assert (bg > 0.6).float().mean() > 0.1  # background as bright as parts: no threshold is the foreground
 
 
+def test_default_streams_are_the_draws_before_more_kinds_and_occlusion_existed():
+    import hashlib
+
+    from bioglom.data.clips import make_moving_scenes
+
+    def digest(s):
+        return hashlib.sha256(s.images.numpy().tobytes() + s.parts.numpy().tobytes() + s.kinds.numpy().tobytes()).hexdigest()
+
+    # as drawn at commit 068735b, before the six further kinds and the occlusion option
+    assert digest(make_whole_scenes(64, seed=5)) == "f46191c1065acd1fc6896e292af2c80c1f4e4ea673e853b975346dd6b6d0018f"
+    assert digest(make_whole_scenes(64, seed=5, texture="patterned", background="clutter")) == (
+        "46de51b94c1a6d79512fc1fb3ab6dd5405ea57af24579d8e33dde1941b113cb1")
+    assert digest(make_moving_scenes(32, seed=5, frames=3, articulation=1.0, share=0.1, still=0.05,
+                                     texture="patterned", background="clutter")) == (
+        "e4dde7e2b929b31b5308378c6cfee478d366cacb958744dcc9e4f265fe032bee")
+
+
+def test_occlusion_draws_objects_in_depth_order_and_keeps_each_in_view():
+    import numpy as np
+
+    from bioglom.data.scenes import part_slices
+    from bioglom.data.wholes import _one_scene
+
+    kinds = tuple(WHOLE_KINDS)
+    for occlusion in (0.0, 0.5):
+        hidden = objects = 0
+        for i in range(200):
+            rng = np.random.default_rng([7, i])
+            _, parts, chosen, boxes = _one_scene(rng, (16, 16), kinds, 3, (0.35, 0.5), "noise", 0.05,
+                                                 occlusion=occlusion)
+            # each object's pixels as if it were alone, from its kind and box
+            covers = np.zeros((len(boxes), 16, 16), bool)
+            for o, (kind, box) in enumerate(zip(chosen, boxes)):
+                for unit, _ in WHOLE_KINDS[kinds[kind]]:
+                    ys, xs = part_slices(box, unit)
+                    covers[o, ys, xs] = True
+            obj = np.where(parts > 0, (parts - 1) // 4 + 1, 0)
+            # depth order: a pixel shows the last placed object that covers it
+            front = np.where(covers.any(0), len(boxes) - np.argmax(covers[::-1], 0), 0)
+            assert (obj == front).all()
+            visible = np.array([(obj == o + 1).sum() for o in range(len(boxes))])
+            full = covers.sum((1, 2))
+            assert (visible >= (1 - occlusion) * full).all() and (visible > 0).all()
+            hidden += int((visible < full).sum())
+            objects += len(boxes)
+        if occlusion == 0:
+            assert hidden == 0
+        else:
+            assert hidden >= 0.2 * objects, (hidden, objects)  # occlusion is common, not a corner case
+
+
+def test_occluding_clips_keep_every_object_in_view_in_every_frame():
+    from bioglom.data.clips import make_moving_scenes
+
+    c = make_moving_scenes(128, frames=3, seed=4, kinds=tuple(WHOLE_KINDS), occlusion=0.4)
+    obj = c.objects  # b t h w
+    partly = 0
+    for b in range(128):
+        for o in range(1, int(obj[b].max()) + 1):
+            counts = (obj[b] == o).flatten(1).sum(1)  # per frame; rigid motion keeps the object's own size
+            assert (counts >= 0.6 * counts.max()).all(), (b, o, counts)
+            partly += int(counts.min() < counts.max())
+    assert partly >= 10  # objects pass in front of each other
+    with pytest.raises(ConfigError, match="occlusion=0.3 is not allowed with min_gap=0, overlap=True"):
+        make_moving_scenes(2, occlusion=0.3, overlap=True)
+
+
 @pytest.mark.parametrize("kw, field", [
+    (dict(occlusion=1.0), "occlusion=1.0"),
+    (dict(occlusion=-0.1), "occlusion=-0.1"),
+    (dict(occlusion=float("nan")), "occlusion=nan"),
+    (dict(occlusion=0.3, min_gap=2), "occlusion=0.3 is not allowed with min_gap=2"),
     (dict(texture="wood"), "texture='wood'"),
     (dict(kinds=("tower", "blob")), "kinds contains 'blob'"),
     (dict(parts=(1, 3)), "parts=(1, 3)"),

@@ -31,8 +31,8 @@ import torch
 
 from ..config import ConfigError, check_between, check_positive
 from .scenes import Scenes, check_stream, part_slices, scene_bytes
-from .wholes import (APPEARANCES, PARTS_PER_OBJECT, PATTERNS, WHOLE_KINDS, _check, check_room, check_texture,
-                     draw_background, paint_part)
+from .wholes import (APPEARANCES, BASIC_KINDS, PARTS_PER_OBJECT, PATTERNS, WHOLE_KINDS, _check, check_occlusion,
+                     check_room, check_texture, draw_background, keeps_in_view, object_cover, paint_part)
 
 __all__ = ["Clips", "make_moving_scenes", "check_clip_fit"]
 
@@ -114,16 +114,23 @@ def _velocity_choices(rng, speed: int, taken: list, share: float, still: float) 
     return _velocities(speed, taken)
 
 
-def _moving_box(rng, size, scale, speed, taken, frames, boxes, overlap, gap, share=0.0, still=0.0):
+def _moving_box(rng, size, scale, speed, taken, frames, boxes, overlap, gap, share=0.0, still=0.0, in_view=None):
     """A velocity ``v`` (:func:`_velocity_choices`) and a box of side ``scale`` x the image
     side whose path ``box + t v``, ``t < frames``, stays inside the image and (unless
-    ``overlap``) keeps ``gap`` pixels from every path in ``boxes`` at every frame: ``(path,
-    v)``, the path appended to ``boxes``; None after 100 tries."""
+    ``overlap``, or with ``in_view``, a test of the path that replaces the gap) keeps
+    ``gap`` pixels from every path in ``boxes`` at every frame: ``(path, v)``, the path
+    appended to ``boxes``; None after 100 tries."""
     choices = _velocity_choices(rng, speed, taken, share, still)  # the same for every try
     for _ in range(100):
         v = choices[int(rng.integers(len(choices)))]
         path = _path(rng, size, scale, v, frames)
-        if path is not None and (overlap or all(_apart(a, b, gap) for other in boxes for a, b in zip(path, other))):
+        if path is None:
+            continue
+        if in_view is not None:
+            placed = in_view(path)
+        else:
+            placed = overlap or all(_apart(a, b, gap) for other in boxes for a, b in zip(path, other))
+        if placed:
             boxes.append(path)
             return path, v
     return None
@@ -156,20 +163,27 @@ def _swayed(ys: slice, xs: slice, offset, size) -> tuple[slice, slice]:
 
 
 def _one_clip(rng, size, kinds, n_objects, scale, background, jitter, frames, speed, overlap, gap, share, still,
-              articulation=0.0, texture="flat"):
+              articulation=0.0, texture="flat", occlusion=0.0):
     h, w = size
     imgs = np.repeat(draw_background(rng, size, background)[None], frames, 0)
     parts = np.zeros((frames, h, w), np.int64)
-    paths, chosen, velocities = [], [], []
+    paths, chosen, velocities, full = [], [], [], []
     for kind in rng.permutation(len(kinds))[:n_objects]:  # distinct kinds within a clip
-        placed = _moving_box(rng, size, scale, speed, velocities, frames, paths, overlap, gap, share, still)
+        units = WHOLE_KINDS[kinds[kind]]
+        in_view = None
+        if occlusion > 0:  # depth order: in every frame, in front of every object placed before it
+            objects = np.where(parts > 0, (parts - 1) // PARTS_PER_OBJECT + 1, 0)  # t h w
+
+            def in_view(path):
+                return all(keeps_in_view(objects[t], object_cover(box, units, size), [f[t] for f in full], occlusion)
+                           for t, box in enumerate(path))
+        placed = _moving_box(rng, size, scale, speed, velocities, frames, paths, overlap, gap, share, still, in_view)
         if placed is None:
             continue  # no room: the clip has fewer objects
         path, v = placed
         obj = len(paths) - 1
         chosen.append(int(kind))
         velocities.append(v)
-        units = WHOLE_KINDS[kinds[kind]]
         colours = [np.clip(np.asarray(APPEARANCES[app]) + rng.uniform(-jitter, jitter, size=3), 0.0, 1.0)
                    for _, app in units]
         # a part sways with probability ``articulation``: one pixel off its place in odd frames
@@ -184,14 +198,17 @@ def _one_clip(rng, size, kinds, n_objects, scale, background, jitter, frames, sp
                     ys, xs = _swayed(ys, xs, sways[k], size)
                 paint_part(imgs[t], ys, xs, colour, PATTERNS[units[k][1]] if texture == "patterned" else None)
                 parts[t, ys, xs] = 1 + PARTS_PER_OBJECT * obj + k
+        if occlusion > 0:  # its pixels per frame as drawn (sways included), the bound of what may hide it
+            full.append([int((parts[t] > PARTS_PER_OBJECT * obj).sum()) for t in range(frames)])
     return imgs, parts, chosen, velocities
 
 
 def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: int = 16, channels: int = 3,
-                       kinds=tuple(WHOLE_KINDS), parts: tuple[int, int] = (2, 4), objects: tuple[int, int] = (2, 3),
+                       kinds=BASIC_KINDS, parts: tuple[int, int] = (2, 4), objects: tuple[int, int] = (2, 3),
                        scale: tuple[float, float] = (0.35, 0.5), background: str = "noise", jitter: float = 0.05,
                        overlap: bool = False, min_gap: int = 0, share: float = 0.0, still: float = 0.0,
-                       articulation: float = 0.0, texture: str = "flat", seed: int = 0, start: int = 0) -> Clips:
+                       articulation: float = 0.0, texture: str = "flat", occlusion: float = 0.0, seed: int = 0,
+                       start: int = 0) -> Clips:
     """Clips ``start .. start + n - 1`` of the stream that ``seed`` names.
 
     Parameters
@@ -206,6 +223,9 @@ def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: i
     overlap : let objects overlap (a later object hides an earlier one); otherwise their
         paths keep ``min_gap`` pixels apart in every frame.
     min_gap : pixels kept between objects in every frame (``overlap=False`` only).
+    occlusion : as :func:`~.wholes.make_whole_scenes`, in every frame: objects lie in depth
+        order (the first placed at the back) and each keeps at least ``1 - occlusion`` of
+        its pixels in view in every frame (0: no overlap, or ``overlap``'s unbounded one).
     share : probability that an object (not the first placed) moves with the velocity of
         an object placed before it.
     still : probability that an object stands still. With both 0 every velocity is
@@ -231,6 +251,7 @@ def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: i
     check_texture(texture)
     if not isinstance(overlap, (bool, np.bool_)):
         raise ConfigError(f"overlap={overlap!r} is not allowed; it must be True or False")
+    check_occlusion(occlusion, min_gap, overlap)
     chosen = _check(tuple(kinds), tuple(parts), tuple(objects), tuple(scale), image_size, background, jitter, channels)
     check_clip_fit(frames, speed, image_size, tuple(scale))
     check_room(min_gap, tuple(objects), tuple(scale), image_size)
@@ -241,7 +262,7 @@ def make_moving_scenes(n: int, *, frames: int = 4, speed: int = 1, image_size: i
         rng = np.random.default_rng([seed, i])
         img, part, kind, vel = _one_clip(rng, (image_size, image_size), chosen, int(rng.integers(lo, hi + 1)), scale,
                                          background, jitter, frames, speed, overlap, min_gap, share, still,
-                                         articulation, texture)
+                                         articulation, texture, occlusion)
         imgs.append(img)
         part_maps.append(part)
         kind_rows.append([global_index[k] for k in kind] + [-1] * (hi - len(kind)))

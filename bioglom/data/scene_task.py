@@ -28,7 +28,7 @@ from .clips import Clips, make_moving_scenes, segmented_clips
 from .masking import mask_parts
 from .motion import motion_batch
 from .scenes import Scenes, column_labels
-from .wholes import BACKGROUNDS, WHOLE_KINDS, make_whole_scenes
+from .wholes import BACKGROUNDS, BASIC_KINDS, make_whole_scenes
 
 __all__ = ["SceneTask", "HeldOutScenes", "SCENE_FILLS", "GROUPINGS"]
 
@@ -60,7 +60,7 @@ class SceneTask:
     ``test_scenes`` held out per seed. ``image_size`` is the scene side in pixels."""
 
     image_size: int = 16
-    kinds: tuple = tuple(WHOLE_KINDS)
+    kinds: tuple = BASIC_KINDS
     parts: tuple = (2, 4)
     objects: tuple = (2, 3)
     background: str = "noise"

@@ -4,9 +4,10 @@ Paper section 7 argues that denoising with large removed regions rewards "identi
 familiar objects", because the object predicts what is missing. That only works when
 the object does predict its parts. In these scenes:
 
-- a small vocabulary of **kinds** (:data:`WHOLE_KINDS`), each a fixed arrangement of 2-4
-  rectangular parts in the object's unit box, each part with an **appearance** (a
-  colour from :data:`APPEARANCES`) fixed by the kind, up to a per-object jitter;
+- a vocabulary of **kinds** (:data:`WHOLE_KINDS`, twelve), each a fixed arrangement of
+  2-4 rectangular parts in the object's unit box, each part with an **appearance** (a
+  colour from :data:`APPEARANCES`) fixed by the kind, up to a per-object jitter; scenes
+  draw from the first six (:data:`BASIC_KINDS`, four appearances) unless given more;
 - every appearance occurs in at least two kinds, so one part alone does not name the
   kind: the kind follows only from the arrangement (Culp, Sabour & Hinton 2022);
 - random position, size and count; the kinds within one scene are distinct, so that
@@ -35,8 +36,9 @@ import torch
 from ..config import ConfigError, check_positive
 from .scenes import Scenes, check_pair, check_stream, part_slices, place_box, scene_bytes
 
-__all__ = ["APPEARANCES", "WHOLE_KINDS", "PARTS_PER_OBJECT", "BACKGROUNDS", "TEXTURES", "PATTERNS", "make_whole_scenes",
-           "column_kinds", "appearance_kinds", "MASK_TOKEN", "check_room", "paint_part", "draw_background"]
+__all__ = ["APPEARANCES", "WHOLE_KINDS", "BASIC_KINDS", "PARTS_PER_OBJECT", "BACKGROUNDS", "TEXTURES", "PATTERNS", "make_whole_scenes",
+           "column_kinds", "appearance_kinds", "MASK_TOKEN", "check_room", "paint_part", "draw_background",
+           "check_occlusion", "object_cover", "keeps_in_view"]
 
 # RGB of each part appearance: saturated colours, brighter than any noise background pixel
 APPEARANCES: dict[str, tuple[float, float, float]] = {
@@ -44,6 +46,8 @@ APPEARANCES: dict[str, tuple[float, float, float]] = {
     "green": (0.15, 0.80, 0.20),
     "blue": (0.20, 0.30, 0.95),
     "yellow": (0.95, 0.85, 0.10),
+    "cyan": (0.10, 0.85, 0.90),
+    "white": (0.92, 0.92, 0.92),
 }
 
 # kind -> parts as ((y0, x0, y1, x1) in the unit box, appearance)
@@ -56,7 +60,16 @@ WHOLE_KINDS: dict[str, tuple[tuple[tuple[float, float, float, float], str], ...]
                 ((0.67, 0.0, 1.0, 1.0), "blue")),
     "quad": (((0.0, 0.0, 0.5, 0.5), "red"), ((0.0, 0.5, 0.5, 1.0), "blue"),
              ((0.5, 0.0, 1.0, 0.5), "yellow"), ((0.5, 0.5, 1.0, 1.0), "green")),
+    # six more, with two more appearances; every appearance still in at least two kinds
+    "cap": (((0.0, 0.0, 0.3, 1.0), "cyan"), ((0.3, 0.25, 1.0, 0.75), "yellow")),
+    "gate": (((0.0, 0.0, 0.35, 1.0), "white"), ((0.35, 0.0, 1.0, 0.35), "blue"), ((0.35, 0.65, 1.0, 1.0), "red")),
+    "sandwich": (((0.0, 0.0, 0.3, 1.0), "green"), ((0.3, 0.0, 0.7, 1.0), "white"), ((0.7, 0.0, 1.0, 1.0), "green")),
+    "corner": (((0.0, 0.0, 0.5, 0.5), "cyan"), ((0.5, 0.0, 1.0, 1.0), "red")),
+    "cross": (((0.35, 0.0, 0.65, 1.0), "yellow"), ((0.0, 0.35, 0.35, 0.65), "cyan"),
+              ((0.65, 0.35, 1.0, 0.65), "white")),
+    "split": (((0.0, 0.0, 1.0, 0.3), "blue"), ((0.0, 0.3, 0.5, 1.0), "cyan"), ((0.5, 0.3, 1.0, 1.0), "red")),
 }
+BASIC_KINDS = ("tower", "flag", "tee", "ell", "stripes", "quad")  # the scenes' default vocabulary
 PARTS_PER_OBJECT = 4  # part ids are 1 + PARTS_PER_OBJECT * object_index + part_index; 0 is background
 BACKGROUNDS = ("noise", "black", "clutter")
 TEXTURES = ("flat", "patterned")
@@ -67,6 +80,8 @@ PATTERNS = {
     "green": lambda y, x, h, w: np.where((y + x) % 2 == 0, 1.0, 0.55),  # checks
     "blue": lambda y, x, h, w: np.where(x % 2 == 0, 1.0, 0.55),  # vertical stripes
     "yellow": lambda y, x, h, w: 0.55 + 0.45 * (x + 1) / max(w, 1),  # a gradient, dark to bright left to right
+    "cyan": lambda y, x, h, w: np.where((y - x) % 3 == 0, 1.0, 0.55),  # diagonal stripes
+    "white": lambda y, x, h, w: 0.55 + 0.45 * (y + 1) / max(h, 1),  # a gradient, dark to bright top to bottom
 }
 CLUTTER = (6, 10)  # rectangles of clutter per image (min, max)
 # a colour no part and no background pixel has: what masking fills removed regions with
@@ -145,7 +160,7 @@ def draw_background(rng, size, background: str) -> np.ndarray:
         return np.zeros((3, h, w), np.float32)
     img = rng.uniform(0.0, 0.45, size=(3, h, w)).astype(np.float32)
     if background == "clutter":
-        patterns = list(PATTERNS.values())
+        patterns = [PATTERNS[a] for a in ("red", "green", "blue", "yellow")]  # the four clutter has always drawn
         for _ in range(int(rng.integers(CLUTTER[0], CLUTTER[1] + 1))):
             bh, bw = int(rng.integers(2, 6)), int(rng.integers(2, 6))
             y0, x0 = int(rng.integers(0, h - bh + 1)), int(rng.integers(0, w - bw + 1))
@@ -154,30 +169,83 @@ def draw_background(rng, size, background: str) -> np.ndarray:
     return img
 
 
-def _one_scene(rng, size, kinds, n_objects, scale, background, jitter, gap=0, texture="flat"):
+def check_occlusion(occlusion, min_gap=0, overlap=False) -> None:
+    """Refuse an ``occlusion`` outside [0, 1), or one above 0 beside a ``min_gap`` or
+    ``overlap`` (which it replaces), in one line."""
+    if isinstance(occlusion, bool) or not isinstance(occlusion, (int, float)) or not 0 <= occlusion < 1:
+        raise ConfigError(f"occlusion={occlusion!r} is not allowed; give the largest fraction of an object that the "
+                          "objects in front of it may hide, a number in [0, 1) (0: objects do not overlap)")
+    if occlusion > 0 and (min_gap or overlap):
+        raise ConfigError(f"occlusion={occlusion!r} is not allowed with min_gap={min_gap!r}, overlap={overlap!r}; "
+                          "objects that may overlap keep no gap, so give min_gap=0 and overlap=False")
+
+
+def object_cover(box, units, size) -> np.ndarray:
+    """The pixels ``[H, W]`` (bool) that the parts ``units`` of an object at ``box`` paint."""
+    cover = np.zeros(size, bool)
+    for unit, _ in units:
+        ys, xs = part_slices(box, unit)
+        cover[ys, xs] = True
+    return cover
+
+
+def keeps_in_view(objects: np.ndarray, cover: np.ndarray, full, occlusion: float) -> bool:
+    """Whether every object drawn in ``objects [H, W]`` (ids 1, 2, ...; 0 background)
+    keeps at least ``1 - occlusion`` of its ``full[j]`` part pixels in view once
+    ``cover`` is painted over it."""
+    visible = np.bincount(objects[~cover], minlength=len(full) + 1)[1:len(full) + 1]
+    return bool((visible >= (1.0 - occlusion) * np.asarray(full, float)).all())
+
+
+def _place_in_depth(rng, size, scale, units, objects, full, occlusion):
+    """A box for an object of ``units`` drawn over the objects before it (the draws of
+    :func:`~.scenes.place_box`): kept when every object behind keeps ``1 - occlusion`` of
+    its pixels in view (:func:`keeps_in_view`); None after 100 tries."""
+    h, w = size
+    for _ in range(100):
+        bh = int(round(rng.uniform(*scale) * h))
+        bw = int(round(rng.uniform(*scale) * w))
+        y0 = int(rng.integers(0, h - bh + 1))
+        x0 = int(rng.integers(0, w - bw + 1))
+        box = (y0, x0, y0 + bh, x0 + bw)
+        if keeps_in_view(objects, object_cover(box, units, size), full, occlusion):
+            return box
+    return None
+
+
+def _one_scene(rng, size, kinds, n_objects, scale, background, jitter, gap=0, texture="flat", occlusion=0.0):
     h, w = size
     img = draw_background(rng, size, background)
     parts = np.zeros((h, w), np.int64)
-    boxes, chosen = [], []
+    boxes, chosen, full = [], [], []
     order = rng.permutation(len(kinds))[:n_objects]  # distinct kinds within a scene
     for kind in order:
-        box = place_box(rng, size, scale, boxes, gap)
+        units = WHOLE_KINDS[kinds[kind]]
+        if occlusion > 0:  # depth order: this object in front of every one placed before it
+            objects = np.where(parts > 0, (parts - 1) // PARTS_PER_OBJECT + 1, 0)
+            box = _place_in_depth(rng, size, scale, units, objects, full, occlusion)
+            if box is not None:
+                boxes.append(box)
+                full.append(int(object_cover(box, units, size).sum()))
+        else:
+            box = place_box(rng, size, scale, boxes, gap)
         if box is None:
             continue  # no room: the scene has fewer objects
         obj = len(boxes) - 1
         chosen.append(int(kind))
-        for k, (unit, app) in enumerate(WHOLE_KINDS[kinds[kind]]):
+        for k, (unit, app) in enumerate(units):
             ys, xs = part_slices(box, unit)
             colour = np.clip(np.asarray(APPEARANCES[app]) + rng.uniform(-jitter, jitter, size=3), 0.0, 1.0)
             paint_part(img, ys, xs, colour, PATTERNS[app] if texture == "patterned" else None)
             parts[ys, xs] = 1 + PARTS_PER_OBJECT * obj + k
-    return img, parts, chosen
+    return img, parts, chosen, boxes
 
 
-def make_whole_scenes(n: int, *, image_size: int = 16, channels: int = 3, kinds=tuple(WHOLE_KINDS),
+def make_whole_scenes(n: int, *, image_size: int = 16, channels: int = 3, kinds=BASIC_KINDS,
                       parts: tuple[int, int] = (2, 4), objects: tuple[int, int] = (2, 3),
                       scale: tuple[float, float] = (0.35, 0.5), background: str = "noise", jitter: float = 0.05,
-                      min_gap: int = 0, texture: str = "flat", seed: int = 0, start: int = 0) -> Scenes:
+                      min_gap: int = 0, texture: str = "flat", occlusion: float = 0.0, seed: int = 0,
+                      start: int = 0) -> Scenes:
     """Scenes ``start .. start + n - 1`` of the stream that ``seed`` names.
 
     Parameters
@@ -185,7 +253,8 @@ def make_whole_scenes(n: int, *, image_size: int = 16, channels: int = 3, kinds=
     n : number of scenes.
     image_size : side of the square image in pixels.
     channels : must be 3 (appearances are RGB).
-    kinds : names from :data:`WHOLE_KINDS` to draw objects from.
+    kinds : names from :data:`WHOLE_KINDS` to draw objects from (default
+        :data:`BASIC_KINDS`).
     parts : (min, max) part count of the kinds used, within 2..4.
     objects : (min, max) objects per scene (distinct kinds; fewer when there is no room).
     scale : (min, max) object side as a fraction of the image side.
@@ -197,13 +266,17 @@ def make_whole_scenes(n: int, *, image_size: int = 16, channels: int = 3, kinds=
     min_gap : pixels kept between objects (0: objects may touch). With ``min_gap >=
         patch_size`` no two objects' columns are 4-adjacent, so connectivity alone
         separates them: the scenes test binding, not splitting touching objects.
+    occlusion : the largest fraction of an object's part pixels that objects in front of
+        it may hide, in [0, 1); 0 (the default): objects do not overlap. Above 0 the
+        objects lie in depth order, object 1 at the back (``min_gap`` must be 0).
     seed, start : scene ``i`` is drawn from ``numpy.random.default_rng([seed, i])``.
 
     Returns
     -------
     :class:`~bioglom.data.scenes.Scenes` with ``parts_per_object = 4`` and ``kinds``
     ``[B, max_objects]`` holding the index of each object's kind in :data:`WHOLE_KINDS`
-    (-1 where absent); ``kind_names`` lists those names.
+    (-1 where absent), in the order the objects were placed (with ``occlusion``, back to
+    front); ``kind_names`` lists those names.
     """
     check_positive("n", n, integer=True)
     check_positive("image_size", image_size, integer=True)
@@ -214,13 +287,14 @@ def make_whole_scenes(n: int, *, image_size: int = 16, channels: int = 3, kinds=
     chosen = _check(tuple(kinds), tuple(parts), tuple(objects), tuple(scale), image_size, background, jitter, channels)
     check_room(min_gap, tuple(objects), tuple(scale), image_size)
     check_texture(texture)
+    check_occlusion(occlusion, min_gap)
     global_index = [list(WHOLE_KINDS).index(k) for k in chosen]
     lo, hi = objects
     imgs, part_maps, kind_rows = [], [], []
     for i in range(start, start + n):  # scenes are independent draws, each from its own stream
         rng = np.random.default_rng([seed, i])
-        img, part, kind = _one_scene(rng, (image_size, image_size), chosen, int(rng.integers(lo, hi + 1)),
-                                     scale, background, jitter, min_gap, texture)
+        img, part, kind, _ = _one_scene(rng, (image_size, image_size), chosen, int(rng.integers(lo, hi + 1)),
+                                     scale, background, jitter, min_gap, texture, occlusion)
         imgs.append(img)
         part_maps.append(part)
         kind_rows.append([global_index[k] for k in kind] + [-1] * (hi - len(kind)))
