@@ -97,7 +97,9 @@ class Options(DataOptions):
     teacher: str = option("consensus", "wake learning's teacher: consensus (the full consensus), or island (the "
                           "island target of the motion segments, the islands simulation's local recipe); needs "
                           "--grouping motion", choices=TEACHING)
-    sleep_input: str = option("dream", "what sleep learns on", choices=SLEEP_INPUTS)
+    sleep_input: str = option("dream", "what sleep learns on: dreams (top-down from remembered top levels), replay "
+                              "of wake batches, or splice (wake scenes spliced along their motion segments, on which "
+                              "sleep learns the island term's push alone; needs --teacher island)", choices=SLEEP_INPUTS)
     dream_noise: float = option(0.3, "noise added to remembered top-level states before dreaming")
     # schedules
     schedules: tuple[str, ...] = option(SCHEDULES, "schedules to run (comma-separated); a claim that needs a missing "
@@ -121,7 +123,8 @@ class Options(DataOptions):
     def rule_options(self) -> dict:
         return dict(steps=self.steps, hidden_credit=self.hidden_credit, negative=self.negative,
                     near_gap=self.near_gap, negative_weight=self.negative_weight, margin=self.margin,
-                    **(dict(ISLAND_RECIPE) if self.teacher == "island" else {"teacher": "full"}))
+                    **(dict(ISLAND_RECIPE, negative_island=self.sleep_input == "splice") if self.teacher == "island"
+                       else {"teacher": "full"}))
 
     def validate(self) -> None:
         super().validate()
@@ -156,6 +159,9 @@ class Options(DataOptions):
             if self.negative == "near_frame":
                 raise ConfigError(f"negative='near_frame' is not allowed with grouping={self.grouping!r}; still "
                                   "images have no near frame, so use negative='other_image'")
+        if self.sleep_input == "splice" and self.teacher != "island":  # needs segments, and a push to learn from them
+            raise ConfigError(f"sleep_input='splice' is not allowed with teacher={self.teacher!r}; spliced scenes are "
+                              "the island term's negatives, so use --grouping motion --teacher island")
         if self.negative == "near_frame" and not 1 <= self.near_gap < self.frames:
             raise ConfigError(f"near_gap={self.near_gap} is not allowed for videos of {self.frames} frames; "
                               "it must be >= 1 and shorter than the video")

@@ -104,6 +104,37 @@ def test_hinged_push_stops_once_separated():
     assert (t[0, 0, 1] @ t[0, 0, 2]) < (n[0, 0, 1] @ n[0, 0, 2]) - 0.1
 
 
+def test_push_alone_against_its_formula_and_it_stops_once_separated():
+    """``pull=False``: ``t_n = norm(u_n - lambda * push_n)`` where ``push_n`` is not 0 (a loop),
+    and nothing applies where every other segment's neighbour is below the margin."""
+    beta, grid, lam, mu = 4.0, (3, 3), 0.7, 0.1
+    u, groups = _states(b=2, L=1, grid=grid, d=5, seed=2)
+    mask = window_mask(grid, (1,))
+    t, applies = island_targets(u, groups, mask, beta, form="hinged", push=lam, margin=mu, pull=False)
+    pushed = 0
+    for b in range(2):
+        for n in range(9):
+            g = int(groups[b, 0, n])
+            others = [m for m in range(9) if m != n and mask[0, n, m]]
+            p = torch.softmax(torch.stack([beta * u[b, 0, n] @ u[b, 0, m] for m in others]), 0)
+            close = [(p[i], u[b, 0, m]) for i, m in enumerate(others)
+                     if groups[b, 0, m] != g and u[b, 0, n] @ u[b, 0, m] > mu]
+            if g == 0 or not close:
+                assert not applies[b, 0, n]
+                torch.testing.assert_close(t[b, 0, n], u[b, 0, n])
+                continue
+            assert applies[b, 0, n]
+            pushed += 1
+            push = sum(w * v for w, v in close) / sum(w for w, _ in close)
+            torch.testing.assert_close(t[b, 0, n], torch.nn.functional.normalize(u[b, 0, n] - lam * push, dim=0))
+    assert 0 < pushed < int((groups > 0).sum())  # some columns pushed, some already apart
+    a, c = torch.tensor([1.0, 0, 0, 0]), torch.tensor([0, 1.0, 0, 0])
+    apart = torch.stack([a, a, c, c])[None, None].double()
+    t, applies = island_targets(apart, torch.tensor([1, 1, 2, 2])[None, None], window_mask((1, 4), (1,)), 5.0,
+                                margin=0.3, pull=False)
+    assert not applies.any() and torch.equal(t, apart)
+
+
 def test_gradient_target_is_a_step_of_length_kappa_on_the_sphere():
     u, groups = _states(seed=3)
     mask = window_mask((4, 4), (1, 2))
@@ -193,6 +224,28 @@ def test_nothing_crosses_a_column():
     others = [n for n in range(16) if n != 5]
     torch.testing.assert_close(after[:, others], before[:, others], rtol=0, atol=0)
     assert not torch.equal(after[:, 5], before[:, 5])  # column 5's own update does see its own change
+
+
+@pytest.mark.parametrize("rule", ["delta", "temporal_derivative"])
+def test_negative_island_pushes_in_a_negative_phase_only_until_separated(rule):
+    """``negative_island``: a negative phase with no hinge learns the island push alone,
+    and nothing once no neighbour of another segment is within the margin; a phase of
+    ``both`` is what it was without the option."""
+    batch = _batch()
+
+    def grads(phase, **kw):
+        model = _model()
+        build_rule(rule, steps=3, teacher="island", negative_weight=0.0, variance_weight=1.0, **kw).accumulate(
+            model, batch, phase=phase)
+        return torch.cat([torch.zeros(1) if p.grad is None else p.grad.flatten() for p in model.nets.parameters()])
+
+    assert (grads("negative") == 0).all()  # without the option a negative phase with no hinge learns nothing
+    pushed = grads("negative", negative_island=True)
+    assert pushed.abs().max() > 0 and torch.isfinite(pushed).all()
+    assert (grads("negative", negative_island=True, island_margin=1.0) == 0).all()  # every segment apart: no push
+    torch.testing.assert_close(grads("both", negative_island=True), grads("both"), rtol=0, atol=0)
+    with pytest.raises(ConfigError, match="negative_island=True is not allowed with teacher='full'"):
+        build_rule(rule, teacher="full", negative_island=True)
 
 
 # ---- the anti-collapse terms ---------------------------------------------------------

@@ -71,6 +71,7 @@ def test_bad_options_stop_before_work(tmp_path):
                          (["--data", "mnist"], "data_dir=''"),
                          (["--schedules", "siesta"], "schedules='siesta'"),
                          (["--teacher", "island"], "teacher='island' is not allowed with grouping='none'"),
+                         (["--sleep-input", "splice"], "sleep_input='splice' is not allowed with teacher='consensus'"),
                          (["--grouping", "motion"], "grouping='motion' is not allowed with data='digits'"),
                          (["--data", "scenes", "--image-size", "16", "--grouping", "motion", "--frames", "6"],
                           "frames=6 is not allowed with grouping='motion'"),
@@ -129,11 +130,11 @@ def test_quick_run_on_scenes_reports_quality_against_the_controls(tmp_path):
 @pytest.mark.slow  # about two minutes on 2 cores
 def test_the_island_teacher_learns_from_the_motion_segments_on_scenes(tmp_path):
     res = run("--quick", "--data", "scenes", "--image-size", "16", "--grouping", "motion", "--teacher", "island",
-              "--schedules", "interleaved,sleep-first", "--out", str(tmp_path))
+              "--schedules", "interleaved,sleep-first", "--sleep-input", "splice", "--out", str(tmp_path))
     assert res.returncode == 0, res.stderr  # an island teacher whose batches carried no groups would stop the run
     with xr.open_dataset(tmp_path / "wake_sleep.nc", engine="h5netcdf") as ds:
         config = json.loads(ds.attrs["config"])
-        assert (config["grouping"], config["teacher"]) == ("motion", "island")
+        assert (config["grouping"], config["teacher"], config["sleep_input"]) == ("motion", "island", "splice")
         assert {"interleaved", "sleep-first", "untrained", "backprop"} <= set(ds.run.values)
 
 

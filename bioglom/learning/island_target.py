@@ -32,7 +32,9 @@ Two targets are built from it (:func:`island_targets`):
   ``push_n`` the attention-weighted mean of ``u_m`` over the window neighbours of other
   segments that are still too similar, ``u_n . u_m > mu`` (0 when there is none): a pull
   to the segment and a push that stops once the segment is separated (footnote 24:
-  separation, not distance).
+  separation, not distance). With ``pull=False``, the push alone, ``t_n = norm(u_n -
+  lambda * push_n)``, applying only where ``push_n`` is not 0: the island term's negatives
+  without its positives (a sleep phase's, on scenes whose segments come from two scenes).
 
 Columns with no segment, or no neighbour of their segment in their window (``form=
 "gradient"``), keep the fallback teacher the caller gives (the consensus).
@@ -141,12 +143,13 @@ def island_direction(u: torch.Tensor, p: torch.Tensor, same: torch.Tensor, windo
 
 def island_targets(states: torch.Tensor, groups: torch.Tensor, mask, beta: float, *, form: str = "hinged",
                    kappa: float = 1.0, step: str = "constant", push: float = 1.0,
-                   margin: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:
+                   margin: float = 0.3, pull: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """The island teacher (module docstring) of ``states [b, l, n, d]`` with ``groups [b, l,
     n]`` and the attention neighbourhood ``mask`` (``[l, n, n]`` bool or
     :class:`~bioglom.attention.Neighbours`): unit targets ``[b, l, n, d]`` and where they
     apply, ``[b, l, n]`` bool (elsewhere the caller's fallback teacher). ``form``:
-    ``gradient`` (``kappa``, ``step``) or ``hinged`` (``push`` = lambda, ``margin`` = mu)."""
+    ``gradient`` (``kappa``, ``step``) or ``hinged`` (``push`` = lambda, ``margin`` = mu;
+    ``pull=False``: the push alone, where there is one)."""
     u = _unit(states)
     window = _Window(mask, states.shape[2], states.device)
     p, same, cos = island_attention(u, groups, window, beta)
@@ -162,5 +165,9 @@ def island_targets(states: torch.Tensor, groups: torch.Tensor, mask, beta: float
     close = (window.valid & ~same & (cos > margin)).to(p.dtype) * p
     mass = close.sum(-1, keepdim=True)
     away = window.weighted_sum(close, u) / mass.clamp_min(1e-30)
-    t = segment_mean(u, groups) - push * torch.where(mass > 0, away, torch.zeros_like(away))
+    pushed = torch.where(mass > 0, away, torch.zeros_like(away))
+    if not pull:  # the push alone, only where a neighbour of another segment is still too close
+        applies = segmented & (mass[..., 0] > 0)
+        return torch.where(applies[..., None], _unit(u - push * pushed), u), applies
+    t = segment_mean(u, groups) - push * pushed
     return torch.where(segmented[..., None], _unit(t), u), segmented

@@ -211,6 +211,11 @@ class LocalRule:
     static_segment : at levels where the grouping names segments, take the columns it leaves
         out (motion segments: the static background) as one more segment, pulled together and
         pushed from the others, instead of leaving them the consensus.
+    negative_island : with the island teacher, a ``negative`` phase (sleep) also learns
+        the island term's push alone (:func:`~.island_target.island_targets` with
+        ``pull=False``): each column that still attends to a neighbour of another segment
+        moves its students' target away from it, and no column is pulled toward anything;
+        a phase of ``both`` is unchanged (its island target already pushes).
     precision_where : with ``consensus="precision"``, where a vote's log-precision learns
         (:meth:`precision_error`): ``everywhere``, or only where the ``island`` teacher applies
         (a precision learned against the consensus is self-fulfilling: a sure vote becomes
@@ -242,6 +247,7 @@ class LocalRule:
     static_segment: bool = False
     nudge_weight: float = 0.5
     nudge_steps: int = 2
+    negative_island: bool = False
 
     def __post_init__(self):
         for name, allowed in (("hidden_credit", HIDDEN_CREDITS), ("teacher", TEACHERS), ("negative", NEGATIVES),
@@ -258,6 +264,10 @@ class LocalRule:
         check_between("island_margin", self.island_margin, -1.0, 1.0)
         check_between("nudge_weight", self.nudge_weight, 0.0, 1.0)
         check_bool("static_segment", self.static_segment)
+        check_bool("negative_island", self.negative_island)
+        if self.negative_island and self.teacher != "island":
+            raise ConfigError(f"negative_island=True is not allowed with teacher={self.teacher!r}; the push it learns "
+                              "is the island teacher's, so use teacher='island'")
         check_bool("measure_alignment", self.measure_alignment)
         check_seed("feedback_seed", self.feedback_seed)
         self._spread_levels = None  # [L] bool: the levels the anti-collapse terms act on in this update
@@ -330,7 +340,7 @@ class LocalRule:
     # ---- the rule ----------------------------------------------------------------------
     def step_update(self, model: Glom, rec: StepRecord, teacher: torch.Tensor, other: torch.Tensor | None,
                     scale: float, positive: bool, measures: "StepMeasures | None" = None,
-                    precision_mask: torch.Tensor | None = None) -> None:
+                    precision_mask: torch.Tensor | None = None, push_mask: torch.Tensor | None = None) -> None:
         """The local update of one settling step, added to every student net's ``.grad``::
 
             e     = positive_error(f, s_t, s*)  +  negative_weight * d hinge(f, o) / d f
@@ -345,7 +355,10 @@ class LocalRule:
         (delta), ``s_t - s*`` (temporal derivative, paper 12.3). ``scale`` averages over
         the terms of an update; ``measures`` records metrics and checks (no effect on the update).
         With ``consensus="precision"`` the vote's log-precision learns by :meth:`precision_error`,
-        only where ``precision_mask [b, L, N]`` is True when it is given.
+        only where ``precision_mask [b, L, N]`` is True when it is given. ``push_mask [b, L,
+        N]`` marks the teacher as a negative phase's island push (``negative_island``): the
+        error toward it acts only where the mask is True, and neither the anti-collapse
+        terms nor the precisions learn.
         """
         L = rec.state.shape[1]
         sources = {"bottom_up": torch.cat([rec.inputs[:, None], rec.state[:, :-1]], 1),  # level l reads l-1
@@ -359,11 +372,13 @@ class LocalRule:
             pred, err, hinge_value = voted[0], None, None
             if positive:
                 err = self.positive_error(pred, state, target)
+                if push_mask is not None:
+                    err = err * push_mask[:, :g, :, None].to(err.dtype)
             if other is not None:
                 hinge_value, hinge_err = hinge_terms(pred, other[:, :g], self.margin)
                 hinge_err = hinge_err * self.negative_weight
                 err = hinge_err if err is None else err + hinge_err
-            if positive and (self.variance_weight > 0 or self.decorrelation_weight > 0):
+            if positive and push_mask is None and (self.variance_weight > 0 or self.decorrelation_weight > 0):
                 spread = anticollapse_error(pred, *self._statistics.update(name, pred), self.variance_weight,
                                             self.decorrelation_weight)
                 if self._spread_levels is not None:
@@ -374,7 +389,7 @@ class LocalRule:
             err = through_norm(raw, err, model.cfg.norm, voted=voted)
             log_precision = rec.log_precisions[i]
             if log_precision is not None:  # precision consensus: the nets also learn how sure to be
-                e_lp = self.precision_error(pred, target, log_precision[:, :g], positive)
+                e_lp = self.precision_error(pred, target, log_precision[:, :g], positive and push_mask is None)
                 if precision_mask is not None:
                     e_lp = e_lp * precision_mask[:, :g, :, None].to(e_lp.dtype)
                 err = torch.cat([err, e_lp], -1)
@@ -426,14 +441,29 @@ class LocalRule:
         self._spread_levels = None
         if self.anticollapse_levels == "ungrouped" and batch.groups is not None:
             self._spread_levels = ~(batch.groups.to(model.device) > 0).flatten(2).any(-1).any(0)  # L
+        # a negative phase's island push (negative_island): the island term's negatives alone
+        push = self.negative_island and phase == "negative" and groups is not None
         fixed_target = None
-        if self.teacher == "island" and self.island_at == "settled":
+        if self.teacher == "island" and self.island_at == "settled" and not push:
             fixed_target = self._settled_island_target(model, video, generator, groups)
-        if self.teacher == "island" and self.island_at == "nudged":
+        if self.teacher == "island" and self.island_at == "nudged" and not push:
             return self._accumulate_nudged(model, batch, video, generator, groups, positive, negative)
 
         def on_step(rec: StepRecord) -> None:
             teacher, taught = rec.new, None  # taught: where the island teacher applies
+            other = None
+            if negative and self.negative == "other_image":
+                other = other_image(rec.new)
+            elif negative and rec.frame >= self.near_gap:
+                other = settled[rec.frame - self.near_gap]
+            b, _, _, d = rec.state.shape
+            scale = 1.0 / (n_terms * b * cfg.n_columns * d)  # all columns: a shard's update is its part of the whole
+            if rec.step == self.steps - 1:
+                settled[rec.frame] = rec.new
+            if push:
+                target, pushed = self._island_target(model, rec.new, groups, pull=False)
+                self.step_update(model, rec, target, other, scale, True, measures, push_mask=pushed)
+                return
             if self.teacher == "no_lateral":
                 w = rec.weights.clone()
                 w[3] = 0.0
@@ -450,16 +480,7 @@ class LocalRule:
                 taught = taught if taught is not None else torch.zeros_like(rec.new[..., 0], dtype=torch.bool)
             else:
                 taught = None
-            other = None
-            if negative and self.negative == "other_image":
-                other = other_image(rec.new)
-            elif negative and rec.frame >= self.near_gap:
-                other = settled[rec.frame - self.near_gap]
-            b, _, _, d = rec.state.shape
-            scale = 1.0 / (n_terms * b * cfg.n_columns * d)  # all columns: a shard's update is its part of the whole
             self.step_update(model, rec, teacher, other, scale, positive, measures, taught)
-            if rec.step == self.steps - 1:
-                settled[rec.frame] = rec.new
 
         with torch.no_grad():
             traj = model.settle(video, self.steps, generator=generator, detach=True, on_step=on_step, record=False)
@@ -521,10 +542,11 @@ class LocalRule:
         target, applies = self._island_target(model, new, groups)
         return torch.where(applies[..., None], target, new if fallback is None else fallback)
 
-    def _island_target(self, model: Glom, new: torch.Tensor, groups: torch.Tensor):
-        unit, applies = island_targets(new, groups, model.neighbourhood, self.island_beta, form=self.island_form,
+    def _island_target(self, model: Glom, new: torch.Tensor, groups: torch.Tensor, pull: bool = True):
+        form = self.island_form if pull else "hinged"  # the push alone is the hinged form's push
+        unit, applies = island_targets(new, groups, model.neighbourhood, self.island_beta, form=form,
                                        kappa=self.island_kappa, step=self.island_step, push=self.island_push,
-                                       margin=self.island_margin)
+                                       margin=self.island_margin, pull=pull)
         return normalise(unit * new.norm(dim=-1, keepdim=True), model.cfg.norm), applies
 
     def _settled_island_target(self, model: Glom, video: torch.Tensor, generator, groups: torch.Tensor):

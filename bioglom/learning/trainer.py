@@ -226,15 +226,17 @@ class Trainer:
         return changed_fields({k: state[k] for k in ours if k in state}, {k: ours[k] for k in ours if k in state})
 
     # ---- the loop ------------------------------------------------------------------
-    def step(self, u: int, source: int | None = None) -> dict:
+    def step(self, u: int, source: int | None = None, batch: Batch | None = None) -> dict:
         """One update: settle, let the rule accumulate its update, check it is finite, apply it.
 
         ``source``: train update ``u`` on the batch of update ``source`` (replay); default ``u``.
+        ``batch``: train on this batch instead (a sleep phase's own input).
 
         Nothing is applied when a value is non-finite: :class:`NonFiniteError` names the
         update and where (settling step and level, or net and level)."""
         with phases.phase("data"):
-            batch = self.batches(u if source is None else source)
+            if batch is None:
+                batch = self.batches(u if source is None else source)
             if not isinstance(batch, Batch):
                 raise ConfigError(f"the batches of update {u} are a {type(batch).__name__}; the batch source must "
                                   "return a bioglom.learning.Batch (images, corrupted, keep[, labels, groups])")

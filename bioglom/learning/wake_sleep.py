@@ -7,8 +7,11 @@ At update ``u`` the schedule's kind decides what happens:
 - ``both``: positive and negative learning on real input in one update (interleaved);
 - ``sleep``: negative learning offline, on ``dream`` input (top-level vectors from the
   memory, with noise, turned into every level by the top-down nets alone; random
-  top-level vectors while the memory is still empty) or on ``replay`` of the stored wake
-  batches (``rule.accumulate(..., phase="negative")``).
+  top-level vectors while the memory is still empty), on ``replay`` of the stored wake
+  batches, or on ``splice``: a stored wake batch whose scenes are spliced with each other
+  along their grouping (:func:`~bioglom.data.splice.splice_segments`; the batch of the
+  update itself while none is stored), so that a rule with ``negative_island`` learns the
+  island term's negatives offline (``rule.accumulate(..., phase="negative")``).
 
 The memory and the replay store are part of the checkpoint, so a resumed run repeats an
 uninterrupted one exactly (CPU).
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from ..config import check_choice, check_positive
+from ..config import ConfigError, check_choice, check_positive
 from ..consensus import normalise
 from .. import phases
 from .dreams import TopLevelMemory, dream
@@ -27,7 +30,7 @@ from .trainer import Trainer, update_generator
 
 __all__ = ["WakeSleepTrainer", "SLEEP_INPUTS"]
 
-SLEEP_INPUTS = ("dream", "replay")
+SLEEP_INPUTS = ("dream", "replay", "splice")
 
 
 class WakeSleepTrainer(Trainer):
@@ -36,7 +39,8 @@ class WakeSleepTrainer(Trainer):
     Extra parameters: ``schedule``; ``sleep_input`` (``dream`` or ``replay``);
     ``memory_capacity`` and ``dream_noise`` of the top-level memory; ``replay_capacity``
     (wake batches kept for replay). The rule must be a local rule (it needs
-    ``accumulate_dream``) when ``sleep_input="dream"``.
+    ``accumulate_dream``) when ``sleep_input="dream"``; with ``splice`` the batches must
+    be still images with groups (``Batch.groups``).
     """
 
     def __init__(self, model, rule, batches, *, schedule: WakeSleepSchedule, sleep_input: str = "dream",
@@ -73,7 +77,25 @@ class WakeSleepTrainer(Trainer):
             gen = update_generator(self.seed, u)
             past = self.replay[int(torch.randint(len(self.replay), (1,), generator=gen))]
             return {**super().step(u, source=past), "kind": kind}
+        if self.sleep_input == "splice":
+            past = u
+            if self.replay:
+                gen = update_generator(self.seed, u)
+                past = self.replay[int(torch.randint(len(self.replay), (1,), generator=gen))]
+            return {**super().step(u, batch=self._spliced(self.batches(past))), "kind": kind}
         return {**self._sleep_on_dreams(u), "kind": kind}
+
+    def _spliced(self, batch):
+        from ..data.splice import splice_segments
+        from .base import Batch
+
+        if batch.groups is None or batch.corrupted.dim() != 4:
+            raise ConfigError("sleep_input='splice' is not allowed with these batches: splicing needs still images "
+                              "[B, C, H, W] with groups (which columns should agree, e.g. motion segments)")
+        cfg = self.model.cfg
+        corrupted, groups, clean, keep = splice_segments(batch.corrupted, batch.groups, cfg.patch_size, cfg.grid,
+                                                         batch.clean, batch.keep)
+        return Batch(clean, corrupted, keep, None, groups)
 
     def _sleep_on_dreams(self, u: int) -> dict:
         cfg = self.model.cfg
