@@ -366,10 +366,11 @@ class Options(TrainingOptions):
         teacher, the foreground ARI of each clip's motion segments against its objects and
         whether one of its objects shares a velocity or stands still, and with
         ``part_motion`` the foreground ARI of its part-scale segments against its parts
-        (else None). ``(None, None, None, None)`` without the motion grouping or with
+        and the counts of level 0's same-signal baseline, from those part-scale segments
+        (else None, None). ``(None,) * 5`` without the motion grouping or with
         ``pair_clips`` 0."""
         if self.grouping != "motion" or not self.pair_clips:
-            return None, None, None, None
+            return None, None, None, None, None
         # the segments motion_batch teaches: with part_motion, [B, 2, N] (level 0's, the levels above's)
         both = (lambda video, p: torch.stack(part_and_object_segments(video, p), 1)) if self.part_motion else None
         clips, segments = segmented_clips(lambda n, start: self.clip_batch(n, seed, start), self.pair_clips,
@@ -384,8 +385,11 @@ class Options(TrainingOptions):
         still = ((v == 0).all(-1) & present).any(1)
         same = ((v[:, :, None] == v[:, None]).all(-1) & present[:, :, None] & present[:, None]
                 & ~torch.eye(v.shape[1], dtype=torch.bool)).any(-1).any(-1)
-        part_ari = None if part_segments is None else foreground_ari(labels[:, 0], part_segments, labels[:, 0] > 0)
-        return table, foreground_ari(objects, segments, objects > 0), still | same, part_ari
+        part_ari = part_table = None
+        if part_segments is not None:
+            part_ari = foreground_ari(labels[:, 0], part_segments, labels[:, 0] > 0)
+            part_table = count_pairs(last.images, part_segments, self.glom_config().grid, self.patch_size)
+        return table, foreground_ari(objects, segments, objects > 0), still | same, part_ari, part_table
 
     def masked(self, scenes, generator):
         if self.mask == "parts":

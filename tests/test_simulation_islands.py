@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +72,21 @@ def test_quick_run_writes_claims_with_intervals(quick_run):
     for png in ("islands.png", "ari_by_step.png", "attention.png"):
         assert (tmp_path / png).stat().st_size > 0
     assert "I4" in res.stdout and "foreground_components" in res.stdout and "I5" in res.stdout
+
+
+def test_harder_world_runs_with_parts_from_motion_and_their_same_signal_baseline(tmp_path):
+    """--preset harder: twelve kinds overlapping in depth order, patterned on clutter, parts
+    that sway; level 0 is read beside the pair statistics of the part-scale segments."""
+    res = run("--quick", "--preset", "harder", "--no-progress", "--out", str(tmp_path), "--device", "cpu")
+    assert res.returncode == 0, res.stderr
+    assert "same-signal baseline from part-scale motion (part_pairs)" in res.stdout
+    with xr.open_dataset(tmp_path / "islands.nc", engine="h5netcdf") as ds:
+        assert_described(ds)
+        config = json.loads(ds.attrs["config"])
+        assert (config["occlusion"], len(config["kinds"]), config["part_motion"]) == (0.3, 12, True)
+        base = ds.part_pairs_ari.values
+        assert np.isfinite(base).mean() > 0.9 and (base[np.isfinite(base)] <= 1).all()
+        assert ds.part_pairs_ari.attrs["target"] == "parts" and float(ds.teacher_part_ari.mean()) > 0
 
 
 @pytest.mark.slow  # about 20 s on 2 cores; the --reference test below runs the local rule's claims and figure

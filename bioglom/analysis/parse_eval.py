@@ -200,7 +200,7 @@ def _example_attention(model, final: torch.Tensor, objects: torch.Tensor, probes
 
 
 def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRESHOLDS, examples: int = 6,
-                   kind_count: int | None = None, shares_scenes: int = 64, pairs=None) -> xr.Dataset:
+                   kind_count: int | None = None, shares_scenes: int = 64, pairs=None, part_pairs=None) -> xr.Dataset:
     """Per-scene measurements of the parse on ``test`` scenes (see the module docstring).
 
     Parameters
@@ -217,6 +217,9 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
     shares_scenes : test scenes the consensus shares are averaged over.
     pairs : a :class:`~bioglom.analysis.pair_statistics.PairTable` from the training clips'
         motion segments, for the same-signal baseline ``motion_pairs``; None: not measured.
+    part_pairs : the same counted from the part-scale motion segments, for level 0's
+        same-signal baseline against the parts (``part_pairs_ari``, its threshold chosen
+        on ``val`` against the parts); None: not measured.
 
     Returns
     -------
@@ -225,8 +228,8 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
     ``x``, ``target``: parts, objects) with ``ari`` (per target), ``ari_full``, ``island_size``,
     ``ari_no_lateral``, ``consensus_share``, ``similarity``, the baselines
     ``baseline_ari`` (per target), ``val_baseline_ari`` (against objects),
-    ``true_parts_ari``, ``objects_touch``, and where measurable ``kind_accuracy`` and
-    ``fill_error``.
+    ``true_parts_ari``, ``objects_touch``, and where measurable ``kind_accuracy``,
+    ``fill_error`` and ``part_pairs_ari``.
     """
     cfg = model.cfg
     p, L, grid = cfg.patch_size, cfg.levels, cfg.grid
@@ -294,6 +297,19 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
                                    "and across images, participation ratio, cosine within and between objects",
                       "units": "1"}),
     }
+
+    if part_pairs is not None:  # level 0's same-signal baseline: pairs counted from part-scale motion, against parts
+        scores = [float(foreground_ari(v_parts, pair_islands(val.images, v_fg, part_pairs, t, grid), v_fg).nanmean())
+                  for t in PAIR_THRESHOLDS]
+        best = PAIR_THRESHOLDS[int(np.argmax(scores))]
+        data["part_pairs_ari"] = ("sample", foreground_ari(parts, pair_islands(test.images, fg, part_pairs, best, grid),
+                                                           fg).numpy(),
+                                  {"long_name": "level 0's same-signal baseline: foreground ARI against parts of the "
+                                                "connected components left after cutting edges unlikely under the "
+                                                "pair statistics of the training clips' part-scale motion segments",
+                                   "units": "1", "target": "parts"})
+        data["part_pairs_threshold"] = ((), best, {"long_name": "probability threshold of part_pairs_ari, chosen on "
+                                                                "validation scenes against parts", "units": "1"})
 
     # wholes from ambiguous parts: probe the kind from single foreground columns
     from ..data import column_kinds

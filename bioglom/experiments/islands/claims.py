@@ -201,6 +201,11 @@ def island_table(ds: xr.Dataset, islands: str = "threshold") -> str:
                      f"that shares a velocity or stands still (there {float(ds.teacher_ari.where(mixed).mean()):.3f})"
                      + (f"; part-scale segments against parts {float(ds.teacher_part_ari.mean()):.3f}"
                         if "teacher_part_ari" in ds else ""))
+    if "part_pairs_ari" in ds:
+        level0 = m.ari.sel(target="parts", level=0, step=last)
+        lines.append(f"level 0 against parts, settled: {', '.join(f'{k} {float(level0.sel(islands=k)):.3f}' for k in kinds)}"
+                     f"; same-signal baseline from part-scale motion (part_pairs) {float(m.part_pairs_ari):.3f}; "
+                     f"colour_components {float(m.baseline_ari.sel(target='parts', baseline='colour_components')):.3f}")
     if "fresh_seed" in ds:
         seeds = ds.seed.values.tolist() if "seed" in ds.dims else []
         lines.append(f"seeds {', '.join(map(str, seeds))}: " + ("apart from every sweep's" if bool(ds.fresh_seed.all())

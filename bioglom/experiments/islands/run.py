@@ -147,8 +147,8 @@ def train_and_evaluate(opts, seed: int, device, folder, test_stream: str) -> xr.
     fresh = ((), int(seed not in selection), {"long_name": "whether this seed is apart from every seed the sweeps that "
                                               f"chose the defaults ran on ({', '.join(map(str, selection))})",
                                               "units": "1"})
-    pairs, teacher_ari, mixed, teacher_part_ari = opts.training_signal(seed)
-    ds = evaluate_parse(model, opts.steps, val, test, masked=masked, pairs=pairs)
+    pairs, teacher_ari, mixed, teacher_part_ari, part_pairs = opts.training_signal(seed)
+    ds = evaluate_parse(model, opts.steps, val, test, masked=masked, pairs=pairs, part_pairs=part_pairs)
     ds["fresh_seed"] = fresh
     if pairs is not None:
         ds["teacher_ari"] = (("training_clip",), teacher_ari.numpy(),
