@@ -282,6 +282,12 @@ class Options(TrainingOptions):
                                                                                                 self.frames)
         for name in ("test_scenes", "val_scenes", "clip_scenes", "pair_clips"):
             check_count(name, getattr(self, name), per_scene, f"{getattr(self, name)} scenes' settled states")
+        # the training losses between columns of one image (same-image negatives, the island loss) are dense:
+        # one update holds [steps, batch, levels, N, N] pair tensors, about 40 bytes an entry (measured at 64 px,
+        # 1024 columns: 1.0 GB more per scene in the batch), though the model's attention is sparse
+        check_count("batch", self.batch, 40 * self.steps * self.levels * cfg.n_columns ** 2,
+                    f"one update's pair tensors between the {cfg.n_columns} columns of each scene (image_size="
+                    f"{self.image_size}, [steps, batch, levels, N, N])")
         check_between("share_velocity", self.share_velocity, 0.0, 1.0)  # before any training, not at the first clip
         check_between("still", self.still, 0.0, 1.0)
         check_between("articulation", self.articulation, 0.0, 1.0)

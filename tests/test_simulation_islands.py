@@ -159,6 +159,8 @@ def test_local_rule_reads_the_reference_of_a_finished_backprop_run(quick_run, tm
     (("--still", "-0.1"), "still=-0.1 is not allowed"),
     (("--articulation", "2"), "articulation=2.0 is not allowed"),
     (("--occlusion", "1"), "occlusion=1.0 is not allowed"),
+    (("--image-size", "128", "--batch", "64", "--pair-clips", "0", "--clip-scenes", "0", "--test-scenes", "8", "--val-scenes", "8"),
+     "batch=64 is not allowed here: one update's pair tensors"),
     (("--occlusion", "0.3", "--min-gap", "2"), "occlusion=0.3 is not allowed with min_gap=2"),
     (("--articulation", "0.5"), "articulation=0.5 is not allowed with frames=2"),
     (("--part-motion",), "part_motion=True is not allowed with grouping='motion', frames=2"),
