@@ -100,6 +100,8 @@ class Options(DataOptions):
     sleep_input: str = option("dream", "what sleep learns on: dreams (top-down from remembered top levels), replay "
                               "of wake batches, or splice (wake scenes spliced along their motion segments, on which "
                               "sleep learns the island term's push alone; needs --teacher island)", choices=SLEEP_INPUTS)
+    sleep_push: float = option(1.0, "with --sleep-input splice: weight (lambda) of the island push that sleep learns "
+                               "alone")
     dream_noise: float = option(0.3, "noise added to remembered top-level states before dreaming")
     # schedules
     schedules: tuple[str, ...] = option(SCHEDULES, "schedules to run (comma-separated); a claim that needs a missing "
@@ -123,7 +125,8 @@ class Options(DataOptions):
     def rule_options(self) -> dict:
         return dict(steps=self.steps, hidden_credit=self.hidden_credit, negative=self.negative,
                     near_gap=self.near_gap, negative_weight=self.negative_weight, margin=self.margin,
-                    **(dict(ISLAND_RECIPE, negative_island=self.sleep_input == "splice") if self.teacher == "island"
+                    **(dict(ISLAND_RECIPE, negative_island=self.sleep_push if self.sleep_input == "splice" else 0.0)
+                       if self.teacher == "island"
                        else {"teacher": "full"}))
 
     def validate(self) -> None:
@@ -150,7 +153,7 @@ class Options(DataOptions):
         if len(set(self.blocks)) < len(self.blocks):  # each names a schedule run
             raise ConfigError(f"blocks={','.join(map(str, self.blocks))!r} is not allowed; give each block length "
                               "at most once")
-        for name in ("speed", "dream_noise"):
+        for name in ("speed", "dream_noise", "sleep_push"):
             check_positive(name, getattr(self, name), strict=False)
         if self.grouping != "none":  # the model learns on still images: a clip's last frame
             if "frames" in getattr(self, "given", ()):

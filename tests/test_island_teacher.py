@@ -240,12 +240,14 @@ def test_negative_island_pushes_in_a_negative_phase_only_until_separated(rule):
         return torch.cat([torch.zeros(1) if p.grad is None else p.grad.flatten() for p in model.nets.parameters()])
 
     assert (grads("negative") == 0).all()  # without the option a negative phase with no hinge learns nothing
-    pushed = grads("negative", negative_island=True)
+    pushed = grads("negative", negative_island=1.0)
     assert pushed.abs().max() > 0 and torch.isfinite(pushed).all()
-    assert (grads("negative", negative_island=True, island_margin=1.0) == 0).all()  # every segment apart: no push
-    torch.testing.assert_close(grads("both", negative_island=True), grads("both"), rtol=0, atol=0)
-    with pytest.raises(ConfigError, match="negative_island=True is not allowed with teacher='full'"):
-        build_rule(rule, teacher="full", negative_island=True)
+    assert (grads("negative", negative_island=1.0, island_margin=1.0) == 0).all()  # every segment apart: no push
+    torch.testing.assert_close(grads("both", negative_island=1.0), grads("both"), rtol=0, atol=0)
+    with pytest.raises(ConfigError, match="negative_island=1.0 is not allowed with teacher='full'"):
+        build_rule(rule, teacher="full", negative_island=1.0)
+    with pytest.raises(ConfigError, match="negative_island=-1.0 is not allowed"):
+        build_rule(rule, teacher="island", negative_island=-1.0)
 
 
 # ---- the anti-collapse terms ---------------------------------------------------------

@@ -64,9 +64,9 @@ def test_sleep_on_spliced_scenes_learns_the_push_and_needs_groups():
                          updates=2, progress=False).run()
         return torch.cat([p.detach().flatten() for p in model.nets.parameters()])
 
-    start = trained("splice", False)  # no hinge, no push: a sleep that learns nothing
+    start = trained("splice", 0.0)  # no hinge, no push: a sleep that learns nothing
     torch.manual_seed(0)
     torch.testing.assert_close(start, torch.cat([p.detach().flatten() for p in Glom(cfg).nets.parameters()]))
-    assert not torch.equal(trained("splice", True), start)
+    assert not torch.equal(trained("splice", 1.0), start)
     with pytest.raises(ConfigError, match="sleep_input='splice' is not allowed with these batches"):
-        trained("splice", True, lambda u: Batch(images, images, torch.ones_like(images[:, :1])))
+        trained("splice", 1.0, lambda u: Batch(images, images, torch.ones_like(images[:, :1])))

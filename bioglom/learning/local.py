@@ -211,11 +211,12 @@ class LocalRule:
     static_segment : at levels where the grouping names segments, take the columns it leaves
         out (motion segments: the static background) as one more segment, pulled together and
         pushed from the others, instead of leaving them the consensus.
-    negative_island : with the island teacher, a ``negative`` phase (sleep) also learns
-        the island term's push alone (:func:`~.island_target.island_targets` with
-        ``pull=False``): each column that still attends to a neighbour of another segment
-        moves its students' target away from it, and no column is pulled toward anything;
-        a phase of ``both`` is unchanged (its island target already pushes).
+    negative_island : with the island teacher, the weight (lambda) of the island term's
+        push that a ``negative`` phase (sleep) also learns, alone
+        (:func:`~.island_target.island_targets` with ``pull=False``): each column that
+        still attends to a neighbour of another segment moves its students' target away
+        from it, and no column is pulled toward anything; 0 (the default): none. A phase of
+        ``both`` is unchanged (its island target already pushes).
     precision_where : with ``consensus="precision"``, where a vote's log-precision learns
         (:meth:`precision_error`): ``everywhere``, or only where the ``island`` teacher applies
         (a precision learned against the consensus is self-fulfilling: a sure vote becomes
@@ -247,7 +248,7 @@ class LocalRule:
     static_segment: bool = False
     nudge_weight: float = 0.5
     nudge_steps: int = 2
-    negative_island: bool = False
+    negative_island: float = 0.0
 
     def __post_init__(self):
         for name, allowed in (("hidden_credit", HIDDEN_CREDITS), ("teacher", TEACHERS), ("negative", NEGATIVES),
@@ -264,9 +265,9 @@ class LocalRule:
         check_between("island_margin", self.island_margin, -1.0, 1.0)
         check_between("nudge_weight", self.nudge_weight, 0.0, 1.0)
         check_bool("static_segment", self.static_segment)
-        check_bool("negative_island", self.negative_island)
-        if self.negative_island and self.teacher != "island":
-            raise ConfigError(f"negative_island=True is not allowed with teacher={self.teacher!r}; the push it learns "
+        check_positive("negative_island", self.negative_island, strict=False)
+        if self.negative_island > 0 and self.teacher != "island":
+            raise ConfigError(f"negative_island={self.negative_island!r} is not allowed with teacher={self.teacher!r}; the push it learns "
                               "is the island teacher's, so use teacher='island'")
         check_bool("measure_alignment", self.measure_alignment)
         check_seed("feedback_seed", self.feedback_seed)
@@ -442,7 +443,7 @@ class LocalRule:
         if self.anticollapse_levels == "ungrouped" and batch.groups is not None:
             self._spread_levels = ~(batch.groups.to(model.device) > 0).flatten(2).any(-1).any(0)  # L
         # a negative phase's island push (negative_island): the island term's negatives alone
-        push = self.negative_island and phase == "negative" and groups is not None
+        push = self.negative_island > 0 and phase == "negative" and groups is not None
         fixed_target = None
         if self.teacher == "island" and self.island_at == "settled" and not push:
             fixed_target = self._settled_island_target(model, video, generator, groups)
@@ -461,7 +462,7 @@ class LocalRule:
             if rec.step == self.steps - 1:
                 settled[rec.frame] = rec.new
             if push:
-                target, pushed = self._island_target(model, rec.new, groups, pull=False)
+                target, pushed = self._island_target(model, rec.new, groups, push=self.negative_island)
                 self.step_update(model, rec, target, other, scale, True, measures, push_mask=pushed)
                 return
             if self.teacher == "no_lateral":
@@ -542,11 +543,14 @@ class LocalRule:
         target, applies = self._island_target(model, new, groups)
         return torch.where(applies[..., None], target, new if fallback is None else fallback)
 
-    def _island_target(self, model: Glom, new: torch.Tensor, groups: torch.Tensor, pull: bool = True):
-        form = self.island_form if pull else "hinged"  # the push alone is the hinged form's push
+    def _island_target(self, model: Glom, new: torch.Tensor, groups: torch.Tensor, push: float | None = None):
+        """The island target of ``new`` and where it applies; with ``push`` (a weight), the
+        hinged push alone at that weight (``negative_island``)."""
+        form = self.island_form if push is None else "hinged"  # the push alone is the hinged form's push
         unit, applies = island_targets(new, groups, model.neighbourhood, self.island_beta, form=form,
-                                       kappa=self.island_kappa, step=self.island_step, push=self.island_push,
-                                       margin=self.island_margin, pull=pull)
+                                       kappa=self.island_kappa, step=self.island_step,
+                                       push=self.island_push if push is None else push, margin=self.island_margin,
+                                       pull=push is None)
         return normalise(unit * new.norm(dim=-1, keepdim=True), model.cfg.norm), applies
 
     def _settled_island_target(self, model: Glom, video: torch.Tensor, generator, groups: torch.Tensor):
