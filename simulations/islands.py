@@ -80,7 +80,7 @@ ISLAND_RULES = ("backprop", "delta", "temporal_derivative")
 RECIPE = ("rule", "reference", "lr", "lr_schedule", "consensus", "negative_weight", "margin", "hidden_credit", "teacher", "island_form",
           "island_kappa", "island_step", "island_push", "island_margin", "island_at", "variance_weight",
           "decorrelation_weight", "stats_window", "anticollapse_levels", "precision_where", "static_segment", "nudge_weight",
-          "nudge_steps", "weights_end", "beta_start", "beta_end", "norm",
+          "nudge_steps", "sleep_push", "sleep_block", "weights_end", "beta_start", "beta_end", "norm",
           "normalise_votes",
           "agreement_weight", "negatives", "negative_scope", "recon", "field_weight", "supervision",
           "scene_contrast", "grouping_weight", "colour_parts", "similarity", "neighbourhood", "frontend",
@@ -208,6 +208,10 @@ class Options(TrainingOptions):
     nudge_weight: float = option(0.5, "local rules, island teacher at nudged: how far each nudged step moves toward "
                                  "the island target")
     nudge_steps: int = option(2, "local rules, island teacher at nudged: settling steps of the nudged phase")
+    sleep_push: float = option(0.0, "local rules, island teacher: weight of the island push learnt alone in sleep "
+                               "blocks on training scenes spliced along their motion segments, alternating with wake "
+                               "blocks of --sleep-block updates each (0: no sleep, every update awake)")
+    sleep_block: int = option(10, "with --sleep-push: updates per wake block and per sleep block")
     static_segment: bool = option(False, "local rules, island teacher: the columns motion leaves out (static "
                                   "background) are one more segment")
     precision_where: str = option("everywhere", "local rules with --consensus precision: where a vote's "
@@ -259,7 +263,18 @@ class Options(TrainingOptions):
                     variance_weight=self.variance_weight, decorrelation_weight=self.decorrelation_weight,
                     stats_window=self.stats_window, anticollapse_levels=self.anticollapse_levels,
                     precision_where=self.precision_where, static_segment=self.static_segment,
-                    nudge_weight=self.nudge_weight, nudge_steps=self.nudge_steps)
+                    nudge_weight=self.nudge_weight, nudge_steps=self.nudge_steps, negative_island=self.sleep_push)
+
+    def schedule(self):
+        """The wake/sleep schedule of a run with sleep (``sleep_push > 0``): blocks of
+        ``sleep_block`` updates awake (positive and negative learning on the clips) and
+        asleep (the island push on spliced training scenes), repeated; None without sleep."""
+        if self.sleep_push <= 0:
+            return None
+        from bioglom.learning.schedule import Period, WakeSleepSchedule
+
+        return WakeSleepSchedule((Period("both", self.sleep_block), Period("sleep", self.sleep_block)),
+                                 repeat=True).check()
 
     def reference_options(self) -> "Options":
         """Backprop's default recipe on this run's clips, budget, model size and seeds: the
@@ -327,6 +342,12 @@ class Options(TrainingOptions):
         if self.local and self.teacher in ("segment", "island") and self.grouping == "none":
             raise ConfigError(f"teacher={self.teacher!r} is not allowed with grouping='none'; its segments come from "
                               "the grouping signal, so use grouping='motion'")
+        check_positive("sleep_push", self.sleep_push, strict=False)
+        check_positive("sleep_block", self.sleep_block, integer=True)
+        if self.sleep_push > 0 and (not self.local or self.teacher != "island"):
+            raise ConfigError(f"sleep_push={self.sleep_push!r} is not allowed with rule={self.rule!r}, teacher="
+                              f"{self.teacher!r}; sleep learns the island teacher's push, so use a local rule with "
+                              "teacher='island'")
         if self.local and self.consensus not in ("mean", "precision"):
             raise ConfigError(f"consensus={self.consensus!r} is not allowed with rule={self.rule!r}; local rules learn "
                               "the mean or the precision-weighted mean, so use consensus='mean' or 'precision'")

@@ -89,6 +89,22 @@ def test_harder_world_runs_with_parts_from_motion_and_their_same_signal_baseline
         assert ds.part_pairs_ari.attrs["target"] == "parts" and float(ds.teacher_part_ari.mean()) > 0
 
 
+@pytest.mark.slow  # about 30 s on 2 cores
+def test_local_rule_with_sleep_on_spliced_scenes_learns_otherwise(tmp_path):
+    """--sleep-push: wake blocks alternate with sleep blocks of the island push on spliced
+    training scenes; the weights, and so the result, differ from the same run awake."""
+    common = ("--quick", "--preset", "local", "--no-progress", "--device", "cpu", "--updates", "8", "--sleep-block", "2")
+    for name, extra in (("awake", ()), ("sleep", ("--sleep-push", "0.05"))):
+        res = run(*common, *extra, "--out", str(tmp_path / name))
+        assert res.returncode == 0, res.stderr
+    with xr.open_dataset(tmp_path / "awake" / "islands.nc", engine="h5netcdf") as a, \
+            xr.open_dataset(tmp_path / "sleep" / "islands.nc", engine="h5netcdf") as b:
+        assert json.loads(b.attrs["config"])["sleep_push"] == 0.05
+        assert not np.array_equal(a.train_loss.values, b.train_loss.values)
+        # the backprop reference trains awake in both
+        np.testing.assert_array_equal(a.backprop_ari.values, b.backprop_ari.values)
+
+
 @pytest.mark.slow  # about 20 s on 2 cores; the --reference test below runs the local rule's claims and figure
 def test_quick_local_rule_run_trains_backprop_beside_it(tmp_path):
     """--rule temporal_derivative --teacher island: the local rule and backprop's default
@@ -159,6 +175,9 @@ def test_local_rule_reads_the_reference_of_a_finished_backprop_run(quick_run, tm
     (("--still", "-0.1"), "still=-0.1 is not allowed"),
     (("--articulation", "2"), "articulation=2.0 is not allowed"),
     (("--occlusion", "1"), "occlusion=1.0 is not allowed"),
+    (("--sleep-push", "0.1"), "sleep_push=0.1 is not allowed with rule='backprop'"),
+    (("--rule", "delta", "--sleep-push", "-0.1"), "sleep_push=-0.1 is not allowed"),
+    (("--rule", "delta", "--sleep-block", "0"), "sleep_block=0 is not allowed"),
     (("--image-size", "128", "--batch", "64", "--pair-clips", "0", "--clip-scenes", "0", "--test-scenes", "8", "--val-scenes", "8"),
      "batch=64 is not allowed here: one update's pair tensors"),
     (("--occlusion", "0.3", "--min-gap", "2"), "occlusion=0.3 is not allowed with min_gap=2"),

@@ -27,6 +27,7 @@ from ...config import ConfigError
 from ...data import changed_fraction, column_labels, motion_batch
 from ...experiment import COMPLETE, Stopped, cached, run_dataset, train
 from ...learning import Batch, Trainer
+from ...learning.wake_sleep import WakeSleepTrainer
 from ...model import Glom
 from ...seeding import derived_seed, generator
 from .claims import strongest_baseline
@@ -134,11 +135,14 @@ def train_and_evaluate(opts, seed: int, device, folder, test_stream: str) -> xr.
         return {"attention_logit": opts.beta_end * sim.double().numpy(),  # level pair
                 **training_curve(model, opts.steps, track)}
 
-    trainer = Trainer(model, rule, batches, updates=opts.updates, lr=opts.lr, seed=seed, lr_schedule=opts.lr_schedule,
-                      checkpoint=folder / f"seed{seed}.pt", checkpoint_every=opts.checkpoint_every,
-                      progress=opts.progress, data=run_identity(opts, ("seed", "seeds", "sweep", "shard", "sweep_seeds", "islands", "updates",
-                                                 "pair_clips", "lr_schedule")),
-                      label=f"islands {folder.name} seed {seed}")
+    schedule = opts.schedule()
+    sleep = {} if schedule is None else dict(schedule=schedule, sleep_input="splice")  # sleep on spliced scenes
+    trainer = (Trainer if schedule is None else WakeSleepTrainer)(
+        model, rule, batches, updates=opts.updates, lr=opts.lr, seed=seed, lr_schedule=opts.lr_schedule,
+        checkpoint=folder / f"seed{seed}.pt", checkpoint_every=opts.checkpoint_every, progress=opts.progress,
+        data=run_identity(opts, ("seed", "seeds", "sweep", "shard", "sweep_seeds", "islands", "updates", "pair_clips",
+                                 "lr_schedule")),
+        label=f"islands {folder.name} seed {seed}", **sleep)
     status = train(trainer, opts, f"seed {seed}", attention_pairs, opts.eval_every)
     if status != COMPLETE:
         raise Stopped(status)
