@@ -5,7 +5,7 @@
     python -m bioglom.analysis.samples --only readme   # re-run the README's runs first (about 2 h on 2 cores)
 
 - ``readme``: runs every run whose claims the README prints (:data:`README_RUNS`: the five
-  default runs, the islands local-rule, parts-from-motion and textured runs and the three
+  default runs, the islands local-rule, parts-from-motion, textured and harder runs and the three
   scene runs, seeds as one-thread jobs; ``--runs`` picks some of them) into
   ``results/readme/RUN`` (``--resume``: a finished run is kept, a killed one goes on),
   then keeps its claim rows as ``RUN_claims.nc`` and the pictures the README shows
@@ -46,7 +46,8 @@ TITLES = {"wake_sleep": "wake/sleep", "islands": "islands", "distillery": "giant
 # runs of a simulation other than its default whose claims the README reports too
 VARIANTS = {"islands": {"islands_local": ("islands, local rule", "--preset local run"),
                         "islands_part_motion": ("islands, parts from motion", "--part-motion run"),
-                        "islands_textured": ("islands, textured scenes", "--preset textured run")},
+                        "islands_textured": ("islands, textured scenes", "--preset textured run"),
+                        "islands_harder": ("islands, harder scenes", "--preset harder run")},
             "temporal_derivative": {"scenes_temporal_derivative": ("temporal-derivative rules", "scenes run")},
             "distillery": {"scenes_distillery": ("giant distillery", "scenes run")},
             "wake_sleep": {"scenes_wake_sleep": ("wake/sleep", "scenes run")}}
@@ -63,6 +64,7 @@ README_RUNS = {
     "islands_local": ("islands", ("--preset", "local", "--reference", "{results}/islands")),
     "islands_part_motion": ("islands", ("--frames", "3", "--articulation", "1", "--part-motion")),
     "islands_textured": ("islands", ("--preset", "textured")),
+    "islands_harder": ("islands", ("--preset", "harder")),
     "distillery": ("distillery", ()),
     "temporal_derivative": ("temporal_derivative", ()),
     "stdp_spiking": ("stdp_spiking", ()),
@@ -83,6 +85,7 @@ PICTURES = {
     "clips.png": ("islands", "clips.png"),
     "islands_rules.png": ("islands_local", "rules.png"),
     "islands_textured.png": ("islands_textured", "islands.png"),
+    "islands_harder.png": ("islands_harder", "islands.png"),
     "stdp_weights.png": ("stdp_spiking", "weights.png"),
     "distillery_quality.png": ("distillery", "quality.png"),
     "temporal_derivative_quality.png": ("temporal_derivative", "quality.png"),
