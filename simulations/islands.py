@@ -11,6 +11,8 @@ to")?
     python simulations/islands.py --grouping-weight 0 --supervision 3 --out results/islands_control   # label-trained
     python simulations/islands.py --preset gpu --device cuda
     python simulations/islands.py --preset local    # a local rule (section 12) beside backprop: claims L1-L3
+    python simulations/islands.py --preset textured # patterned parts on clutter, parts that sway (parts from motion)
+    python simulations/islands.py --preset harder   # the same with twelve kinds overlapping in depth order
 
 Scenes (bioglom.data.wholes): 2-3 objects of distinct familiar kinds on a noise
 background; each kind is a fixed arrangement of 2-4 coloured parts, and every colour
