@@ -114,6 +114,11 @@ def test_default_streams_are_the_draws_before_more_kinds_and_occlusion_existed()
     assert digest(make_moving_scenes(32, seed=5, frames=3, articulation=1.0, share=0.1, still=0.05,
                                      texture="patterned", background="clutter")) == (
         "e4dde7e2b929b31b5308378c6cfee478d366cacb958744dcc9e4f265fe032bee")
+    # and the occluding streams of the harder preset's kept run, as drawn at commit 677290a
+    occluded = (make_moving_scenes(64, seed=4, frames=3, kinds=tuple(WHOLE_KINDS), occlusion=0.4, articulation=1.0).images,
+                make_whole_scenes(64, seed=4, kinds=tuple(WHOLE_KINDS), occlusion=0.3).images)
+    assert hashlib.sha256(b"".join(x.numpy().tobytes() for x in occluded)).hexdigest() == (
+        "f753296b328a08cb424bd147561adde0d41dc031376c66eda7cda15cbcccafc4")
 
 
 def test_occlusion_draws_objects_in_depth_order_and_keeps_each_in_view():

@@ -175,8 +175,8 @@ def _one_clip(rng, size, kinds, n_objects, scale, background, jitter, frames, sp
             objects = np.where(parts > 0, (parts - 1) // PARTS_PER_OBJECT + 1, 0)  # t h w
 
             def in_view(path):
-                return all(keeps_in_view(objects[t], object_cover(box, units, size), [f[t] for f in full], occlusion)
-                           for t, box in enumerate(path))
+                covers = np.stack([object_cover(box, units, size) for box in path])  # t h w
+                return keeps_in_view(objects, covers, np.array(full).reshape(len(full), frames).T, occlusion)
         placed = _moving_box(rng, size, scale, speed, velocities, frames, paths, overlap, gap, share, still, in_view)
         if placed is None:
             continue  # no room: the clip has fewer objects
@@ -199,7 +199,7 @@ def _one_clip(rng, size, kinds, n_objects, scale, background, jitter, frames, sp
                 paint_part(imgs[t], ys, xs, colour, PATTERNS[units[k][1]] if texture == "patterned" else None)
                 parts[t, ys, xs] = 1 + PARTS_PER_OBJECT * obj + k
         if occlusion > 0:  # its pixels per frame as drawn (sways included), the bound of what may hide it
-            full.append([int((parts[t] > PARTS_PER_OBJECT * obj).sum()) for t in range(frames)])
+            full.append((parts > PARTS_PER_OBJECT * obj).sum((1, 2)))
     return imgs, parts, chosen, velocities
 
 

@@ -52,20 +52,28 @@ class Scenes(NamedTuple):
                       self.parts_per_object, self.kind_names)
 
 
-def place_box(rng: np.random.Generator, size, scale, boxes: list, gap: int = 0) -> tuple[int, int, int, int] | None:
+def place_box(rng: np.random.Generator, size, scale, boxes: list, gap: int = 0,
+              accept=None) -> tuple[int, int, int, int] | None:
     """An object box ``(y0, x0, y1, x1)`` of side ``scale`` x the image side that overlaps
     none of ``boxes`` and keeps ``gap`` pixels from each of them (rejection sampling, 100
-    tries), appended to ``boxes``; None when there is no room. ``gap=0`` lets boxes touch."""
+    tries), appended to ``boxes``; None when there is no room. ``gap=0`` lets boxes touch.
+    ``accept(box) -> bool``, where given, replaces the test against ``boxes`` (the same
+    draws: e.g. a box that may overlap the others in depth order)."""
     h, w = size
     for _ in range(100):
         bh = int(round(rng.uniform(*scale) * h))
         bw = int(round(rng.uniform(*scale) * w))
         y0 = int(rng.integers(0, h - bh + 1))
         x0 = int(rng.integers(0, w - bw + 1))
-        if all(y0 >= b[2] + gap or b[0] >= y0 + bh + gap or x0 >= b[3] + gap or b[1] >= x0 + bw + gap
-               for b in boxes):
-            boxes.append((y0, x0, y0 + bh, x0 + bw))
-            return boxes[-1]
+        box = (y0, x0, y0 + bh, x0 + bw)
+        if accept is not None:
+            kept = accept(box)
+        else:
+            kept = all(y0 >= b[2] + gap or b[0] >= y0 + bh + gap or x0 >= b[3] + gap or b[1] >= x0 + bw + gap
+                       for b in boxes)
+        if kept:
+            boxes.append(box)
+            return box
     return None
 
 

@@ -190,27 +190,14 @@ def object_cover(box, units, size) -> np.ndarray:
 
 
 def keeps_in_view(objects: np.ndarray, cover: np.ndarray, full, occlusion: float) -> bool:
-    """Whether every object drawn in ``objects [H, W]`` (ids 1, 2, ...; 0 background)
-    keeps at least ``1 - occlusion`` of its ``full[j]`` part pixels in view once
-    ``cover`` is painted over it."""
-    visible = np.bincount(objects[~cover], minlength=len(full) + 1)[1:len(full) + 1]
-    return bool((visible >= (1.0 - occlusion) * np.asarray(full, float)).all())
-
-
-def _place_in_depth(rng, size, scale, units, objects, full, occlusion):
-    """A box for an object of ``units`` drawn over the objects before it (the draws of
-    :func:`~.scenes.place_box`): kept when every object behind keeps ``1 - occlusion`` of
-    its pixels in view (:func:`keeps_in_view`); None after 100 tries."""
-    h, w = size
-    for _ in range(100):
-        bh = int(round(rng.uniform(*scale) * h))
-        bw = int(round(rng.uniform(*scale) * w))
-        y0 = int(rng.integers(0, h - bh + 1))
-        x0 = int(rng.integers(0, w - bw + 1))
-        box = (y0, x0, y0 + bh, x0 + bw)
-        if keeps_in_view(objects, object_cover(box, units, size), full, occlusion):
-            return box
-    return None
+    """Whether every object drawn in ``objects [..., H, W]`` (ids 1, 2, ...; 0 background)
+    keeps at least ``1 - occlusion`` of its ``full[..., j]`` part pixels in view once
+    ``cover [..., H, W]`` is painted over it (leading axes: frames of a clip, all of them
+    checked)."""
+    full = np.asarray(full, float).reshape(*objects.shape[:-2], -1)  # ... n
+    ids = np.arange(1, full.shape[-1] + 1)
+    visible = ((objects[..., None] == ids) & ~cover[..., None]).sum((-3, -2))  # ... n
+    return bool((visible >= (1.0 - occlusion) * full).all())
 
 
 def _one_scene(rng, size, kinds, n_objects, scale, background, jitter, gap=0, texture="flat", occlusion=0.0):
@@ -221,16 +208,17 @@ def _one_scene(rng, size, kinds, n_objects, scale, background, jitter, gap=0, te
     order = rng.permutation(len(kinds))[:n_objects]  # distinct kinds within a scene
     for kind in order:
         units = WHOLE_KINDS[kinds[kind]]
-        if occlusion > 0:  # depth order: this object in front of every one placed before it
+        accept = None
+        if occlusion > 0:  # depth order: in front of every object placed before it, each kept in view
             objects = np.where(parts > 0, (parts - 1) // PARTS_PER_OBJECT + 1, 0)
-            box = _place_in_depth(rng, size, scale, units, objects, full, occlusion)
-            if box is not None:
-                boxes.append(box)
-                full.append(int(object_cover(box, units, size).sum()))
-        else:
-            box = place_box(rng, size, scale, boxes, gap)
+
+            def accept(box):
+                return keeps_in_view(objects, object_cover(box, units, size), full, occlusion)
+        box = place_box(rng, size, scale, boxes, gap, accept)
         if box is None:
             continue  # no room: the scene has fewer objects
+        if occlusion > 0:
+            full.append(int(object_cover(box, units, size).sum()))
         obj = len(boxes) - 1
         chosen.append(int(kind))
         for k, (unit, app) in enumerate(units):
