@@ -346,6 +346,9 @@ class Options(TrainingOptions):
                               "the grouping signal, so use grouping='motion'")
         check_positive("sleep_push", self.sleep_push, strict=False)
         check_positive("sleep_block", self.sleep_block, integer=True)
+        if "sleep_block" in getattr(self, "given", ()) and self.sleep_push <= 0:  # it would do nothing
+            raise ConfigError(f"sleep_block={self.sleep_block!r} is not allowed with sleep_push={self.sleep_push!r}; "
+                              "there is no sleep without a push, so give --sleep-push W > 0")
         if self.sleep_push > 0 and (not self.local or self.teacher != "island"):
             raise ConfigError(f"sleep_push={self.sleep_push!r} is not allowed with rule={self.rule!r}, teacher="
                               f"{self.teacher!r}; sleep learns the island teacher's push, so use a local rule with "

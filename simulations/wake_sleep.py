@@ -162,6 +162,9 @@ class Options(DataOptions):
             if self.negative == "near_frame":
                 raise ConfigError(f"negative='near_frame' is not allowed with grouping={self.grouping!r}; still "
                                   "images have no near frame, so use negative='other_image'")
+        if "sleep_push" in getattr(self, "given", ()) and self.sleep_input != "splice":  # it would do nothing
+            raise ConfigError(f"sleep_push={self.sleep_push!r} is not allowed with sleep_input={self.sleep_input!r}; "
+                              "it weighs the push that sleep on spliced scenes learns, so add --sleep-input splice")
         if self.sleep_input == "splice" and self.teacher != "island":  # needs segments, and a push to learn from them
             raise ConfigError(f"sleep_input='splice' is not allowed with teacher={self.teacher!r}; spliced scenes are "
                               "the island term's negatives, so use --grouping motion --teacher island")

@@ -93,14 +93,21 @@ def test_harder_world_runs_with_parts_from_motion_and_their_same_signal_baseline
 def test_local_rule_with_sleep_on_spliced_scenes_learns_otherwise(tmp_path):
     """--sleep-push: wake blocks alternate with sleep blocks of the island push on spliced
     training scenes; the weights, and so the result, differ from the same run awake."""
-    common = ("--quick", "--preset", "local", "--no-progress", "--device", "cpu", "--updates", "8", "--sleep-block", "2")
-    for name, extra in (("awake", ()), ("sleep", ("--sleep-push", "0.05"))):
+    common = ("--quick", "--preset", "local", "--no-progress", "--device", "cpu", "--updates", "8")
+    for name, extra in (("awake", ()), ("sleep", ("--sleep-push", "0.05", "--sleep-block", "2")),
+                        ("harder", ("--sleep-push", "0.5", "--sleep-block", "2"))):
         res = run(*common, *extra, "--out", str(tmp_path / name))
         assert res.returncode == 0, res.stderr
     with xr.open_dataset(tmp_path / "awake" / "islands.nc", engine="h5netcdf") as a, \
-            xr.open_dataset(tmp_path / "sleep" / "islands.nc", engine="h5netcdf") as b:
+            xr.open_dataset(tmp_path / "sleep" / "islands.nc", engine="h5netcdf") as b, \
+            xr.open_dataset(tmp_path / "harder" / "islands.nc", engine="h5netcdf") as c:
         assert json.loads(b.attrs["config"])["sleep_push"] == 0.05
         assert not np.array_equal(a.train_loss.values, b.train_loss.values)
+        # updates 0-1 awake alike; 2-3 asleep; 4-5 awake again, after sleeps that pushed by different weights:
+        # the push of the sleep block reaches the weights
+        loss_b, loss_c = b.train_loss.values.reshape(-1), c.train_loss.values.reshape(-1)
+        np.testing.assert_array_equal(loss_b[:2], loss_c[:2])
+        assert not np.array_equal(loss_b[4:6], loss_c[4:6])
         # the backprop reference trains awake in both
         np.testing.assert_array_equal(a.backprop_ari.values, b.backprop_ari.values)
 
@@ -178,6 +185,7 @@ def test_local_rule_reads_the_reference_of_a_finished_backprop_run(quick_run, tm
     (("--sleep-push", "0.1"), "sleep_push=0.1 is not allowed with rule='backprop'"),
     (("--rule", "delta", "--sleep-push", "-0.1"), "sleep_push=-0.1 is not allowed"),
     (("--rule", "delta", "--sleep-block", "0"), "sleep_block=0 is not allowed"),
+    (("--rule", "delta", "--sleep-block", "5"), "sleep_block=5 is not allowed with sleep_push=0.0"),
     (("--image-size", "128", "--batch", "64", "--pair-clips", "0", "--clip-scenes", "0", "--test-scenes", "8", "--val-scenes", "8"),
      "batch=64 is not allowed here: one update's pair tensors"),
     (("--occlusion", "0.3", "--min-gap", "2"), "occlusion=0.3 is not allowed with min_gap=2"),

@@ -73,6 +73,7 @@ def test_bad_options_stop_before_work(tmp_path):
                          (["--teacher", "island"], "teacher='island' is not allowed with grouping='none'"),
                          (["--sleep-input", "splice"], "sleep_input='splice' is not allowed with teacher='consensus'"),
                          (["--sleep-push", "-1"], "sleep_push=-1.0 is not allowed"),
+                         (["--sleep-push", "0.1"], "sleep_push=0.1 is not allowed with sleep_input='dream'"),
                          (["--grouping", "motion"], "grouping='motion' is not allowed with data='digits'"),
                          (["--data", "scenes", "--image-size", "16", "--grouping", "motion", "--frames", "6"],
                           "frames=6 is not allowed with grouping='motion'"),

@@ -74,16 +74,16 @@ class WakeSleepTrainer(Trainer):
             self.memory.add(self.last_output.trajectory.final[:, -1])  # what the wake period saw, to dream from
             return {**metrics, "kind": kind}
         if self.sleep_input == "replay" and self.replay:
-            gen = update_generator(self.seed, u)
-            past = self.replay[int(torch.randint(len(self.replay), (1,), generator=gen))]
-            return {**super().step(u, source=past), "kind": kind}
-        if self.sleep_input == "splice":
-            past = u
-            if self.replay:
-                gen = update_generator(self.seed, u)
-                past = self.replay[int(torch.randint(len(self.replay), (1,), generator=gen))]
+            return {**super().step(u, source=self._replayed(u)), "kind": kind}
+        if self.sleep_input == "splice":  # the update's own batch while no wake batch is stored
+            past = self._replayed(u) if self.replay else u
             return {**super().step(u, batch=self._spliced(self.batches(past))), "kind": kind}
         return {**self._sleep_on_dreams(u), "kind": kind}
+
+    def _replayed(self, u: int) -> int:
+        """The update index of the stored wake batch that sleep update ``u`` draws."""
+        gen = update_generator(self.seed, u)
+        return self.replay[int(torch.randint(len(self.replay), (1,), generator=gen))]
 
     def _spliced(self, batch):
         from ..data.splice import splice_segments
