@@ -327,6 +327,9 @@ class Options(TrainingOptions):
                               f"1 <= mask_min <= mask_max <= image_size ({self.image_size})")
         if self.scenes == "plain" and self.mask == "parts" and self.fill == "zero":
             raise ConfigError("fill='zero' is not allowed with scenes='plain' and mask='parts': it draws the background")
+        if self.scenes == "plain" and self.occlusion > 0:  # the plain scenes' objects never overlap
+            raise ConfigError(f"occlusion={self.occlusion!r} is not allowed with scenes='plain'; objects overlap in "
+                              "depth order in the wholes scenes, so use scenes='wholes'")
         self.scene_batch(1, 0, 0)  # kinds, parts, objects, min_gap: one clear line, before any work
         if self.grouping == "motion" or self.clip_scenes:
             if self.grouping == "motion" and (self.scenes != "wholes" or self.background == "black"):

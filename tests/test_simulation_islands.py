@@ -182,6 +182,7 @@ def test_local_rule_reads_the_reference_of_a_finished_backprop_run(quick_run, tm
     (("--still", "-0.1"), "still=-0.1 is not allowed"),
     (("--articulation", "2"), "articulation=2.0 is not allowed"),
     (("--occlusion", "1"), "occlusion=1.0 is not allowed"),
+    (("--occlusion", "0.3", "--scenes", "plain", "--grouping", "none"), "occlusion=0.3 is not allowed with scenes='plain'"),
     (("--sleep-push", "0.1"), "sleep_push=0.1 is not allowed with rule='backprop'"),
     (("--rule", "delta", "--sleep-push", "-0.1"), "sleep_push=-0.1 is not allowed"),
     (("--rule", "delta", "--sleep-block", "0"), "sleep_block=0 is not allowed"),
