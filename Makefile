@@ -40,6 +40,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/kernels.py
 	$(BIN)/python benchmarks/profile_runs.py
 	$(BIN)/python benchmarks/memory_estimate.py
+	$(BIN)/python benchmarks/pairs.py
 	$(BIN)/python benchmarks/compiled.py
 	$(BIN)/python benchmarks/jobs.py
 

@@ -73,6 +73,7 @@ from bioglom.jobs import JOBS_HELP, check_jobs, resolve_jobs
 from bioglom.learning import HIDDEN_CREDITS, build_rule
 from bioglom.learning.trainer import LR_SCHEDULES
 from bioglom.learning.island_target import ISLAND_FORMS, ISLAND_STEPS
+from bioglom.learning.pairs import check_pair_sample, pair_entries
 from bioglom.learning.local import ANTICOLLAPSE_LEVELS, ISLAND_AT, PRECISION_WHERE, TEACHERS
 from bioglom.learning.backprop import NEGATIVE_SCOPES, NEGATIVES, RECONS
 
@@ -176,6 +177,9 @@ class Options(TrainingOptions):
     negatives: str = option("both", "where negatives come from", choices=NEGATIVES)
     negative_scope: str = option("image", "same-image negatives from the whole image or only beyond the level's "
                                  "attention window", choices=NEGATIVE_SCOPES)
+    pair_sample: int = option(0, "columns each column is compared with in the same-image negatives and the island loss, "
+                              "drawn anew each update from its image (0: every other column; memory [steps, batch, "
+                              "levels, N, N] against N x K with K drawn, for large images)")
     recon: str = option("balanced", "reconstruction error: mean over pixels, or removed and kept pixels weighted "
                         "equally", choices=RECONS)
     field_weight: float = option(0.0, "weight of the top level predicting, as a neural field, the level below "
@@ -299,12 +303,15 @@ class Options(TrainingOptions):
                                                                                                 self.frames)
         for name in ("test_scenes", "val_scenes", "clip_scenes", "pair_clips"):
             check_count(name, getattr(self, name), per_scene, f"{getattr(self, name)} scenes' settled states")
-        # the training losses between columns of one image (same-image negatives, the island loss) are dense:
-        # one update holds [steps, batch, levels, N, N] pair tensors, about 40 bytes an entry (measured at 64 px,
-        # 1024 columns: 1.0 GB more per scene in the batch), though the model's attention is sparse
-        check_count("batch", self.batch, 40 * self.steps * self.levels * cfg.n_columns ** 2,
-                    f"one update's pair tensors between the {cfg.n_columns} columns of each scene (image_size="
-                    f"{self.image_size}, [steps, batch, levels, N, N])")
+        # one update keeps, per scene, settling step, level and column, the pairs of the training losses between
+        # columns of one image (same-image negatives, island loss: N, or K drawn) at about 13 bytes each, and the
+        # attention's gathered neighbours (slots x dim) at about 11 bytes each: fitted to the peak resident memory
+        # at 64 px, 1024 columns, radius 4 (1.0 GB more per scene with every pair, 0.70 GB with 64 drawn)
+        check_pair_sample(self.pair_sample, cfg.n_columns)
+        pairs = pair_entries(cfg.n_columns, self.pair_sample)
+        check_count("batch", self.batch, self.steps * self.levels * (13 * pairs + 11 * cfg.n_columns * cfg.attention_slots() * cfg.dim),
+                    f"one update's pair tensors and gathered neighbours for the {cfg.n_columns} columns of each scene "
+                    f"(image_size={self.image_size}, [steps, batch, levels, N, {'K' if self.pair_sample else 'N'}])")
         check_between("share_velocity", self.share_velocity, 0.0, 1.0)  # before any training, not at the first clip
         check_between("still", self.still, 0.0, 1.0)
         check_between("articulation", self.articulation, 0.0, 1.0)
@@ -359,6 +366,10 @@ class Options(TrainingOptions):
         if self.local and self.consensus not in ("mean", "precision"):
             raise ConfigError(f"consensus={self.consensus!r} is not allowed with rule={self.rule!r}; local rules learn "
                               "the mean or the precision-weighted mean, so use consensus='mean' or 'precision'")
+        if self.local and self.pair_sample:  # it would be ignored: the island teacher reads only the window
+            raise ConfigError(f"pair_sample={self.pair_sample} is not allowed with rule={self.rule!r}; a local rule's "
+                              "island teacher reads only the attention window, so give pair_sample=0 (a backprop "
+                              "reference with drawn pairs runs on its own and is read with --reference)")
         if self.local and self.norm == "groups":
             raise ConfigError(f"norm='groups' is not allowed with rule={self.rule!r}; local rules carry errors through "
                               "the layer, l2 or no normalisation only")
@@ -375,7 +386,7 @@ class Options(TrainingOptions):
                     margin=self.margin, negatives=self.negatives, negative_beta=self.beta_end,
                     negative_scope=self.negative_scope, supervision=self.supervision, recon=self.recon,
                     field_weight=self.field_weight, scene_contrast=self.scene_contrast,
-                    grouping=self.grouping_weight if self.grouping != "none" else 0.0)
+                    grouping=self.grouping_weight if self.grouping != "none" else 0.0, pair_sample=self.pair_sample)
 
     def scene_batch(self, n: int, seed: int, start: int):
         if self.scenes == "plain":

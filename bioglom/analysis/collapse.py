@@ -57,17 +57,25 @@ def collapse_measures(states: torch.Tensor, objects: torch.Tensor | None = None)
     pr = participation_ratio(u.transpose(0, 1).reshape(L, b * n, d))  # l
     same = other = torch.full((L,), float("nan"), dtype=torch.float64)
     if objects is not None:
-        cos = u @ u.transpose(-1, -2)  # b l n m
-        o = objects.long()
-        fg = (o > 0)[:, :, None] & (o > 0)[:, None, :]  # b n m
-        eye = torch.eye(n, dtype=torch.bool)
-        pair_same = (fg & (o[:, :, None] == o[:, None, :]) & ~eye)[:, None].expand_as(cos)
-        pair_other = (fg & (o[:, :, None] != o[:, None, :]))[:, None].expand_as(cos)
+        from .islands import pair_rows
 
-        def mean_over(mask):
-            count = mask.sum((0, 2, 3)).double()
-            total = (cos * mask).sum((0, 2, 3))
-            return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float("nan")))
-
-        same, other = mean_over(pair_same), mean_over(pair_other)
+        step = pair_rows(b, L * n * n)  # images a chunk at a time (one chunk where they fit: the same sums)
+        sums = sum(_pair_cosines(u[i:i + step], objects[i:i + step].long()) for i in range(0, b, step))  # 2 2 l
+        total, count = sums
+        same, other = torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float("nan")))
     return torch.stack([within, across, pr, same, other], -1)
+
+
+def _pair_cosines(u: torch.Tensor, o: torch.Tensor) -> torch.Tensor:
+    """Sums of the cosines of ``u [b, l, n, d]`` between foreground columns of the same and
+    of different objects ``o [b, n]``, and the pair counts: ``[2 (total, count), 2 (same,
+    other), l]``."""
+    n = u.shape[2]
+    cos = u @ u.transpose(-1, -2)  # b l n m
+    fg = (o > 0)[:, :, None] & (o > 0)[:, None, :]  # b n m
+    eye = torch.eye(n, dtype=torch.bool)
+    pair_same = (fg & (o[:, :, None] == o[:, None, :]) & ~eye)[:, None].expand_as(cos)
+    pair_other = (fg & (o[:, :, None] != o[:, None, :]))[:, None].expand_as(cos)
+    totals = torch.stack([(cos * m).sum((0, 2, 3)) for m in (pair_same, pair_other)])
+    counts = torch.stack([m.sum((0, 2, 3)).double() for m in (pair_same, pair_other)])
+    return torch.stack([totals, counts])

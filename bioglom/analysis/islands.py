@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 
 __all__ = ["extract_islands", "connected_islands", "adjusted_rand_index", "island_sizes", "island_counts", "island_scores",
-           "foreground_ari", "raw_pixel_islands", "threshold_sweep", "choose_thresholds", "THRESHOLDS"]
+           "foreground_ari", "raw_pixel_islands", "threshold_sweep", "choose_thresholds", "THRESHOLDS",
+           "PAIR_ELEMENTS", "pair_rows"]
 
 # cosine thresholds searched when an island threshold is chosen on validation scenes
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
@@ -31,25 +32,47 @@ def extract_islands(state: torch.Tensor, threshold=0.9, grid: tuple[int, int] | 
     4-connected pieces on the column grid (:func:`connected_islands`).
     """
     unit = torch.nn.functional.normalize(state.detach().double(), dim=-1, eps=1e-12)
-    n = unit.shape[-2]
-    labels = torch.full(unit.shape[:-1], -1, dtype=torch.long, device=unit.device)
-    sims = unit @ unit.transpose(-1, -2)  # ... n m
+    lead, n = unit.shape[:-2], unit.shape[-2]
     threshold = torch.as_tensor(threshold, dtype=torch.float64, device=unit.device)
-    if threshold.dim():
-        threshold = threshold[..., None]  # per leading index, broadcast over m
-    for k in range(n):  # one island per pass, for every sample and level in parallel; at most N passes
-        free = labels < 0
-        if not free.any():
-            break
-        seed = free.float().argmax(-1, keepdim=True)  # ... 1: first unassigned column
-        sim_to_seed = torch.gather(sims, -2, seed[..., None].expand(*seed.shape, n)).squeeze(-2)  # ... m
-        join = free & (sim_to_seed >= threshold) & free.any(-1, keepdim=True)
-        join.scatter_(-1, seed, free.gather(-1, seed))  # the seed joins even if its own similarity rounds below
-        labels = torch.where(join, torch.full_like(labels, k), labels)
+    threshold = threshold.expand(lead).reshape(-1, 1) if threshold.dim() else threshold.reshape(1, 1)
+    unit = unit.reshape(-1, n, unit.shape[-1])
+    step = pair_rows(len(unit), n * n)  # the [rows, n, n] similarities a chunk at a time: large grids fit
+    labels = torch.cat([_greedy(unit[i:i + step], threshold[i:i + step] if len(threshold) > 1 else threshold)
+                        for i in range(0, len(unit), step)]).reshape(*lead, n) if len(unit) else \
+        torch.empty(*lead, n, dtype=torch.long, device=unit.device)
     if grid is not None:
         return connected_islands(labels, grid)
     # renumber so that ids are 0..count-1 within each sample and level
     return _renumber(labels)
+
+
+# elements of the [rows, n, n] pair tensors an analysis holds at once (256 MB in float64); below it, one chunk
+PAIR_ELEMENTS = 2**25
+
+
+def pair_rows(rows: int, per_row: int) -> int:
+    """How many of ``rows`` leading rows to take at a time when each holds ``per_row`` pair
+    elements: all of them where they fit in :data:`PAIR_ELEMENTS` (the result is then
+    computed as one tensor), else as many as fit, at least one."""
+    return max(1, min(rows, PAIR_ELEMENTS // max(per_row, 1)))
+
+
+def _greedy(unit: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+    """Greedy threshold islands of unit states ``[r, n, d]`` with thresholds ``[r, 1]`` or
+    ``[1, 1]``: ``[r, n]`` ids numbered by pass (see :func:`extract_islands`)."""
+    n = unit.shape[-2]
+    labels = torch.full(unit.shape[:-1], -1, dtype=torch.long, device=unit.device)
+    sims = unit @ unit.transpose(-1, -2)  # r n m
+    for k in range(n):  # one island per pass, for every row in parallel; at most N passes
+        free = labels < 0
+        if not free.any():
+            break
+        seed = free.float().argmax(-1, keepdim=True)  # r 1: first unassigned column
+        sim_to_seed = torch.gather(sims, -2, seed[..., None].expand(*seed.shape, n)).squeeze(-2)  # r m
+        join = free & (sim_to_seed >= threshold) & free.any(-1, keepdim=True)
+        join.scatter_(-1, seed, free.gather(-1, seed))  # the seed joins even if its own similarity rounds below
+        labels = torch.where(join, torch.full_like(labels, k), labels)
+    return labels
 
 
 def connected_islands(labels: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:

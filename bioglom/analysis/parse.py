@@ -23,8 +23,10 @@ def foreground_island_size(islands: torch.Tensor, foreground: torch.Tensor) -> t
     background too); the result is ``mean_n size_n`` over foreground columns, ``[...]``,
     NaN where a scene has no foreground.
     """
-    same = islands[..., :, None] == islands[..., None, :]  # ... n m
-    size = same.sum(-1).double()  # ... n
+    ids = islands.long() - islands.amin(-1, keepdim=True)  # 0.. per row, so counts need no [N, N] pairs
+    count = torch.zeros(*ids.shape[:-1], int(ids.max()) + 1 if ids.numel() else 1, dtype=torch.long,
+                        device=ids.device).scatter_add_(-1, ids, torch.ones_like(ids))
+    size = count.gather(-1, ids).double()  # ... n: #{m : islands_m = islands_n}
     fg = foreground.expand(islands.shape).double()
     return (size * fg).sum(-1) / fg.sum(-1)  # NaN (0/0) without foreground
 
@@ -38,6 +40,15 @@ def pair_similarity(state: torch.Tensor, parts: torch.Tensor, objects: torch.Ten
     same object but another part, and in different objects (:data:`PAIR_KINDS`); NaN
     where a scene has no such pair. Labels only measure here; they never train.
     """
+    from .islands import pair_rows
+
+    b, L, n = state.shape[:3]
+    step = pair_rows(b, L * n * n)  # scenes a chunk at a time: each scene's pairs are its own
+    return torch.cat([_pair_similarity(state[i:i + step], parts[i:i + step], objects[i:i + step], similarity)
+                      for i in range(0, b, step)]) if b else state.new_zeros(0, L, len(PAIR_KINDS))
+
+
+def _pair_similarity(state, parts, objects, similarity):
     from ..attention import similarity_logits
 
     sim = similarity_logits(state, similarity)  # b l n m

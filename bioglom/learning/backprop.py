@@ -103,7 +103,8 @@ def reconstruction_error(recon: torch.Tensor, clean: torch.Tensor, keep: torch.T
 
 
 def agreement_terms(traj: Trajectory, margin: float, negatives: str = "other_image",
-                    beta: float = 12.0, outside: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                    beta: float = 12.0, outside: torch.Tensor | None = None,
+                    pairs: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean positive agreement and negative hinge over steps, levels, columns and both directions.
 
     Positive: ``||f - sg(s_{t+1})||^2 / D``. Negative, by ``negatives``:
@@ -112,7 +113,9 @@ def agreement_terms(traj: Trajectory, margin: float, negatives: str = "other_ima
     ``same_image``: :func:`~bioglom.learning.contrastive.same_image_hinge` against the
     consensus at the other locations of the same image, weighted by how little the
     location attends to them (inverse temperature ``beta``), and only at locations where
-    ``outside [L, N, N]`` is True when it is given; ``both``: the mean of the two.
+    ``outside [L, N, N]`` is True when it is given; ``both``: the mean of the two. ``pairs
+    [N, K]``: the same-image negatives of each location are its drawn pairs only
+    (:mod:`~bioglom.learning.pairs`).
     The top level has no top-down prediction and is left out of the top-down terms.
     """
     target = traj.states[1:].detach()  # s b l n d
@@ -124,7 +127,7 @@ def agreement_terms(traj: Trajectory, margin: float, negatives: str = "other_ima
     allowed = [None, None] if outside is None else [outside, outside[:-1]]  # l n m per direction
     repel = [None, None]
     if negatives in ("same_image", "both"):  # the top-down targets are levels 0..L-2 of the same states
-        v = repulsion_weights(target, beta)  # s b l n m
+        v = repulsion_weights(target, beta, pairs)  # s b l n m (n k with drawn pairs)
         repel = [v, v[:, :, :-1]]
     for f, (t, o), a, r in zip(preds, targets, allowed, repel):  # two directions, not columns
         pos.append(((f - t) ** 2).sum(-1).flatten() / d)
@@ -132,7 +135,7 @@ def agreement_terms(traj: Trajectory, margin: float, negatives: str = "other_ima
         if negatives in ("other_image", "both"):
             terms.append(hinge(f, o, margin).flatten())
         if negatives in ("same_image", "both"):
-            terms.append(same_image_hinge(f, t, margin, beta, a, r).flatten())
+            terms.append(same_image_hinge(f, t, margin, beta, a, r, pairs).flatten())
         neg.append(torch.stack(terms).mean(0))
     return torch.cat(pos).mean(), torch.cat(neg).mean()
 
@@ -153,7 +156,10 @@ class BackpropRule:
     ``batch.labels`` (every level's ground-truth islands) and needs them. ``grouping > 0``
     adds ``grouping`` times the same loss against ``batch.groups``, a grouping computed
     from the input alone (label-free). ``recon``: how the reconstruction error is averaged
-    (:func:`reconstruction_error`)."""
+    (:func:`reconstruction_error`). ``pair_sample``: 0 compares each column with every other
+    column of its image in the same-image negatives and the island losses (``[..., N, N]``
+    pair tensors); ``K > 0`` with ``K`` others drawn anew each update
+    (:mod:`~bioglom.learning.pairs`), O(N K) memory, for large grids."""
 
     steps: int = 6
     agreement_weight: float = 0.1
@@ -168,6 +174,7 @@ class BackpropRule:
     grouping: float = 0.0
     scene_contrast: float = 0.0
     contrast_temperature: float = 0.1
+    pair_sample: int = 0
 
     def __post_init__(self):
         from ..config import check_choice
@@ -185,6 +192,7 @@ class BackpropRule:
         check_positive("grouping", self.grouping, strict=False)
         check_positive("scene_contrast", self.scene_contrast, strict=False)
         check_positive("contrast_temperature", self.contrast_temperature)
+        check_positive("pair_sample", self.pair_sample, integer=True, strict=False)
 
     def options(self) -> dict:
         return asdict(self)
@@ -201,7 +209,16 @@ class BackpropRule:
         if self.grouping > 0 and batch.groups is None:
             raise ConfigError(f"grouping={self.grouping!r} needs batch.groups (which columns should agree, from the "
                               "input: motion segments of a clip); this batch has none. Use grouping=0 without one")
+        if self.pair_sample:
+            from .pairs import check_pair_sample
+
+            check_pair_sample(self.pair_sample, model.cfg.n_columns)
         traj = model.settle(batch.corrupted, self.steps, generator=generator)
+        pairs = None
+        if self.pair_sample:  # drawn after settling, so the settling is the one every pair would see
+            from .pairs import draw_pairs
+
+            pairs = draw_pairs(model.cfg.n_columns, self.pair_sample, generator, traj.states.device)
         recon = model.decode(traj.final[:, 0])
         clean, keep = batch.clean, batch.keep.expand_as(batch.clean)
         if clean.dim() == 5:  # video: the last frame is the target
@@ -209,18 +226,18 @@ class BackpropRule:
         clean, keep = model.retinal(clean), model.retinal(keep.to(clean))
         recon_loss = reconstruction_error(recon, clean, keep, self.recon)
         outside = ~model.attention_mask if self.negative_scope == "outside_neighbourhood" else None
-        agree, separate = agreement_terms(traj, self.margin, self.negatives, self.negative_beta, outside)
+        agree, separate = agreement_terms(traj, self.margin, self.negatives, self.negative_beta, outside, pairs)
         positive = {"recon": (1.0, recon_loss), "agree": (self.agreement_weight, agree)}
         if self.field_weight > 0:
             positive["field"] = (self.field_weight, field_prediction(model, traj.final))
         if self.supervision > 0:
             positive["supervised"] = (self.supervision,
-                                      island_supervision(traj.final, batch.labels, self.negative_beta).mean())
+                                      island_supervision(traj.final, batch.labels, self.negative_beta, pairs).mean())
         if self.scene_contrast > 0:
             positive["contrast"] = (self.scene_contrast, scene_contrast(model, traj.final[:, -1], batch.clean, self.steps,
                                                                         generator, self.contrast_temperature))
         if self.grouping > 0:
-            positive["grouped"] = (self.grouping, island_supervision(traj.final, batch.groups, self.negative_beta).mean())
+            positive["grouped"] = (self.grouping, island_supervision(traj.final, batch.groups, self.negative_beta, pairs).mean())
         loss = torch.zeros((), device=recon.device)
         if phase != "negative":
             loss = loss + sum(w * term for w, term in positive.values())

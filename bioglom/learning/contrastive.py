@@ -51,7 +51,7 @@ def other_image(x: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return x.roll(1, dims=dim)
 
 
-def repulsion_weights(target: torch.Tensor, beta: float) -> torch.Tensor:
+def repulsion_weights(target: torch.Tensor, beta: float, pairs: torch.Tensor | None = None) -> torch.Tensor:
     """How little each location attends to each other location of the same image: ``[..., n, m]``.
 
     For consensus vectors ``target [..., n, d]`` (detached), with ``c_nm`` their cosine
@@ -59,8 +59,16 @@ def repulsion_weights(target: torch.Tensor, beta: float) -> torch.Tensor:
     attention ``n`` pays to ``m`` to the most it pays to any other location, taken from
     1. About 0 for the locations ``n`` attends to most (its island), about 1 for those it
     ignores; ``v_nn = 0``. No ground-truth label enters.
+
+    ``pairs [n, k]`` (:func:`~bioglom.learning.pairs.draw_pairs`): only at each location's
+    drawn pairs, ``[..., n, k]``, the maximum taken over them.
     """
     unit = torch.nn.functional.normalize(target.detach(), dim=-1, eps=1e-8)
+    if pairs is not None:
+        from .pairs import drawn_dot
+
+        cos = drawn_dot(unit, unit, pairs)  # ... n k
+        return cos.sub_(cos.amax(-1, keepdim=True)).mul_(beta).exp_().neg_().add_(1)
     cos = unit @ unit.transpose(-1, -2)  # ... n m
     eye = torch.eye(cos.shape[-1], dtype=torch.bool, device=cos.device)
     cos.masked_fill_(eye, -2.0)  # in place: the [..., n, m] tensors are the large ones here
@@ -103,7 +111,8 @@ class _WeightedPairHinge(torch.autograd.Function):
 
 
 def same_image_hinge(pred: torch.Tensor, target: torch.Tensor, margin: float, beta: float,
-                     allowed: torch.Tensor | None = None, weights: torch.Tensor | None = None) -> torch.Tensor:
+                     allowed: torch.Tensor | None = None, weights: torch.Tensor | None = None,
+                     pairs: torch.Tensor | None = None) -> torch.Tensor:
     """Label-free negatives from the same image (paper 7: locations of other objects "in
     the same or other images").
 
@@ -114,14 +123,33 @@ def same_image_hinge(pred: torch.Tensor, target: torch.Tensor, margin: float, be
     neighbourhood, beyond the scale at which that level forms islands. Returns ``[..., n]``
     (0 for a location with no allowed negative). ``weights``: ``repulsion_weights(target,
     beta)`` when the caller already has them (both directions of a rule share a target).
+    ``pairs [n, k]``: the sums over ``m`` run over each location's drawn pairs only
+    (:mod:`~bioglom.learning.pairs`; ``weights`` then ``[..., n, k]``), O(n k) memory.
     """
     target = target.detach()
+    if pairs is not None:
+        return _drawn_hinge(pred, target, margin, beta, allowed, weights, pairs)
     v = repulsion_weights(target, beta) if weights is None else weights  # ... n m
     if allowed is not None:
         v = v * allowed.to(v.dtype)
     lead = torch.broadcast_shapes(pred.shape[:-2], target.shape[:-2])
     pred, target = pred.expand(*lead, *pred.shape[-2:]), target.expand(*lead, *target.shape[-2:])
     return _WeightedPairHinge.apply(pred, target, v, float(margin))
+
+
+def _drawn_hinge(pred, target, margin, beta, allowed, weights, pairs):
+    """:func:`same_image_hinge` over drawn pairs: ``margin - |p_n|^2 / D - |t_m|^2 / D + (2 /
+    D) p_n . t_m`` from :func:`~bioglom.learning.pairs.drawn_dot`, all ``[..., n, k]``."""
+    from .pairs import drawn, drawn_dot
+
+    d = pred.shape[-1]
+    v = repulsion_weights(target, beta, pairs) if weights is None else weights  # ... n k
+    if allowed is not None:
+        rows = torch.arange(pairs.shape[0], device=pairs.device)[:, None]
+        v = v * allowed[..., rows, pairs].to(v.dtype)
+    h = torch.relu(drawn_dot(pred, target, pairs) * (2.0 / d) + margin - (pred * pred).sum(-1, keepdim=True) / d
+                   - drawn((target * target).sum(-1) / d, pairs))
+    return (v * h).sum(-1) / v.sum(-1).clamp_min(1e-8)
 
 
 def same_image_hinge_pairwise(pred: torch.Tensor, target: torch.Tensor, margin: float, beta: float,
@@ -136,7 +164,8 @@ def same_image_hinge_pairwise(pred: torch.Tensor, target: torch.Tensor, margin: 
     return (v * torch.relu(margin - dist)).sum(-1) / v.sum(-1).clamp_min(1e-8)
 
 
-def island_supervision(states: torch.Tensor, labels: torch.Tensor, beta: float) -> torch.Tensor:
+def island_supervision(states: torch.Tensor, labels: torch.Tensor, beta: float,
+                       pairs: torch.Tensor | None = None) -> torch.Tensor:
     """Supervised island loss (the label-trained control; Culp, Sabour & Hinton 2022 found
     islands only with supervision): attention, as settling computes it, asked to bind
     exactly the columns of the same ground-truth island.
@@ -146,12 +175,25 @@ def island_supervision(states: torch.Tensor, labels: torch.Tensor, beta: float) 
     of a foreground column ``n`` is ``-log sum_{m != n, labels_m = labels_n} p(m | n)``
     (a supervised-contrastive loss whose negatives are every other column, background
     included). Averaged over the foreground columns that have a partner; ``[l]`` per level.
+    ``pairs [n, k]``: the softmax and the partners are each column's drawn pairs only
+    (:mod:`~bioglom.learning.pairs`), O(n k) memory.
     """
     unit = torch.nn.functional.normalize(states, dim=-1, eps=1e-8)
+    if pairs is not None:
+        from .pairs import drawn, drawn_dot
+
+        logp = torch.log_softmax(beta * drawn_dot(unit, unit, pairs), -1)  # b l n k
+        same = drawn(labels, pairs) == labels[..., None]
+        return _island_mean(logp, same, labels)
     logits = beta * unit @ unit.transpose(-1, -2)  # b l n m
     eye = torch.eye(logits.shape[-1], dtype=torch.bool, device=logits.device)
     logp = torch.log_softmax(logits.masked_fill(eye, float("-inf")), -1)
     same = (labels[..., :, None] == labels[..., None, :]) & ~eye  # b l n m
+    return _island_mean(logp, same, labels)
+
+
+def _island_mean(logp: torch.Tensor, same: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``-log sum_{m same} p(m | n)`` averaged per level over foreground anchors with a partner."""
     anchor = (labels > 0) & same.any(-1)  # b l n
     bound = torch.logsumexp(logp.masked_fill(~same, float("-inf")), -1)  # b l n
     loss = torch.where(anchor, -bound, torch.zeros_like(bound))
