@@ -306,10 +306,13 @@ class Options(TrainingOptions):
         # one update keeps, per scene, settling step, level and column, the pairs of the training losses between
         # columns of one image (same-image negatives, island loss: N, or K drawn) at about 13 bytes each, and the
         # attention's gathered neighbours (slots x dim) at about 11 bytes each: fitted to the peak resident memory
-        # at 64 px, 1024 columns, radius 4 (1.0 GB more per scene with every pair, 0.70 GB with 64 drawn)
+        # at 64 px, 1024 columns, radius 4 (1.0 GB more per scene with every pair, 0.70 GB with 64 drawn); dense
+        # attention keeps [N, N] weights instead, counted here as pairs (not measured apart)
         check_pair_sample(self.pair_sample, cfg.n_columns)
         pairs = pair_entries(cfg.n_columns, self.pair_sample)
-        check_count("batch", self.batch, self.steps * self.levels * (13 * pairs + 11 * cfg.n_columns * cfg.attention_slots() * cfg.dim),
+        slots = cfg.attention_slots()
+        neighbours = 11 * slots * cfg.dim if slots < cfg.n_columns else 13 * slots
+        check_count("batch", self.batch, self.steps * self.levels * cfg.n_columns * (13 * pairs // cfg.n_columns + neighbours),
                     f"one update's pair tensors and gathered neighbours for the {cfg.n_columns} columns of each scene "
                     f"(image_size={self.image_size}, [steps, batch, levels, N, {'K' if self.pair_sample else 'N'}])")
         check_between("share_velocity", self.share_velocity, 0.0, 1.0)  # before any training, not at the first clip
@@ -419,8 +422,11 @@ class Options(TrainingOptions):
             return None, None, None, None, None
         # the segments motion_batch teaches: with part_motion, [B, 2, N] (level 0's, the levels above's)
         both = (lambda video, p: torch.stack(part_and_object_segments(video, p), 1)) if self.part_motion else None
+        # the motion residuals of a chunk of clips are the cost: 256 clips of 16 x 16 pixels at a time, as many
+        # pixels on larger images (at 64 px the default chunk took about 6 GB)
         clips, segments = segmented_clips(lambda n, start: self.clip_batch(n, seed, start), self.pair_clips,
-                                          self.patch_size, segmenter=both)
+                                          self.patch_size, chunk=max(1, 256 * 16 * 16 // self.image_size ** 2),
+                                          segmenter=both)
         part_segments, segments = (segments[:, 0], segments[:, 1]) if self.part_motion else (None, segments)
         last = clips.frame(-1)
         table = count_pairs(last.images, segments, self.glom_config().grid, self.patch_size)
