@@ -36,10 +36,10 @@ def extract_islands(state: torch.Tensor, threshold=0.9, grid: tuple[int, int] | 
     threshold = torch.as_tensor(threshold, dtype=torch.float64, device=unit.device)
     threshold = threshold.expand(lead).reshape(-1, 1) if threshold.dim() else threshold.reshape(1, 1)
     unit = unit.reshape(-1, n, unit.shape[-1])
+    threshold = threshold.expand(len(unit), 1)
     step = pair_rows(len(unit), n * n)  # the [rows, n, n] similarities a chunk at a time: large grids fit
-    labels = torch.cat([_greedy(unit[i:i + step], threshold[i:i + step] if len(threshold) > 1 else threshold)
-                        for i in range(0, len(unit), step)]).reshape(*lead, n) if len(unit) else \
-        torch.empty(*lead, n, dtype=torch.long, device=unit.device)
+    chunks = [_greedy(unit[i:i + step], threshold[i:i + step]) for i in range(0, len(unit), step)]
+    labels = torch.cat(chunks).reshape(*lead, n) if chunks else unit.new_empty(*lead, n, dtype=torch.long)
     if grid is not None:
         return connected_islands(labels, grid)
     # renumber so that ids are 0..count-1 within each sample and level
@@ -58,8 +58,8 @@ def pair_rows(rows: int, per_row: int) -> int:
 
 
 def _greedy(unit: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
-    """Greedy threshold islands of unit states ``[r, n, d]`` with thresholds ``[r, 1]`` or
-    ``[1, 1]``: ``[r, n]`` ids numbered by pass (see :func:`extract_islands`)."""
+    """Greedy threshold islands of unit states ``[r, n, d]`` with thresholds ``[r, 1]``:
+    ``[r, n]`` ids numbered by pass (see :func:`extract_islands`)."""
     n = unit.shape[-2]
     labels = torch.full(unit.shape[:-1], -1, dtype=torch.long, device=unit.device)
     sims = unit @ unit.transpose(-1, -2)  # r n m
