@@ -195,7 +195,8 @@ class Options(TrainingOptions):
     teacher: str = option("island", "local rules: the teacher (island: a target that pulls a column to its motion "
                           "segment and pushes it from other segments until they separate; segment: the segment's "
                           "mean; full: the consensus)", choices=TEACHERS)
-    island_form: str = option("hinged", "island teacher: hinged (the segment's mean minus the push) or gradient (a "
+    island_form: str = option("hinged", "island teacher: hinged (the segment's mean minus the push), projected (the "
+                              "segment's mean turned away from the push until their cosine is --island-margin) or gradient (a "
                               "step down the column's own island loss)", choices=ISLAND_FORMS)
     island_kappa: float = option(1.0, "island teacher, gradient form: step length on the unit sphere")
     island_step: str = option("constant", "island teacher, gradient form: a constant step, or one scaled by the "

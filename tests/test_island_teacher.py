@@ -65,6 +65,29 @@ def test_island_loss_against_a_loop():
             torch.testing.assert_close(got[b, 0, n], want)
 
 
+def _loop_pull_push(u, groups, mask, beta, mu, n):
+    """For column ``n`` of one image and level (``u [N, d]``, ``groups [N]``, ``mask [N, N]``),
+    by a loop: the mean of its segment's states and the attention-weighted mean of the
+    window neighbours of other segments with cosine above ``mu`` (0 when there is none)."""
+    g = int(groups[n])
+    others = [m for m in range(len(u)) if m != n and mask[n, m]]
+    p = torch.softmax(torch.stack([beta * u[n] @ u[m] for m in others]), 0)
+    close = [(p[i], u[m]) for i, m in enumerate(others) if groups[m] != g and u[n] @ u[m] > mu]
+    push = sum(w * v for w, v in close) / sum(w for w, _ in close) if close else torch.zeros_like(u[n])
+    return u[groups == g].mean(0), push
+
+
+def _segmented(t, u, groups, mask, beta, mu):
+    """Checks that columns without a segment keep their state as target, and yields ``(b, n,
+    _loop_pull_push(...))`` for the others (one level)."""
+    for b in range(u.shape[0]):
+        for n in range(u.shape[2]):
+            if int(groups[b, 0, n]) == 0:
+                torch.testing.assert_close(t[b, 0, n], u[b, 0, n])
+                continue
+            yield b, n, _loop_pull_push(u[b, 0], groups[b, 0], mask[0], beta, mu, n)
+
+
 def test_hinged_target_against_its_formula():
     """``t_n = norm(segment mean - lambda * attention-weighted mean of too-similar neighbours of
     other segments)``, by a loop."""
@@ -73,20 +96,9 @@ def test_hinged_target_against_its_formula():
     mask = window_mask(grid, (1,))
     t, applies = island_targets(u, groups, mask, beta, form="hinged", push=lam, margin=mu)
     assert torch.equal(applies, groups > 0)
-    for b in range(2):
-        for n in range(9):
-            g = int(groups[b, 0, n])
-            if g == 0:
-                torch.testing.assert_close(t[b, 0, n], u[b, 0, n])
-                continue
-            pull = u[b, 0, groups[b, 0] == g].mean(0)
-            others = [m for m in range(9) if m != n and mask[0, n, m]]
-            p = torch.softmax(torch.stack([beta * u[b, 0, n] @ u[b, 0, m] for m in others]), 0)
-            close = [(p[i], u[b, 0, m]) for i, m in enumerate(others)
-                     if groups[b, 0, m] != g and u[b, 0, n] @ u[b, 0, m] > mu]
-            push = sum(w * v for w, v in close) / sum(w for w, _ in close) if close else torch.zeros(5, dtype=torch.float64)
-            want = torch.nn.functional.normalize(pull - lam * push, dim=0)
-            torch.testing.assert_close(t[b, 0, n], want)
+    for b, n, (pull, push) in _segmented(t, u, groups, mask, beta, mu):
+        want = torch.nn.functional.normalize(pull - lam * push, dim=0)
+        torch.testing.assert_close(t[b, 0, n], want)
 
 
 def test_hinged_push_stops_once_separated():
@@ -102,6 +114,40 @@ def test_hinged_push_stops_once_separated():
     t, _ = island_targets(close, groups, mask, 5.0, form="hinged", margin=0.3)
     n = torch.nn.functional.normalize(close, dim=-1)
     assert (t[0, 0, 1] @ t[0, 0, 2]) < (n[0, 0, 1] @ n[0, 0, 2]) - 0.1
+
+
+@pytest.mark.parametrize("mu", [0.3, 0.0, -0.2])
+def test_projected_target_stops_exactly_at_the_margin(mu):
+    """``form="projected"``: where the segment's mean direction ``a`` has a cosine above
+    ``mu`` with the push direction ``b`` (the hinged form's push, by a loop), the target lies
+    in the plane of ``a`` and ``b``, on ``a``'s side of ``b``, with cosine ``mu`` to ``b``;
+    elsewhere it is ``a``. From a collapsed image (every state nearly one vector) it still
+    asks for the margin."""
+    beta, grid = 4.0, (3, 3)
+    u, groups = _states(b=2, L=1, grid=grid, d=5, seed=2)
+    mask = window_mask(grid, (1,))
+    t, applies = island_targets(u, groups, mask, beta, form="projected", margin=mu)
+    assert torch.equal(applies, groups > 0)
+    turned = 0
+    for b, n, (pull, push) in _segmented(t, u, groups, mask, beta, mu):
+        a, c = torch.nn.functional.normalize(pull, dim=0), torch.nn.functional.normalize(push, dim=0)
+        if float(push.norm()) == 0 or a @ c <= mu:
+            torch.testing.assert_close(t[b, 0, n], a)
+            continue
+        turned += 1
+        assert abs(float(t[b, 0, n] @ c) - mu) < 1e-9
+        assert abs(float(t[b, 0, n].norm()) - 1) < 1e-9
+        side = a - (a @ c) * c
+        residual = t[b, 0, n] - (t[b, 0, n] @ c) * c - (t[b, 0, n] @ side) / (side @ side) * side
+        assert float(residual.norm()) < 1e-9 and float(t[b, 0, n] @ side) > 0
+    assert turned >= 3
+    v = torch.randn(5, dtype=torch.float64)
+    collapsed = (v + 1e-4 * torch.randn(1, 1, 9, 5, dtype=torch.float64))
+    t, _ = island_targets(collapsed, groups[:1], mask, beta, form="projected", margin=mu)
+    b0 = torch.nn.functional.normalize(collapsed, dim=-1)
+    seg = groups[0, 0] > 0
+    cos = (t[0, 0] * b0[0, 0]).sum(-1)[seg]
+    assert float(cos.max()) < mu + 0.05  # every taught column asked to leave the collapsed vector
 
 
 def test_push_alone_against_its_formula_and_it_stops_once_separated():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from bioglom import ConfigError, Glom, GlomConfig
-from bioglom.analysis import consensus_shares, without_lateral
+from bioglom.analysis import bottom_up_votes, consensus_shares, without_lateral
 from bioglom.consensus import consensus_weights
 from bioglom.data.augment import augment
 from bioglom.learning import Batch, build_rule
@@ -46,6 +46,19 @@ def test_without_lateral_settles_as_a_model_whose_lateral_weight_is_zero():
         torch.testing.assert_close(twin.settle(images, 4).final, plain.settle(images, 4).final)
         assert not torch.allclose(model.settle(images, 4).final, twin.settle(images, 4).final)
     assert model.cfg.weights_end[3] == 1.0 and twin.nets is model.nets  # the model itself is untouched
+
+
+def test_bottom_up_votes_are_the_first_and_last_steps_of_the_trajectory():
+    """In batches of 3, the votes equal those a whole recorded settling holds at steps 0 and
+    S - 1, and they change over settling (the level below moves)."""
+    model = Glom(_cfg())
+    images = torch.rand(5, 3, 8, 8)
+    votes = bottom_up_votes(model, images, steps=4, batch=3)
+    with torch.no_grad():
+        traj = model.settle(images, 4)
+    assert votes.shape == (2, 5, 3, 16, 8)
+    torch.testing.assert_close(votes, traj.bottom_up[[0, 3]])
+    assert not torch.allclose(votes[0, :, 1:], votes[1, :, 1:])  # levels above 0 read a settling level
 
 
 def test_augment_is_reproducible_and_keeps_the_range():

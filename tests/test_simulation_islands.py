@@ -44,7 +44,7 @@ def test_quick_run_writes_claims_with_intervals(quick_run):
         assert list(ds.islands.values) == ["threshold", "connected"]
         assert {"baseline_ari", "val_baseline_ari", "true_parts_ari", "kind_accuracy", "fill_error",
                 "attention_logit", "sweep_ari", "threshold_chosen", "ari_no_lateral",
-                "consensus_share", "objects_touch", "clip_ari", "clip_baseline_ari"} <= set(ds.data_vars)
+                "consensus_share", "objects_touch", "clip_ari", "clip_baseline_ari", "vote_collapse"} <= set(ds.data_vars)
         # every model-free baseline, the same-signal one (counted from the training clips) included
         assert set(ds.baseline.values) == {"raw_pixels", "raw_tuned", "foreground_components", "colour_components",
                                            "position_blocks", "position_kmeans", "colour_position_kmeans",
@@ -126,11 +126,12 @@ def test_quick_local_rule_run_trains_backprop_beside_it(tmp_path):
             assert c in claims
         assert ds.attrs["rule"] == "temporal_derivative"
         assert {"backprop_ari", "backprop_untrained_ari", "backprop_collapse", "backprop_example_islands",
-                "backprop_curve_ari"} <= set(ds.data_vars)
+                "backprop_curve_ari", "backprop_vote_collapse"} <= set(ds.data_vars)
         assert "backprop" in str(ds.claim_criterion.sel(claim="L1").values)
     assert (tmp_path / "checkpoints" / "backprop" / "seed0.nc").exists()
     assert (tmp_path / "rules.png").stat().st_size > 0
     assert "local rule" in res.stdout and "L1" in res.stdout
+    assert "backprop: bottom-up votes, cosine same / other object" in res.stdout
 
 
 def test_local_rule_reads_the_reference_of_a_finished_backprop_run(quick_run, tmp_path):

@@ -6,7 +6,7 @@ and draws is in :mod:`bioglom.experiments`."""
 from .islands import (THRESHOLDS, adjusted_rand_index, choose_thresholds, connected_islands, extract_islands,
                       foreground_ari, island_counts, island_scores, island_sizes, raw_pixel_islands, threshold_sweep)
 from .baselines import BASELINES, colour_components, foreground_components
-from .settling import consensus_shares, without_lateral
+from .settling import bottom_up_votes, consensus_shares, without_lateral
 from .metrics import (accuracy_stderr, alignment, dimension_std, effective_rank, linear_probe, mean_norm,
                       representation_metrics, uniformity)
 from .parse import PAIR_KINDS, foreground_island_size, kind_probe, masked_error, pair_similarity
@@ -20,7 +20,7 @@ from .recorder import (Claim, claims_dataset, evaluations_dataset, format_claims
 __all__ = [
     "THRESHOLDS", "choose_thresholds", "foreground_ari", "raw_pixel_islands", "threshold_sweep",
     "adjusted_rand_index", "extract_islands", "connected_islands", "BASELINES", "colour_components",
-    "foreground_components", "consensus_shares", "without_lateral", "ISLANDS", "evaluate_clips", "objects_touch",
+    "foreground_components", "consensus_shares", "bottom_up_votes", "without_lateral", "ISLANDS", "evaluate_clips", "objects_touch",
     "island_counts", "island_scores", "island_sizes", "accuracy_stderr", "alignment", "dimension_std",
     "effective_rank", "linear_probe", "mean_norm", "uniformity", "representation_metrics", "scene_means",
     "VERDICTS", "Interval", "bootstrap", "interval", "combine_verdicts", "difference_of_means", "mean_of",

@@ -40,6 +40,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "fill_error": ("squared error of the removed pixels, decoded from level 0 of the masked scenes", "1"),
     "collapse": ("collapse measures of the settled test states per level (bioglom.analysis.collapse): spread within "
                  "and across images, participation ratio, cosine within and between objects", "1"),
+    "vote_collapse": ("collapse measures of the bottom-up votes at the first and the last settling step per level "
+                      "(bioglom.analysis.settling.bottom_up_votes)", "1"),
     "val_object_ari": ("settled top level's foreground ARI against objects on the validation scenes", "1"),
     "raw_pixels_ari": ("baseline: identical raw patches, foreground ARI against objects", "1"),
     "baseline_ari": ("the strongest model-free baseline on the validation scenes, foreground ARI against objects", "1"),

@@ -38,7 +38,7 @@ from .islands import (THRESHOLDS, adjusted_rand_index, choose_thresholds, extrac
                       raw_pixel_islands, threshold_sweep)
 from .pair_statistics import KMEANS_CLUSTERS, PAIR_THRESHOLDS, colour_position_kmeans, pair_islands
 from .parse import PAIR_KINDS, foreground_island_size, kind_probe, masked_error, pair_similarity
-from .settling import consensus_shares, without_lateral
+from .settling import bottom_up_votes, consensus_shares, without_lateral
 
 __all__ = ["ISLANDS", "TARGETS", "CLIP_BASELINES", "evaluate_parse", "evaluate_clips", "baseline_islands", "objects_touch", "settle_states", "settled_features"]
 
@@ -296,6 +296,11 @@ def evaluate_parse(model, steps: int, val, test, *, masked=None, thresholds=THRE
                      {"long_name": "collapse measures of the test states (bioglom.analysis.collapse): spread within "
                                    "and across images, participation ratio, cosine within and between objects",
                       "units": "1"}),
+        "vote_collapse": (("probe_step", "level", "collapse_measure"),
+                          torch.stack([collapse_measures(v, objects) for v in bottom_up_votes(model, test.images, steps)]).numpy(),
+                          {"long_name": "collapse measures of the bottom-up votes of the test scenes at the first and the "
+                                        "last settling step (bioglom.analysis.settling.bottom_up_votes): a vote that "
+                                        "separates objects more at the last step got that from settling", "units": "1"}),
     }
 
     if part_pairs is not None:  # level 0's same-signal baseline: pairs counted from part-scale motion, against parts

@@ -11,6 +11,12 @@ agree, changes nothing. Two measures show it:
   mean) averaged over settling steps, samples, columns and dimensions;
 - :func:`without_lateral`: the same model, sharing its weights, whose lateral weight is 0
   at every step, to settle beside the normal one.
+
+And where the separation of objects comes from: :func:`bottom_up_votes`, each level's
+bottom-up vote at the first and the last settling step. A vote at the last step that
+separates objects more than at the first was given its separation by settling (the level
+below it carries what the lateral and top-down terms brought); one that does not, only by
+the bottom-up pass.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import torch
 
 from ..consensus import CONTRIBUTIONS, consensus_weights
 
-__all__ = ["consensus_shares", "without_lateral"]
+__all__ = ["bottom_up_votes", "consensus_shares", "without_lateral"]
 
 
 @torch.no_grad()
@@ -57,3 +63,22 @@ def without_lateral(model):
     start[i] = end[i] = 0.0
     twin.cfg = cfg.replace(weights_start=tuple(start), weights_end=tuple(end))
     return twin
+
+
+@torch.no_grad()
+def bottom_up_votes(model, images: torch.Tensor, steps: int, batch: int = 128) -> torch.Tensor:
+    """``[2, b, L, N, D]``: every level's bottom-up vote ``bottom_up(s_t[l-1])`` (paper 3.4)
+    at the first settling step (``t = 0``) and at the last (``t = steps - 1``) of ``images``,
+    on the CPU."""
+    model.eval()
+    out = []
+
+    def keep(rec) -> None:  # only two steps are kept: memory does not grow with the steps
+        if rec.step in (0, steps - 1):
+            kept.append(rec.contributions.bottom_up.cpu())
+
+    for i in range(0, len(images), batch):
+        kept = []
+        model.settle(images[i:i + batch].to(model.device), steps, on_step=keep, record=False)
+        out.append(torch.stack([kept[0], kept[-1]]))
+    return torch.cat(out, 1)

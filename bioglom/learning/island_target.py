@@ -35,6 +35,14 @@ Two targets are built from it (:func:`island_targets`):
   separation, not distance). With ``pull=False``, the push alone, ``t_n = norm(u_n -
   lambda * push_n)``, applying only where ``push_n`` is not 0: the island term's negatives
   without its positives (a sleep phase's, on scenes whose segments come from two scenes).
+- ``form="projected"``: the segment's mean direction ``a_n = norm(mean_{m in S(n)} u_m)``
+  turned away from ``b_n = norm(push_n)`` in the plane of the two, just far enough that its
+  cosine with ``b_n`` is the margin: ``t_n = mu b_n + sqrt(1 - mu^2) norm(a_n - (a_n . b_n)
+  b_n)`` where ``a_n . b_n > mu``, and ``t_n = a_n`` elsewhere. The hinged form's push is a
+  step of fixed weight that overshoots the margin (at ``lambda = 1`` and cosines of 0.64 the
+  target's cosine with ``b_n`` is about -0.5) and, below ``lambda = 1``, leaves the collapsed
+  state (``a_n = b_n``) a fixed point; this one has no weight, stops exactly at the margin
+  and, from a collapsed state, still asks for a cosine of ``mu``.
 
 Columns with no segment, or no neighbour of their segment in their window (``form=
 "gradient"``), keep the fallback teacher the caller gives (the consensus).
@@ -49,7 +57,7 @@ from ..attention import Neighbours
 __all__ = ["ISLAND_FORMS", "ISLAND_STEPS", "island_attention", "island_direction", "island_loss", "island_targets",
            "segment_mean"]
 
-ISLAND_FORMS = ("gradient", "hinged")
+ISLAND_FORMS = ("gradient", "hinged", "projected")
 ISLAND_STEPS = ("constant", "outside_mass")
 
 
@@ -148,8 +156,8 @@ def island_targets(states: torch.Tensor, groups: torch.Tensor, mask, beta: float
     n]`` and the attention neighbourhood ``mask`` (``[l, n, n]`` bool or
     :class:`~bioglom.attention.Neighbours`): unit targets ``[b, l, n, d]`` and where they
     apply, ``[b, l, n]`` bool (elsewhere the caller's fallback teacher). ``form``:
-    ``gradient`` (``kappa``, ``step``) or ``hinged`` (``push`` = lambda, ``margin`` = mu;
-    ``pull=False``: the push alone, where there is one)."""
+    ``gradient`` (``kappa``, ``step``), ``hinged`` (``push`` = lambda, ``margin`` = mu;
+    ``pull=False``: the push alone, where there is one) or ``projected`` (``margin`` = mu)."""
     u = _unit(states)
     window = _Window(mask, states.shape[2], states.device)
     p, same, cos = island_attention(u, groups, window, beta)
@@ -169,5 +177,19 @@ def island_targets(states: torch.Tensor, groups: torch.Tensor, mask, beta: float
     if not pull:  # the push alone, only where a neighbour of another segment is still too close
         applies = segmented & (mass[..., 0] > 0)
         return torch.where(applies[..., None], _unit(u - push * pushed), u), applies
+    if form == "projected":
+        return torch.where(segmented[..., None], _projected(_unit(segment_mean(u, groups)), pushed, margin), u), segmented
     t = segment_mean(u, groups) - push * pushed
     return torch.where(segmented[..., None], _unit(t), u), segmented
+
+
+def _projected(a: torch.Tensor, push: torch.Tensor, margin: float) -> torch.Tensor:
+    """``a`` (unit, ``[..., d]``) turned away from ``b = norm(push)`` in their plane until
+    ``a . b = margin`` where it is above (``form="projected"``); ``a`` where it is not, or
+    where ``push`` is 0."""
+    b = _unit(push)
+    cos = (a * b).sum(-1, keepdim=True)
+    side = _unit(a - cos * b)  # the direction in the plane orthogonal to b, on a's side
+    turned = margin * b + (1.0 - margin ** 2) ** 0.5 * side
+    over = (cos > margin) & (push.norm(dim=-1, keepdim=True) > 0)
+    return torch.where(over, turned, a)

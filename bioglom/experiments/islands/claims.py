@@ -19,7 +19,7 @@ from ...analysis.claim_rows import ABOVE_ZERO, at_least, at_most, combined, per_
 from ...analysis.recorder import Claim
 from ...analysis.verdicts import difference_of_means, interval, mean_of, ratio_of_means, relative_reduction
 
-__all__ = ["ISLAND_TARGETS", "LOCAL_TARGETS", "island_claims", "island_table", "local_claims", "local_table", "strongest_baseline"]
+__all__ = ["ISLAND_TARGETS", "LOCAL_TARGETS", "island_claims", "island_table", "local_claims", "local_table", "strongest_baseline", "vote_line"]
 
 # the criteria of I1-I4
 ISLAND_TARGETS = dict(ari=0.8, above_baseline=0.2, level_margin=0.2, rise=0.1, probe_gain=0.10, fill_gain=0.30,
@@ -194,6 +194,8 @@ def island_table(ds: xr.Dataset, islands: str = "threshold") -> str:
             f"{float(c.sel(collapse_measure='spread_across')):.3f}, participation ratio "
             f"{float(c.sel(collapse_measure='participation_ratio')):.2f}"
             for name, c in (("trained", own), ("untrained", untrained))))
+    if "vote_collapse" in ds:
+        lines.append(vote_line(ds))
     if "teacher_ari" in ds:
         mixed = ds.velocity_mixed.astype(bool)
         lines.append(f"teacher (motion segments of {ds.sizes['training_clip']} training clips per seed): ARI against "
@@ -269,6 +271,17 @@ def local_claims(ds: xr.Dataset, resamples: int = 2000, targets: dict | None = N
     return [l1, l2, l3, *parts]
 
 
+def vote_line(ds: xr.Dataset, name: str = "vote_collapse") -> str:
+    """Where the separation of objects comes from: per level, the cosine between bottom-up
+    votes of columns of the same / of other objects at the first -> the last settling step
+    (means over seeds)."""
+    c = ds[name].mean("seed") if "seed" in ds[name].dims else ds[name]
+    cos = lambda step, l, m: float(c.isel(probe_step=step).sel(level=l, collapse_measure=m))  # noqa: E731
+    return "bottom-up votes, cosine same / other object, first -> last step: " + "; ".join(
+        f"L{int(l)} {cos(0, l, 'cosine_same'):.2f} / {cos(0, l, 'cosine_other'):.2f} -> {cos(-1, l, 'cosine_same'):.2f} / "
+        f"{cos(-1, l, 'cosine_other'):.2f}" for l in c.level.values)
+
+
 def local_table(ds: xr.Dataset, islands: str = "threshold") -> str:
     """A local rule beside its backprop reference and both untrained networks: settled
     top-level object ARI, and per level the collapse measures of the settled test states
@@ -288,4 +301,7 @@ def local_table(ds: xr.Dataset, islands: str = "threshold") -> str:
         for l in ds.level.values:
             v = c.sel(level=l).values
             lines.append(f"  {name:<16} level {int(l)}  {v[0]:>12.3f}  {v[1]:>13.3f}  {v[2]:>19.2f}  {v[3]:>12.3f} / {v[4]:.3f}")
+    for name, var in (("local rule", "vote_collapse"), ("backprop", "backprop_vote_collapse")):
+        if var in ds:
+            lines.append(f"{name}: {vote_line(ds, var)}")
     return "\n".join(lines)

@@ -87,6 +87,9 @@ def with_reference(ds: xr.Dataset, ref: xr.Dataset) -> xr.Dataset:
         long_name="backprop reference's untrained network: top level's settled foreground ARI against objects")
     ds["backprop_collapse"] = ref.collapse.sel(probe_step="settled", drop=True).assign_attrs(
         long_name="backprop reference: collapse measures of the settled test states")
+    if "vote_collapse" in ref:  # a reference run before the measure existed has none
+        ds["backprop_vote_collapse"] = ref.vote_collapse.assign_attrs(
+            long_name=f"backprop reference: {ref.vote_collapse.long_name}")
     ds["backprop_example_islands"] = ref.example_islands.sel(step=last, drop=True).assign_attrs(
         long_name="backprop reference: settled island ids of the example scenes", units="1")
     ds["backprop_untrained_example_islands"] = ref.untrained_example_islands.assign_attrs(
