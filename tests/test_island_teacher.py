@@ -148,6 +148,12 @@ def test_projected_target_stops_exactly_at_the_margin(mu):
     seg = groups[0, 0] > 0
     cos = (t[0, 0] * b0[0, 0]).sum(-1)[seg]
     assert float(cos.max()) < mu + 0.05  # every taught column asked to leave the collapsed vector
+    assert float((cos - mu).abs().max()) < 1e-3  # at the margin, up to the 1e-4 spread of the collapsed states
+    exact = v.expand(1, 1, 9, 5).clone()  # one vector, bit for bit: rounding or no plane at all; a unit target either way
+    t, _ = island_targets(exact, groups[:1], mask, beta, form="projected", margin=mu)
+    torch.testing.assert_close(t.norm(dim=-1), torch.ones(1, 1, 9, dtype=t.dtype))
+    parallel = island_targets(exact, groups[:1], mask, beta, form="projected", margin=mu)[0]
+    assert torch.isfinite(parallel).all()
 
 
 def test_push_alone_against_its_formula_and_it_stops_once_separated():

@@ -42,7 +42,8 @@ Two targets are built from it (:func:`island_targets`):
   step of fixed weight that overshoots the margin (at ``lambda = 1`` and cosines of 0.64 the
   target's cosine with ``b_n`` is about -0.5) and, below ``lambda = 1``, leaves the collapsed
   state (``a_n = b_n``) a fixed point; this one has no weight, stops exactly at the margin
-  and, from a collapsed state, still asks for a cosine of ``mu``.
+  and, from a nearly collapsed state, still asks for a cosine of ``mu`` (states that agree
+  to within 1e-8 leave no plane to turn in, and keep ``a_n``).
 
 Columns with no segment, or no neighbour of their segment in their window (``form=
 "gradient"``), keep the fallback teacher the caller gives (the consensus).
@@ -185,11 +186,12 @@ def island_targets(states: torch.Tensor, groups: torch.Tensor, mask, beta: float
 
 def _projected(a: torch.Tensor, push: torch.Tensor, margin: float) -> torch.Tensor:
     """``a`` (unit, ``[..., d]``) turned away from ``b = norm(push)`` in their plane until
-    ``a . b = margin`` where it is above (``form="projected"``); ``a`` where it is not, or
-    where ``push`` is 0."""
+    ``a . b = margin`` where it is above (``form="projected"``); ``a`` where it is not,
+    where ``push`` is 0, or where ``a`` and ``b`` are parallel to within the 1e-8 of
+    :func:`_unit` (no plane to turn in: the turned target would not be a unit vector)."""
     b = _unit(push)
     cos = (a * b).sum(-1, keepdim=True)
-    side = _unit(a - cos * b)  # the direction in the plane orthogonal to b, on a's side
-    turned = margin * b + (1.0 - margin ** 2) ** 0.5 * side
-    over = (cos > margin) & (push.norm(dim=-1, keepdim=True) > 0)
+    across = a - cos * b  # a's part orthogonal to b: the plane's second direction
+    turned = margin * b + (1.0 - margin ** 2) ** 0.5 * _unit(across)
+    over = (cos > margin) & (push.norm(dim=-1, keepdim=True) > 0) & (across.norm(dim=-1, keepdim=True) > 1e-8)
     return torch.where(over, turned, a)
