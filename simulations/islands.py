@@ -67,7 +67,7 @@ from bioglom.data.scene_task import GROUPINGS
 from bioglom.data.scenes import scene_bytes
 from bioglom.experiment import Stopped, attrs_of, report, seeds_of, write_result
 from bioglom.experiments.islands import island_claims, island_table, local_claims, local_table
-from bioglom.experiments.islands.run import CLAIM_SEED, SELECTION_SEEDS, draw_figures, run_seed
+from bioglom.experiments.islands.run import CLAIM_SEED, KEEPS, SELECTION_SEEDS, draw_figures, run_seed
 from bioglom.experiments.islands.sweep import run_sweep
 from bioglom.jobs import JOBS_HELP, check_jobs, resolve_jobs
 from bioglom.learning import HIDDEN_CREDITS, build_rule
@@ -237,7 +237,12 @@ class Options(TrainingOptions):
                             "backprop's default recipe on the same seeds)", choices=("grouping", "local"))
     test_scenes: int = option(256, "held-out test scenes per seed")
     val_scenes: int = option(128, "validation scenes per seed (island thresholds, kind probe)")
-    eval_every: int = option(50, "updates between measurements of the attention similarity of pair kinds")
+    eval_every: int = option(50, "updates between measurements of the attention similarity of pair kinds and of the "
+                             "training curve on tracked validation scenes")
+    keep: str = option("last", "weights the test scenes measure: the last update's, or the best of the training curve "
+                       "(settled top-level ARI on the tracked validation scenes, every --eval-every updates: a "
+                       "training length chosen on validation; a local rule's backprop reference keeps the same)",
+                       choices=KEEPS)
 
     def glom_config(self, seed: int = 0) -> GlomConfig:
         return GlomConfig(channels=3, seed=seed, **self.model_fields())
@@ -454,7 +459,7 @@ class Options(TrainingOptions):
 # python simulations/islands.py --preset local (--rule delta for the delta rule)
 LOCAL_RECIPE = dict(rule="temporal_derivative", teacher="island", island_form="hinged", island_at="every",
                     negative_weight=1.0, lr=2e-3, td_location=False, variance_weight=1.0, decorrelation_weight=1.0,
-                    anticollapse_levels="ungrouped")
+                    anticollapse_levels="ungrouped", keep="best")
 PRESETS = {
     "quick": dict(seed=0, seeds=1, updates=20, batch=8, steps=3, test_scenes=24, val_scenes=16, checkpoint_every=10,
                   eval_every=10, dim=16, hidden=32, clip_scenes=16, pair_clips=128),

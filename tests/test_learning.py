@@ -77,6 +77,46 @@ def test_a_cosine_learning_rate_follows_its_closed_form_resumes_exactly_and_is_p
         Trainer(Glom(tiny_cfg()), rule, batches, updates=4, lr_schedule="step")
 
 
+def test_keep_best_restores_the_weights_of_the_best_scored_evaluation_and_survives_a_resume(tmp_path):
+    rule = build_rule("backprop", steps=2)
+    scores = {0: 0.1, 2: 0.5, 4: 0.5, 6: float("nan"), 8: 0.3}  # a tie and a NaN do not replace the best
+    seen = {}
+
+    def evaluate(trainer):
+        def at(u):
+            seen[u] = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+            return {"score": scores[u]}
+        return at
+
+    def new(**kw):
+        return Trainer(Glom(tiny_cfg()), rule, batches, updates=8, seed=3, progress=False,
+                       keep_best=lambda m: m["score"], **kw)
+
+    straight = new()
+    straight.run(evaluate=evaluate(straight), evaluate_every=2)
+    last = {k: v.clone() for k, v in straight.model.state_dict().items()}
+    assert straight.restore_best() == 2
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(value, seen[2][name]), name
+    assert any(not torch.equal(last[k], seen[2][k]) for k in last)  # the restore changed the weights
+    # killed after 3 updates, resumed in a new process: the same best, at the same update
+    ckpt = tmp_path / "ckpt.pt"
+    first = new(checkpoint=ckpt)
+    first.run(stop_after=3, evaluate=evaluate(first), evaluate_every=2)
+    second = new(checkpoint=ckpt)
+    second.run(resume=True, evaluate=evaluate(second), evaluate_every=2)
+    assert second.restore_best() == 2
+    for name, value in second.model.state_dict().items():
+        assert torch.equal(value, seen[2][name]), name
+    # without keep_best nothing is kept and the weights stay the last update's
+    plain = Trainer(Glom(tiny_cfg()), rule, batches, updates=2, seed=3, progress=False)
+    plain.run()
+    before = {k: v.clone() for k, v in plain.model.state_dict().items()}
+    assert plain.restore_best() == 2 and all(torch.equal(before[k], v) for k, v in plain.model.state_dict().items())
+    with pytest.raises(ConfigError, match="keep_best=3"):
+        Trainer(Glom(tiny_cfg()), rule, batches, updates=2, keep_best=3)
+
+
 def test_non_finite_stops_with_step_and_level(tmp_path):
     model = Glom(tiny_cfg(norm="none"))
     ckpt = tmp_path / "c.pt"

@@ -56,6 +56,7 @@ def test_quick_run_writes_claims_with_intervals(quick_run):
         assert ds.untrained_collapse.dims == ("seed", "level", "collapse_measure")
         assert np.isfinite(ds.collapse.sel(collapse_measure="spread_across")).all()
         assert ds.curve_ari.dims == ("seed", "moment", "update") and ds.untrained_ari.dims[0] == "seed"
+        assert ds.kept_update.values.tolist() == [20]  # --keep last: the last update's weights are measured
         assert "motion_segments" in ds.clip_baseline.values
         # each level's shares of the consensus sum to 1; the top level has no top-down share
         np.testing.assert_allclose(ds.consensus_share.sum("contribution"), 1.0, rtol=1e-6)
@@ -87,6 +88,21 @@ def test_harder_world_runs_with_parts_from_motion_and_their_same_signal_baseline
         base = ds.part_pairs_ari.values
         assert np.isfinite(base).mean() > 0.9 and (base[np.isfinite(base)] <= 1).all()
         assert ds.part_pairs_ari.attrs["target"] == "parts" and float(ds.teacher_part_ari.mean()) > 0
+
+
+def test_keep_best_measures_the_weights_of_the_best_tracked_validation_point(tmp_path):
+    """--keep best: the test scenes measure the weights of the training curve's best settled
+    point (a training length chosen on validation), and the table says which update that was."""
+    # without the grouping signal this quick curve peaks before its last point (update 18 of 20)
+    res = run("--quick", "--keep", "best", "--eval-every", "2", "--grouping", "none", "--lr", "0.003", "--no-progress",
+              "--out", str(tmp_path), "--device", "cpu")
+    assert res.returncode == 0, res.stderr
+    with xr.open_dataset(tmp_path / "islands.nc", engine="h5netcdf") as ds:
+        curve = ds.curve_ari.sel(moment="settled").isel(seed=0)
+        best = int(curve.update[int(np.nanargmax(curve.values))])
+        assert best < 20 and ds.kept_update.values.tolist() == [best]
+        assert json.loads(ds.attrs["config"])["keep"] == "best"
+    assert f"weights measured: those of update {best}" in res.stdout
 
 
 @pytest.mark.slow  # about 30 s on 2 cores

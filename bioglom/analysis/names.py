@@ -32,6 +32,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
                     "1"),
     "teacher_part_ari": ("the part-scale teacher's quality: foreground ARI of a training clip's part-scale motion "
                          "segments against its parts", "1"),
+    "kept_update": ("the update whose weights the test scenes measure (--keep: the last, or the best on the "
+                    "training curve's tracked validation scenes)", "1"),
     "fresh_seed": ("whether the seed is apart from every seed the sweeps that chose the defaults ran on", "1"),
     "velocity_mixed": ("whether an object of the training clip shares a velocity or stands still", "1"),
     # quality on the part-whole scenes (bioglom.analysis.scene_quality)

@@ -61,7 +61,8 @@ SCENES = ("--data", "scenes", "--image-size", "16", "--updates", "150", "--test-
 README_RUNS = {
     "wake_sleep": ("wake_sleep", ()),
     "islands": ("islands", ()),
-    "islands_local": ("islands", ("--preset", "local", "--reference", "{results}/islands")),
+    # backprop trained beside it: its reference keeps its best validation point too (--keep best)
+    "islands_local": ("islands", ("--preset", "local")),
     "islands_part_motion": ("islands", ("--frames", "3", "--articulation", "1", "--part-motion")),
     "islands_textured": ("islands", ("--preset", "textured")),
     "islands_harder": ("islands", ("--preset", "harder")),

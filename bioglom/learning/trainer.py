@@ -122,6 +122,11 @@ class Trainer:
     data : the options of the data stream (JSON-able), kept in the checkpoint.
     label : names the run in its progress output (default: the rule's name). On a
         terminal progress is a bar; otherwise (a log, a pipe) at most about 10 lines.
+    keep_best : a function of an evaluation's metrics (``run(evaluate=...)``) to the score
+        the run keeps the weights of: after each evaluation whose score is above every
+        earlier one (and finite), the model's weights are copied, with the checkpoint, and
+        :meth:`restore_best` puts them back (a training length chosen on validation); None:
+        nothing is kept.
 
     A resumed run (``run(resume=True)``) refuses, with one :class:`ConfigError` naming the
     differing fields and before anything is loaded or trained, a checkpoint written with
@@ -132,7 +137,8 @@ class Trainer:
                  lr: float = 1e-3, seed: int = 0, checkpoint: str | os.PathLike | None = None,
                  checkpoint_every: int = 100, progress: bool = True,
                  phase: Callable[[int], str] | None = None, optimizer: str = "adam", data: dict | None = None,
-                 label: str | None = None, frontend_lr: float = 2e-3, lr_schedule: str = "constant"):
+                 label: str | None = None, frontend_lr: float = 2e-3, lr_schedule: str = "constant",
+                 keep_best: Callable[[dict], float] | None = None):
         check_positive("updates", updates, strict=False, integer=True)
         check_positive("lr", lr)
         check_positive("checkpoint_every", checkpoint_every, integer=True)
@@ -142,6 +148,9 @@ class Trainer:
         check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
         if not callable(batches):
             raise ConfigError(f"batches={batches!r} is not allowed; give a function from the update index to a Batch")
+        if keep_best is not None and not callable(keep_best):
+            raise ConfigError(f"keep_best={keep_best!r} is not allowed; give a function of an evaluation's metrics "
+                              "to its score, or None")
         if checkpoint is not None and Path(checkpoint).is_dir():
             raise ConfigError(f"checkpoint={str(checkpoint)!r} is not allowed; it is a folder, give a file path")
         self.model, self.rule, self.batches = model, rule, batches
@@ -168,6 +177,8 @@ class Trainer:
         self.update = 0
         self.history: list[dict] = []
         self.evaluations: list[dict] = []
+        self.keep_best = keep_best
+        self.best: dict | None = None  # {"update", "score", "model"}: the best-scored evaluation's weights
 
     def _optimizers(self) -> list:
         return self.optimizer.parts if isinstance(self.optimizer, _Pair) else [self.optimizer]
@@ -182,7 +193,8 @@ class Trainer:
     def state_dict(self) -> dict:
         rule = self.rule.state_dict() if hasattr(self.rule, "state_dict") else {}
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "update": self.update,
-                "history": self.history, "evaluations": self.evaluations, "rule_state": rule, **self.identity()}
+                "history": self.history, "evaluations": self.evaluations, "rule_state": rule, "best": self.best,
+                **self.identity()}
 
     def save(self) -> None:
         if self.checkpoint is None:
@@ -209,6 +221,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.update, self.history = state["update"], state["history"]
         self.evaluations = state.get("evaluations", [])
+        self.best = state.get("best")
         if hasattr(self.rule, "load_state_dict"):
             self.rule.load_state_dict(state.get("rule_state", {}))
         return True
@@ -224,6 +237,26 @@ class Trainer:
         style); what a checkpoint does not record is not compared."""
         ours = self.identity()
         return changed_fields({k: state[k] for k in ours if k in state}, {k: ours[k] for k in ours if k in state})
+
+    def _evaluated(self, metrics: dict) -> None:
+        """Keep an evaluation's metrics and, where it scores above every earlier one by
+        ``keep_best``, a copy of the weights it was made with."""
+        self.evaluations.append(metrics)
+        if self.keep_best is None:
+            return
+        score = float(self.keep_best(metrics))
+        if math.isfinite(score) and (self.best is None or score > self.best["score"]):
+            self.best = {"update": metrics["update"], "score": score,
+                         "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()}}
+
+    def restore_best(self) -> int:
+        """Load the weights kept by ``keep_best`` into the model and return the update they
+        were made at; without a kept copy (no ``keep_best``, or no finite score), the model
+        stays as it is and the update count is returned."""
+        if self.best is None:
+            return self.update
+        self.model.load_state_dict(self.best["model"])
+        return int(self.best["update"])
 
     # ---- the loop ------------------------------------------------------------------
     def step(self, u: int, source: int | None = None, batch: Batch | None = None) -> dict:
@@ -289,7 +322,7 @@ class Trainer:
                                       f"{self.update}, or start a new run")
             if evaluate is not None and self.update == 0 and not self.evaluations:
                 with phases.phase("evaluation"):
-                    self.evaluations.append({"update": 0, **evaluate(0)})
+                    self._evaluated({"update": 0, **evaluate(0)})
             end = self.updates if stop_after is None else min(self.updates, self.update + stop_after)
             self.model.train()
             terminal = sys.stderr.isatty()
@@ -304,7 +337,7 @@ class Trainer:
                     due = self.update % max(evaluate_every, 1) == 0 or self.update == self.updates
                     if evaluate is not None and due:
                         with phases.phase("evaluation"):
-                            self.evaluations.append({"update": self.update, **evaluate(self.update)})
+                            self._evaluated({"update": self.update, **evaluate(self.update)})
                     bar.update(1)
                     bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
                     if self.progress and not terminal and (self.update % every == 0 or self.update == end):

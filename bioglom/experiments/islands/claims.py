@@ -212,6 +212,10 @@ def island_table(ds: xr.Dataset, islands: str = "threshold") -> str:
         seeds = ds.seed.values.tolist() if "seed" in ds.dims else []
         lines.append(f"seeds {', '.join(map(str, seeds))}: " + ("apart from every sweep's" if bool(ds.fresh_seed.all())
                                                                 else "NOT apart from the sweeps' (fresh_seed)"))
+    if "kept_update" in ds:
+        kept = np.atleast_1d(ds.kept_update.values).astype(int).tolist()
+        lines.append(f"weights measured: those of update {', '.join(map(str, kept))}"
+                     + (" (per seed)" if len(kept) > 1 else ""))
     return "\n".join(lines)
 
 

@@ -35,12 +35,17 @@ from .figures import (ari_band_figure, attention_maps_figure, clip_figure, examp
                       similarity_figure)
 from .measures import top_level_islands, training_curve
 
-__all__ = ["SELECTION_SEEDS", "CLAIM_SEED", "run_seed", "with_reference", "train_and_evaluate", "draw_figures"]
+__all__ = ["SELECTION_SEEDS", "CLAIM_SEED", "KEEPS", "KEEP_SCORES", "run_seed", "with_reference", "train_and_evaluate",
+           "draw_figures"]
 
 # the seeds the sweeps that chose the defaults ran on (--sweep: the grouping recipe; --sweep
 # --sweep-set local: the local recipe); the claims run on seeds apart from all of them
 SELECTION_SEEDS = {"grouping": (0, 1), "local": (100, 101)}
 CLAIM_SEED = 1000
+# which weights a run measures (--keep): the last update's, or those scoring best on the training curve's
+# tracked validation scenes (settled top-level ARI, training_curve's "settled" moment)
+KEEP_SCORES = {"last": None, "best": lambda metrics: metrics["curve_ari"][1]}
+KEEPS = tuple(KEEP_SCORES)
 
 
 # the held-out streams (validation: thresholds, kind probe; selection: the sweep's test
@@ -145,10 +150,11 @@ def train_and_evaluate(opts, seed: int, device, folder, test_stream: str) -> xr.
         checkpoint=folder / f"seed{seed}.pt", checkpoint_every=opts.checkpoint_every, progress=opts.progress,
         data=run_identity(opts, ("seed", "seeds", "sweep", "shard", "sweep_seeds", "islands", "updates", "pair_clips",
                                  "lr_schedule")),
-        label=f"islands {folder.name} seed {seed}", **sleep)
+        label=f"islands {folder.name} seed {seed}", keep_best=KEEP_SCORES[opts.keep], **sleep)
     status = train(trainer, opts, f"seed {seed}", attention_pairs, opts.eval_every)
     if status != COMPLETE:
         raise Stopped(status)
+    kept = trainer.restore_best()  # the last update's weights unless --keep best
     masked = opts.masked(test, generator(seed, test_stream))
     selection = sorted({s for seeds in SELECTION_SEEDS.values() for s in seeds})
     fresh = ((), int(seed not in selection), {"long_name": "whether this seed is apart from every seed the sweeps that "
@@ -157,6 +163,7 @@ def train_and_evaluate(opts, seed: int, device, folder, test_stream: str) -> xr.
     pairs, teacher_ari, mixed, teacher_part_ari, part_pairs = opts.training_signal(seed)
     ds = evaluate_parse(model, opts.steps, val, test, masked=masked, pairs=pairs, part_pairs=part_pairs)
     ds["fresh_seed"] = fresh
+    ds["kept_update"] = ((), kept, {"long_name": VARIABLES["kept_update"][0], "units": "1"})
     if pairs is not None:
         ds["teacher_ari"] = (("training_clip",), teacher_ari.numpy(),
                              {"long_name": "the teacher's quality: foreground ARI of the motion segments of a training "
