@@ -154,8 +154,9 @@ def test_local_rule_reads_the_reference_of_a_finished_backprop_run(quick_run, tm
     """--reference DIR: the backprop run's own per-seed result is the reference (nothing is
     trained for it), and a folder of another recipe or without the seed is refused in one line."""
     backprop, _ = quick_run
+    # the default run measures its last update's weights; the local preset keeps its best unless told
     res = run("--quick", "--preset", "local", "--no-progress", "--out", str(tmp_path / "a"), "--reference",
-              str(backprop))
+              str(backprop), "--keep", "last")
     assert res.returncode == 0, res.stderr
     assert not (tmp_path / "a" / "checkpoints" / "backprop").exists()
     with xr.open_dataset(backprop / "checkpoints" / "seed0.nc", engine="h5netcdf") as ref, \
@@ -169,7 +170,11 @@ def test_local_rule_reads_the_reference_of_a_finished_backprop_run(quick_run, tm
     res = run("--quick", "--preset", "local", "--seed", "1", "--out", str(tmp_path / "b"), "--reference", str(backprop))
     assert res.returncode == 2 and "holds no result of seed 1" in res.stderr.strip().splitlines()[-1]
     res = run("--quick", "--preset", "local", "--out", str(tmp_path / "c"), "--reference", str(backprop), "--dim", "8")
-    assert res.returncode == 2 and "was written with other options (dim)" in res.stderr.strip().splitlines()[-1]
+    assert res.returncode == 2 and "was written with other options (dim" in res.stderr.strip().splitlines()[-1]
+    # refused before the local rule trains: nothing of it is written
+    res = run("--quick", "--preset", "local", "--out", str(tmp_path / "d"), "--reference", str(backprop))
+    assert res.returncode == 2 and "was written with other options (keep)" in res.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "d" / "checkpoints" / "seed0.nc").exists()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -59,10 +59,12 @@ def run_seed(opts, seed: int, device, folder, test_stream: str = "test", referen
     ``reference_folder``, default ``folder/backprop``)."""
     # one file per seed; which seeds and variants run, and which islands the claims read, is not its identity
     per_seed = ("seed", "seeds", "sweep", "shard", "sweep_seeds", "islands")
-    ds = cached(folder / f"seed{seed}.nc", opts, lambda: train_and_evaluate(opts, seed, device, folder, test_stream),
-                per_seed)
+
+    def own():
+        return cached(folder / f"seed{seed}.nc", opts, lambda: train_and_evaluate(opts, seed, device, folder,
+                                                                                  test_stream), per_seed)
     if not opts.local:
-        return ds
+        return own()
     # claims L1-L3: backprop's default recipe on the same clips, budget and seed, cached apart
     ref, ref_folder = opts.reference_options(), reference_folder or folder / "backprop"
     if opts.reference:  # a finished backprop run's own per-seed result, checked to be the reference recipe
@@ -73,7 +75,10 @@ def run_seed(opts, seed: int, device, folder, test_stream: str = "test", referen
         def missing():
             raise ConfigError(f"reference={opts.reference!r} holds no result of seed {seed} ({path}); give the folder "
                               "of a finished backprop islands run on the same seeds, or leave --reference out")
-        return with_reference(ds, cached(path, dataclasses.replace(ref, resume=True), missing, per_seed))
+        # read and checked before the local rule trains: a wrong folder costs nothing
+        reference = cached(path, dataclasses.replace(ref, resume=True), missing, per_seed)
+        return with_reference(own(), reference)
+    ds = own()
     ref_folder.mkdir(parents=True, exist_ok=True)
     reference = cached(ref_folder / f"seed{seed}.nc", ref,
                        lambda: train_and_evaluate(ref, seed, device, ref_folder, test_stream), per_seed)
