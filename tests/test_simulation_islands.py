@@ -164,6 +164,7 @@ def test_local_rule_reads_the_reference_of_a_finished_backprop_run(quick_run, tm
         top, last = int(ref.level[-1]), int(ref.step[-1])
         np.testing.assert_array_equal(ds.backprop_ari.sel(seed=0).values,
                                       ref.ari.sel(target="objects", step=last, level=top).values)
+        assert ds.backprop_kept_update.values.tolist() == [20] and ds.kept_update.values.tolist() == [20]
         assert_described(ds)
         assert {"I1", "I3", "I5", "L1", "L2", "L3", "L3a", "L3b"} <= set(ds.claim.values)
     assert (tmp_path / "a" / "rules.png").stat().st_size > 0 and "L1" in res.stdout

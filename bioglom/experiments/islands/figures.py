@@ -157,7 +157,9 @@ def rules_figure(ds, islands: str = "connected", rule: str = "local rule", max_s
     ``curve_ari``, ``curve_collapse`` and their ``backprop_`` twins). Left: per scene, the
     objects, the untrained network's top-level islands, backprop's, and the local rule's
     at step 0 and settled. Right: the tracked top-level ARI and the top level's spread
-    across images and participation ratio against updates, for both rules.
+    across images and participation ratio against updates, for both rules, a dotted line
+    at the update whose weights were measured where it is not the last (``kept_update``,
+    ``--keep best``).
     """
     import matplotlib.pyplot as plt
 
@@ -183,7 +185,10 @@ def rules_figure(ds, islands: str = "connected", rule: str = "local rule", max_s
         ax = fig.add_subplot(grid[:, len(panels) + 1 + j] if b > 1 else grid[0, len(panels) + 1 + j])
         for prefix, name in (("", f"{rule}"), ("backprop_", "backprop")):
             series = read(ds, prefix)
-            ax.plot(series.update.values, series.values, marker="o", ms=3, label=name)
+            line, = ax.plot(series.update.values, series.values, marker="o", ms=3, label=name)
+            kept = ds.get(f"{prefix}kept_update")
+            if kept is not None and int(kept) != int(series.update[-1]):  # --keep best: the weights measured
+                ax.axvline(int(kept), color=line.get_color(), ls=":", lw=1)
         ax.set_xlabel("update")
         ax.set_title(title, fontsize=8)
         ax.tick_params(labelsize=7)

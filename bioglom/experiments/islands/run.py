@@ -105,8 +105,9 @@ def with_reference(ds: xr.Dataset, ref: xr.Dataset) -> xr.Dataset:
     ds["backprop_untrained_example_islands"] = ref.untrained_example_islands.assign_attrs(
         long_name="backprop reference's untrained network: top-level settled island ids of the example scenes",
         units="1")
-    for name in ("curve_ari", "curve_collapse"):
-        ds[f"backprop_{name}"] = ref[name].assign_attrs(long_name=f"backprop reference: {ref[name].long_name}")
+    for name in ("curve_ari", "curve_collapse", "kept_update"):
+        if name in ref:  # a reference run before --keep existed has no kept_update
+            ds[f"backprop_{name}"] = ref[name].assign_attrs(long_name=f"backprop reference: {ref[name].long_name}")
     return ds
 
 
