@@ -455,7 +455,8 @@ class Options(TrainingOptions):
         return mask_regions(scenes.images, self.mask_count, self.mask_min, self.mask_max, generator, fill=self.fill)
 
 
-# the local rule chosen by the local sweep (LOCAL_VARIANTS, seeds 100-101, selection scenes):
+# the local rule chosen by the local sweep (LOCAL_VARIANTS, seeds 100-101, selection scenes), then
+# the best validation point, the static segment and its push by single runs on seeds 100-102 (README):
 # python simulations/islands.py --preset local (--rule delta for the delta rule)
 LOCAL_RECIPE = dict(rule="temporal_derivative", teacher="island", island_form="hinged", island_at="every",
                     negative_weight=1.0, lr=2e-3, td_location=False, variance_weight=1.0, decorrelation_weight=1.0,

@@ -23,8 +23,10 @@ __all__ = ["CONDITIONS", "TEACHING", "ISLAND_RECIPE", "condition_config", "condi
 
 CONDITIONS = ("shared", "unshared", "distilled")
 TEACHING = ("consensus", "island")  # what the columns that learn from each other learn toward
-# the island teacher as the islands simulation's local preset uses it (chosen by its local
-# sweep): hinged pull and push at every settling step, LPL terms where no segment pushes
+# the island teacher as the islands simulation's local sweep chose it: hinged pull and push
+# at every settling step, LPL terms where no segment pushes (the islands preset has since
+# added the static background as a segment and push 0.75; the scene runs the README reports
+# used this recipe, so it stays)
 ISLAND_RECIPE = dict(teacher="island", island_form="hinged", island_at="every", variance_weight=1.0,
                      decorrelation_weight=1.0, anticollapse_levels="ungrouped")
 
