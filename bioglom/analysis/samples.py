@@ -54,7 +54,7 @@ VARIANTS = {"islands": {"islands_local": ("islands, local rule", "--preset local
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "analysis" / "samples"
 # every run whose claim rows the README prints: its simulation and its options beyond the
-# default ({results}: the folder of the README's runs)
+# default
 # (the README's section "The section-12 simulations on the part-whole scenes"; every process
 # has one thread, as readme_runs runs every run)
 SCENES = ("--data", "scenes", "--image-size", "16", "--updates", "150", "--test-scenes", "128", "--val-scenes", "64")
@@ -171,7 +171,7 @@ def readme_runs(simulations=SIMULATIONS, results: Path = ROOT / "results" / "rea
             continue
         out = results / run
         argv = [sys.executable, str(ROOT / "simulations" / f"{simulation}.py"), "--out", str(out),
-                *(a.format(results=results) for a in extra)]
+                *extra]
         if (out / "run.json").exists():
             argv.append("--resume")
         print(f"{run}: {' '.join(argv[1:])}", flush=True)
