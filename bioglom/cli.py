@@ -20,8 +20,10 @@ import torch
 
 from .config import ConfigError, changed_fields, check_positive, check_seed
 from .data.scene_task import GROUPINGS
+from .learning.anticollapse import ANTICOLLAPSE_LEVELS, ANTICOLLAPSE_OPTIONS, STATS_PER
 
 __all__ = ["option", "model_option", "defaults", "RunOptions", "ModelOptions", "TrainingOptions", "DataOptions", "MaskOptions",
+           "AnticollapseOptions",
            "parse_options", "resolve_device", "fail", "start_run",
            "lock_output_folder", "run_script", "run_identity", "stopped_status", "RUN_ONLY"]
 
@@ -139,6 +141,42 @@ class TrainingOptions(ModelOptions):
         check_positive("lr", self.lr)
         for name in ("negative_weight", "margin"):
             check_positive(name, getattr(self, name), strict=False)
+
+
+@dataclasses.dataclass
+class AnticollapseOptions(TrainingOptions):
+    """:class:`TrainingOptions` plus the anti-collapse terms of the local rules: the Hebbian
+    variance and decorrelation terms of latent predictive learning
+    (:mod:`bioglom.learning.anticollapse`), as every simulation with local rules takes them;
+    a script sets its own defaults with :func:`defaults`. The rule checks the values."""
+
+    GROUP = "anti-collapse options (local rules)"
+
+    # the defaults: chosen on the temporal-derivative simulation's validation digits among
+    # settings whose features do not collapse (README, "Local rules on digits")
+    variance_weight: float = option(0.1, "local rules: weight of the Hebbian variance term of latent predictive "
+                                    "learning (bioglom.learning.anticollapse; 0: none)")
+    decorrelation_weight: float = option(1.0, "local rules: weight of the decorrelation term of latent predictive "
+                                         "learning (0: none)")
+    stats_window: int = option(1, "local rules: batches over which the unit statistics of the LPL terms run")
+    stats_per: str = option("column", "local rules: whose samples a unit's statistics in the LPL terms run over: "
+                            "column (each column's own, over the images) or level (the batch's images and columns)",
+                            choices=STATS_PER)
+    anticollapse_levels: str = option("all", "local rules: levels the LPL terms act on (all, or ungrouped: levels "
+                                      "where the grouping signal names no segment, level 0 of motion batches)",
+                                      choices=ANTICOLLAPSE_LEVELS)
+
+    def anticollapse_options(self) -> dict:
+        """The local rules' options of the terms (:data:`~bioglom.learning.anticollapse.ANTICOLLAPSE_OPTIONS`)."""
+        return {name: getattr(self, name) for name in ANTICOLLAPSE_OPTIONS}
+
+    def check_terms_left(self, where: str) -> None:
+        """Refuse an anti-collapse option set away from its default where ``where`` (a
+        recipe) sets the terms itself, so that no option is silently ignored."""
+        for f in dataclasses.fields(self):
+            if f.name in ANTICOLLAPSE_OPTIONS and getattr(self, f.name) != f.default:
+                raise ConfigError(f"{f.name}={getattr(self, f.name)!r} is not allowed with {where}, whose recipe sets "
+                                  f"the anti-collapse terms itself; leave it at {f.default!r}")
 
 
 @dataclasses.dataclass

@@ -335,6 +335,12 @@ class ShardedRule:
         if getattr(rule, "name", "") == "backprop":
             raise ConfigError("distributed: rule='backprop' is not allowed; backpropagation through time does not "
                               "cross processes: use a local rule (delta, temporal_derivative)")
+        terms = getattr(rule, "variance_weight", 0) > 0 or getattr(rule, "decorrelation_weight", 0) > 0
+        if terms and getattr(rule, "stats_per", "column") == "level":
+            # a shard would take its unit statistics over its own columns only, not the grid's
+            raise ConfigError("distributed: stats_per='level' is not allowed with the anti-collapse terms on; each "
+                              "process sees only its rows of columns, so use stats_per='column' (each column's own "
+                              "statistics) or variance_weight=0 and decorrelation_weight=0")
         self.rule = rule
 
     def __getattr__(self, name):

@@ -49,7 +49,7 @@ from bioglom import Glom, GlomConfig
 from bioglom.analysis import stack_datasets
 from bioglom.analysis.figures import save_figure
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_part, scene_quality
-from bioglom.cli import DataOptions, MaskOptions, defaults, model_option, option, run_identity, run_script, start_run
+from bioglom.cli import AnticollapseOptions, DataOptions, MaskOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import RETINAS, ConfigError, check_positive
 from bioglom.jobs import JOBS_HELP, check_jobs, resolve_jobs
 from bioglom.data import load_digits, split_indices
@@ -69,8 +69,11 @@ LOCAL_RULES = ("delta", "temporal_derivative")
 @defaults(out="results/distillery",
           image_size=model_option("image_size", 12, "canvas side in pixels (digits: the 8x8 digit is centred)"),
           batch=option(32, "digits per update"),
-          seeds=option(5, "seeds run (seed, seed+1, ...): weights, split and data stream change with each"))
-class Options(DataOptions, MaskOptions):
+          seeds=option(5, "seeds run (seed, seed+1, ...): weights, split and data stream change with each"),
+          variance_weight=option(0.1, "local rules: weight of the Hebbian variance term of latent predictive learning "
+                                 "(bioglom.learning.anticollapse; 0: none; with --teacher island shared and distilled "
+                                 "columns take the island recipe's terms, unshared ones these)"))
+class Options(DataOptions, MaskOptions, AnticollapseOptions):
     GROUPED_TEACHERS = ("island",)
     retinas: tuple[str, ...] = option(RETINAS, "retinas to compare (comma-separated)", choices=RETINAS)
     fixation: tuple[float, ...] = model_option("fixation", (), "empty: the centre")
@@ -126,7 +129,8 @@ class Options(DataOptions, MaskOptions):
         if rule == "backprop":
             return common
         extra = {"hidden_credit": self.hidden_credit} if rule == "temporal_derivative" else {}
-        return dict(common, **teacher_options(condition, self.teacher), **extra)
+        # under the island teacher the recipe's terms replace these where it teaches (not unshared)
+        return {**common, **self.anticollapse_options(), **teacher_options(condition, self.teacher), **extra}
 
     def validate(self) -> None:
         super().validate()

@@ -56,7 +56,7 @@ import xarray as xr
 from bioglom import GlomConfig
 from bioglom.analysis import foreground_ari
 from bioglom.analysis.pair_statistics import count_pairs
-from bioglom.cli import TrainingOptions, defaults, model_option, option, run_script, start_run
+from bioglom.cli import AnticollapseOptions, defaults, model_option, option, run_script, start_run
 from bioglom.config import ConfigError, check_between, check_count, check_positive
 from bioglom.data import (BASIC_KINDS, WHOLE_KINDS, column_labels, make_moving_scenes, make_scenes, make_whole_scenes,
                           mask_parts, mask_regions)
@@ -74,7 +74,7 @@ from bioglom.learning import HIDDEN_CREDITS, build_rule
 from bioglom.learning.trainer import LR_SCHEDULES
 from bioglom.learning.island_target import ISLAND_FORMS, ISLAND_STEPS
 from bioglom.learning.pairs import check_pair_sample, pair_entries
-from bioglom.learning.local import ANTICOLLAPSE_LEVELS, ISLAND_AT, PRECISION_WHERE, TEACHERS
+from bioglom.learning.local import ISLAND_AT, PRECISION_WHERE, TEACHERS
 from bioglom.learning.backprop import NEGATIVE_SCOPES, NEGATIVES, RECONS
 
 
@@ -82,7 +82,7 @@ ISLAND_RULES = ("backprop", "delta", "temporal_derivative")
 # what a recipe chooses (the backprop reference of a local rule takes the defaults of these)
 RECIPE = ("rule", "reference", "lr", "lr_schedule", "consensus", "negative_weight", "margin", "hidden_credit", "teacher", "island_form",
           "island_kappa", "island_step", "island_push", "island_margin", "island_at", "variance_weight",
-          "decorrelation_weight", "stats_window", "anticollapse_levels", "precision_where", "static_segment", "nudge_weight",
+          "decorrelation_weight", "stats_window", "stats_per", "anticollapse_levels", "precision_where", "static_segment", "nudge_weight",
           "nudge_steps", "sleep_push", "sleep_block", "weights_end", "beta_start", "beta_end", "norm",
           "normalise_votes",
           "agreement_weight", "negatives", "negative_scope", "recon", "field_weight", "supervision",
@@ -99,8 +99,8 @@ RECIPE = ("rule", "reference", "lr", "lr_schedule", "consensus", "negative_weigh
                                   "SELECTION_SEEDS)"),
           image_size=model_option("image_size", 16, "scene side in pixels"), radius=(1, 2, 4), steps=8, lr=5e-4,
           updates=option(600, "training updates per seed"), batch=option(32, "scenes per update"),
-          negative_weight=0.1)
-class Options(TrainingOptions):
+          negative_weight=0.1, variance_weight=0.0, decorrelation_weight=0.0, stats_per="level")
+class Options(AnticollapseOptions):
     jobs: int = option(0, JOBS_HELP)
     lr_schedule: str = option("constant", "learning rate over the updates: constant, or cosine (from --lr down to 0 at "
                               "the last update)", choices=LR_SCHEDULES)
@@ -209,9 +209,6 @@ class Options(TrainingOptions):
     reference: str = option("", "local rules: a finished backprop islands run (its folder) on the same seeds whose "
                             "per-seed results are the reference of L1-L3, instead of training it here (its options "
                             "must be this run's reference recipe)")
-    variance_weight: float = option(0.0, "local rules: weight of the Hebbian variance term (LPL)")
-    decorrelation_weight: float = option(0.0, "local rules: weight of the decorrelation term (LPL)")
-    stats_window: int = option(1, "local rules: batches over which the unit statistics of the LPL terms run")
     nudge_weight: float = option(0.5, "local rules, island teacher at nudged: how far each nudged step moves toward "
                                  "the island target")
     nudge_steps: int = option(2, "local rules, island teacher at nudged: settling steps of the nudged phase")
@@ -224,9 +221,6 @@ class Options(TrainingOptions):
     precision_where: str = option("everywhere", "local rules with --consensus precision: where a vote's "
                                   "log-precision learns (everywhere, or only where the island teacher applies)",
                                   choices=PRECISION_WHERE)
-    anticollapse_levels: str = option("all", "local rules: levels the LPL terms act on (all, or ungrouped: levels "
-                                      "where the grouping signal names no segment, level 0 of motion batches)",
-                                      choices=ANTICOLLAPSE_LEVELS)
     # evaluation
     islands: str = option("connected", "islands the claims read: threshold (columns whose vectors agree, anywhere) or "
                           "connected (and joined by adjacent columns of the island, as the paper draws them); both are "
@@ -272,9 +266,7 @@ class Options(TrainingOptions):
                     negative_weight=self.negative_weight, margin=self.margin, island_form=self.island_form,
                     island_kappa=self.island_kappa, island_step=self.island_step, island_push=self.island_push,
                     island_margin=self.island_margin, island_beta=self.beta_end, island_at=self.island_at,
-                    variance_weight=self.variance_weight, decorrelation_weight=self.decorrelation_weight,
-                    stats_window=self.stats_window, anticollapse_levels=self.anticollapse_levels,
-                    precision_where=self.precision_where, static_segment=self.static_segment,
+                    **self.anticollapse_options(), precision_where=self.precision_where, static_segment=self.static_segment,
                     nudge_weight=self.nudge_weight, nudge_steps=self.nudge_steps, negative_island=self.sleep_push)
 
     def schedule(self):

@@ -55,7 +55,7 @@ from bioglom import Glom, GlomConfig
 from bioglom.analysis import stack_datasets
 from bioglom.analysis.figures import save_figure
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_part
-from bioglom.cli import DataOptions, MaskOptions, defaults, model_option, option, run_identity, run_script, start_run
+from bioglom.cli import AnticollapseOptions, DataOptions, MaskOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
 from bioglom.jobs import JOBS_HELP, check_jobs, resolve_jobs
 from bioglom.data import load_digits, split_indices
@@ -66,7 +66,7 @@ from bioglom.experiment import (COMPLETE, attrs_of, over_seeds, report, run_data
                                 write_result)
 from bioglom.learning import HIDDEN_CREDITS, Batch, Trainer, build_rule
 from bioglom.learning.controls import GROUPING_WEIGHT, LABEL_TRAINED, control_options
-from bioglom.learning.local import ANTICOLLAPSE_LEVELS, TEACHERS
+from bioglom.learning.local import TEACHERS
 from bioglom.learning.profile import peak_resolution
 from bioglom.learning.trainer import OPTIMIZERS
 from bioglom.seeding import derived_seed
@@ -79,7 +79,7 @@ DIGITS = 1797  # scikit-learn's digits
           image_size=model_option("image_size", 12, "canvas side in pixels (digits: the 8x8 digit is centred)"),
           steps=6, updates=option(350, "training updates per run (the same budget for every rule)"),
           batch=option(32, "digits per update"), negative_weight=option(1.0, "weight of the negative hinge (every rule)"))
-class Options(DataOptions, MaskOptions):
+class Options(DataOptions, MaskOptions, AnticollapseOptions):
     GROUPED_TEACHERS = ("segment", "island")
     # model
     neighbourhood: str = model_option("neighbourhood")
@@ -99,14 +99,6 @@ class Options(DataOptions, MaskOptions):
     teacher: str = option("full", "local rules: teacher consensus (segment: averaged over the columns of one motion "
                           "segment; needs --grouping motion)", choices=TEACHERS)
     frontend_learning: str = option("autoencoder", "local rules: front end and decoder", choices=("autoencoder", "fixed"))
-    variance_weight: float = option(1.0, "local rules: weight of the Hebbian variance term of latent predictive "
-                                    "learning (bioglom.learning.anticollapse; 0: none, and the local rules' features "
-                                    "collapse)")
-    decorrelation_weight: float = option(1.0, "local rules: weight of the decorrelation term of latent predictive "
-                                         "learning (0: none)")
-    stats_window: int = option(1, "local rules: batches over which the unit statistics of the LPL terms run")
-    anticollapse_levels: str = option("all", "local rules: levels the LPL terms act on (all, or ungrouped: levels "
-                                      "where the grouping signal names no segment)", choices=ANTICOLLAPSE_LEVELS)
     few_labels: int = option(10, "digits: labelled digits per class of the few-label probe (T2e)")
     # evaluation
     test_fraction: float = option(0.25, "fraction of the digits held out for test")
@@ -171,9 +163,7 @@ class Options(DataOptions, MaskOptions):
                 steps=self.steps, agreement_weight=self.agreement_weight, negative_weight=self.negative_weight,
                 margin=self.margin), lr_scale=scale) for scale in self.backprop_lr_scales]
         common = dict(steps=self.steps, negative_weight=self.negative_weight, margin=self.margin,
-                      teacher=self.teacher, frontend=self.frontend_learning, variance_weight=self.variance_weight,
-                      decorrelation_weight=self.decorrelation_weight, stats_window=self.stats_window,
-                      anticollapse_levels=self.anticollapse_levels)
+                      teacher=self.teacher, frontend=self.frontend_learning, **self.anticollapse_options())
         if "delta" in self.rules:
             out.append(Condition("delta", "delta", "", "adam", common))
         if "temporal_derivative" in self.rules:

@@ -58,7 +58,7 @@ from bioglom.analysis.claim_rows import missing
 from bioglom.analysis.figures import save_figure
 from bioglom.analysis.collapse import COLLAPSE_MEASURES
 from bioglom.analysis.scene_quality import fraction_table, scene_claims, scene_dataset, scene_part, scene_quality
-from bioglom.cli import DataOptions, defaults, model_option, option, run_identity, run_script, start_run
+from bioglom.cli import AnticollapseOptions, DataOptions, defaults, model_option, option, run_identity, run_script, start_run
 from bioglom.config import ConfigError, check_positive
 from bioglom.data import digit_glyphs, mnist_sizes, moving_images
 from bioglom.experiments.wake_sleep import (ALONG, pixel_probe, probe_point, scene_point, sleep_claims,
@@ -79,8 +79,13 @@ from bioglom.seeding import derived_seed
                                   "inside it)"),
           data=option("digits", "videos of scikit-learn's digits (embedded), of MNIST from --data-dir, or static "
                       "videos of the part-whole scenes (island ARI, fill-in, beside the positive controls)",
-                      choices=("digits", "mnist", "scenes")))
-class Options(DataOptions):
+                      choices=("digits", "mnist", "scenes")),
+          variance_weight=option(0.0, "wake learning: weight of the Hebbian variance term of latent predictive "
+                                 "learning (bioglom.learning.anticollapse; 0: none; with --teacher island the "
+                                 "recipe's)"),
+          decorrelation_weight=option(0.0, "wake learning: weight of the decorrelation term of latent predictive "
+                                      "learning (0: none; with --teacher island the recipe's)"))
+class Options(DataOptions, AnticollapseOptions):
     GROUPED_TEACHERS = ("island",)
     # model
     columns: str = model_option("columns", "unshared")
@@ -126,11 +131,13 @@ class Options(DataOptions):
         return dict(steps=self.steps, hidden_credit=self.hidden_credit, negative=self.negative,
                     near_gap=self.near_gap, negative_weight=self.negative_weight, margin=self.margin,
                     **(dict(ISLAND_RECIPE, negative_island=self.sleep_push if self.sleep_input == "splice" else 0.0)
-                       if self.teacher == "island"
-                       else {"teacher": "full"}))
+                       if self.teacher == "island"  # the recipe sets its own terms (validate refuses others)
+                       else {"teacher": "full", **self.anticollapse_options()}))
 
     def validate(self) -> None:
         super().validate()
+        if self.teacher == "island":
+            self.check_terms_left("teacher='island'")
         self.glom_config()
         n_test = round(DIGITS * TEST_FRACTION)
         glyph, n_train = 8, DIGITS - n_test

@@ -222,3 +222,51 @@ def test_the_default_folder_is_shared_only_by_runs_of_the_default_seed(tmp_path,
     assert out == Path("results/islands")
     opts, _, out = start_run(islands.Options, ["--seed", "5"], presets=islands.PRESETS)
     assert out == Path("results/islands-seed5")
+
+
+@pytest.mark.parametrize("simulation", ["islands", "distillery", "temporal_derivative", "wake_sleep"])
+def test_every_local_rule_simulation_passes_the_anticollapse_options_to_its_rules(simulation, tmp_path, capsys):
+    """The LPL terms are options of every simulation with local rules, and what is given
+    reaches the rules it builds; where the island recipe sets the terms itself for every
+    rule (wake/sleep's island teacher), changing one is refused with a line that names it."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulations"))
+    try:
+        module = importlib.import_module(simulation)
+    finally:
+        sys.path.pop(0)
+    given = ["--variance-weight", "0.25", "--decorrelation-weight", "0.5", "--stats-window", "3", "--stats-per",
+             "column", "--anticollapse-levels", "ungrouped"]
+    local = {"islands": ["--rule", "delta"]}.get(simulation, [])
+    opts = parse_options(module.Options, ["--quick", *local, *given, "--out", str(tmp_path)],
+                         presets=getattr(module, "PRESETS", None))
+    rules = {"islands": lambda: [opts.build_rule()],
+             "distillery": lambda: [module.build_rule(r.rule, **opts.rule_options(r.rule, r.condition))
+                                    for r in opts.runs() if r.rule in module.LOCAL_RULES],
+             "temporal_derivative": lambda: [module.build_rule(c.rule, **c.options) for c in opts.conditions()
+                                             if c.rule != "backprop"],
+             "wake_sleep": lambda: [module.build_rule(opts.rule, **opts.rule_options())]}[simulation]()
+    assert rules
+    for rule in rules:
+        assert (rule.variance_weight, rule.decorrelation_weight, rule.stats_window, rule.stats_per,
+                rule.anticollapse_levels) == (0.25, 0.5, 3, "column", "ungrouped")
+        assert rule._statistics.per == "column"
+    island = ["--data", "scenes", "--image-size", "16", "--grouping", "motion", "--teacher", "island"]
+    if simulation == "wake_sleep":  # every wake update learns by the island recipe then
+        with pytest.raises(SystemExit) as e:
+            parse_options(module.Options, ["--quick", *island, "--stats-per", "level", "--out", str(tmp_path)],
+                          presets=getattr(module, "PRESETS", None))
+        assert e.value.code == 2
+        assert "stats_per='level' is not allowed with teacher='island'" in capsys.readouterr().err
+    if simulation == "distillery":  # the recipe's terms where it teaches; unshared columns keep the consensus
+        opts = parse_options(module.Options, ["--quick", *island, *given, "--out", str(tmp_path)],
+                             presets=getattr(module, "PRESETS", None))
+        island_rules = {c: module.build_rule("temporal_derivative", **opts.rule_options("temporal_derivative", c))
+                        for c in ("shared", "unshared", "distilled")}
+        assert island_rules["unshared"].stats_per == "column" and island_rules["unshared"].teacher == "no_lateral"
+        for c in ("shared", "distilled"):
+            assert (island_rules[c].teacher, island_rules[c].stats_per, island_rules[c].variance_weight) == \
+                ("island", "level", 1.0)

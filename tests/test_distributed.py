@@ -22,6 +22,10 @@ CASES = {  # name: (config, rule, rule options)
     "gaussian resampled": (dict(neighbourhood="gaussian", gaussian_k=3, gaussian_sigma=0.5, gaussian_resample=True,
                                 columns="unshared", column_init="independent", td_location=True),
                            "delta", dict(hidden_credit="feedback_alignment", frontend="fixed")),
+    # the anti-collapse terms with each column's own unit statistics: local to a shard
+    "window unshared, LPL per column": (dict(radius=(1, 1, 1), columns="unshared", column_init="independent"),
+                                        "temporal_derivative", dict(hidden_credit="local_backprop", variance_weight=0.1,
+                                                                    decorrelation_weight=1.0, stats_per="column")),
     # a dense mask (K = 49 > N / 4) and shared nets, whose update is summed over processes
     "window shared dense": (dict(radius=(1, 2, 3), columns="shared"), "temporal_derivative", {}),
 }
@@ -98,6 +102,10 @@ def test_bad_distributed_setups_name_the_problem(monkeypatch):
     monkeypatch.setenv("RANK", "0")
     with pytest.raises(ConfigError, match="WORLD_SIZE, MASTER_ADDR, MASTER_PORT are not set; launch with torchrun"):
         init_from_environment()
+    from bioglom.distributed import ShardedRule
+    with pytest.raises(ConfigError, match="stats_per='level' is not allowed with the anti-collapse terms on"):
+        ShardedRule(build_rule("temporal_derivative", variance_weight=0.1, stats_per="level"))
+    ShardedRule(build_rule("temporal_derivative", stats_per="level"))  # no terms: nothing to share
 
 
 def test_halo_rows_follow_the_neighbourhood():

@@ -332,6 +332,47 @@ def test_running_statistics_are_those_of_the_pooled_batches():
     torch.testing.assert_close(cov[0], torch.cov(rows.T, correction=0))
 
 
+def test_per_column_statistics_are_each_columns_own_over_the_images():
+    """``per="column"``: each column's units get the statistics of its own images (a naive
+    loop over columns with per-level statistics of one column), running over batches as the
+    per-level ones do, and the error of each column is the per-level formula with its own."""
+    gen = torch.Generator().manual_seed(3)
+    a, b = (torch.randn(6, 2, 5, 4, generator=gen, dtype=torch.float64) + k for k in (0.0, 1.5))
+    stats = UnitStatistics(2, per="column")
+    stats.update("x", a)
+    mean, var, cov = stats.update("x", b)
+    assert mean.shape == (2, 5, 4) and cov.shape == (2, 5, 4, 4)
+    err = anticollapse_error(b, mean, var, cov, 0.5, 0.25, eps=1e-4)
+    for n in range(5):
+        one = UnitStatistics(2)
+        one.update("x", a[:, :, n:n + 1])
+        m1, v1, c1 = one.update("x", b[:, :, n:n + 1])
+        torch.testing.assert_close(mean[:, n], m1)
+        torch.testing.assert_close(var[:, n], v1)
+        torch.testing.assert_close(cov[:, n], c1)
+        torch.testing.assert_close(err[:, :, n:n + 1], anticollapse_error(b[:, :, n:n + 1], m1, v1, c1, 0.5, 0.25,
+                                                                           eps=1e-4))
+
+
+def test_per_column_variance_term_sees_columns_that_ignore_their_input():
+    """Columns that each vote a constant of their own, plus a little that varies with the
+    image. Over the level the units vary a lot (the columns differ), so the per-level
+    Hebbian term is small and points between columns, not along what the image changes;
+    over each column's images the units hardly vary, so the per-column term points along
+    the image-driven variation (the error is descended: it spreads the images apart) and
+    is over 100 times stronger there."""
+    gen = torch.Generator().manual_seed(4)
+    const = torch.randn(1, 1, 6, 3, generator=gen, dtype=torch.float64)
+    z = const + 1e-3 * torch.randn(8, 1, 6, 3, generator=gen, dtype=torch.float64)
+    level = anticollapse_error(z, *UnitStatistics(1).update("z", z), 1.0, 0.0, eps=1e-4)
+    column = anticollapse_error(z, *UnitStatistics(1, per="column").update("z", z), 1.0, 0.0, eps=1e-4)
+    within = z - z.mean(0, keepdim=True)  # what varies with the image
+    along = lambda e: float((e * within).sum() / (within.norm() * e.norm()))  # noqa: E731
+    assert along(column) < -0.99
+    assert abs(along(level)) < 0.1
+    assert float((column * within).sum()) < 100 * float((level * within).sum())
+
+
 def test_variance_term_keeps_a_pulled_population_apart():
     """A constructed task where the pull alone collapses: linear units ``z = W x`` regress
     toward their own batch mean (a teacher that only pulls). Alone the spread of ``z`` falls

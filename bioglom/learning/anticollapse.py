@@ -16,9 +16,11 @@ chance with representation dimension 1, without decorrelation to dimension 1.09 
 Fig. 2): the collapse of bioglom's local rules, whose teachers only pull.
 
 Here a unit is one dimension of a student's vote (a column net's normalised output) at one
-level and direction; its statistics are taken over the columns and images of the batch
-and, with ``window > 1``, over recent batches by an exponential average with rate
-``1 / window`` (:class:`UnitStatistics`). Every term is local to the unit and its level:
+level and direction. Its statistics are taken, with ``per="level"``, over the columns and
+images of the batch, or, with ``per="column"``, over the images only, each column's units
+keeping their own (a column that gives every image the same vote has no variance then,
+even when the columns differ from each other); with ``window > 1`` also over recent
+batches by an exponential average with rate ``1 / window`` (:class:`UnitStatistics`). Every term is local to the unit and its level:
 no credit crosses a column's nets or a settling step (the statistics are shared, as a
 unit's running average of its own activity over the inputs it has seen is).
 """
@@ -27,29 +29,39 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["UnitStatistics", "anticollapse_error"]
+__all__ = ["ANTICOLLAPSE_LEVELS", "ANTICOLLAPSE_OPTIONS", "STATS_PER", "UnitStatistics", "anticollapse_error"]
+
+STATS_PER = ("level", "column")  # whose samples a unit's statistics run over
+ANTICOLLAPSE_LEVELS = ("all", "ungrouped")  # the levels the terms act on (ungrouped: where no segment pushes)
+# the local rules' options that set the terms (bioglom.learning.local.LocalRule)
+ANTICOLLAPSE_OPTIONS = ("variance_weight", "decorrelation_weight", "stats_window", "stats_per", "anticollapse_levels")
 
 
 class UnitStatistics:
-    """Running mean, variance and covariance of the units of each ``key`` (a direction):
-    ``[g, d]``, ``[g, d]`` and ``[g, d, d]`` per level, updated from a batch of votes ``z [b,
-    g, n, d]`` (samples: images and columns) by an exponential average with rate ``1 /
-    window`` (``window = 1``: the batch's own statistics). Detached: statistics carry no
-    credit. Saved with a checkpoint through :meth:`state_dict`, so a resumed run goes on
-    with the same averages."""
+    """Running mean, variance and covariance of the units of each ``key`` (a direction),
+    updated from a batch of votes ``z [b, g, n, d]`` by an exponential average with rate
+    ``1 / window`` (``window = 1``: the batch's own statistics). With ``per="level"`` the
+    samples are the images and columns, and the statistics ``[g, d]``, ``[g, d]`` and ``[g,
+    d, d]``; with ``per="column"`` the images only, and ``[g, n, d]``, ``[g, n, d]`` and
+    ``[g, n, d, d]``. Detached: statistics carry no credit. Saved with a checkpoint through
+    :meth:`state_dict`, so a resumed run goes on with the same averages."""
 
-    def __init__(self, window: int = 1):
+    def __init__(self, window: int = 1, per: str = "level"):
         self.window = window
+        self.per = per
         self.stats: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def update(self, key: str, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Fold the batch ``z [b, g, n, d]`` into the statistics of ``key`` and return them."""
         z = z.detach()
         b, g, n, d = z.shape
-        rows = z.transpose(0, 1).reshape(g, b * n, d)  # g s d
-        mean = rows.mean(1)
-        centred = rows - mean[:, None]
-        cov = centred.transpose(1, 2) @ centred / (b * n)  # g d d
+        if self.per == "column":
+            rows = z.permute(1, 2, 0, 3)  # g n b d: each column's samples are its images
+        else:
+            rows = z.transpose(0, 1).reshape(g, b * n, d)  # g s d
+        mean = rows.mean(-2)
+        centred = rows - mean[..., None, :]
+        cov = centred.transpose(-1, -2) @ centred / rows.shape[-2]  # g [n] d d
         old = self.stats.get(key)
         if old is not None and self.window > 1 and old[0].shape == mean.shape:
             old = tuple(t.to(z.device, z.dtype) for t in old)  # from a checkpoint read on the CPU
@@ -57,8 +69,8 @@ class UnitStatistics:
             # the running covariance about the running mean: E[(z - mu)(z - mu)^T] of the mixture
             new_mean = old[0] + rate * (mean - old[0])
             shift_old, shift_new = old[0] - new_mean, mean - new_mean
-            cov = ((1 - rate) * (old[2] + shift_old[:, :, None] * shift_old[:, None, :])
-                   + rate * (cov + shift_new[:, :, None] * shift_new[:, None, :]))
+            cov = ((1 - rate) * (old[2] + shift_old[..., :, None] * shift_old[..., None, :])
+                   + rate * (cov + shift_new[..., :, None] * shift_new[..., None, :]))
             mean = new_mean
         var = torch.diagonal(cov, dim1=-2, dim2=-1)
         self.stats[key] = (mean, var, cov)
@@ -77,14 +89,18 @@ def anticollapse_error(z: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, c
 
         e_i = - l1 (z_i - mu_i) / (sigma_i^2 + eps)  +  l2 sum_{k != i} C_ik (z_k - mu_k)
 
-    for votes ``z [b, g, n, d]`` and per-level statistics ``mean, var [g, d]``, ``cov [g, d,
-    d]`` (:class:`UnitStatistics`); ``eps`` bounds the Hebbian term of a unit that has
-    stopped varying."""
-    centred = z.detach() - mean[None, :, None]
+    for votes ``z [b, g, n, d]`` and statistics per level (``mean, var [g, d]``, ``cov [g, d,
+    d]``) or per column (``[g, n, d]``, ``[g, n, d]``, ``[g, n, d, d]``; :class:`UnitStatistics`);
+    ``eps`` bounds the Hebbian term of a unit that has stopped varying."""
+    per_level = mean.dim() == 2
+    if per_level:  # the same statistics for every column
+        mean, var = mean[:, None], var[:, None]
+    centred = z.detach() - mean[None]
     err = torch.zeros_like(centred)
     if variance_weight > 0:
-        err = err - variance_weight * centred / (var[None, :, None] + eps)
+        err = err - variance_weight * centred / (var[None] + eps)
     if decorrelation_weight > 0:
-        off = cov - torch.diag_embed(torch.diagonal(cov, dim1=-2, dim2=-1))  # g d d, C_ik for k != i
-        err = err + decorrelation_weight * torch.einsum("bgnk,gik->bgni", centred, off)
+        off = cov - torch.diag_embed(torch.diagonal(cov, dim1=-2, dim2=-1))  # g [n] d d, C_ik for k != i
+        err = err + decorrelation_weight * torch.einsum("bgnk,gik->bgni" if per_level else "bgnk,gnik->bgni",
+                                                        centred, off)
     return err

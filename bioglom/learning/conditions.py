@@ -28,7 +28,7 @@ TEACHING = ("consensus", "island")  # what the columns that learn from each othe
 # added the static background as a segment and push 0.75; the scene runs the README reports
 # used this recipe, so it stays)
 ISLAND_RECIPE = dict(teacher="island", island_form="hinged", island_at="every", variance_weight=1.0,
-                     decorrelation_weight=1.0, anticollapse_levels="ungrouped")
+                     decorrelation_weight=1.0, stats_window=1, stats_per="level", anticollapse_levels="ungrouped")
 
 
 def condition_config(cfg: GlomConfig, condition: str) -> GlomConfig:

@@ -57,7 +57,7 @@ from ..model import Glom, StepRecord
 from ..seeding import derived_seed
 from .base import Batch, NonFiniteError, RuleOutput, register_rule
 from .contrastive import check_phase, hinge, hinge_error, hinge_terms, other_image
-from .anticollapse import UnitStatistics, anticollapse_error
+from .anticollapse import ANTICOLLAPSE_LEVELS, STATS_PER, UnitStatistics, anticollapse_error
 from .credit import HIDDEN_CREDITS, add_update, feedback_matrix, group_cosine, local_update, output_update
 from .island_target import ISLAND_FORMS, ISLAND_STEPS, island_targets, segment_mean
 
@@ -109,7 +109,6 @@ __all__ = ["LocalRule", "DeltaRule", "TemporalDerivativeRule", "StepMeasures", "
 
 TEACHERS = ("full", "no_lateral", "segment", "island")
 ISLAND_AT = ("every", "last", "settled", "nudged")
-ANTICOLLAPSE_LEVELS = ("all", "ungrouped")
 PRECISION_WHERE = ("everywhere", "island")  # where a vote's log-precision learns (consensus="precision")  # which settling steps the island teacher teaches, from which state
 NEGATIVES = ("other_image", "near_frame")
 FRONTEND_LEARNING = ("autoencoder", "fixed")
@@ -205,7 +204,9 @@ class LocalRule:
     variance_weight, decorrelation_weight, stats_window : the anti-collapse terms of latent
         predictive learning (:mod:`.anticollapse`): the Hebbian variance term and the
         decorrelation term of every student's vote, with unit statistics over the batch's
-        images and columns and, for ``stats_window > 1``, that many recent batches; at
+        images and columns (``stats_per="level"``) or, with ``stats_per="column"``, each
+        column's own over the batch's images (a column that votes alike for every image has
+        no variance then); for ``stats_window > 1`` also that many recent batches; at
         ``anticollapse_levels`` ``all`` levels, or only the ``ungrouped`` ones (no column of
         the batch has a segment there, e.g. level 0 of motion batches: where no teacher pushes).
     static_segment : at levels where the grouping names segments, take the columns it leaves
@@ -243,6 +244,7 @@ class LocalRule:
     variance_weight: float = 0.0
     decorrelation_weight: float = 0.0
     stats_window: int = 1
+    stats_per: str = "level"
     anticollapse_levels: str = "all"
     precision_where: str = "everywhere"
     static_segment: bool = False
@@ -254,7 +256,8 @@ class LocalRule:
         for name, allowed in (("hidden_credit", HIDDEN_CREDITS), ("teacher", TEACHERS), ("negative", NEGATIVES),
                               ("frontend", FRONTEND_LEARNING), ("island_form", ISLAND_FORMS),
                               ("island_step", ISLAND_STEPS), ("island_at", ISLAND_AT),
-                              ("anticollapse_levels", ANTICOLLAPSE_LEVELS), ("precision_where", PRECISION_WHERE)):
+                              ("anticollapse_levels", ANTICOLLAPSE_LEVELS), ("precision_where", PRECISION_WHERE),
+                              ("stats_per", STATS_PER)):
             check_choice(name, getattr(self, name), allowed)
         for name in ("steps", "near_gap", "stats_window", "nudge_steps"):
             check_positive(name, getattr(self, name), integer=True)
@@ -273,7 +276,7 @@ class LocalRule:
         check_seed("feedback_seed", self.feedback_seed)
         self._spread_levels = None  # [L] bool: the levels the anti-collapse terms act on in this update
         self._feedback = {}
-        self._statistics = UnitStatistics(self.stats_window)
+        self._statistics = UnitStatistics(self.stats_window, self.stats_per)
 
     def options(self) -> dict:
         return asdict(self)
