@@ -13,6 +13,7 @@ import dataclasses
 import json
 import sys
 import tomllib
+import types
 import typing
 from pathlib import Path
 
@@ -23,15 +24,30 @@ from .data.scene_task import GROUPINGS
 from .learning.anticollapse import ANTICOLLAPSE_LEVELS, ANTICOLLAPSE_OPTIONS, STATS_PER
 
 __all__ = ["option", "model_option", "defaults", "RunOptions", "ModelOptions", "TrainingOptions", "DataOptions", "MaskOptions",
-           "AnticollapseOptions",
+           "AnticollapseOptions", "resume_defaults",
            "parse_options", "resolve_device", "fail", "start_run",
            "lock_output_folder", "run_script", "run_identity", "stopped_status", "RUN_ONLY"]
 
 
-def option(default, help: str, choices=None):
+_ABSENT = object()
+
+
+def option(default, help: str, choices=None, absent=_ABSENT):
     """A dataclass field with its ``--help`` text (and allowed values: of the value, or of
-    every item of a comma-separated list)."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+    every item of a comma-separated list). ``absent``: for an option added after runs were
+    saved without it, the value those runs had, where it is not ``default`` (a resume
+    compares a saved run that lacks the option with it: :func:`resume_defaults`)."""
+    metadata = {"help": help, "choices": choices}
+    if absent is not _ABSENT:
+        metadata["absent"] = absent
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def resume_defaults(opts) -> dict:
+    """What a saved run that lacks an option is taken to have had, by option name: the
+    option's ``absent`` value where it declares one, else its default (an option added
+    later whose default is what every earlier run did)."""
+    return {f.name: f.metadata.get("absent", f.default) for f in dataclasses.fields(opts)}
 
 
 _CONFIG_DEFAULT = object()
@@ -65,6 +81,9 @@ def defaults(**values):
                 raise TypeError(f"{cls.__name__} has no inherited option {name!r}")
             base = inherited[name]
             annotations[name] = base.type
+            if isinstance(value, dataclasses.Field):  # a whole option: its help, the base's absent value
+                value.metadata = types.MappingProxyType({**{k: v for k, v in base.metadata.items()
+                                                            if k == "absent"}, **value.metadata})
             setattr(cls, name, value if isinstance(value, dataclasses.Field) else
                     dataclasses.field(default=value, metadata=dict(base.metadata)))
         cls.__annotations__ = annotations
@@ -154,14 +173,15 @@ class AnticollapseOptions(TrainingOptions):
 
     # the defaults: chosen on the temporal-derivative simulation's validation digits among
     # settings whose features do not collapse (README, "Local rules on digits")
+    # (absent: what a run saved before a simulation took the option had: no terms, per level)
     variance_weight: float = option(0.1, "local rules: weight of the Hebbian variance term of latent predictive "
-                                    "learning (bioglom.learning.anticollapse; 0: none)")
+                                    "learning (bioglom.learning.anticollapse; 0: none)", absent=0.0)
     decorrelation_weight: float = option(1.0, "local rules: weight of the decorrelation term of latent predictive "
-                                         "learning (0: none)")
+                                         "learning (0: none)", absent=0.0)
     stats_window: int = option(1, "local rules: batches over which the unit statistics of the LPL terms run")
     stats_per: str = option("column", "local rules: whose samples a unit's statistics in the LPL terms run over: "
                             "column (each column's own, over the images) or level (the batch's images and columns)",
-                            choices=STATS_PER)
+                            choices=STATS_PER, absent="level")
     anticollapse_levels: str = option("all", "local rules: levels the LPL terms act on (all, or ungrouped: levels "
                                       "where the grouping signal names no segment, level 0 of motion batches)",
                                       choices=ANTICOLLAPSE_LEVELS)
@@ -503,8 +523,7 @@ def keep_earlier_results(opts, out: Path, suffix: str = "") -> None:
             fail(f"out={str(out)!r} holds the results of an earlier run ({what}); pass --resume to continue it, "
                  "--overwrite to replace it, or give another --out")
         if saved:
-            defaults = {f.name: f.default for f in dataclasses.fields(opts)}
-            differ = [k for k in changed_fields(saved, wanted, defaults) if k != "updates"]
+            differ = [k for k in changed_fields(saved, wanted, resume_defaults(opts)) if k != "updates"]
             if differ:
                 fail(f"resume=True: out={str(out)!r} holds a run of other options ("
                      + ", ".join(f"{k}={saved.get(k)!r}, not {wanted.get(k)!r}" for k in differ)

@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from .analysis import claims_dataset, evaluations_dataset, format_claims, history_dataset, run_attrs, write_netcdf
-from .cli import run_identity, stopped_status
+from .cli import resume_defaults, run_identity, stopped_status
 from .config import ConfigError, NonFiniteError, changed_fields
 
 __all__ = ["COMPLETE", "Stopped", "seeds_of", "train", "over_seeds", "run_dataset", "cached", "attrs_of", "write_partial",
@@ -106,8 +106,7 @@ def cached(path: Path, opts, compute: Callable[[], xr.Dataset], drop: tuple[str,
             raise ConfigError(f"resume=True: {path} cannot be read ({type(e).__name__}); delete it and run the same "
                               "command with --resume to compute that part again") from None
         with opened as ds:
-            defaults = {f.name: f.default for f in dataclasses.fields(opts)}
-            differ = changed_fields(json.loads(ds.attrs.get("options", "{}")), wanted, defaults)
+            differ = changed_fields(json.loads(ds.attrs.get("options", "{}")), wanted, resume_defaults(opts))
             if differ:
                 raise ConfigError(f"resume=True: {path} was written with other options ({', '.join(differ)}); "
                                   "rerun with those values or a new --out")

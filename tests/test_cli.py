@@ -79,6 +79,33 @@ def test_an_earlier_result_is_never_overwritten_without_being_asked(tmp_path, ca
     assert attempt(updates=5, resume=True) == ""
 
 
+def test_a_run_saved_before_the_anticollapse_options_resumes_only_as_it_ran(tmp_path, capsys):
+    """A run recorded before a simulation took the anti-collapse options had no terms and
+    per-level statistics; a resume at today's defaults (0.1, 1, per column) would change
+    its learning, so it is refused, naming the options; given the values it ran with, it
+    goes on. Also through ``defaults`` (a script's own default keeps the absent value)."""
+    import json
+
+    from bioglom.cli import AnticollapseOptions, defaults, keep_earlier_results, resume_defaults, run_identity
+
+    @defaults(variance_weight=option(0.3, "another default, its own help"))
+    class Script(AnticollapseOptions):
+        pass
+
+    assert resume_defaults(Script())["variance_weight"] == 0.0 and resume_defaults(Script())["stats_per"] == "level"
+    old = {k: v for k, v in run_identity(Script()).items()
+           if k not in ("variance_weight", "decorrelation_weight", "stats_window", "stats_per", "anticollapse_levels")}
+    (tmp_path / "run.json").write_text(json.dumps(old))
+    with pytest.raises(SystemExit) as e:
+        keep_earlier_results(Script(out=str(tmp_path), resume=True), tmp_path)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "variance_weight=None, not 0.3" in err and "stats_per=None, not 'column'" in err
+    (tmp_path / "run.json").write_text(json.dumps(old))
+    keep_earlier_results(Script(out=str(tmp_path), resume=True, variance_weight=0.0, decorrelation_weight=0.0,
+                                stats_per="level"), tmp_path)
+
+
 def test_seeds_and_switches_are_checked_where_they_enter():
     import torch
 
