@@ -371,6 +371,7 @@ def test_per_column_variance_term_sees_columns_that_ignore_their_input():
     assert along(column) < -0.99
     assert abs(along(level)) < 0.1
     assert float((column * within).sum()) < 100 * float((level * within).sum())
+    assert abs(float((column * within).sum())) > 100 * abs(float((level * within).sum()))
 
 
 def test_variance_term_keeps_a_pulled_population_apart():
