@@ -173,14 +173,19 @@ def _collapse_gate(ds: xr.Dataset, run: dict):
 def distillery_table(ds: xr.Dataset) -> str:
     """The distillery summary: per run its final quality, denoising error, dispersion and
     the ensemble ratio at the start and end of training and, on digits, the probe features'
-    spread at the start and end (what the collapse gate reads), means over seeds."""
+    spread at the start and end (what the collapse gate reads) and the top level's spread
+    across images and participation ratio at the start (the untrained network) and end,
+    means over seeds."""
     from .measures import final_quality
 
     m = ds.mean("seed")
     quality = final_quality(ds).mean("seed")
+    spread = "feature_spread" in ds
+    top = m.collapse.isel(level=-1) if spread and "collapse" in ds else None
     rows = [f"{'run':<50}{'probe' if 'probe_correct' in ds else 'obj ARI':>7}{'denoise':>9}{'disp start':>11}"
             f"{'disp end':>9}{'ens. start':>11}{'ens. end':>9}" + (f"{'spread start':>13}{'spread end':>11}"
-                                                                    if "feature_spread" in ds else "")]
+                                                                    if spread else "")
+            + (f"{'across start':>13}{'across end':>11}{'PR start':>9}{'PR end':>7}" if top is not None else "")]
     for n in ds.run.values:
         e = m.sel(run=n)
         rows.append(f"{n:<50}{float(quality.sel(run=n).mean()):>7.3f}{float(e.denoise_error.mean()):>9.4f}"
@@ -189,5 +194,8 @@ def distillery_table(ds: xr.Dataset) -> str:
                     f"{float(e.ensemble_ratio.sel(moment='start').mean()):>11.3f}"
                     f"{float(e.ensemble_ratio.sel(moment='end').mean()):>9.3f}"
                     + (f"{float(e.feature_spread.sel(moment='start')):>13.3f}"
-                       f"{float(e.feature_spread.sel(moment='end')):>11.3f}" if "feature_spread" in ds else ""))
+                       f"{float(e.feature_spread.sel(moment='end')):>11.3f}" if spread else "")
+                    + ("".join(f"{float(top.sel(run=n, moment=t, collapse_measure=c)):>{w}.{p}f}"
+                               for c, p, ws in (("spread_across", 3, (13, 11)), ("participation_ratio", 2, (9, 7)))
+                               for t, w in zip(("start", "end"), ws)) if top is not None else ""))
     return "\n".join(rows)
