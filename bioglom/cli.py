@@ -190,13 +190,14 @@ class AnticollapseOptions(TrainingOptions):
         """The local rules' options of the terms (:data:`~bioglom.learning.anticollapse.ANTICOLLAPSE_OPTIONS`)."""
         return {name: getattr(self, name) for name in ANTICOLLAPSE_OPTIONS}
 
-    def check_terms_left(self, where: str) -> None:
-        """Refuse an anti-collapse option set away from its default where ``where`` (a
-        recipe) sets the terms itself, so that no option is silently ignored."""
+    def check_terms_left(self, where: str, why: str = "whose recipe sets the anti-collapse terms itself") -> None:
+        """Refuse an anti-collapse option set away from its default where ``where`` does not
+        read it (a recipe that sets the terms itself, a rule without them), so that no
+        option is silently ignored."""
         for f in dataclasses.fields(self):
             if f.name in ANTICOLLAPSE_OPTIONS and getattr(self, f.name) != f.default:
-                raise ConfigError(f"{f.name}={getattr(self, f.name)!r} is not allowed with {where}, whose recipe sets "
-                                  f"the anti-collapse terms itself; leave it at {f.default!r}")
+                raise ConfigError(f"{f.name}={getattr(self, f.name)!r} is not allowed with {where}, {why}; leave it "
+                                  f"at {f.default!r}")
 
 
 @dataclasses.dataclass

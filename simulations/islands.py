@@ -289,6 +289,8 @@ class Options(AnticollapseOptions):
 
     def validate(self) -> None:
         super().validate()
+        if not self.local:
+            self.check_terms_left("rule='backprop'", "which has no anti-collapse terms (they are the local rules')")
         self.glom_config()  # raises ConfigError naming the field
         check_jobs(self, "sweep=True" if self.sweep else "", "split a sweep with --shard K,N")
         for name in ("test_scenes", "val_scenes", "eval_every", "mask_count", "clip_scenes", "sweep_seeds", "pair_clips"):

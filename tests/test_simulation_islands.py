@@ -187,6 +187,7 @@ def test_local_rule_reads_the_reference_of_a_finished_backprop_run(quick_run, tm
     (("--rule", "delta", "--island-kappa", "nan"), "island_kappa=nan is not allowed"),
     (("--rule", "delta", "--variance-weight", "-1"), "variance_weight=-1.0 is not allowed"),
     (("--rule", "delta", "--stats-window", "0"), "stats_window=0 is not allowed"),
+    (("--variance-weight", "1"), "variance_weight=1.0 is not allowed with rule='backprop'"),
     (("--rule", "delta", "--nudge-weight", "2"), "nudge_weight=2.0 is not allowed"),
     (("--kinds", "tower,blob"), "kinds='blob' is not allowed; choose one of"),
     (("--parts-min", "1"), "parts=(1, 4) is not allowed"),
