@@ -90,6 +90,9 @@ RECIPE = ("rule", "reference", "lr", "lr_schedule", "consensus", "negative_weigh
           "bu_location", "td_location", "oscillator_group", "oscillator_rate", "omega", "columns", "column_init")
 
 
+# the local rules' own options (backprop reads none of them; sleep_push has a check of its own)
+LOCAL_ONLY = ("hidden_credit", "teacher", "island_form", "island_kappa", "island_step", "island_push", "island_margin",
+              "island_at", "nudge_weight", "nudge_steps", "sleep_block", "static_segment", "precision_where")
 
 
 @defaults(out="results/islands", seeds=option(3, "seeds run (seed, seed+1, ...): model and data stream change with "
@@ -291,6 +294,12 @@ class Options(AnticollapseOptions):
         super().validate()
         if not self.local:
             self.check_terms_left("rule='backprop'", "which has no anti-collapse terms (they are the local rules')")
+            for name in LOCAL_ONLY:  # a local rule's option that backprop would silently ignore
+                default = next(f.default for f in dataclasses.fields(self) if f.name == name)
+                if getattr(self, name) != default:
+                    raise ConfigError(f"{name}={getattr(self, name)!r} is not allowed with rule='backprop', which "
+                                      f"does not read it (it is the local rules'); leave it at {default!r} or use "
+                                      "--rule delta or temporal_derivative")
         self.glom_config()  # raises ConfigError naming the field
         check_jobs(self, "sweep=True" if self.sweep else "", "split a sweep with --shard K,N")
         for name in ("test_scenes", "val_scenes", "eval_every", "mask_count", "clip_scenes", "sweep_seeds", "pair_clips"):
