@@ -182,8 +182,9 @@ class AnticollapseOptions(TrainingOptions):
     stats_per: str = option("column", "local rules: whose samples a unit's statistics in the LPL terms run over: "
                             "column (each column's own, over the images) or level (the batch's images and columns)",
                             choices=STATS_PER, absent="level")
-    anticollapse_levels: str = option("all", "local rules: levels the LPL terms act on (all, or ungrouped: levels "
-                                      "where the grouping signal names no segment, level 0 of motion batches)",
+    anticollapse_levels: str = option("all", "local rules: levels the LPL terms act on (all; ungrouped: levels "
+                                      "where the grouping signal names no segment, level 0 of motion batches; "
+                                      "decorrelate_all: the variance term there, decorrelation at every level)",
                                       choices=ANTICOLLAPSE_LEVELS)
 
     def anticollapse_options(self) -> dict:

@@ -32,7 +32,10 @@ import torch
 __all__ = ["ANTICOLLAPSE_LEVELS", "ANTICOLLAPSE_OPTIONS", "STATS_PER", "UnitStatistics", "anticollapse_error"]
 
 STATS_PER = ("level", "column")  # whose samples a unit's statistics run over
-ANTICOLLAPSE_LEVELS = ("all", "ungrouped")  # the levels the terms act on (ungrouped: where no segment pushes)
+# the levels the terms act on: every level, the ungrouped ones only (where no segment pushes), or the
+# variance term at the ungrouped levels and decorrelation at every level (it spreads the signal over
+# more units without asking a segment's columns to differ)
+ANTICOLLAPSE_LEVELS = ("all", "ungrouped", "decorrelate_all")
 # the local rules' options that set the terms (bioglom.learning.local.LocalRule)
 ANTICOLLAPSE_OPTIONS = ("variance_weight", "decorrelation_weight", "stats_window", "stats_per", "anticollapse_levels")
 

@@ -208,7 +208,9 @@ class LocalRule:
         column's own over the batch's images (a column that votes alike for every image has
         no variance then); for ``stats_window > 1`` also that many recent batches; at
         ``anticollapse_levels`` ``all`` levels, or only the ``ungrouped`` ones (no column of
-        the batch has a segment there, e.g. level 0 of motion batches: where no teacher pushes).
+        the batch has a segment there, e.g. level 0 of motion batches: where no teacher pushes),
+        or ``decorrelate_all``: the variance term at the ungrouped levels, the decorrelation
+        term at every level.
     static_segment : at levels where the grouping names segments, take the columns it leaves
         out (motion segments: the static background) as one more segment, pulled together and
         pushed from the others, instead of leaving them the consensus.
@@ -383,10 +385,14 @@ class LocalRule:
                 hinge_err = hinge_err * self.negative_weight
                 err = hinge_err if err is None else err + hinge_err
             if positive and push_mask is None and (self.variance_weight > 0 or self.decorrelation_weight > 0):
-                spread = anticollapse_error(pred, *self._statistics.update(name, pred), self.variance_weight,
-                                            self.decorrelation_weight)
+                stats = self._statistics.update(name, pred)
+                everywhere = self.anticollapse_levels == "decorrelate_all"  # decorrelation at every level
+                spread = anticollapse_error(pred, *stats, self.variance_weight,
+                                            0.0 if everywhere else self.decorrelation_weight)
                 if self._spread_levels is not None:
                     spread = spread * self._spread_levels[:g].to(spread.dtype)[None, :, None, None]
+                if everywhere and self.decorrelation_weight > 0:
+                    spread = spread + anticollapse_error(pred, *stats, 0.0, self.decorrelation_weight)
                 err = spread if err is None else err + spread
             if err is None:  # neither term: a zero update, as before
                 err = torch.zeros_like(raw)
@@ -443,7 +449,7 @@ class LocalRule:
             grouped = (groups > 0).flatten(2).any(-1, keepdim=True)  # b L 1
             groups = torch.where(grouped, groups + 1, groups)
         self._spread_levels = None
-        if self.anticollapse_levels == "ungrouped" and batch.groups is not None:
+        if self.anticollapse_levels in ("ungrouped", "decorrelate_all") and batch.groups is not None:
             self._spread_levels = ~(batch.groups.to(model.device) > 0).flatten(2).any(-1).any(0)  # L
         # a negative phase's island push (negative_island): the island term's negatives alone
         push = self.negative_island > 0 and phase == "negative" and groups is not None
