@@ -416,6 +416,29 @@ def test_decorrelation_term_lowers_the_correlation_of_units():
     assert off_diagonal(w) < 0.5 * start
 
 
+@pytest.mark.parametrize("rule", ["delta", "temporal_derivative"])
+def test_decorrelate_all_adds_decorrelation_at_the_grouped_levels_only(rule):
+    """``anticollapse_levels="decorrelate_all"``: the variance term where no segment pushes (level
+    0 of ``_batch``) and the decorrelation term at every level. The update is linear in the
+    output error, so it must equal ungrouped(v, w) + all(0, w) - ungrouped(0, w), in float64; and
+    it must differ from ungrouped(v, w) (the decorrelation at the grouped levels is not zero)."""
+    batch = _batch()
+
+    def grads(levels, v, w):
+        torch.manual_seed(0)
+        model = _model(columns="shared").double()
+        b = batch._replace(clean=batch.clean.double(), corrupted=batch.corrupted.double(), keep=batch.keep.double())
+        build_rule(rule, steps=3, teacher="island", variance_weight=v, decorrelation_weight=w,
+                   anticollapse_levels=levels).accumulate(model, b)
+        return {n: p.grad.clone() for n, p in model.nets.named_parameters()}
+
+    got = grads("decorrelate_all", 1.0, 2.0)
+    parts = grads("ungrouped", 1.0, 2.0), grads("all", 0.0, 2.0), grads("ungrouped", 0.0, 2.0)
+    for name, g in got.items():
+        torch.testing.assert_close(g, parts[0][name] + parts[1][name] - parts[2][name], rtol=1e-9, atol=1e-12)
+    assert any((g - parts[0][n]).abs().max() > 1e-6 * parts[0][n].abs().max() for n, g in got.items())
+
+
 def test_running_statistics_resume_from_a_checkpoint(tmp_path):
     def run(stop):
         model = _model(consensus="mean")
