@@ -459,11 +459,13 @@ class Options(AnticollapseOptions):
 
 
 # the local rule chosen by the local sweep (LOCAL_VARIANTS, seeds 100-101, selection scenes), then
-# the best validation point, the static segment and its push by single runs on seeds 100-102 (README):
-# python simulations/islands.py --preset local (--rule delta for the delta rule)
+# the best validation point, the static segment and its push, and the top-down weight at the last
+# step (0.3: the top level's blur fed back down is what kept level 1 from separating) by single
+# runs on seeds 100-102 (README): python simulations/islands.py --preset local (--rule delta for the delta rule)
 LOCAL_RECIPE = dict(rule="temporal_derivative", teacher="island", island_form="hinged", island_at="every",
                     negative_weight=1.0, lr=2e-3, td_location=False, variance_weight=1.0, decorrelation_weight=1.0,
-                    anticollapse_levels="ungrouped", keep="best", static_segment=True, island_push=0.75)
+                    anticollapse_levels="ungrouped", keep="best", static_segment=True, island_push=0.75,
+                    weights_end=(0.3, 0.3, 1.0, 2.0))
 PRESETS = {
     "quick": dict(seed=0, seeds=1, updates=20, batch=8, steps=3, test_scenes=24, val_scenes=16, checkpoint_every=10,
                   eval_every=10, dim=16, hidden=32, clip_scenes=16, pair_clips=128),
