@@ -24,7 +24,7 @@ from .data.scene_task import GROUPINGS
 from .learning.anticollapse import ANTICOLLAPSE_LEVELS, ANTICOLLAPSE_OPTIONS, STATS_PER
 
 __all__ = ["option", "model_option", "defaults", "RunOptions", "ModelOptions", "TrainingOptions", "DataOptions", "MaskOptions",
-           "AnticollapseOptions", "resume_defaults",
+           "AnticollapseOptions", "check_left_at_default", "resume_defaults",
            "parse_options", "resolve_device", "fail", "start_run",
            "lock_output_folder", "run_script", "run_identity", "stopped_status", "RUN_ONLY"]
 
@@ -193,12 +193,17 @@ class AnticollapseOptions(TrainingOptions):
 
     def check_terms_left(self, where: str, why: str = "whose recipe sets the anti-collapse terms itself") -> None:
         """Refuse an anti-collapse option set away from its default where ``where`` does not
-        read it (a recipe that sets the terms itself, a rule without them), so that no
-        option is silently ignored."""
-        for f in dataclasses.fields(self):
-            if f.name in ANTICOLLAPSE_OPTIONS and getattr(self, f.name) != f.default:
-                raise ConfigError(f"{f.name}={getattr(self, f.name)!r} is not allowed with {where}, {why}; leave it "
-                                  f"at {f.default!r}")
+        read it (a recipe that sets the terms itself, a rule without them)."""
+        check_left_at_default(self, ANTICOLLAPSE_OPTIONS, where, why)
+
+
+def check_left_at_default(opts, names, where: str, why: str) -> None:
+    """Refuse, in one line, any option of ``names`` set away from its default where
+    ``where`` (a rule, a recipe) does not read it, so that no option is silently ignored."""
+    for f in dataclasses.fields(opts):
+        if f.name in names and getattr(opts, f.name) != f.default:
+            raise ConfigError(f"{f.name}={getattr(opts, f.name)!r} is not allowed with {where}, {why}; leave it "
+                              f"at {f.default!r}")
 
 
 @dataclasses.dataclass

@@ -56,7 +56,7 @@ import xarray as xr
 from bioglom import GlomConfig
 from bioglom.analysis import foreground_ari
 from bioglom.analysis.pair_statistics import count_pairs
-from bioglom.cli import AnticollapseOptions, defaults, model_option, option, run_script, start_run
+from bioglom.cli import AnticollapseOptions, check_left_at_default, defaults, model_option, option, run_script, start_run
 from bioglom.config import ConfigError, check_between, check_count, check_positive
 from bioglom.data import (BASIC_KINDS, WHOLE_KINDS, column_labels, make_moving_scenes, make_scenes, make_whole_scenes,
                           mask_parts, mask_regions)
@@ -72,6 +72,7 @@ from bioglom.experiments.islands.sweep import run_sweep
 from bioglom.jobs import JOBS_HELP, check_jobs, resolve_jobs
 from bioglom.learning import HIDDEN_CREDITS, build_rule
 from bioglom.learning.trainer import LR_SCHEDULES
+from bioglom.learning.anticollapse import ANTICOLLAPSE_OPTIONS
 from bioglom.learning.island_target import ISLAND_FORMS, ISLAND_STEPS
 from bioglom.learning.pairs import check_pair_sample, pair_entries
 from bioglom.learning.local import ISLAND_AT, PRECISION_WHERE, TEACHERS
@@ -293,13 +294,8 @@ class Options(AnticollapseOptions):
     def validate(self) -> None:
         super().validate()
         if not self.local:
-            self.check_terms_left("rule='backprop'", "which has no anti-collapse terms (they are the local rules')")
-            for name in LOCAL_ONLY:  # a local rule's option that backprop would silently ignore
-                default = next(f.default for f in dataclasses.fields(self) if f.name == name)
-                if getattr(self, name) != default:
-                    raise ConfigError(f"{name}={getattr(self, name)!r} is not allowed with rule='backprop', which "
-                                      f"does not read it (it is the local rules'); leave it at {default!r} or use "
-                                      "--rule delta or temporal_derivative")
+            check_left_at_default(self, ANTICOLLAPSE_OPTIONS + LOCAL_ONLY, "rule='backprop'",
+                                  "which does not read it (it is the local rules'; --rule delta or temporal_derivative)")
         self.glom_config()  # raises ConfigError naming the field
         check_jobs(self, "sweep=True" if self.sweep else "", "split a sweep with --shard K,N")
         for name in ("test_scenes", "val_scenes", "eval_every", "mask_count", "clip_scenes", "sweep_seeds", "pair_clips"):
